@@ -1,0 +1,62 @@
+"""Check digits of China's national identifiers: GB 11643, GB 32100 and GB 11714."""
+
+from __future__ import annotations
+
+from datetime import date
+
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_ID_CHECK = "10X98765432"
+USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+_USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
+_ORG_WEIGHTS = (3, 7, 9, 10, 5, 8, 4, 2)
+_ORG_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def resident_id_check_digit(body17: str) -> str:
+    """The 18th character of a resident ID number whose first 17 digits are `body17` (GB 11643)."""
+    total = sum(int(c) * w for c, w in zip(body17, _ID_WEIGHTS, strict=True))
+    return _ID_CHECK[total % 11]
+
+
+def resident_id_problem(value: str | None) -> str | None:
+    """Why `value` is not a valid 18-character resident ID number, or None if it is."""
+    if value is None:
+        return None
+    if len(value) != 18 or not value[:17].isdigit() or not (value[17].isdigit() or value[17] == "X"):
+        return "not 17 digits followed by a digit or X"
+    try:
+        born = date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
+    except ValueError:
+        return "embedded birth date does not exist"
+    if born > date.today() or born.year < 1890:
+        return "embedded birth date is impossible"
+    if resident_id_check_digit(value[:17]) != value[17]:
+        return "wrong check digit"
+    return None
+
+
+def org_code_check_digit(body8: str) -> str:
+    """The 9th character of an organization code whose first 8 characters are `body8` (GB 11714)."""
+    total = sum(_ORG_ALPHABET.index(c) * w for c, w in zip(body8, _ORG_WEIGHTS, strict=True))
+    check = 11 - total % 11
+    return {10: "X", 11: "0"}.get(check, str(check))
+
+
+def uscc_check_digit(body17: str) -> str:
+    """The 18th character of a unified social credit code whose first 17 characters are `body17` (GB 32100)."""
+    total = sum(USCC_ALPHABET.index(c) * w for c, w in zip(body17, _USCC_WEIGHTS, strict=True))
+    return USCC_ALPHABET[(31 - total % 31) % 31]
+
+
+def uscc_problem(value: str | None) -> str | None:
+    """Why `value` is not a valid unified social credit code, or None if it is."""
+    if value is None:
+        return None
+    if len(value) != 18 or any(c not in USCC_ALPHABET for c in value):
+        return "not 18 characters of the GB 32100 alphabet"
+    if uscc_check_digit(value[:17]) != value[17]:
+        return "wrong check digit"
+    org = value[8:17]
+    if all(c in _ORG_ALPHABET for c in org[:8]) and org_code_check_digit(org[:8]) != org[8]:
+        return "embedded organization code has a wrong check digit"
+    return None

@@ -1,0 +1,255 @@
+"""The `sharehub` command line: the same functions the DAGs and the API call."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from sharehub.errors import SharehubError
+
+app = typer.Typer(help="sharehub: the government data-sharing hub.", no_args_is_help=True, pretty_exceptions_enable=False)
+catalogue_app = typer.Typer(help="Inspect and validate the resource catalogue.", no_args_is_help=True)
+runs_app = typer.Typer(help="Inspect pipeline runs.", no_args_is_help=True)
+db_app = typer.Typer(help="Manage the metadata database.", no_args_is_help=True)
+app.add_typer(catalogue_app, name="catalogue")
+app.add_typer(runs_app, name="runs")
+app.add_typer(db_app, name="db")
+out = Console()
+err = Console(stderr=True)
+
+
+@app.callback()
+def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log ids and counts at INFO.")] = False) -> None:
+    """Configure logging for every command."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _hub():  # noqa: ANN202 - imported lazily so --help stays fast
+    from sharehub.hub import Hub
+
+    return Hub.from_env()
+
+
+def _fail(exc: SharehubError) -> None:
+    kind = "retryable" if exc.retryable else "fatal"
+    err.print(f"[red]error ({kind}, {type(exc).__name__}):[/red] {exc}")
+    raise typer.Exit(code=1)
+
+
+# -- catalogue -------------------------------------------------------------------------------------
+@catalogue_app.command("validate")
+def catalogue_validate(
+    directory: Annotated[str | None, typer.Option("--dir", help="Catalogue folder (default: SHAREHUB_CATALOGUE_DIR).")] = None,
+) -> None:
+    """Validate the catalogue; print every problem with its file, key and reason, and record the version."""
+    from pathlib import Path
+
+    from sharehub.catalogue import load_catalogue
+
+    hub = _hub()
+    try:
+        cat = load_catalogue(Path(directory) if directory else hub.settings.catalogue_dir)
+        version = hub.record_catalogue(cat)
+    except SharehubError as exc:
+        _fail(exc)
+    out.print(f"catalogue OK: {len(cat.departments)} departments, {len(cat.resources)} resources, "
+              f"version {version} ({cat.digest[:12]})")
+
+
+@catalogue_app.command("list")
+def catalogue_list() -> None:
+    """List the resources: id, store, share type, modes, frequency."""
+    try:
+        cat = _hub().catalogue
+    except SharehubError as exc:
+        _fail(exc)
+    t = Table("id", "title", "provider", "store", "share", "modes", "update")
+    for r in sorted(cat.resources.values(), key=lambda r: r.id):
+        t.add_row(r.id, r.title, cat.departments[r.provider].name, r.store.path, r.share.type,
+                  ",".join(r.serving_modes) or "-", f"{r.update.frequency}/{r.update.deadline_working_days}wd")
+    out.print(t)
+
+
+@catalogue_app.command("show")
+def catalogue_show(resource_id: str) -> None:
+    """Show one resource's declaration as YAML."""
+    import yaml
+
+    try:
+        res = _hub().catalogue.resource(resource_id)
+    except SharehubError as exc:
+        _fail(exc)
+    out.print(yaml.safe_dump(res.model_dump(mode="json"), allow_unicode=True, sort_keys=False))
+
+
+# -- runs ------------------------------------------------------------------------------------------
+def _summary_table(summaries: list) -> Table:
+    t = Table("resource", "status", "landed", "passed", "quarantined", "inserted", "updated", "deleted", "version")
+    for s in summaries:
+        t.add_row(s.resource_id, s.status, f"{s.landed:,}", f"{s.passed:,}", f"{s.quarantined:,}", f"{s.inserted:,}",
+                  f"{s.updated:,}", f"{s.deleted:,}", "-" if s.store_version is None else f"v{s.store_version}")
+    return t
+
+
+def run_many(resource_ids: list[str]) -> list:
+    """Run resources one after another with a progress bar; a failure is reported and the next goes on."""
+    from sharehub.pipeline.run import run_resource, summarize
+    from sharehub.pipeline.runs import last_runs
+
+    hub = _hub()
+    summaries, failed = [], []
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.fields[rows]:>12,} rows"), TimeElapsedColumn(), console=err) as bar:
+        overall = bar.add_task("resources", total=len(resource_ids), rows=0)
+        for rid in resource_ids:
+            task = bar.add_task(f"  {rid}", total=None, rows=0)
+            try:
+                s = run_resource(hub, rid, on_rows=lambda n, t=task: bar.update(t, advance=n, rows=bar.tasks[t].completed + n))
+                summaries.append(s)
+            except SharehubError as exc:
+                err.print(f"[red]{rid} failed ({'retryable' if exc.retryable else 'fatal'}):[/red] {exc}")
+                last = last_runs(hub, rid, limit=1)
+                if last:
+                    summaries.append(summarize(hub, last[0].id))
+                failed.append(rid)
+            bar.update(task, total=1, completed=1)
+            bar.advance(overall)
+    out.print(_summary_table(summaries))
+    if failed:
+        err.print(f"[red]{len(failed)} resource(s) failed: {', '.join(failed)}[/red]")
+    return summaries if not failed else summaries + [None]
+
+
+@app.command("run")
+def run(
+    resource_ids: Annotated[list[str] | None, typer.Argument(help="Resource ids, e.g. gongan.population.")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Run every resource in the catalogue.")] = False,
+) -> None:
+    """Extract, gate and promote resources: the same steps as their Airflow DAGs."""
+    try:
+        cat = _hub().catalogue
+        ids = sorted(cat.resources) if all_ else list(resource_ids or [])
+        if not ids:
+            err.print("name resource ids or pass --all")
+            raise typer.Exit(code=2)
+        for rid in ids:
+            cat.resource(rid)
+    except SharehubError as exc:
+        _fail(exc)
+    result = run_many(ids)
+    if result and result[-1] is None:
+        raise typer.Exit(code=1)
+
+
+@runs_app.command("list")
+def runs_list(resource: Annotated[str | None, typer.Option(help="Only this resource.")] = None,
+              limit: int = 20) -> None:
+    """The newest runs with their counts and outcome."""
+    from sharehub.pipeline.runs import last_runs
+
+    t = Table("run id", "resource", "status", "step", "landed", "passed", "quarantined", "version", "error")
+    for r in last_runs(_hub(), resource, limit):
+        t.add_row(r.id, r.resource_id, r.status, r.step, str(r.rows_landed), str(r.rows_passed),
+                  str(r.rows_quarantined), str(r.store_version or "-"), (r.error or "")[:80])
+    out.print(t)
+
+
+@runs_app.command("show")
+def runs_show(run_id: str) -> None:
+    """One run: its counts, each rule's result and the quarantined rows' reasons, by count."""
+    from collections import Counter
+
+    from sqlalchemy import select
+
+    from sharehub.metadata.models import QualityResult, QuarantinedRow
+    from sharehub.pipeline.run import summarize
+
+    hub = _hub()
+    try:
+        s = summarize(hub, run_id)
+    except SharehubError as exc:
+        _fail(exc)
+    out.print(_summary_table([s]))
+    if s.error:
+        out.print(f"[red]error:[/red] {s.error}")
+    with hub.db() as db:
+        rules = list(db.scalars(select(QualityResult).where(QualityResult.run_id == run_id)))
+        reasons = Counter(r for q in db.scalars(select(QuarantinedRow).where(QuarantinedRow.run_id == run_id)) for r in q.reasons)
+    t = Table("rule", "checked", "failed", "ok")
+    for q in rules:
+        t.add_row(q.rule, f"{q.element_count:,}", f"{q.unexpected_count:,}", "yes" if q.success else "[red]no[/red]")
+    out.print(t)
+    for reason, n in reasons.most_common():
+        out.print(f"  {n:>7,}  {reason}")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Migrate the metadata database to the newest schema."""
+    from sharehub.metadata.db import upgrade
+
+    upgrade(_hub().settings.metadata_url)
+    out.print("metadata database is up to date")
+
+
+# -- demo ------------------------------------------------------------------------------------------
+@app.command("demo")
+def demo(
+    persons: Annotated[int, typer.Option(help="Residents to generate.")] = 100_000,
+    entities: Annotated[int, typer.Option(help="Legal entities to generate.")] = 20_000,
+    keep: Annotated[bool, typer.Option(help="Keep existing stores instead of starting fresh.")] = False,
+) -> None:
+    """Build the embedded department databases with synthetic data, run every pipeline once, print the outcome."""
+    from sharehub.demo.build import build_sources, reset_embedded_state
+
+    hub = _hub()
+    if not keep:
+        reset_embedded_state(hub.settings)
+    try:
+        cat = hub.catalogue
+        with err.status(f"generating {persons:,} persons and {entities:,} legal entities in 6 departments…"):
+            sources = build_sources(hub.settings, cat, persons, entities)
+    except SharehubError as exc:
+        _fail(exc)
+    t = Table("resource", "department", "source rows", "planted defects and disagreements")
+    for rid, n in sorted(sources.rows.items()):
+        planted = ", ".join(f"{k} {v}" for k, v in sources.world.planted.get(rid, {}).items())
+        t.add_row(rid, cat.departments[cat.resource(rid).provider].name, f"{n:,}", planted)
+    out.print(t)
+    result = run_many(sorted(cat.resources))
+    out.print(f"stores, landing and quarantine under {hub.settings.storage_url}; metadata in {hub.settings.metadata_url}")
+    if result and result[-1] is None:
+        raise typer.Exit(code=1)
+
+
+@app.command("load-demo-data")
+def load_demo_data(
+    url: Annotated[str, typer.Option(help="SQLAlchemy URL of a PostgreSQL or MariaDB database to fill.")],
+    persons: int = 10_000,
+    entities: int = 2_000,
+) -> None:
+    """Fill an external department database (PostgreSQL, MariaDB) with the demo generator's tables."""
+    from sharehub.demo.build import build_sources
+
+    hub = _hub()
+    cat = hub.catalogue
+    conns = {r.source.connection: url for r in cat.resources.values() if r.source.connection}
+    sources = build_sources(hub.settings, cat, persons, entities, url_for=conns)
+    for rid, n in sorted(sources.rows.items()):
+        out.print(f"{rid}: {n:,} rows")
+
+
+def entrypoint() -> None:
+    """Console entry point; errors the hub raises on purpose never show a stack trace."""
+    try:
+        app()
+    except SharehubError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        sys.exit(1)

@@ -1,0 +1,1 @@
+"""Synthetic department data for the demo, the tests and the benchmarks."""

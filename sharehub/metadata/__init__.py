@@ -1,0 +1,1 @@
+"""The metadata database: catalogue versions, runs, watermarks, quality results and quarantine keys."""

@@ -1,0 +1,90 @@
+"""SQLAlchemy models of the metadata database. Alembic migrations in `migrations/` create them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def utcnow() -> datetime:
+    """Now, in UTC: the platform's timestamps are the ones that count (Lichuan 22)."""
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every metadata table."""
+
+
+class CatalogueVersion(Base):
+    """One distinct content of the catalogue folder, recorded the first time it is seen."""
+
+    __tablename__ = "catalogue_versions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    resource_ids: Mapped[list] = mapped_column(JSON)
+    documents: Mapped[dict] = mapped_column(JSON)
+
+
+class Run(Base):
+    """One pipeline run of one resource: extract, gate, promote."""
+
+    __tablename__ = "runs"
+    id: Mapped[str] = mapped_column(String(120), primary_key=True)
+    resource_id: Mapped[str] = mapped_column(String(100), index=True)
+    catalogue_version_id: Mapped[int | None] = mapped_column(ForeignKey("catalogue_versions.id"))
+    trigger: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    step: Mapped[str] = mapped_column(String(20))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    mode: Mapped[str] = mapped_column(String(20))
+    watermark_from: Mapped[str | None] = mapped_column(String(64))
+    watermark_to: Mapped[str | None] = mapped_column(String(64))
+    rows_read: Mapped[int] = mapped_column(BigInteger, default=0)
+    rows_landed: Mapped[int] = mapped_column(BigInteger, default=0)
+    rows_passed: Mapped[int] = mapped_column(BigInteger, default=0)
+    rows_quarantined: Mapped[int] = mapped_column(BigInteger, default=0)
+    rows_inserted: Mapped[int] = mapped_column(BigInteger, default=0)
+    rows_updated: Mapped[int] = mapped_column(BigInteger, default=0)
+    rows_deleted: Mapped[int] = mapped_column(BigInteger, default=0)
+    store_version: Mapped[int | None] = mapped_column(BigInteger)
+    error_kind: Mapped[str | None] = mapped_column(String(40))
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class Watermark(Base):
+    """How far an incremental resource has been read; moved only after its store has committed."""
+
+    __tablename__ = "watermarks"
+    resource_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[str] = mapped_column(String(64))
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class QualityResult(Base):
+    """The outcome of one expectation on one run's batch."""
+
+    __tablename__ = "quality_results"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"), index=True)
+    rule: Mapped[str] = mapped_column(String(120))
+    column: Mapped[str | None] = mapped_column(String(100))
+    success: Mapped[bool] = mapped_column(Boolean)
+    element_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    unexpected_count: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class QuarantinedRow(Base):
+    """A row the gate refused: its key and its reasons. The full row is in the quarantine Parquet."""
+
+    __tablename__ = "quarantined_rows"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"), index=True)
+    resource_id: Mapped[str] = mapped_column(String(100), index=True)
+    row_number: Mapped[int] = mapped_column(BigInteger)
+    row_key: Mapped[str] = mapped_column(String(400), index=True)
+    reasons: Mapped[list] = mapped_column(JSON)

@@ -1,0 +1,64 @@
+"""One settings object for the whole hub, read from `SHAREHUB_*` environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Every setting has a working embedded default; production mode refuses missing secrets."""
+
+    model_config = SettingsConfigDict(env_prefix="SHAREHUB_", env_nested_delimiter="__", extra="ignore")
+
+    mode: Literal["development", "production"] = "development"
+    home: Path = Field(default=Path(".sharehub"), description="Working directory of the embedded defaults.")
+    catalogue_dir: Path = Field(default=REPO_ROOT / "catalogue", description="Folder of catalogue YAML.")
+    metadata_url: str = Field(default="", description="SQLAlchemy URL; default SQLite under home.")
+    storage_url: str = Field(default="", description="file:///dir or s3://bucket/prefix; default home/lake.")
+    s3_endpoint: str = Field(default="", description="S3 endpoint URL, e.g. http://minio:9000.")
+    s3_access_key: SecretStr = SecretStr("")
+    s3_secret_key: SecretStr = SecretStr("")
+    s3_region: str = "us-east-1"
+    connections: dict[str, str] = Field(
+        default_factory=dict,
+        description="Connection name -> SQLAlchemy-style URL. Unset names fall back to SQLite under home/frontdb.",
+    )
+    filedrop_dir: Path = Field(default=Path(""), description="Root of offline file drops; default home/filedrop.")
+    extract_batch_rows: int = Field(default=100_000, gt=0, description="Arrow batch size while extracting.")
+    gate_chunk_rows: int = Field(default=250_000, gt=0, description="Rows per Great Expectations validation.")
+
+    @model_validator(mode="after")
+    def _defaults_and_secrets(self) -> Settings:
+        self.home = self.home.resolve()
+        if not self.metadata_url:
+            self.metadata_url = f"sqlite:///{self.home / 'metadata.sqlite'}"
+        if not self.storage_url:
+            self.storage_url = (self.home / "lake").as_uri()
+        if self.filedrop_dir == Path(""):
+            self.filedrop_dir = self.home / "filedrop"
+        if self.storage_url.startswith("s3://") and self.mode == "production":
+            missing = [n for n in ("s3_access_key", "s3_secret_key") if not getattr(self, n).get_secret_value()]
+            if missing:
+                raise ValueError(f"production mode needs SHAREHUB_{missing[0].upper()} for {self.storage_url}")
+        if self.mode == "production" and self.metadata_url.startswith("sqlite"):
+            raise ValueError("production mode needs SHAREHUB_METADATA_URL pointing at PostgreSQL")
+        return self
+
+    def connection_url(self, name: str) -> str:
+        """The URL of a named department connection, or the embedded SQLite front-end database."""
+        if name in self.connections:
+            return self.connections[name]
+        return f"sqlite:///{self.home / 'frontdb' / f'{name}.sqlite'}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()
