@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
+from datetime import date, datetime, time
 from pathlib import Path
 
 import pyarrow as pa
@@ -13,6 +14,17 @@ from connectors.base import SourceColumn
 from connectors.errors import SchemaDrift, SourceMissing, SourceUnreachable
 
 log = logging.getLogger(__name__)
+
+
+def _cell_text(v: object) -> str | None:
+    """A spreadsheet cell as the text a CSV would hold: dates as ISO dates, midnight datetimes as dates."""
+    if v is None or v == "":
+        return None
+    if isinstance(v, datetime):
+        return v.date().isoformat() if v.time() == time(0) and v.tzinfo is None else v.isoformat(sep=" ")
+    if isinstance(v, date):
+        return v.isoformat()
+    return str(v)
 
 
 class FileDropSource:
@@ -111,7 +123,7 @@ class FileDropSource:
         for row in rows:
             for out, i in zip(buf, idx, strict=True):
                 v = row[i] if i < len(row) else None
-                out.append(None if v is None or v == "" else (v.isoformat() if hasattr(v, "isoformat") else str(v)))
+                out.append(_cell_text(v))
             if len(buf[0]) >= self.batch_rows:
                 yield flush()
         if buf[0]:

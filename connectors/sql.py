@@ -81,6 +81,10 @@ class SqlSource:
         finally:
             engine.dispose()
 
+    def _clean(self, message: str) -> str:
+        first = message.strip().splitlines()[0][:300] if message.strip() else ""
+        return first.replace(self.url.password, "***") if self.url.password else first
+
     def _where(self) -> str:
         # Never print the password.
         return self.url.render_as_string(hide_password=True)
@@ -124,14 +128,15 @@ class SqlSource:
         scheme = {"postgresql": "postgresql", "mysql": "mysql", "mariadb": "mysql"}.get(self.dialect)
         if scheme is None:
             raise SourceMissing(f"no connector for {self.dialect!r} sources")
-        url = self.url.set(drivername=scheme).render_as_string(hide_password=False)
+        # ConnectorX takes a plain URL: no SQLAlchemy driver suffix and no driver query options.
+        url = self.url.set(drivername=scheme, query={}).render_as_string(hide_password=False)
         try:
             reader = cx.read_sql(url, sql, return_type="arrow_stream", batch_size=self.batch_rows)
         except RuntimeError as exc:
             msg = str(exc)
             if "does not exist" in msg or "doesn't exist" in msg:
                 raise SourceMissing(f"{self.description}: {self._where()} no longer has what the catalogue names") from exc
-            raise SourceUnreachable(f"{self.description}: cannot read from {self._where()}") from exc
+            raise SourceUnreachable(f"{self.description}: cannot read from {self._where()}: {self._clean(msg)}") from exc
         for batch in reader:
             if batch.num_rows:
                 self.rows_read += batch.num_rows

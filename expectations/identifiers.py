@@ -28,7 +28,7 @@ def resident_id_problem(value: str | None) -> str | None:
         born = date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
     except ValueError:
         return "embedded birth date does not exist"
-    if born > date.today() or born.year < 1890:
+    if born > date.today() or born.year < 1860:
         return "embedded birth date is impossible"
     if resident_id_check_digit(value[:17]) != value[17]:
         return "wrong check digit"

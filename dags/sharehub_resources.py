@@ -1,0 +1,85 @@
+"""One DAG per catalogue resource: extract → gate → promote. This file only wires.
+
+Parsing reads the catalogue YAML and nothing else; every task body is one call into `sharehub`.
+A fatal error (schema drift, a vanished table) fails the task without retries; anything else is retried.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from airflow.sdk.exceptions import AirflowFailException
+import pendulum
+from airflow.sdk import Asset, dag, get_current_context, task
+
+from sharehub.catalogue import Resource, load_catalogue
+from sharehub.settings import get_settings
+
+DEFAULT_ARGS = {"owner": "sharehub", "retries": 3, "retry_delay": timedelta(minutes=2), "retry_exponential_backoff": True}
+
+
+def _fatal_is_final(fn: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from sharehub.errors import FatalError
+
+        try:
+            return fn(*args, **kwargs)
+        except FatalError as exc:
+            raise AirflowFailException(str(exc)) from exc
+
+    return wrapper
+
+
+def store_asset(resource: Resource) -> Asset:
+    """The Airflow Asset a resource's store is; consistency and thematic DAGs schedule on it."""
+    return Asset(name=f"sharehub.store.{resource.id}", uri=f"sharehub://{resource.store_path}")
+
+
+def build_dag(resource: Resource) -> Any:
+    """The pipeline DAG of one resource, scheduled by its update frequency."""
+
+    @dag(
+        dag_id=resource.id,
+        description=resource.title,
+        schedule=resource.update.schedule,
+        start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
+        catchup=False,
+        max_active_runs=1,
+        default_args=DEFAULT_ARGS,
+        tags=["sharehub", f"dept:{resource.provider}", f"store:{resource.store.kind}"],
+        doc_md=f"**{resource.title}** ({resource.id}) from `{resource.provider}`; {resource.source.mode} source.",
+    )
+    def pipeline() -> None:
+        @task(task_id="extract")
+        @_fatal_is_final
+        def extract_(resource_id: str) -> str:
+            from sharehub.pipeline.tasks import extract_task
+
+            return extract_task(resource_id, get_current_context()["run_id"])
+
+        @task(task_id="gate")
+        @_fatal_is_final
+        def gate_(run_id: str) -> dict[str, int]:
+            from sharehub.pipeline.tasks import gate_task
+
+            return gate_task(run_id)
+
+        @task(task_id="promote", outlets=[store_asset(resource)])
+        @_fatal_is_final
+        def promote_(run_id: str, _gated: dict[str, int]) -> dict[str, int]:
+            from sharehub.pipeline.tasks import promote_task
+
+            return promote_task(run_id)
+
+        run_id = extract_(resource.id)
+        promote_(run_id, gate_(run_id))
+
+    return pipeline()
+
+
+for _resource in load_catalogue(get_settings().catalogue_dir).resources.values():
+    globals()[_resource.id.replace(".", "__")] = build_dag(_resource)

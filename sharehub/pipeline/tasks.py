@@ -1,0 +1,25 @@
+"""The functions Airflow tasks call: ids and dates in, ids and counts out, never rows."""
+
+from __future__ import annotations
+
+from sharehub.hub import Hub
+from sharehub.pipeline.extract import extract
+from sharehub.pipeline.gate import gate
+from sharehub.pipeline.promote import promote
+
+
+def extract_task(resource_id: str, scheduler_run_id: str) -> str:
+    """Land the resource's new rows for this scheduler run; retries reuse the same run id."""
+    return extract(Hub.from_env(), resource_id, external_run_id=scheduler_run_id, trigger="airflow")
+
+
+def gate_task(run_id: str) -> dict[str, int]:
+    """Validate a landed run; return its pass and quarantine counts."""
+    result = gate(Hub.from_env(), run_id)
+    return {"passed": result.passed, "quarantined": result.quarantined}
+
+
+def promote_task(run_id: str) -> dict[str, int]:
+    """Merge a validated run into its store; return the store version and change counts."""
+    out = promote(Hub.from_env(), run_id)
+    return {"version": out.version, "inserted": out.inserted, "updated": out.updated, "deleted": out.deleted}
