@@ -1,0 +1,190 @@
+"""The spine end to end on real department databases: land, gate, quarantine, merge, watermark, failures."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pyarrow.parquet as pq
+import pytest
+import sqlalchemy as sa
+from deltalake import DeltaTable
+from sqlalchemy import select
+
+from sharehub.demo.build import build_sources
+from sharehub.errors import SchemaDrift
+from sharehub.hub import Hub
+from sharehub.metadata.models import QuarantinedRow, Run, Watermark
+from sharehub.pipeline import paths
+from sharehub.pipeline.extract import extract
+from sharehub.pipeline.gate import gate
+from sharehub.pipeline.promote import promote
+from sharehub.pipeline.run import run_resource
+from warehouse.delta import merge_run
+
+PERSONS, ENTITIES = 1_500, 300
+CONNECTIONS = ("gongan_front", "scjg_front", "rsj_front", "swj_front", "wjw_front")
+
+
+def _hub_on(make_hub, url: str) -> tuple[Hub, object]:  # noqa: ANN001
+    hub = make_hub(connections={c: url for c in CONNECTIONS})
+    sources = build_sources(hub.settings, hub.catalogue, PERSONS, ENTITIES)
+    return hub, sources
+
+
+@pytest.fixture(params=["postgresql", "mariadb"])
+def db_hub(request: pytest.FixtureRequest, make_hub):  # noqa: ANN001, ANN201
+    url = request.getfixturevalue("pg_url" if request.param == "postgresql" else "mariadb_url")
+    hub, sources = _hub_on(make_hub, url)
+    return hub, sources, url
+
+
+@pytest.fixture
+def pg_hub(make_hub, pg_url: str):  # noqa: ANN001, ANN201
+    hub, sources = _hub_on(make_hub, pg_url)
+    return hub, sources, pg_url
+
+
+def _table(hub: Hub, rid: str) -> DeltaTable:
+    return DeltaTable(hub.store.uri(hub.catalogue.resource(rid).store_path))
+
+
+def _exec(url: str, sql: str, *params: object) -> None:
+    engine = sa.create_engine(url)
+    with engine.begin() as c:
+        c.exec_driver_sql(sql, params if params else ())
+    engine.dispose()
+
+
+def test_run_lands_gates_and_stores(db_hub) -> None:  # noqa: ANN001
+    hub, sources, _ = db_hub
+    s = run_resource(hub, "gongan.population")
+    planted = sources.world.planted["gongan.population"]
+    assert s.status == "succeeded"
+    assert s.landed == sources.rows["gongan.population"]
+    assert s.passed + s.quarantined == s.landed
+    assert s.quarantined >= planted["bad_check_digit"] + planted["duplicate_key_rows"]
+    assert _table(hub, "gongan.population").to_pyarrow_table().num_rows == s.passed == s.inserted
+    quarantine = pq.read_table(hub.store.path(paths.quarantine("gongan.population", s.run_id)),
+                               filesystem=hub.store.fs)
+    assert quarantine.num_rows == s.quarantined
+    reasons = {r for rs in quarantine.column("_reasons").to_pylist() for r in rs}
+    for rule in ("expect_column_values_to_be_valid_resident_id(id_number)",
+                 "expect_column_values_to_not_be_null(name)",
+                 "expect_compound_columns_to_be_unique(id_number)",
+                 "expect_column_values_to_be_between(birth_date)"):
+        assert rule in reasons, reasons
+    with hub.db() as db:
+        rows = list(db.scalars(select(QuarantinedRow).where(QuarantinedRow.run_id == s.run_id)))
+    assert len(rows) == s.quarantined
+    assert all(r.row_key for r in rows if "expect_column_values_to_not_be_null(id_number)" not in r.reasons)
+
+
+def test_rerun_is_idempotent_and_incremental_reads_only_changes(db_hub) -> None:  # noqa: ANN001
+    hub, sources, url = db_hub
+    first = run_resource(hub, "scjg.legal_entity")
+    before = _table(hub, "scjg.legal_entity").to_pyarrow_table().sort_by("uscc")
+    again = run_resource(hub, "scjg.legal_entity")
+    assert (again.inserted, again.updated, again.deleted) == (0, 0, 0)
+    assert again.landed < first.landed / 10  # only the lag window is read again
+    assert _table(hub, "scjg.legal_entity").to_pyarrow_table().sort_by("uscc").drop_columns(["_run_id"]).equals(
+        before.drop_columns(["_run_id"]))
+    good = [r["uscc"] for r in before.slice(0, 7).to_pylist()]
+    now = datetime.now(UTC).replace(microsecond=0)
+    stamp = now.astimezone(__import__("zoneinfo").ZoneInfo("Asia/Shanghai")).replace(tzinfo=None) if "mysql" in url else now
+    for code in good:
+        _exec(url, "UPDATE legal_entity_register SET name = %s, updated_at = %s WHERE uscc = %s", "更名后的企业有限公司", stamp, code)
+    changed = run_resource(hub, "scjg.legal_entity")
+    assert changed.updated == 7 and changed.inserted == 0
+    assert changed.landed < 7 + again.landed + 5
+    names = {r["uscc"]: r["name"] for r in _table(hub, "scjg.legal_entity").to_pyarrow_table().to_pylist()}
+    assert all(names[c] == "更名后的企业有限公司" for c in good)
+
+
+def test_fixed_rows_pass_on_the_next_run(pg_hub) -> None:  # noqa: ANN001
+    hub, sources, url = pg_hub
+    s = run_resource(hub, "gongan.population")
+    with hub.db() as db:
+        missing = [q.row_key for q in db.scalars(select(QuarantinedRow).where(QuarantinedRow.run_id == s.run_id))
+                   if q.reasons == ["expect_column_values_to_not_be_null(name)"]]
+    assert missing
+    for key in missing:
+        _exec(url, "UPDATE population_register SET name = '补录姓名', updated_at = now() WHERE id_number = %s", key)
+    fixed = run_resource(hub, "gongan.population")
+    stored = {r["id_number"]: r["name"] for r in _table(hub, "gongan.population").to_pyarrow_table().to_pylist()}
+    assert all(stored.get(k) == "补录姓名" for k in missing)
+    assert fixed.inserted >= len(missing)
+
+
+def test_snapshot_detects_deletes_and_history_keeps_them(pg_hub) -> None:  # noqa: ANN001
+    hub, _, url = pg_hub
+    first = run_resource(hub, "swj.tax_registration")
+    gone = [r["uscc"] for r in _table(hub, "swj.tax_registration").to_pyarrow_table().slice(0, 5).to_pylist()]
+    for code in gone:
+        _exec(url, "DELETE FROM tax_registration WHERE uscc = %s", code)
+    second = run_resource(hub, "swj.tax_registration")
+    assert second.deleted == 5 and second.inserted == 0 and second.updated == 0
+    now_codes = set(_table(hub, "swj.tax_registration").to_pyarrow_table().column("uscc").to_pylist())
+    assert not now_codes & set(gone)
+    old = DeltaTable(hub.store.uri(hub.catalogue.resource("swj.tax_registration").store_path), version=first.store_version)
+    assert set(gone) <= set(old.to_pyarrow_table().column("uscc").to_pylist())
+
+
+def test_schema_drift_fails_the_run_and_changes_nothing(pg_hub) -> None:  # noqa: ANN001
+    hub, _, url = pg_hub
+    ok = run_resource(hub, "scjg.legal_entity")
+    with hub.db() as db:
+        wm = db.get(Watermark, "scjg.legal_entity").value
+    _exec(url, "ALTER TABLE legal_entity_register DROP COLUMN status")
+    with pytest.raises(SchemaDrift, match=r"scjg.legal_entity: schema drift .*column 'status'"):
+        run_resource(hub, "scjg.legal_entity")
+    with hub.db() as db:
+        failed = db.scalars(select(Run).where(Run.status == "failed")).one()
+        assert failed.error_kind == "SchemaDrift" and "status" in failed.error
+        assert db.get(Watermark, "scjg.legal_entity").value == wm
+    assert _table(hub, "scjg.legal_entity").version() == ok.store_version
+
+
+def test_failed_promote_leaves_store_and_watermark(pg_hub, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    hub, _, url = pg_hub
+    run_resource(hub, "gongan.population")
+    version = _table(hub, "gongan.population").version()
+    _exec(url, "UPDATE population_register SET address = '新地址', updated_at = now() WHERE ctid IN "
+               "(SELECT ctid FROM population_register LIMIT 3)")
+    with hub.db() as db:
+        wm = db.get(Watermark, "gongan.population").value
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise OSError("object store went away")
+
+    monkeypatch.setattr("sharehub.pipeline.promote.merge_run", broken)
+    run_id = extract(hub, "gongan.population")
+    gate(hub, run_id)
+    with pytest.raises(OSError):
+        promote(hub, run_id)
+    with hub.db() as db:
+        assert db.get(Run, run_id).status == "failed"
+        assert db.get(Watermark, "gongan.population").value == wm
+    assert _table(hub, "gongan.population").version() == version
+    monkeypatch.undo()
+    retry = run_resource(hub, "gongan.population")
+    assert retry.updated == 3
+
+
+def test_killed_after_commit_is_not_applied_twice(pg_hub) -> None:  # noqa: ANN001
+    hub, _, url = pg_hub
+    run_resource(hub, "gongan.population")
+    _exec(url, "UPDATE population_register SET address = '再次搬家', updated_at = now() WHERE ctid IN "
+               "(SELECT ctid FROM population_register LIMIT 4)")
+    run_id = extract(hub, "gongan.population")
+    gate(hub, run_id)
+    res = hub.catalogue.resource("gongan.population")
+    staged = hub.store.parquet_file(paths.staging(res.id, run_id)).read()
+    # The commit lands, then the process dies before the metadata database hears of it.
+    committed = merge_run(hub.store.uri(res.store_path), {}, staged, res.source.key, None, run_id)
+    assert committed.updated == 4
+    out = promote(hub, run_id)
+    assert out.already_committed and out.version == committed.version
+    assert _table(hub, res.id).version() == committed.version
+    with hub.db() as db:
+        assert db.get(Run, run_id).status == "succeeded"
+        assert db.get(Watermark, res.id).run_id == run_id
