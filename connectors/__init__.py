@@ -1,7 +1,5 @@
-"""Connectors to department front-end databases and offline file drops; each streams Arrow batches."""
+"""Connectors to department front-end databases and offline file drops; each streams Arrow batches.
 
-from connectors.base import TYPE_FAMILIES, Source, SourceColumn
-from connectors.files import FileDropSource
-from connectors.sql import SqlSource
-
-__all__ = ["FileDropSource", "Source", "SourceColumn", "SqlSource", "TYPE_FAMILIES"]
+Import the submodules (`connectors.sql`, `connectors.files`) where they are used, so that importing
+the error types stays cheap (DAG parsing imports them).
+"""

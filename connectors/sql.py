@@ -67,7 +67,7 @@ class SqlSource:
                 if self.table:
                     insp = sa.inspect(conn)
                     if not insp.has_table(self.table):
-                        raise SourceMissing(f"table {self.table!r} does not exist in {self._where()}")
+                        raise SourceMissing(f"{self.description}: table {self.table!r} does not exist in {self._where()}")
                     return {
                         c["name"]: SourceColumn(c["name"], _family(c["type"]), str(c["type"]))
                         for c in insp.get_columns(self.table)
@@ -75,9 +75,9 @@ class SqlSource:
                 res = conn.execute(sa.text(f"SELECT * FROM ({self.query}) q WHERE 1 = 0"))
                 return {k: SourceColumn(k, "unknown", "query") for k in res.keys()}
         except sa.exc.OperationalError as exc:
-            raise SourceUnreachable(f"cannot reach {self._where()}: {type(exc.orig).__name__}") from exc
+            raise SourceUnreachable(f"{self.description}: cannot reach {self._where()}: {self._clean(str(exc.orig))}") from exc
         except sa.exc.ProgrammingError as exc:
-            raise SourceMissing(f"the declared query fails in {self._where()}: {type(exc.orig).__name__}") from exc
+            raise SourceMissing(f"{self.description}: the declared query fails in {self._where()}: {self._clean(str(exc.orig))}") from exc
         finally:
             engine.dispose()
 

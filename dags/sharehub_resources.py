@@ -63,20 +63,20 @@ def build_dag(resource: Resource) -> Any:
 
         @task(task_id="gate")
         @_fatal_is_final
-        def gate_(run_id: str) -> dict[str, int]:
+        def gate_(landed_run: str) -> dict[str, int]:
             from sharehub.pipeline.tasks import gate_task
 
-            return gate_task(run_id)
+            return gate_task(landed_run)
 
         @task(task_id="promote", outlets=[store_asset(resource)])
         @_fatal_is_final
-        def promote_(run_id: str, _gated: dict[str, int]) -> dict[str, int]:
+        def promote_(landed_run: str, gated: dict[str, int]) -> dict[str, int]:
             from sharehub.pipeline.tasks import promote_task
 
-            return promote_task(run_id)
+            return promote_task(landed_run)
 
-        run_id = extract_(resource.id)
-        promote_(run_id, gate_(run_id))
+        landed = extract_(resource.id)
+        promote_(landed, gate_(landed))
 
     return pipeline()
 

@@ -12,7 +12,8 @@ import pyarrow as pa
 import pytest
 import sqlalchemy as sa
 
-from connectors import FileDropSource, SqlSource
+from connectors.files import FileDropSource
+from connectors.sql import SqlSource
 from sharehub.catalogue.models import Resource
 from sharehub.demo.load import create_table, insert_rows
 from sharehub.errors import SchemaDrift, SourceMissing, SourceUnreachable

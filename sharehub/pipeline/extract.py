@@ -9,7 +9,9 @@ from datetime import UTC, datetime, timedelta
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from connectors import TYPE_FAMILIES, FileDropSource, Source, SqlSource
+from connectors.base import TYPE_FAMILIES, Source
+from connectors.files import FileDropSource
+from connectors.sql import SqlSource
 from sharehub.catalogue.models import DECIMAL_TYPE, Resource
 from sharehub.errors import SchemaDrift
 from sharehub.hub import Hub

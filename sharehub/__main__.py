@@ -1,0 +1,5 @@
+"""`python -m sharehub` runs the CLI."""
+
+from sharehub.cli import entrypoint
+
+entrypoint()
