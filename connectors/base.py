@@ -34,6 +34,7 @@ class Source(Protocol):
     """A place rows come from. Implementations raise SourceUnreachable, SourceMissing or SchemaDrift."""
 
     description: str
+    overlap_writes: bool  # whether its reads release the GIL, so landing can encode on another thread
 
     def columns(self) -> dict[str, SourceColumn]:
         """The columns the source has now, by name."""

@@ -38,6 +38,7 @@ class FileDropSource:
         self.batch_rows = batch_rows
         self.rows_read = 0
         self.description = label or f"file drop {pattern}"
+        self.overlap_writes = False
 
     def current_file(self) -> Path:
         """The delivery to read: the last file in name order (deliveries carry their date in the name)."""

@@ -18,6 +18,7 @@ from sharehub.hub import Hub
 from sharehub.metadata.models import Run
 from sharehub.pipeline import paths
 from sharehub.pipeline.conform import conform_column
+from sharehub.pipeline.landing import LandingWriter
 from sharehub.pipeline.runs import current_watermark, fail_run, new_run_id, update_run
 
 log = logging.getLogger(__name__)
@@ -94,37 +95,32 @@ def _extract(hub: Hub, resource: Resource, run_id: str, watermark: str | None, o
     inc_field = resource.field(resource.source.incremental_column) if resource.source.incremental_column else None
     since = _since(resource, watermark)
     newest: object = None
-    landed = 0
-    writer = None
-    for batch in source.read(columns, inc_field.column if inc_field else None, since):
-        if writer is None:
-            writer = hub.store.parquet_writer(paths.landing(resource.id, run_id), batch.schema)
-        writer.write_batch(batch)
-        landed += batch.num_rows
-        if inc_field is not None:
-            typed, _ = conform_column(batch.column(inc_field.column), inc_field, resource.source.timezone)
-            top = pc.max(typed).as_py()
-            if top is not None and (newest is None or top > newest):
-                newest = top
-        if on_rows:
-            on_rows(batch.num_rows)
-    if writer is None:
-        empty = pa.schema([pa.field(c, pa.string()) for c in columns])
-        writer = hub.store.parquet_writer(paths.landing(resource.id, run_id), empty)
-    writer.close()
+    writer = LandingWriter(hub.store, paths.landing(resource.id, run_id), background=source.overlap_writes)
+    try:
+        for batch in source.read(columns, inc_field.column if inc_field else None, since):
+            writer.write(batch)
+            if inc_field is not None:
+                typed, _ = conform_column(batch.column(inc_field.column), inc_field, resource.source.timezone)
+                top = pc.max(typed).as_py()
+                if top is not None and (newest is None or top > newest):
+                    newest = top
+            if on_rows:
+                on_rows(batch.num_rows)
+    except BaseException:
+        writer.abort()
+        raise
+    landed = writer.close(pa.schema([pa.field(c, pa.string()) for c in columns]))
     keys_read = 0
     if resource.source.deletes_detected:
         key_cols = [resource.field(k).column for k in resource.source.key]
-        kw = None
-        for batch in source.read_keys(key_cols):
-            if kw is None:
-                kw = hub.store.parquet_writer(paths.landing_keys(resource.id, run_id), batch.schema)
-            kw.write_batch(batch)
-            keys_read += batch.num_rows
-        if kw is None:
-            kw = hub.store.parquet_writer(paths.landing_keys(resource.id, run_id),
-                                          pa.schema([pa.field(c, pa.string()) for c in key_cols]))
-        kw.close()
+        keys = LandingWriter(hub.store, paths.landing_keys(resource.id, run_id), background=source.overlap_writes)
+        try:
+            for batch in source.read_keys(key_cols):
+                keys.write(batch)
+        except BaseException:
+            keys.abort()
+            raise
+        keys_read = keys.close(pa.schema([pa.field(c, pa.string()) for c in key_cols]))
     watermark_to = watermark
     if newest is not None:
         value = newest.astimezone(UTC).isoformat() if isinstance(newest, datetime) else str(newest)
