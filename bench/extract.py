@@ -85,13 +85,17 @@ def grow_pg(to_rows: int) -> None:
     start = _count(PG)
     if start >= to_rows:
         return
-    _exec(PG, f"""
+    _exec(
+        PG,
+        f"""
         INSERT INTO population_register ({COLUMNS})
         SELECT lpad(i::text, 17, '4') || 'X', '张' || chr(19968 + mod(i, 20000)) || chr(19968 + mod(i * 7, 20000)),
                CASE WHEN mod(i, 2) = 0 THEN '男' ELSE '女' END, DATE '1940-01-01' + mod(i, 30000),
                '汉族', '422802', '湖北省利川市解放路' || mod(i, 500) || '号', '138' || lpad(mod(i, 100000000)::text, 8, '0'),
                TIMESTAMPTZ '2025-11-20 00:00:00+08' + make_interval(secs => i * 6)
-        FROM generate_series({start + 1}, {to_rows}) AS i""", "ANALYZE population_register")
+        FROM generate_series({start + 1}, {to_rows}) AS i""",
+        "ANALYZE population_register",
+    )
 
 
 def grow_mariadb(to_rows: int) -> None:
@@ -99,13 +103,16 @@ def grow_mariadb(to_rows: int) -> None:
     start = _count(MY)
     if start >= to_rows:
         return
-    _exec(MY, f"""
+    _exec(
+        MY,
+        f"""
         INSERT INTO population_register ({COLUMNS})
         SELECT CONCAT(LPAD(seq, 17, '4'), 'X'), CONCAT('张', CONVERT(CHAR(19968 + mod(seq, 20000) USING ucs2) USING utf8mb4)),
                IF(mod(seq, 2) = 0, '男', '女'), DATE_ADD('1940-01-01', INTERVAL mod(seq, 30000) DAY),
                '汉族', '422802', CONCAT('湖北省利川市解放路', mod(seq, 500), '号'), CONCAT('138', LPAD(mod(seq, 100000000), 8, '0')),
                DATE_ADD('2025-11-20 00:00:00', INTERVAL seq * 6 SECOND)
-        FROM seq_{start + 1}_to_{to_rows}""")
+        FROM seq_{start + 1}_to_{to_rows}""",
+    )
 
 
 def sharehub_extract(url: str, home: Path, commit_watermark: bool = False) -> Measure:
@@ -135,7 +142,9 @@ if {commit_watermark!r}:
 print(json.dumps({{"rows": run.rows_read, "seconds": seconds,
                   "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
 """
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    if out.returncode:
+        raise SystemExit(f"sharehub extraction failed:\n{out.stderr[-3000:]}")
     r = json.loads(out.stdout.strip().splitlines()[-1])
     return Measure("sharehub extract → Parquet", r["rows"], r["seconds"], r["rss"])
 
@@ -157,8 +166,21 @@ def mariadb_client() -> Measure:
     """The mariadb command-line client streaming the same columns to /dev/null."""
     t = time.perf_counter()
     with open(os.devnull, "wb") as devnull:
-        subprocess.run(["mariadb", "--quick", "--batch", "-h", "127.0.0.1", "-uroot", "sharehub_bench", "-e",
-                        f"SELECT {COLUMNS} FROM population_register"], stdout=devnull, check=True)
+        subprocess.run(
+            [
+                "mariadb",
+                "--quick",
+                "--batch",
+                "-h",
+                "127.0.0.1",
+                "-uroot",
+                "sharehub_bench",
+                "-e",
+                f"SELECT {COLUMNS} FROM population_register",
+            ],
+            stdout=devnull,
+            check=True,
+        )
     return Measure("mariadb --quick --batch > /dev/null", _count(MY), time.perf_counter() - t)
 
 
@@ -178,8 +200,11 @@ def incremental(url: str, home: Path, changed: int = 1_000) -> Measure:
     """Change `changed` rows at the source, then extract incrementally after the first full extraction."""
     is_pg = url.startswith("postgresql")
     now = "now()" if is_pg else "CONVERT_TZ(UTC_TIMESTAMP(), '+00:00', '+08:00')"
-    pick = (f"id_number IN (SELECT id_number FROM population_register ORDER BY id_number LIMIT {changed})" if is_pg
-            else f"id_number IN (SELECT id_number FROM (SELECT id_number FROM population_register ORDER BY id_number LIMIT {changed}) x)")
+    pick = (
+        f"id_number IN (SELECT id_number FROM population_register ORDER BY id_number LIMIT {changed})"
+        if is_pg
+        else f"id_number IN (SELECT id_number FROM (SELECT id_number FROM population_register ORDER BY id_number LIMIT {changed}) x)"
+    )
     _exec(url, f"UPDATE population_register SET address = '新地址', updated_at = {now} WHERE {pick}")
     m = sharehub_extract(url, home)
     m.label = f"incremental after {changed:,} changes"
@@ -199,7 +224,9 @@ def report(db: str, rows: dict[str, list[Measure]], baselines: list[Measure], in
     for b in baselines:
         print(f"  ratio sharehub / {b.label.split(' (')[0]}: {big.rate / b.rate:.2f}x")
     small = rows["small"][0]
-    print(f"  peak RSS: {small.peak_rss_mb:,.0f} MB at {small.rows:,} rows, {big.peak_rss_mb:,.0f} MB at {big.rows:,} rows")
+    print(
+        f"  peak RSS: {small.peak_rss_mb:,.0f} MB at {small.rows:,} rows, {big.peak_rss_mb:,.0f} MB at {big.rows:,} rows"
+    )
     print(f"  {inc.label}: read {inc.rows:,} rows (of {big.rows:,}) in {inc.seconds:.2f} s")
 
 

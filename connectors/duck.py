@@ -16,6 +16,13 @@ def postgres_scanner_path() -> str:
     folder = Path(pkg.__file__).parent / "extensions" / f"v{duckdb.__version__}"
     found = sorted(folder.glob("postgres_scanner.duckdb_extension"))
     if not found:
-        raise RuntimeError(f"duckdb-extension-postgres-scanner has no build for DuckDB {duckdb.__version__}; "
-                           "pin both to the same version")
+        raise RuntimeError(
+            f"duckdb-extension-postgres-scanner has no build for DuckDB {duckdb.__version__}; "
+            "pin both to the same version"
+        )
     return str(found[0])
+
+
+def connect() -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection that never draws a progress bar on stdout."""
+    return duckdb.connect(config={"enable_progress_bar": False})

@@ -30,8 +30,9 @@ def _cell_text(v: object) -> str | None:
 class FileDropSource:
     """The newest file matching a glob in the drop folder, read as text columns in bounded batches."""
 
-    def __init__(self, root: Path, pattern: str, *, encoding: str = "utf-8", batch_rows: int = 100_000,
-                 label: str = "") -> None:
+    def __init__(
+        self, root: Path, pattern: str, *, encoding: str = "utf-8", batch_rows: int = 100_000, label: str = ""
+    ) -> None:
         self.root = Path(root)
         self.pattern = pattern
         self.encoding = encoding
@@ -64,8 +65,9 @@ class FileDropSource:
                 raise SchemaDrift(f"{self.description}: {path.name} is not {self.encoding}: {exc.reason}") from exc
         return [c.strip().lstrip("\ufeff") for c in first.rstrip("\r\n").split(",")]
 
-    def read(self, columns: Sequence[str], incremental_column: str | None = None, since: object = None
-             ) -> Iterator[pa.RecordBatch]:
+    def read(
+        self, columns: Sequence[str], incremental_column: str | None = None, since: object = None
+    ) -> Iterator[pa.RecordBatch]:
         """Stream the chosen columns of the current delivery as text."""
         path = self.current_file()
         if path.suffix.lower() == ".xlsx":
@@ -81,8 +83,9 @@ class FileDropSource:
         header = self._header(path)
         reader = pacsv.open_csv(
             path,
-            read_options=pacsv.ReadOptions(encoding=self.encoding, block_size=8 << 20, column_names=header,
-                                           skip_rows=1),
+            read_options=pacsv.ReadOptions(
+                encoding=self.encoding, block_size=8 << 20, column_names=header, skip_rows=1
+            ),
             convert_options=pacsv.ConvertOptions(
                 include_columns=list(columns),
                 column_types={c: pa.string() for c in header},

@@ -48,8 +48,14 @@ class SqlSource:
     """A table or query in a department's SQL front-end database."""
 
     def __init__(
-        self, url: str, *, table: str | None = None, query: str | None = None, timezone: str = "Asia/Shanghai",
-        batch_rows: int = 100_000, label: str = "",
+        self,
+        url: str,
+        *,
+        table: str | None = None,
+        query: str | None = None,
+        timezone: str = "Asia/Shanghai",
+        batch_rows: int = 100_000,
+        label: str = "",
     ) -> None:
         self.url = sa.engine.make_url(url)
         self.table = table
@@ -73,7 +79,9 @@ class SqlSource:
                 if self.table:
                     insp = sa.inspect(conn)
                     if not insp.has_table(self.table):
-                        raise SourceMissing(f"{self.description}: table {self.table!r} does not exist in {self._where()}")
+                        raise SourceMissing(
+                            f"{self.description}: table {self.table!r} does not exist in {self._where()}"
+                        )
                     return {
                         c["name"]: SourceColumn(c["name"], _family(c["type"]), str(c["type"]))
                         for c in insp.get_columns(self.table)
@@ -81,9 +89,13 @@ class SqlSource:
                 res = conn.execute(sa.text(f"SELECT * FROM ({self.query}) q WHERE 1 = 0"))
                 return {k: SourceColumn(k, "unknown", "query") for k in res.keys()}
         except sa.exc.OperationalError as exc:
-            raise SourceUnreachable(f"{self.description}: cannot reach {self._where()}: {self._clean(str(exc.orig))}") from exc
+            raise SourceUnreachable(
+                f"{self.description}: cannot reach {self._where()}: {self._clean(str(exc.orig))}"
+            ) from exc
         except sa.exc.ProgrammingError as exc:
-            raise SourceMissing(f"{self.description}: the declared query fails in {self._where()}: {self._clean(str(exc.orig))}") from exc
+            raise SourceMissing(
+                f"{self.description}: the declared query fails in {self._where()}: {self._clean(str(exc.orig))}"
+            ) from exc
         finally:
             engine.dispose()
 
@@ -107,13 +119,17 @@ class SqlSource:
                 return f"julianday('{since.astimezone(ZoneInfo('UTC')).isoformat(sep=' ')}')"
             local = since.astimezone(self.tz).replace(tzinfo=None)
             return f"'{local.isoformat(sep=' ')}'"
-        return str(int(since))  # integer watermarks
+        return str(int(str(since)))  # integer watermarks
 
     def select_sql(self, columns: Sequence[str], incremental_column: str | None = None, since: object = None) -> str:
         """The SELECT that reads these columns, after the watermark when one is given."""
         sql = f"SELECT {', '.join(columns)} FROM {self._relation()}"
         if incremental_column and since is not None:
-            col = f"julianday({incremental_column})" if self.dialect == "sqlite" and isinstance(since, datetime) else incremental_column
+            col = (
+                f"julianday({incremental_column})"
+                if self.dialect == "sqlite" and isinstance(since, datetime)
+                else incremental_column
+            )
             sql += f" WHERE {col} > {self._literal(since)}"
         return sql
 
@@ -133,15 +149,23 @@ class SqlSource:
         # filtered read runs as-is on the server (postgres_query), so an incremental read stays small.
         import duckdb
 
-        from connectors.duck import postgres_scanner_path
+        from connectors import duck
 
         u = self.url
-        dsn = " ".join(f"{k}={v}" for k, v in (("host", u.host or "localhost"), ("port", u.port or 5432),
-                                               ("user", u.username), ("password", u.password),
-                                               ("dbname", u.database)) if v)
-        con = duckdb.connect()
+        dsn = " ".join(
+            f"{k}={v}"
+            for k, v in (
+                ("host", u.host or "localhost"),
+                ("port", u.port or 5432),
+                ("user", u.username),
+                ("password", u.password),
+                ("dbname", u.database),
+            )
+            if v
+        )
+        con = duck.connect()
         try:
-            con.execute(f"LOAD '{postgres_scanner_path()}'")
+            con.execute(f"LOAD '{duck.postgres_scanner_path()}'")
             con.execute(f"ATTACH {_quote(dsn)} AS src (TYPE postgres, READ_ONLY)")
             if full_table:
                 schema, _, table = (self.table or "").rpartition(".")
@@ -154,13 +178,16 @@ class SqlSource:
                     self.rows_read += batch.num_rows
                     yield batch
         except duckdb.CatalogException as exc:
-            raise SourceMissing(f"{self.description}: {self._where()} no longer has what the catalogue names: "
-                                f"{self._clean(str(exc))}") from exc
+            raise SourceMissing(
+                f"{self.description}: {self._where()} no longer has what the catalogue names: {self._clean(str(exc))}"
+            ) from exc
         except duckdb.Error as exc:
             msg = str(exc)
             if "does not exist" in msg:
                 raise SourceMissing(f"{self.description}: {self._clean(msg)}") from exc
-            raise SourceUnreachable(f"{self.description}: cannot read from {self._where()}: {self._clean(msg)}") from exc
+            raise SourceUnreachable(
+                f"{self.description}: cannot read from {self._where()}: {self._clean(msg)}"
+            ) from exc
         finally:
             con.close()
 
@@ -181,8 +208,12 @@ class SqlSource:
         except RuntimeError as exc:
             msg = str(exc)
             if "does not exist" in msg or "doesn't exist" in msg:
-                raise SourceMissing(f"{self.description}: {self._where()} no longer has what the catalogue names") from exc
-            raise SourceUnreachable(f"{self.description}: cannot read from {self._where()}: {self._clean(msg)}") from exc
+                raise SourceMissing(
+                    f"{self.description}: {self._where()} no longer has what the catalogue names"
+                ) from exc
+            raise SourceUnreachable(
+                f"{self.description}: cannot read from {self._where()}: {self._clean(msg)}"
+            ) from exc
         for batch in reader:
             if batch.num_rows:
                 self.rows_read += batch.num_rows

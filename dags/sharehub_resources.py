@@ -11,14 +11,19 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from airflow.sdk.exceptions import AirflowFailException
 import pendulum
 from airflow.sdk import Asset, dag, get_current_context, task
+from airflow.sdk.exceptions import AirflowFailException
 
 from sharehub.catalogue import Resource, load_catalogue
 from sharehub.settings import get_settings
 
-DEFAULT_ARGS = {"owner": "sharehub", "retries": 3, "retry_delay": timedelta(minutes=2), "retry_exponential_backoff": True}
+DEFAULT_ARGS = {
+    "owner": "sharehub",
+    "retries": 3,
+    "retry_delay": timedelta(minutes=2),
+    "retry_exponential_backoff": True,
+}
 
 
 def _fatal_is_final(fn: Callable[..., Any]) -> Callable[..., Any]:

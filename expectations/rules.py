@@ -20,8 +20,42 @@ from expectations.identifiers import resident_id_problem, uscc_problem
 
 PHONE = re.compile(r"^(?:1[3-9]\d{9}|0\d{2,3}-?\d{7,8})$")
 # Province-level prefixes of GB/T 2260, including Taiwan, Hong Kong and Macao.
-PROVINCES = {11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37, 41, 42, 43, 44, 45, 46,
-             50, 51, 52, 53, 54, 61, 62, 63, 64, 65, 71, 81, 82}
+PROVINCES = {
+    11,
+    12,
+    13,
+    14,
+    15,
+    21,
+    22,
+    23,
+    31,
+    32,
+    33,
+    34,
+    35,
+    36,
+    37,
+    41,
+    42,
+    43,
+    44,
+    45,
+    46,
+    50,
+    51,
+    52,
+    53,
+    54,
+    61,
+    62,
+    63,
+    64,
+    65,
+    71,
+    81,
+    82,
+}
 
 
 def division_code_ok(v: str) -> bool:

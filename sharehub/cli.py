@@ -8,12 +8,14 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from sharehub.errors import SharehubError
 
-app = typer.Typer(help="sharehub: the government data-sharing hub.", no_args_is_help=True, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="sharehub: the government data-sharing hub.", no_args_is_help=True, pretty_exceptions_enable=False
+)
 catalogue_app = typer.Typer(help="Inspect and validate the resource catalogue.", no_args_is_help=True)
 runs_app = typer.Typer(help="Inspect pipeline runs.", no_args_is_help=True)
 db_app = typer.Typer(help="Manage the metadata database.", no_args_is_help=True)
@@ -27,11 +29,12 @@ err = Console(stderr=True)
 @app.callback()
 def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log ids and counts at INFO.")] = False) -> None:
     """Configure logging for every command."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
 
 
-def _hub():  # noqa: ANN202 - imported lazily so --help stays fast
+def _hub():
     from sharehub.hub import Hub
 
     return Hub.from_env()
@@ -46,7 +49,9 @@ def _fail(exc: SharehubError) -> None:
 # -- catalogue -------------------------------------------------------------------------------------
 @catalogue_app.command("validate")
 def catalogue_validate(
-    directory: Annotated[str | None, typer.Option("--dir", help="Catalogue folder (default: SHAREHUB_CATALOGUE_DIR).")] = None,
+    directory: Annotated[
+        str | None, typer.Option("--dir", help="Catalogue folder (default: SHAREHUB_CATALOGUE_DIR).")
+    ] = None,
 ) -> None:
     """Validate the catalogue; print every problem with its file, key and reason, and record the version."""
     from pathlib import Path
@@ -59,8 +64,10 @@ def catalogue_validate(
         version = hub.record_catalogue(cat)
     except SharehubError as exc:
         _fail(exc)
-    out.print(f"catalogue OK: {len(cat.departments)} departments, {len(cat.resources)} resources, "
-              f"version {version} ({cat.digest[:12]})")
+    out.print(
+        f"catalogue OK: {len(cat.departments)} departments, {len(cat.resources)} resources, "
+        f"version {version} ({cat.digest[:12]})"
+    )
 
 
 @catalogue_app.command("list")
@@ -72,8 +79,15 @@ def catalogue_list() -> None:
         _fail(exc)
     t = Table("id", "title", "provider", "store", "share", "modes", "update")
     for r in sorted(cat.resources.values(), key=lambda r: r.id):
-        t.add_row(r.id, r.title, cat.departments[r.provider].name, r.store.path, r.share.type,
-                  ",".join(r.serving_modes) or "-", f"{r.update.frequency}/{r.update.deadline_working_days}wd")
+        t.add_row(
+            r.id,
+            r.title,
+            cat.departments[r.provider].name,
+            r.store.path,
+            r.share.type,
+            ",".join(r.serving_modes) or "-",
+            f"{r.update.frequency}/{r.update.deadline_working_days}wd",
+        )
     out.print(t)
 
 
@@ -93,8 +107,17 @@ def catalogue_show(resource_id: str) -> None:
 def _summary_table(summaries: list) -> Table:
     t = Table("resource", "status", "landed", "passed", "quarantined", "inserted", "updated", "deleted", "version")
     for s in summaries:
-        t.add_row(s.resource_id, s.status, f"{s.landed:,}", f"{s.passed:,}", f"{s.quarantined:,}", f"{s.inserted:,}",
-                  f"{s.updated:,}", f"{s.deleted:,}", "-" if s.store_version is None else f"v{s.store_version}")
+        t.add_row(
+            s.resource_id,
+            s.status,
+            f"{s.landed:,}",
+            f"{s.passed:,}",
+            f"{s.quarantined:,}",
+            f"{s.inserted:,}",
+            f"{s.updated:,}",
+            f"{s.deleted:,}",
+            "-" if s.store_version is None else f"v{s.store_version}",
+        )
     return t
 
 
@@ -105,13 +128,23 @@ def run_many(resource_ids: list[str]) -> list:
 
     hub = _hub()
     summaries, failed = [], []
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("{task.fields[rows]:>12,} rows"), TimeElapsedColumn(), console=err) as bar:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rows]:>12,} rows"),
+        TimeElapsedColumn(),
+        console=err,
+    ) as bar:
         overall = bar.add_task("resources", total=len(resource_ids), rows=0)
         for rid in resource_ids:
             task = bar.add_task(f"  {rid}", total=None, rows=0)
+
+            def advance(n: int, task: TaskID = task) -> None:
+                bar.update(task, advance=n, rows=bar.tasks[task].completed + n)
+
             try:
-                s = run_resource(hub, rid, on_rows=lambda n, t=task: bar.update(t, advance=n, rows=bar.tasks[t].completed + n))
+                s = run_resource(hub, rid, on_rows=advance)
                 summaries.append(s)
             except SharehubError as exc:
                 err.print(f"[red]{rid} failed ({'retryable' if exc.retryable else 'fatal'}):[/red] {exc}")
@@ -124,7 +157,7 @@ def run_many(resource_ids: list[str]) -> list:
     out.print(_summary_table(summaries))
     if failed:
         err.print(f"[red]{len(failed)} resource(s) failed: {', '.join(failed)}[/red]")
-    return summaries if not failed else summaries + [None]
+    return summaries if not failed else [*summaries, None]
 
 
 @app.command("run")
@@ -149,15 +182,25 @@ def run(
 
 
 @runs_app.command("list")
-def runs_list(resource: Annotated[str | None, typer.Option(help="Only this resource.")] = None,
-              limit: int = 20) -> None:
+def runs_list(
+    resource: Annotated[str | None, typer.Option(help="Only this resource.")] = None, limit: int = 20
+) -> None:
     """The newest runs with their counts and outcome."""
     from sharehub.pipeline.runs import last_runs
 
     t = Table("run id", "resource", "status", "step", "landed", "passed", "quarantined", "version", "error")
     for r in last_runs(_hub(), resource, limit):
-        t.add_row(r.id, r.resource_id, r.status, r.step, str(r.rows_landed), str(r.rows_passed),
-                  str(r.rows_quarantined), str(r.store_version or "-"), (r.error or "")[:80])
+        t.add_row(
+            r.id,
+            r.resource_id,
+            r.status,
+            r.step,
+            str(r.rows_landed),
+            str(r.rows_passed),
+            str(r.rows_quarantined),
+            str(r.store_version or "-"),
+            (r.error or "")[:80],
+        )
     out.print(t)
 
 
@@ -181,13 +224,26 @@ def runs_show(run_id: str) -> None:
         out.print(f"[red]error:[/red] {s.error}")
     with hub.db() as db:
         rules = list(db.scalars(select(QualityResult).where(QualityResult.run_id == run_id)))
-        reasons = Counter(r for q in db.scalars(select(QuarantinedRow).where(QuarantinedRow.run_id == run_id)) for r in q.reasons)
+        reasons = Counter(
+            r for q in db.scalars(select(QuarantinedRow).where(QuarantinedRow.run_id == run_id)) for r in q.reasons
+        )
     t = Table("rule", "checked", "failed", "ok")
     for q in rules:
         t.add_row(q.rule, f"{q.element_count:,}", f"{q.unexpected_count:,}", "yes" if q.success else "[red]no[/red]")
     out.print(t)
     for reason, n in reasons.most_common():
         out.print(f"  {n:>7,}  {reason}")
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Start the HTTP API."""
+    import uvicorn
+
+    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, log_level="info")
 
 
 @db_app.command("upgrade")
@@ -224,7 +280,9 @@ def demo(
         t.add_row(rid, cat.departments[cat.resource(rid).provider].name, f"{n:,}", planted)
     out.print(t)
     result = run_many(sorted(cat.resources))
-    out.print(f"stores, landing and quarantine under {hub.settings.storage_url}; metadata in {hub.settings.metadata_url}")
+    out.print(
+        f"stores, landing and quarantine under {hub.settings.storage_url}; metadata in {hub.settings.metadata_url}"
+    )
     if result and result[-1] is None:
         raise typer.Exit(code=1)
 

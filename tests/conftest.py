@@ -38,7 +38,7 @@ def _reachable(url: str) -> str | None:
             c.exec_driver_sql("SELECT 1")
         engine.dispose()
         return None
-    except Exception as exc:  # any failure means "not there"; the reason is shown below
+    except (sa.exc.SQLAlchemyError, OSError) as exc:  # the service is not there; the reason is shown below
         return f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
 
 
@@ -64,14 +64,17 @@ def mariadb_url() -> str:
     return _service("MariaDB", MARIADB_URL)
 
 
-def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # noqa: ANN001
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     """Say loudly which real services were missing, so a green run cannot hide skipped tests."""
     if _SKIPPED_SERVICES:
         bar = "!" * 78
         terminalreporter.write_line(bar, red=True, bold=True)
         terminalreporter.write_line(
             f"SKIPPED tests that need: {', '.join(sorted(_SKIPPED_SERVICES))}. Start them "
-            "(see README, 'Services') before trusting this run.", red=True, bold=True)
+            "(see README, 'Services') before trusting this run.",
+            red=True,
+            bold=True,
+        )
         terminalreporter.write_line(bar, red=True, bold=True)
 
 

@@ -35,7 +35,7 @@ def _copy(tmp_path: Path) -> Path:
     return root
 
 
-def _edit(root: Path, rid: str, change) -> None:  # noqa: ANN001
+def _edit(root: Path, rid: str, change) -> None:
     path = root / "resources" / f"{rid}.yaml"
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     change(data)
@@ -47,8 +47,12 @@ def _edit(root: Path, rid: str, change) -> None:  # noqa: ANN001
     [
         ("gongan.population", lambda d: d.update(colour="blue"), "colour", "Extra inputs are not permitted"),
         ("wjw.health_record", lambda d: d["share"].pop("legal_basis"), "share", "legal_basis"),
-        ("gongan.population", lambda d: d.update(share={"type": "conditional", "conditions": "x"}), "-",
-         "shared unconditionally"),
+        (
+            "gongan.population",
+            lambda d: d.update(share={"type": "conditional", "conditions": "x"}),
+            "-",
+            "shared unconditionally",
+        ),
         ("gongan.population", lambda d: d["fields"][0].update(type="varchar"), "fields.0.type", "unknown type"),
         ("gongan.population", lambda d: d["source"].update(key=["nope"]), "-", "source.key names unknown fields"),
         ("gongan.population", lambda d: d.update(suite="other"), "-", "suite must be named after the resource"),
@@ -56,20 +60,24 @@ def _edit(root: Path, rid: str, change) -> None:  # noqa: ANN001
         ("gongan.population", lambda d: d.update(provider="scjg"), "-", "provider"),
     ],
 )
-def test_broken_catalogue_names_file_key_and_reason(tmp_path: Path, rid: str, change, key: str, reason: str) -> None:  # noqa: ANN001
+def test_broken_catalogue_names_file_key_and_reason(tmp_path: Path, rid: str, change, key: str, reason: str) -> None:
     root = _copy(tmp_path)
     _edit(root, rid, change)
     with pytest.raises(CatalogueError) as err:
         load_catalogue(root)
     lines = [ln.strip() for ln in str(err.value).splitlines()[1:]]
-    assert any(ln.startswith(f"{rid}.yaml: ") and reason in ln and (key == "-" or f": {key}" in ln) for ln in lines), lines
+    assert any(ln.startswith(f"{rid}.yaml: ") and reason in ln and (key == "-" or f": {key}" in ln) for ln in lines), (
+        lines
+    )
 
 
 def test_two_authoritative_sources_for_one_item_are_refused(tmp_path: Path) -> None:
     root = _copy(tmp_path)
     src = yaml.safe_load((root / "resources" / "gongan.population.yaml").read_text(encoding="utf-8"))
     src["id"], src["provider"], src["suite"] = "wjw.population_copy", "wjw", "wjw.population_copy"
-    (root / "resources" / "wjw.population_copy.yaml").write_text(yaml.safe_dump(src, allow_unicode=True), encoding="utf-8")
+    (root / "resources" / "wjw.population_copy.yaml").write_text(
+        yaml.safe_dump(src, allow_unicode=True), encoding="utf-8"
+    )
     with pytest.raises(CatalogueError, match=r"wjw.population_copy.yaml: authoritative_for: population.name already"):
         load_catalogue(root)
 
@@ -81,7 +89,7 @@ def test_file_must_be_named_after_the_id(tmp_path: Path) -> None:
         load_catalogue(root)
 
 
-def test_cli_validate_reports_problems_and_records_versions(tmp_path: Path, make_hub, use_env) -> None:  # noqa: ANN001
+def test_cli_validate_reports_problems_and_records_versions(tmp_path: Path, make_hub, use_env) -> None:
     hub = make_hub()
     use_env(hub)
     root = _copy(tmp_path)

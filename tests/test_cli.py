@@ -13,15 +13,27 @@ from sharehub.settings import REPO_ROOT
 def _sharehub(home: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     environ = {k: v for k, v in os.environ.items() if not k.startswith("SHAREHUB_")}
     environ.update({"SHAREHUB_HOME": str(home), "COLUMNS": "200", **env})
-    return subprocess.run([sys.executable, "-m", "sharehub", *args], capture_output=True, text=True, env=environ,
-                          cwd=REPO_ROOT, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "sharehub", *args],
+        capture_output=True,
+        text=True,
+        env=environ,
+        cwd=REPO_ROOT,
+        timeout=600,
+    )
 
 
 def test_demo_prints_landed_stored_and_quarantined_per_resource(tmp_path: Path) -> None:
     done = _sharehub(tmp_path, "demo", "--persons", "3000", "--entities", "600")
     assert done.returncode == 0, done.stderr[-3000:]
-    for rid in ("gongan.population", "scjg.legal_entity", "rsj.insurance_enrolment", "swj.tax_registration",
-                "wjw.health_record", "mzj.subsistence_allowance"):
+    for rid in (
+        "gongan.population",
+        "scjg.legal_entity",
+        "rsj.insurance_enrolment",
+        "swj.tax_registration",
+        "wjw.health_record",
+        "mzj.subsistence_allowance",
+    ):
         line = next(ln for ln in done.stdout.splitlines() if rid in ln and "succeeded" in ln)
         landed, passed, quarantined = (int(x.replace(",", "")) for x in line.split("│")[3:6])
         assert landed == passed + quarantined and quarantined > 0 and passed > 0, line
@@ -37,8 +49,12 @@ def test_unknown_resource_is_a_clean_error(tmp_path: Path) -> None:
 
 
 def test_unreachable_source_is_reported_as_retryable_and_recorded(tmp_path: Path) -> None:
-    done = _sharehub(tmp_path, "run", "scjg.legal_entity",
-                     SHAREHUB_CONNECTIONS='{"scjg_front": "postgresql+psycopg://postgres@127.0.0.1:1/x?connect_timeout=2"}')
+    done = _sharehub(
+        tmp_path,
+        "run",
+        "scjg.legal_entity",
+        SHAREHUB_CONNECTIONS='{"scjg_front": "postgresql+psycopg://postgres@127.0.0.1:1/x?connect_timeout=2"}',
+    )
     assert done.returncode == 1
     assert "scjg.legal_entity failed (retryable)" in done.stderr
     assert "Traceback" not in done.stderr

@@ -27,27 +27,45 @@ T0 = datetime(2026, 3, 1, 0, 0, tzinfo=UTC)
 
 def probe_resource(table: str = "conn_probe") -> Resource:
     """A resource declaring every type family, used to build and read the probe table."""
-    return Resource.model_validate({
-        "id": "probe.items", "version": 1, "title": "probe", "provider": "probe",
-        "store": {"kind": "business"},
-        "source": {"connection": "probe", "table": table, "key": ["id"], "mode": "incremental",
-                   "incremental_column": "updated_at"},
-        "fields": [
-            {"name": "id", "title": "id", "type": "integer", "classification": "L1"},
-            {"name": "name", "title": "name", "type": "string", "classification": "L1"},
-            {"name": "amount", "title": "amount", "type": "decimal(12,2)", "classification": "L1"},
-            {"name": "born", "title": "born", "type": "date", "classification": "L1"},
-            {"name": "updated_at", "title": "t", "type": "timestamptz", "classification": "L1"},
-        ],
-        "share": {"type": "unconditional"}, "open": "not_open", "serving_modes": ["query"],
-        "update": {"frequency": "daily", "deadline_working_days": 1}, "suite": "probe.items",
-    })
+    return Resource.model_validate(
+        {
+            "id": "probe.items",
+            "version": 1,
+            "title": "probe",
+            "provider": "probe",
+            "store": {"kind": "business"},
+            "source": {
+                "connection": "probe",
+                "table": table,
+                "key": ["id"],
+                "mode": "incremental",
+                "incremental_column": "updated_at",
+            },
+            "fields": [
+                {"name": "id", "title": "id", "type": "integer", "classification": "L1"},
+                {"name": "name", "title": "name", "type": "string", "classification": "L1"},
+                {"name": "amount", "title": "amount", "type": "decimal(12,2)", "classification": "L1"},
+                {"name": "born", "title": "born", "type": "date", "classification": "L1"},
+                {"name": "updated_at", "title": "t", "type": "timestamptz", "classification": "L1"},
+            ],
+            "share": {"type": "unconditional"},
+            "open": "not_open",
+            "serving_modes": ["query"],
+            "update": {"frequency": "daily", "deadline_working_days": 1},
+            "suite": "probe.items",
+        }
+    )
 
 
 def probe_rows() -> list[dict]:
     return [
-        {"id": i, "name": f"张三丰{i}号·测试", "amount": Decimal(i) / 100 + Decimal("1000.05"),
-         "born": date(1980, 1, 1) + timedelta(days=i), "updated_at": T0 + timedelta(minutes=i)}
+        {
+            "id": i,
+            "name": f"张三丰{i}号·测试",
+            "amount": Decimal(i) / 100 + Decimal("1000.05"),
+            "born": date(1980, 1, 1) + timedelta(days=i),
+            "updated_at": T0 + timedelta(minutes=i),
+        }
         for i in range(N)
     ]
 
@@ -85,7 +103,7 @@ def _xlsx(tmp_path: Path) -> FileDropSource:
 
 
 @pytest.fixture(params=["postgresql", "mariadb", "sqlite", "csv-utf8", "csv-gbk", "xlsx"])
-def source(request: pytest.FixtureRequest, tmp_path: Path):  # noqa: ANN201
+def source(request: pytest.FixtureRequest, tmp_path: Path):
     kind = request.param
     if kind == "postgresql":
         return _sql(request.getfixturevalue("pg_url"))
@@ -100,12 +118,12 @@ def source(request: pytest.FixtureRequest, tmp_path: Path):  # noqa: ANN201
     return _xlsx(tmp_path)
 
 
-def test_schema_lists_every_declared_column(source) -> None:  # noqa: ANN001
+def test_schema_lists_every_declared_column(source) -> None:
     assert set(source.columns()) == {"id", "name", "amount", "born", "updated_at"}
     check_schema(probe_resource(), source)
 
 
-def test_returns_every_record_with_its_key_in_bounded_batches(source) -> None:  # noqa: ANN001
+def test_returns_every_record_with_its_key_in_bounded_batches(source) -> None:
     batches = list(source.read(["id", "name", "amount", "born", "updated_at"]))
     assert all(b.num_rows <= BATCH for b in batches) or isinstance(source, FileDropSource)
     table = pa.Table.from_batches(batches)
@@ -114,7 +132,7 @@ def test_returns_every_record_with_its_key_in_bounded_batches(source) -> None:  
     assert sorted(ids) == list(range(N))
 
 
-def test_types_map_faithfully_after_conforming(source) -> None:  # noqa: ANN001
+def test_types_map_faithfully_after_conforming(source) -> None:
     res = probe_resource()
     table = pa.Table.from_batches(list(source.read([f.name for f in res.fields])))
     typed = {}
@@ -133,9 +151,14 @@ def test_types_map_faithfully_after_conforming(source) -> None:  # noqa: ANN001
 
 
 @pytest.mark.parametrize("kind", ["postgresql", "mariadb", "sqlite"])
-def test_incremental_reads_only_rows_after_the_watermark(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
-    url = {"postgresql": lambda: request.getfixturevalue("pg_url"), "mariadb": lambda: request.getfixturevalue("mariadb_url"),
-           "sqlite": lambda: f"sqlite:///{tmp_path / 'inc.sqlite'}"}[kind]()
+def test_incremental_reads_only_rows_after_the_watermark(
+    kind: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    url = {
+        "postgresql": lambda: request.getfixturevalue("pg_url"),
+        "mariadb": lambda: request.getfixturevalue("mariadb_url"),
+        "sqlite": lambda: f"sqlite:///{tmp_path / 'inc.sqlite'}",
+    }[kind]()
     src = _sql(url)
     since = T0 + timedelta(minutes=N - 100)
     table = pa.Table.from_batches(list(src.read(["id"], "updated_at", since)))
@@ -155,10 +178,13 @@ def test_vanished_table_is_fatal_and_named(pg_url: str) -> None:
         SqlSource(pg_url, table="no_such_table").columns()
 
 
-@pytest.mark.parametrize("ddl", [
-    "ALTER TABLE conn_probe DROP COLUMN amount",
-    "ALTER TABLE conn_probe ALTER COLUMN born TYPE text",
-])
+@pytest.mark.parametrize(
+    "ddl",
+    [
+        "ALTER TABLE conn_probe DROP COLUMN amount",
+        "ALTER TABLE conn_probe ALTER COLUMN born TYPE text",
+    ],
+)
 def test_schema_drift_names_resource_and_column(pg_url: str, ddl: str) -> None:
     src = _sql(pg_url)
     engine = sa.create_engine(pg_url)
@@ -181,4 +207,3 @@ def test_file_in_wrong_encoding_is_named(tmp_path: Path) -> None:
     utf8 = FileDropSource(src.root, src.pattern, encoding="utf-8")
     with pytest.raises(SchemaDrift, match="is not utf-8"):
         utf8.columns()
-

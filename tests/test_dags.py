@@ -17,13 +17,13 @@ DAGS = REPO_ROOT / "dags"
 
 
 @pytest.fixture(scope="module")
-def dagbag():  # noqa: ANN201
+def dagbag():
     from airflow.dag_processing.dagbag import DagBag
 
     return DagBag(dag_folder=str(DAGS))
 
 
-def test_every_resource_has_a_clean_dag(dagbag) -> None:  # noqa: ANN001
+def test_every_resource_has_a_clean_dag(dagbag) -> None:
     assert dagbag.import_errors == {}
     cat = load_catalogue(REPO_ROOT / "catalogue")
     assert set(dagbag.dags) == set(cat.resources)
@@ -41,8 +41,9 @@ def test_dag_file_parses_without_heavy_imports() -> None:
         "heavy = [m for m in ('great_expectations', 'deltalake', 'duckdb', 'connectorx') if m in sys.modules];"
         "print('HEAVY:' + ','.join(heavy))"
     )
-    out = subprocess.run([sys.executable, "-c", code, str(DAGS / "sharehub_resources.py")], capture_output=True,
-                         text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(DAGS / "sharehub_resources.py")], capture_output=True, text=True, check=True
+    )
     assert out.stdout.strip().splitlines()[-1] == "HEAVY:"
 
 
@@ -54,7 +55,7 @@ def airflow_db() -> None:
 
 
 @pytest.mark.airflow
-def test_resource_dag_runs_end_to_end_against_postgresql(airflow_db, dagbag, make_hub, use_env, pg_url: str) -> None:  # noqa: ANN001
+def test_resource_dag_runs_end_to_end_against_postgresql(airflow_db, dagbag, make_hub, use_env, pg_url: str) -> None:
     hub = make_hub(connections={"gongan_front": pg_url})
     build_sources(hub.settings, hub.catalogue, 800, 160)
     use_env(hub)

@@ -25,21 +25,21 @@ PERSONS, ENTITIES = 1_500, 300
 CONNECTIONS = ("gongan_front", "scjg_front", "rsj_front", "swj_front", "wjw_front")
 
 
-def _hub_on(make_hub, url: str) -> tuple[Hub, object]:  # noqa: ANN001
+def _hub_on(make_hub, url: str) -> tuple[Hub, object]:
     hub = make_hub(connections={c: url for c in CONNECTIONS})
     sources = build_sources(hub.settings, hub.catalogue, PERSONS, ENTITIES)
     return hub, sources
 
 
 @pytest.fixture(params=["postgresql", "mariadb"])
-def db_hub(request: pytest.FixtureRequest, make_hub):  # noqa: ANN001, ANN201
+def db_hub(request: pytest.FixtureRequest, make_hub):
     url = request.getfixturevalue("pg_url" if request.param == "postgresql" else "mariadb_url")
     hub, sources = _hub_on(make_hub, url)
     return hub, sources, url
 
 
 @pytest.fixture
-def pg_hub(make_hub, pg_url: str):  # noqa: ANN001, ANN201
+def pg_hub(make_hub, pg_url: str):
     hub, sources = _hub_on(make_hub, pg_url)
     return hub, sources, pg_url
 
@@ -55,7 +55,7 @@ def _exec(url: str, sql: str, *params: object) -> None:
     engine.dispose()
 
 
-def test_run_lands_gates_and_stores(db_hub) -> None:  # noqa: ANN001
+def test_run_lands_gates_and_stores(db_hub) -> None:
     hub, sources, _ = db_hub
     s = run_resource(hub, "gongan.population")
     planted = sources.world.planted["gongan.population"]
@@ -64,14 +64,15 @@ def test_run_lands_gates_and_stores(db_hub) -> None:  # noqa: ANN001
     assert s.passed + s.quarantined == s.landed
     assert s.quarantined >= planted["bad_check_digit"] + planted["duplicate_key_rows"]
     assert _table(hub, "gongan.population").to_pyarrow_table().num_rows == s.passed == s.inserted
-    quarantine = pq.read_table(hub.store.path(paths.quarantine("gongan.population", s.run_id)),
-                               filesystem=hub.store.fs)
+    quarantine = pq.read_table(hub.store.path(paths.quarantine("gongan.population", s.run_id)), filesystem=hub.store.fs)
     assert quarantine.num_rows == s.quarantined
     reasons = {r for rs in quarantine.column("_reasons").to_pylist() for r in rs}
-    for rule in ("expect_column_values_to_be_valid_resident_id(id_number)",
-                 "expect_column_values_to_not_be_null(name)",
-                 "expect_compound_columns_to_be_unique(id_number)",
-                 "expect_column_values_to_be_between(birth_date)"):
+    for rule in (
+        "expect_column_values_to_be_valid_resident_id(id_number)",
+        "expect_column_values_to_not_be_null(name)",
+        "expect_compound_columns_to_be_unique(id_number)",
+        "expect_column_values_to_be_between(birth_date)",
+    ):
         assert rule in reasons, reasons
     with hub.db() as db:
         rows = list(db.scalars(select(QuarantinedRow).where(QuarantinedRow.run_id == s.run_id)))
@@ -79,20 +80,33 @@ def test_run_lands_gates_and_stores(db_hub) -> None:  # noqa: ANN001
     assert all(r.row_key for r in rows if "expect_column_values_to_not_be_null(id_number)" not in r.reasons)
 
 
-def test_rerun_is_idempotent_and_incremental_reads_only_changes(db_hub) -> None:  # noqa: ANN001
-    hub, sources, url = db_hub
+def test_rerun_is_idempotent_and_incremental_reads_only_changes(db_hub) -> None:
+    hub, _sources, url = db_hub
     first = run_resource(hub, "scjg.legal_entity")
     before = _table(hub, "scjg.legal_entity").to_pyarrow_table().sort_by("uscc")
     again = run_resource(hub, "scjg.legal_entity")
     assert (again.inserted, again.updated, again.deleted) == (0, 0, 0)
     assert again.landed < first.landed / 10  # only the lag window is read again
-    assert _table(hub, "scjg.legal_entity").to_pyarrow_table().sort_by("uscc").drop_columns(["_run_id"]).equals(
-        before.drop_columns(["_run_id"]))
+    assert (
+        _table(hub, "scjg.legal_entity")
+        .to_pyarrow_table()
+        .sort_by("uscc")
+        .drop_columns(["_run_id"])
+        .equals(before.drop_columns(["_run_id"]))
+    )
     good = [r["uscc"] for r in before.slice(0, 7).to_pylist()]
     now = datetime.now(UTC).replace(microsecond=0)
-    stamp = now.astimezone(__import__("zoneinfo").ZoneInfo("Asia/Shanghai")).replace(tzinfo=None) if "mysql" in url else now
+    stamp = (
+        now.astimezone(__import__("zoneinfo").ZoneInfo("Asia/Shanghai")).replace(tzinfo=None) if "mysql" in url else now
+    )
     for code in good:
-        _exec(url, "UPDATE legal_entity_register SET name = %s, updated_at = %s WHERE uscc = %s", "更名后的企业有限公司", stamp, code)
+        _exec(
+            url,
+            "UPDATE legal_entity_register SET name = %s, updated_at = %s WHERE uscc = %s",
+            "更名后的企业有限公司",
+            stamp,
+            code,
+        )
     changed = run_resource(hub, "scjg.legal_entity")
     assert changed.updated == 7 and changed.inserted == 0
     assert changed.landed < 7 + again.landed + 5
@@ -100,12 +114,15 @@ def test_rerun_is_idempotent_and_incremental_reads_only_changes(db_hub) -> None:
     assert all(names[c] == "更名后的企业有限公司" for c in good)
 
 
-def test_fixed_rows_pass_on_the_next_run(pg_hub) -> None:  # noqa: ANN001
-    hub, sources, url = pg_hub
+def test_fixed_rows_pass_on_the_next_run(pg_hub) -> None:
+    hub, _sources, url = pg_hub
     s = run_resource(hub, "gongan.population")
     with hub.db() as db:
-        missing = [q.row_key for q in db.scalars(select(QuarantinedRow).where(QuarantinedRow.run_id == s.run_id))
-                   if q.reasons == ["expect_column_values_to_not_be_null(name)"]]
+        missing = [
+            q.row_key
+            for q in db.scalars(select(QuarantinedRow).where(QuarantinedRow.run_id == s.run_id))
+            if q.reasons == ["expect_column_values_to_not_be_null(name)"]
+        ]
     assert missing
     for key in missing:
         _exec(url, "UPDATE population_register SET name = '补录姓名', updated_at = now() WHERE id_number = %s", key)
@@ -115,7 +132,7 @@ def test_fixed_rows_pass_on_the_next_run(pg_hub) -> None:  # noqa: ANN001
     assert fixed.inserted >= len(missing)
 
 
-def test_snapshot_detects_deletes_and_history_keeps_them(pg_hub) -> None:  # noqa: ANN001
+def test_snapshot_detects_deletes_and_history_keeps_them(pg_hub) -> None:
     hub, _, url = pg_hub
     first = run_resource(hub, "swj.tax_registration")
     gone = [r["uscc"] for r in _table(hub, "swj.tax_registration").to_pyarrow_table().slice(0, 5).to_pylist()]
@@ -125,11 +142,13 @@ def test_snapshot_detects_deletes_and_history_keeps_them(pg_hub) -> None:  # noq
     assert second.deleted == 5 and second.inserted == 0 and second.updated == 0
     now_codes = set(_table(hub, "swj.tax_registration").to_pyarrow_table().column("uscc").to_pylist())
     assert not now_codes & set(gone)
-    old = DeltaTable(hub.store.uri(hub.catalogue.resource("swj.tax_registration").store_path), version=first.store_version)
+    old = DeltaTable(
+        hub.store.uri(hub.catalogue.resource("swj.tax_registration").store_path), version=first.store_version
+    )
     assert set(gone) <= set(old.to_pyarrow_table().column("uscc").to_pylist())
 
 
-def test_schema_drift_fails_the_run_and_changes_nothing(pg_hub) -> None:  # noqa: ANN001
+def test_schema_drift_fails_the_run_and_changes_nothing(pg_hub) -> None:
     hub, _, url = pg_hub
     ok = run_resource(hub, "scjg.legal_entity")
     with hub.db() as db:
@@ -144,12 +163,15 @@ def test_schema_drift_fails_the_run_and_changes_nothing(pg_hub) -> None:  # noqa
     assert _table(hub, "scjg.legal_entity").version() == ok.store_version
 
 
-def test_failed_promote_leaves_store_and_watermark(pg_hub, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+def test_failed_promote_leaves_store_and_watermark(pg_hub, monkeypatch: pytest.MonkeyPatch) -> None:
     hub, _, url = pg_hub
     run_resource(hub, "gongan.population")
     version = _table(hub, "gongan.population").version()
-    _exec(url, "UPDATE population_register SET address = '新地址', updated_at = now() WHERE ctid IN "
-               "(SELECT ctid FROM population_register LIMIT 3)")
+    _exec(
+        url,
+        "UPDATE population_register SET address = '新地址', updated_at = now() WHERE ctid IN "
+        "(SELECT ctid FROM population_register LIMIT 3)",
+    )
     with hub.db() as db:
         wm = db.get(Watermark, "gongan.population").value
 
@@ -170,11 +192,14 @@ def test_failed_promote_leaves_store_and_watermark(pg_hub, monkeypatch: pytest.M
     assert retry.updated == 3
 
 
-def test_killed_after_commit_is_not_applied_twice(pg_hub) -> None:  # noqa: ANN001
+def test_killed_after_commit_is_not_applied_twice(pg_hub) -> None:
     hub, _, url = pg_hub
     run_resource(hub, "gongan.population")
-    _exec(url, "UPDATE population_register SET address = '再次搬家', updated_at = now() WHERE ctid IN "
-               "(SELECT ctid FROM population_register LIMIT 4)")
+    _exec(
+        url,
+        "UPDATE population_register SET address = '再次搬家', updated_at = now() WHERE ctid IN "
+        "(SELECT ctid FROM population_register LIMIT 4)",
+    )
     run_id = extract(hub, "gongan.population")
     gate(hub, run_id)
     res = hub.catalogue.resource("gongan.population")

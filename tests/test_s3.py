@@ -21,9 +21,13 @@ def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
         yield server
 
 
-def test_run_writes_landing_quarantine_and_delta_to_s3(s3: S3Server, make_hub, tmp_path: Path) -> None:  # noqa: ANN001
-    hub = make_hub(storage_url="s3://sharehub-lake/city", s3_endpoint=s3.endpoint, s3_access_key=s3.access_key,
-                   s3_secret_key=s3.secret_key)
+def test_run_writes_landing_quarantine_and_delta_to_s3(s3: S3Server, make_hub, tmp_path: Path) -> None:
+    hub = make_hub(
+        storage_url="s3://sharehub-lake/city",
+        s3_endpoint=s3.endpoint,
+        s3_access_key=s3.access_key,
+        s3_secret_key=s3.secret_key,
+    )
     hub.store.ensure_bucket()
     build_sources(hub.settings, hub.catalogue, 1_000, 200)
     first = run_resource(hub, "gongan.population")

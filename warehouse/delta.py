@@ -40,8 +40,14 @@ def committed_version(table: DeltaTable, run_id: str, depth: int = 50) -> int | 
     return None
 
 
-def merge_run(uri: str, options: dict[str, str], rows: pa.RecordBatchReader | pa.Table, key: list[str],
-              deleted_keys: pa.Table | None, run_id: str) -> MergeOutcome:
+def merge_run(
+    uri: str,
+    options: dict[str, str],
+    rows: pa.RecordBatchReader | pa.Table,
+    key: list[str],
+    deleted_keys: pa.Table | None,
+    run_id: str,
+) -> MergeOutcome:
     """Upsert `rows` by `key` (updating only rows whose `_row_hash` changed) and delete `deleted_keys`.
 
     Everything happens in a single Delta commit tagged with the run id, so a failed run changes
@@ -58,11 +64,16 @@ def merge_run(uri: str, options: dict[str, str], rows: pa.RecordBatchReader | pa
         write_deltalake(uri, source, mode="error", storage_options=options, commit_properties=props)
         table = DeltaTable(uri, storage_options=options)
         return MergeOutcome(table.version(), source.num_rows, 0, 0)
-    target_cols = [f.name for f in table.schema().to_arrow()]
+    target_cols = [f.name for f in table.schema().fields]
     source = source.append_column(OP, pa.array(["U"] * source.num_rows, pa.string()))
     if deleted_keys is not None and deleted_keys.num_rows:
-        dels = {c: deleted_keys.column(c).cast(source.schema.field(c).type) if c in key else pa.nulls(deleted_keys.num_rows, source.schema.field(c).type)
-                for c in source.schema.names if c != OP}
+        dels = {
+            c: deleted_keys.column(c).cast(source.schema.field(c).type)
+            if c in key
+            else pa.nulls(deleted_keys.num_rows, source.schema.field(c).type)
+            for c in source.schema.names
+            if c != OP
+        }
         dels[OP] = pa.array(["D"] * deleted_keys.num_rows, pa.string())
         source = pa.concat_tables([source, pa.table(dels, schema=source.schema)])
     if source.num_rows == 0:

@@ -37,8 +37,9 @@ def reset_embedded_state(settings: Settings) -> None:
         Path(meta).unlink(missing_ok=True)
 
 
-def build_sources(settings: Settings, catalogue: Catalogue, persons: int, entities: int,
-                  url_for: dict[str, str] | None = None) -> DemoSources:
+def build_sources(
+    settings: Settings, catalogue: Catalogue, persons: int, entities: int, url_for: dict[str, str] | None = None
+) -> DemoSources:
     """Generate the world and write every table resource to its connection (or `url_for[connection]`)."""
     world = build_world(persons=persons, entities=entities)
     counts: dict[str, int] = {}

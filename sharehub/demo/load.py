@@ -18,12 +18,33 @@ from sharehub.demo.world import World
 log = logging.getLogger(__name__)
 
 _DDL = {
-    "sqlite": {"string": "TEXT", "integer": "INTEGER", "float": "REAL", "boolean": "INTEGER", "date": "DATE",
-               "timestamp": "TIMESTAMP", "timestamptz": "TIMESTAMP"},
-    "postgresql": {"string": "text", "integer": "bigint", "float": "double precision", "boolean": "boolean",
-                   "date": "date", "timestamp": "timestamp", "timestamptz": "timestamptz"},
-    "mysql": {"string": "varchar(255)", "integer": "bigint", "float": "double", "boolean": "tinyint(1)",
-              "date": "date", "timestamp": "datetime(6)", "timestamptz": "datetime(6)"},
+    "sqlite": {
+        "string": "TEXT",
+        "integer": "INTEGER",
+        "float": "REAL",
+        "boolean": "INTEGER",
+        "date": "DATE",
+        "timestamp": "TIMESTAMP",
+        "timestamptz": "TIMESTAMP",
+    },
+    "postgresql": {
+        "string": "text",
+        "integer": "bigint",
+        "float": "double precision",
+        "boolean": "boolean",
+        "date": "date",
+        "timestamp": "timestamp",
+        "timestamptz": "timestamptz",
+    },
+    "mysql": {
+        "string": "varchar(255)",
+        "integer": "bigint",
+        "float": "double",
+        "boolean": "tinyint(1)",
+        "date": "date",
+        "timestamp": "datetime(6)",
+        "timestamptz": "datetime(6)",
+    },
 }
 
 
@@ -77,11 +98,14 @@ def insert_rows(engine: sa.Engine, resource: Resource, rows: Iterable[dict[str, 
     dialect = engine.dialect.name
     mark = "?" if dialect == "sqlite" else "%s"
     sql = f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join([mark] * len(cols))})"
-    convert = _sqlite_value if dialect == "sqlite" else _mysql_value if dialect in ("mysql", "mariadb") else (lambda v: v)
+    convert = (
+        _sqlite_value if dialect == "sqlite" else _mysql_value if dialect in ("mysql", "mariadb") else (lambda v: v)
+    )
     total = 0
     batch: list[tuple] = []
     with engine.begin() as conn:
         raw = conn.connection.driver_connection
+        assert raw is not None
         cur = raw.cursor()
         for row in rows:
             batch.append(tuple(convert(row.get(n)) for n in names))
@@ -117,7 +141,9 @@ def _apply_text_overrides(url: str, resource: Resource, world: World, overrides:
         for index, column, text in overrides:
             row = world.tables[resource.id][index]
             where = " AND ".join(f"{k} = ?" for k in key)
-            conn.execute(f"UPDATE {resource.source.table} SET {column} = ? WHERE {where}", [text, *[row[k] for k in key]])
+            conn.execute(
+                f"UPDATE {resource.source.table} SET {column} = ? WHERE {where}", [text, *[row[k] for k in key]]
+            )
 
 
 def write_file_drop(folder: Path, resource: Resource, rows: list[dict[str, Any]], name: str) -> Path:

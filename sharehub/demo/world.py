@@ -79,7 +79,7 @@ def build_world(persons: int = 100_000, entities: int = 20_000, seed: int = 2026
     rng = random.Random(seed)
     world = World()
     codes = list(DIVISIONS)
-    people = []
+    people: list[dict[str, Any]] = []
     seen_ids: set[str] = set()
     while len(people) < persons:
         div = rng.choice(codes)
@@ -104,7 +104,7 @@ def build_world(persons: int = 100_000, entities: int = 20_000, seed: int = 2026
                 "updated_at": NOW - timedelta(minutes=rng.randrange(0, 60 * 24 * 365)),
             }
         )
-    companies = []
+    companies: list[dict[str, Any]] = []
     seen_codes: set[str] = set()
     while len(companies) < entities:
         div = rng.choice(codes)

@@ -30,11 +30,22 @@ def open_source(hub: Hub, resource: Resource) -> Source:
     src = resource.source
     label = f"{resource.id} source"
     if src.file_pattern:
-        return FileDropSource(hub.settings.filedrop_dir, src.file_pattern, encoding=src.encoding,
-                              batch_rows=hub.settings.extract_batch_rows, label=label)
+        return FileDropSource(
+            hub.settings.filedrop_dir,
+            src.file_pattern,
+            encoding=src.encoding,
+            batch_rows=hub.settings.extract_batch_rows,
+            label=label,
+        )
     assert src.connection
-    return SqlSource(hub.settings.connection_url(src.connection), table=src.table, query=src.query,
-                     timezone=src.timezone, batch_rows=hub.settings.extract_batch_rows, label=label)
+    return SqlSource(
+        hub.settings.connection_url(src.connection),
+        table=src.table,
+        query=src.query,
+        timezone=src.timezone,
+        batch_rows=hub.settings.extract_batch_rows,
+        label=label,
+    )
 
 
 def check_schema(resource: Resource, source: Source) -> None:
@@ -64,8 +75,15 @@ def _since(resource: Resource, watermark: str | None) -> object:
     return datetime.fromisoformat(watermark) - timedelta(minutes=resource.source.lag_minutes)
 
 
-def extract(hub: Hub, resource_id: str, *, run_id: str | None = None, external_run_id: str | None = None,
-            trigger: str = "cli", on_rows: Progress | None = None) -> str:
+def extract(
+    hub: Hub,
+    resource_id: str,
+    *,
+    run_id: str | None = None,
+    external_run_id: str | None = None,
+    trigger: str = "cli",
+    on_rows: Progress | None = None,
+) -> str:
     """Read the resource's new rows (or its snapshot) into the landing zone; return the run id."""
     resource = hub.catalogue.resource(resource_id)
     run_id = run_id or new_run_id(resource_id, external_run_id)
@@ -126,8 +144,9 @@ def _extract(hub: Hub, resource: Resource, run_id: str, watermark: str | None, o
         value = newest.astimezone(UTC).isoformat() if isinstance(newest, datetime) else str(newest)
         watermark_to = value if watermark is None or _later(value, watermark) else watermark
     log.info("run %s extracted %d rows (%d keys) from %s", run_id, landed, keys_read, resource.id)
-    update_run(hub, run_id, status="extracted", step="extract", rows_read=landed, rows_landed=landed,
-               watermark_to=watermark_to)
+    update_run(
+        hub, run_id, status="extracted", step="extract", rows_read=landed, rows_landed=landed, watermark_to=watermark_to
+    )
 
 
 def _later(a: str, b: str) -> bool:

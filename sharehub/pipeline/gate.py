@@ -16,12 +16,12 @@ from typing import Any
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 
-import duckdb
 import great_expectations as gx
 import pyarrow as pa
 import pyarrow.compute as pc
 from great_expectations.data_context.types.base import ProgressBarsConfig
 
+from connectors import duck
 from expectations.rules import build_suite
 from sharehub.catalogue.models import Resource
 from sharehub.hub import Hub
@@ -62,7 +62,9 @@ def _batch_definition() -> Any:
     return asset.add_batch_definition_whole_dataframe("chunk")
 
 
-def validate_chunk(resource: Resource, suite: gx.ExpectationSuite, table: pa.Table) -> tuple[dict[int, list[str]], dict[str, RuleTally]]:
+def validate_chunk(
+    resource: Resource, suite: gx.ExpectationSuite, table: pa.Table
+) -> tuple[dict[int, list[str]], dict[str, RuleTally]]:
     """Run the suite over one typed chunk; return the reasons per failing row number, and per-rule tallies."""
     frame = table.to_pandas()
     batch = _batch_definition().get_batch(batch_parameters={"dataframe": frame})
@@ -74,7 +76,9 @@ def validate_chunk(resource: Resource, suite: gx.ExpectationSuite, table: pa.Tab
         column = cfg.kwargs.get("column")
         name = f"{cfg.type}({column})" if column else cfg.type
         if r.exception_info and r.exception_info.get("raised_exception"):
-            raise RuntimeError(f"{resource.id}: expectation {name} could not run: {r.exception_info.get('exception_message')}")
+            raise RuntimeError(
+                f"{resource.id}: expectation {name} could not run: {r.exception_info.get('exception_message')}"
+            )
         tally = tallies.setdefault(name, RuleTally(column))
         tally.elements += int(r.result.get("element_count", len(frame)) or 0)
         tally.unexpected += int(r.result.get("unexpected_count", 0) or 0)
@@ -88,7 +92,7 @@ def _duplicate_keys(hub: Hub, resource: Resource, run_id: str) -> set[tuple]:
     cols = [resource.field(k).column for k in resource.source.key]
     pf = hub.store.parquet_file(paths.landing(resource.id, run_id))
     keys = pf.read(columns=cols)
-    con = duckdb.connect()
+    con = duck.connect()
     con.register("k", keys)
     select = ", ".join(f'CAST("{c}" AS VARCHAR)' for c in cols)
     rows = con.execute(f"SELECT {select} FROM k GROUP BY ALL HAVING count(*) > 1").fetchall()
@@ -117,7 +121,7 @@ def _typed_chunk(resource: Resource, landed: pa.RecordBatch, offset: int) -> tup
 
 
 def _row_hash(table: pa.Table, resource: Resource) -> pa.Array:
-    con = duckdb.connect()
+    con = duck.connect()
     con.register("t", table)
     parts = ", ".join(f"coalesce(CAST(\"{f.name}\" AS VARCHAR), '\\N')" for f in resource.fields)
     out = con.sql(f"SELECT md5(concat_ws(chr(31), {parts})) FROM t").to_arrow_table()
@@ -151,7 +155,9 @@ def _gate(hub: Hub, resource: Resource, run_id: str) -> GateResult:
     dupes = _duplicate_keys(hub, resource, run_id)
     unique_name = f"{UNIQUE_RULE}({','.join(resource.source.key)})"
     res = GateResult(rules={unique_name: RuleTally(None)})
-    store_schema = pa.schema(list(resource.arrow_schema) + [pa.field("_run_id", pa.string()), pa.field("_row_hash", pa.string())])
+    store_schema = pa.schema(
+        [*list(resource.arrow_schema), pa.field("_run_id", pa.string()), pa.field("_row_hash", pa.string())]
+    )
     stage = hub.store.parquet_writer(paths.staging(resource.id, run_id), store_schema)
     quarantine = None
     offset = 0
@@ -205,18 +211,37 @@ def _gate(hub: Hub, resource: Resource, run_id: str) -> GateResult:
             quarantine.close()
     with hub.db() as s:
         for name, t in res.rules.items():
-            s.add(QualityResult(run_id=run_id, rule=name, column=t.column, success=t.unexpected == 0,
-                                element_count=t.elements, unexpected_count=t.unexpected))
+            s.add(
+                QualityResult(
+                    run_id=run_id,
+                    rule=name,
+                    column=t.column,
+                    success=t.unexpected == 0,
+                    element_count=t.elements,
+                    unexpected_count=t.unexpected,
+                )
+            )
     log.info("run %s gate: %d passed, %d quarantined", run_id, res.passed, res.quarantined)
     return res
 
 
-def _record_quarantine(hub: Hub, resource: Resource, run_id: str, bad: list[int], reasons: dict[int, list[str]],
-                       keys: list[tuple], offset: int) -> None:
+def _record_quarantine(
+    hub: Hub,
+    resource: Resource,
+    run_id: str,
+    bad: list[int],
+    reasons: dict[int, list[str]],
+    keys: list[tuple],
+    offset: int,
+) -> None:
     with hub.db() as s:
         s.add_all(
-            QuarantinedRow(run_id=run_id, resource_id=resource.id, row_number=r,
-                           row_key="|".join("" if v is None else str(v) for v in keys[r - offset])[:400],
-                           reasons=reasons[r])
+            QuarantinedRow(
+                run_id=run_id,
+                resource_id=resource.id,
+                row_number=r,
+                row_key="|".join("" if v is None else str(v) for v in keys[r - offset])[:400],
+                reasons=reasons[r],
+            )
             for r in bad
         )

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 
-import duckdb
 import pyarrow as pa
 
+from connectors import duck
 from sharehub.catalogue.models import Resource
 from sharehub.hub import Hub
 from sharehub.metadata.models import Run, Watermark, utcnow
@@ -27,7 +27,7 @@ def _deleted_keys(hub: Hub, resource: Resource, run_id: str) -> pa.Table | None:
         return None
     landed = hub.store.parquet_file(paths.landing_keys(resource.id, run_id)).read()
     landed = landed.rename_columns(key)
-    con = duckdb.connect()
+    con = duck.connect()
     con.register("stored", stored)
     con.register("landed", landed)
     on = " AND ".join(f"CAST(s.{k} AS VARCHAR) = CAST(l.{k} AS VARCHAR)" for k in key)
@@ -49,8 +49,9 @@ def promote(hub: Hub, run_id: str) -> MergeOutcome:
         if staged.num_rows == 0 and (gone is None or gone.num_rows == 0) and not hub.store.exists(resource.store_path):
             outcome = MergeOutcome(-1, 0, 0, 0)
         else:
-            outcome = merge_run(hub.store.uri(resource.store_path), hub.store.delta_options(), staged,
-                                resource.source.key, gone, run_id)
+            outcome = merge_run(
+                hub.store.uri(resource.store_path), hub.store.delta_options(), staged, resource.source.key, gone, run_id
+            )
     except Exception as exc:
         fail_run(hub, run_id, "promote", exc)
         raise
@@ -66,7 +67,13 @@ def promote(hub: Hub, run_id: str) -> MergeOutcome:
             wm.value, wm.run_id, wm.updated_at = r.watermark_to, run_id, utcnow()
             s.add(wm)
     hub.store.delete_dir(paths.staging(resource.id, run_id).rsplit("/", 1)[0])
-    log.info("run %s promoted %s: v%s +%d ~%d -%d", run_id, resource.id, outcome.version,
-             outcome.inserted, outcome.updated, outcome.deleted)
+    log.info(
+        "run %s promoted %s: v%s +%d ~%d -%d",
+        run_id,
+        resource.id,
+        outcome.version,
+        outcome.inserted,
+        outcome.updated,
+        outcome.deleted,
+    )
     return outcome
-

@@ -31,8 +31,19 @@ class RunSummary:
 def summarize(hub: Hub, run_id: str) -> RunSummary:
     """The recorded counts of a run."""
     r = get_run(hub, run_id)
-    return RunSummary(r.id, r.resource_id, r.status, r.rows_landed, r.rows_passed, r.rows_quarantined,
-                      r.rows_inserted, r.rows_updated, r.rows_deleted, r.store_version, r.error)
+    return RunSummary(
+        r.id,
+        r.resource_id,
+        r.status,
+        r.rows_landed,
+        r.rows_passed,
+        r.rows_quarantined,
+        r.rows_inserted,
+        r.rows_updated,
+        r.rows_deleted,
+        r.store_version,
+        r.error,
+    )
 
 
 def run_resource(hub: Hub, resource_id: str, *, trigger: str = "cli", on_rows: Progress | None = None) -> RunSummary:

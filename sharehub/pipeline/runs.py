@@ -45,8 +45,15 @@ def update_run(hub: Hub, run_id: str, **values: object) -> None:
 def fail_run(hub: Hub, run_id: str, step: str, exc: BaseException) -> None:
     """Record a run as failed at `step`; the message is the error's own, which carries no row data."""
     log.error("run %s failed at %s: %s", run_id, step, type(exc).__name__)
-    update_run(hub, run_id, status="failed", step=step, finished_at=utcnow(),
-               error_kind=type(exc).__name__, error=str(exc)[:4000])
+    update_run(
+        hub,
+        run_id,
+        status="failed",
+        step=step,
+        finished_at=utcnow(),
+        error_kind=type(exc).__name__,
+        error=str(exc)[:4000],
+    )
 
 
 def current_watermark(hub: Hub, resource_id: str) -> str | None:

@@ -7,12 +7,11 @@ import shutil
 import socket
 import subprocess
 import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-
-import urllib.request
 
 ACCESS_KEY = "sharehub-test"
 SECRET_KEY = "sharehub-test-secret"
@@ -47,14 +46,45 @@ def seaweed(folder: Path, timeout: float = 60.0) -> Iterator[S3Server]:
     """Run `weed server -s3` in `folder` until the block ends; SIGKILL stops it."""
     folder.mkdir(parents=True, exist_ok=True)
     config = folder / "s3.json"
-    config.write_text(json.dumps({"identities": [{
-        "name": "sharehub", "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
-        "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}))
-    ports = {name: free_port() for name in (
-        "master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port", "filer.port.grpc",
-        "s3.port", "s3.port.grpc", "s3.port.iceberg", "metricsPort")}
-    args = [weed_binary(), "server", f"-dir={folder}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-s3",
-            f"-s3.config={config}", "-master.volumeSizeLimitMB=64", "-volume.max=20"]
+    config.write_text(
+        json.dumps(
+            {
+                "identities": [
+                    {
+                        "name": "sharehub",
+                        "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
+                        "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+                    }
+                ]
+            }
+        )
+    )
+    ports = {
+        name: free_port()
+        for name in (
+            "master.port",
+            "master.port.grpc",
+            "volume.port",
+            "volume.port.grpc",
+            "filer.port",
+            "filer.port.grpc",
+            "s3.port",
+            "s3.port.grpc",
+            "s3.port.iceberg",
+            "metricsPort",
+        )
+    }
+    args = [
+        weed_binary(),
+        "server",
+        f"-dir={folder}",
+        "-ip=127.0.0.1",
+        "-ip.bind=127.0.0.1",
+        "-s3",
+        f"-s3.config={config}",
+        "-master.volumeSizeLimitMB=64",
+        "-volume.max=20",
+    ]
     args += [f"-{k}={v}" for k, v in ports.items()]
     log = (folder / "weed.log").open("wb")
     proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
@@ -65,7 +95,7 @@ def seaweed(folder: Path, timeout: float = 60.0) -> Iterator[S3Server]:
             if proc.poll() is not None:
                 raise RuntimeError(f"weed exited with {proc.returncode}; see {folder / 'weed.log'}")
             try:
-                urllib.request.urlopen(endpoint, timeout=1)  # noqa: S310 - loopback only
+                urllib.request.urlopen(endpoint, timeout=1)
                 break
             except urllib.error.HTTPError:
                 break  # 403 for an anonymous request: the S3 gateway is up

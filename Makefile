@@ -1,0 +1,20 @@
+# Fresh-machine entry points. uv is installed with pip if missing; everything else comes from uv.lock.
+PYTHON ?= python3
+UV := $(PYTHON) -m uv
+
+.PHONY: install demo test check bench
+
+install:
+	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv==0.13.9"
+	$(UV) sync --frozen
+
+demo: install
+	$(UV) run --frozen sharehub demo
+
+test: install
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen mypy
+	$(UV) run --frozen pytest
+
+bench: install
+	$(UV) run --frozen python -m bench.extract
