@@ -25,4 +25,6 @@ def postgres_scanner_path() -> str:
 
 def connect() -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection that never draws a progress bar on stdout."""
-    return duckdb.connect(config={"enable_progress_bar": False})
+    con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
+    return con
