@@ -123,7 +123,7 @@ def sharehub_extract(url: str, home: Path, commit_watermark: bool = False) -> Me
     would, so that the next extraction is incremental without gating 5 million rows first.
     """
     code = f"""
-import json, resource, time
+import json, time
 import pandas, connectorx, duckdb
 from sharehub.hub import Hub
 from sharehub.settings import Settings
@@ -139,8 +139,9 @@ run = get_run(hub, run_id)
 if {commit_watermark!r}:
     with hub.db() as s:
         s.merge(Watermark(resource_id="gongan.population", value=run.watermark_to, run_id=run_id))
-print(json.dumps({{"rows": run.rows_read, "seconds": seconds,
-                  "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+# VmHWM is this process's own peak; ru_maxrss would carry the parent's peak across exec.
+hwm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:"))
+print(json.dumps({{"rows": run.rows_read, "seconds": seconds, "rss": hwm / 1024}}))
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     if out.returncode:
@@ -200,12 +201,16 @@ def incremental(url: str, home: Path, changed: int = 1_000) -> Measure:
     """Change `changed` rows at the source, then extract incrementally after the first full extraction."""
     is_pg = url.startswith("postgresql")
     now = "now()" if is_pg else "CONVERT_TZ(UTC_TIMESTAMP(), '+00:00', '+08:00')"
-    pick = (
-        f"id_number IN (SELECT id_number FROM population_register ORDER BY id_number LIMIT {changed})"
-        if is_pg
-        else f"id_number IN (SELECT id_number FROM (SELECT id_number FROM population_register ORDER BY id_number LIMIT {changed}) x)"
-    )
-    _exec(url, f"UPDATE population_register SET address = '新地址', updated_at = {now} WHERE {pick}")
+    if is_pg:
+        sql = (
+            "UPDATE population_register SET address = '新地址', updated_at = now() WHERE id_number IN "
+            f"(SELECT id_number FROM population_register ORDER BY id_number LIMIT {changed})"
+        )
+    else:  # MariaDB runs an IN (… LIMIT) subquery row by row; its UPDATE … ORDER BY … LIMIT does not
+        sql = (
+            f"UPDATE population_register SET address = '新地址', updated_at = {now} ORDER BY id_number LIMIT {changed}"
+        )
+    _exec(url, sql)
     m = sharehub_extract(url, home)
     m.label = f"incremental after {changed:,} changes"
     return m

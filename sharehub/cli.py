@@ -261,6 +261,7 @@ def demo(
     persons: Annotated[int, typer.Option(help="Residents to generate.")] = 100_000,
     entities: Annotated[int, typer.Option(help="Legal entities to generate.")] = 20_000,
     keep: Annotated[bool, typer.Option(help="Keep existing stores instead of starting fresh.")] = False,
+    serve_after: Annotated[bool, typer.Option("--serve", help="Start the API afterwards.")] = False,
 ) -> None:
     """Build the embedded department databases with synthetic data, run every pipeline once, print the outcome."""
     from sharehub.demo.build import build_sources, reset_embedded_state
@@ -285,6 +286,8 @@ def demo(
     )
     if result and result[-1] is None:
         raise typer.Exit(code=1)
+    if serve_after:
+        serve()
 
 
 @app.command("load-demo-data")
