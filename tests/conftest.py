@@ -23,6 +23,7 @@ import pytest  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
 from sharehub.hub import Hub  # noqa: E402
+from sharehub.metadata.db import dispose_all  # noqa: E402
 from sharehub.settings import Settings, get_settings  # noqa: E402
 
 PG_URL = os.environ.get("SHAREHUB_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -91,6 +92,7 @@ def make_hub(tmp_path: Path) -> Iterator[HubFactory]:
 
     yield factory
     get_settings.cache_clear()
+    dispose_all()
 
 
 @pytest.fixture

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import lru_cache
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -32,13 +32,29 @@ def upgrade(url: str) -> None:
     command.upgrade(alembic_config(url), "head")
 
 
-@lru_cache(maxsize=8)
+_FACTORIES: dict[str, sessionmaker[Session]] = {}
+_LOCK = threading.Lock()
+
+
 def _factory(url: str) -> sessionmaker[Session]:
-    upgrade(url)
-    engine = sa.create_engine(url, pool_pre_ping=True)
-    if engine.dialect.name == "sqlite":
-        sa.event.listen(engine, "connect", lambda c, _: c.execute("PRAGMA busy_timeout = 30000"))
-    return sessionmaker(engine, expire_on_commit=False)
+    """One migrated engine per URL for the life of the process."""
+    with _LOCK:
+        if url not in _FACTORIES:
+            upgrade(url)
+            engine = sa.create_engine(url, pool_pre_ping=True)
+            if engine.dialect.name == "sqlite":
+                sa.event.listen(engine, "connect", lambda c, _: c.execute("PRAGMA busy_timeout = 30000"))
+            _FACTORIES[url] = sessionmaker(engine, expire_on_commit=False)
+        return _FACTORIES[url]
+
+
+def dispose_all() -> None:
+    """Close every pooled metadata connection (at the end of a process or a test)."""
+    with _LOCK:
+        for factory in _FACTORIES.values():
+            bind = factory.kw["bind"]
+            bind.dispose()
+        _FACTORIES.clear()
 
 
 @contextmanager
