@@ -22,8 +22,9 @@ db_app = typer.Typer(help="Manage the metadata database.", no_args_is_help=True)
 app.add_typer(catalogue_app, name="catalogue")
 app.add_typer(runs_app, name="runs")
 app.add_typer(db_app, name="db")
-out = Console()
-err = Console(stderr=True)
+# Piped output gets a wide, fixed width so the summary tables stay readable in logs and CI.
+out = Console(width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 
 @app.callback()
@@ -32,6 +33,8 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log ids 
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # Great Expectations logs its own housekeeping at INFO; keep it to warnings unless asked.
+    logging.getLogger("great_expectations").setLevel(logging.INFO if verbose else logging.WARNING)
 
 
 def _hub():
@@ -284,6 +287,7 @@ def demo(
     out.print(
         f"stores, landing and quarantine under {hub.settings.storage_url}; metadata in {hub.settings.metadata_url}"
     )
+    out.print("why rows were quarantined: sharehub runs show <run id>  (run ids: sharehub runs list)")
     if result and result[-1] is None:
         raise typer.Exit(code=1)
     if serve_after:
