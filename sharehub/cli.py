@@ -201,7 +201,7 @@ def runs_list(
             str(r.rows_landed),
             str(r.rows_passed),
             str(r.rows_quarantined),
-            str(r.store_version or "-"),
+            "-" if r.store_version is None else f"v{r.store_version}",
             (r.error or "")[:80],
         )
     out.print(t)

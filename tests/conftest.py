@@ -87,7 +87,8 @@ def make_hub(tmp_path: Path) -> Iterator[HubFactory]:
     """Build a hub whose home, lake and metadata live in this test's folder."""
 
     def factory(**overrides: object) -> Hub:
-        settings = Settings(home=tmp_path / "home", **overrides)  # type: ignore[arg-type]
+        overrides.setdefault("home", tmp_path / "home")
+        settings = Settings(**overrides)  # type: ignore[arg-type]
         return Hub(settings)
 
     yield factory

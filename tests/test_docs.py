@@ -25,8 +25,16 @@ def test_compose_sets_only_real_settings_and_mounts_real_folders() -> None:
             source = volume.split(":", 1)[0]
             if source.startswith("./"):
                 assert (REPO_ROOT / source).exists(), (name, source)
-    needed = {"postgres", "minio", "mailpit", "sharehub-api", "airflow-apiserver", "airflow-scheduler",
-              "airflow-dag-processor", "airflow-triggerer"}
+    needed = {
+        "postgres",
+        "minio",
+        "mailpit",
+        "sharehub-api",
+        "airflow-apiserver",
+        "airflow-scheduler",
+        "airflow-dag-processor",
+        "airflow-triggerer",
+    }
     assert needed <= set(COMPOSE["services"])
 
 
