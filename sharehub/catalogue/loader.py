@@ -5,12 +5,15 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import yaml
 from pydantic import ValidationError
 
 from sharehub.catalogue.models import Department, Resource
 from sharehub.errors import CatalogueError
+
+M = TypeVar("M", Department, Resource)
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,21 @@ def _pydantic_problems(path: Path, exc: ValidationError) -> list[Problem]:
     return out
 
 
+def _load(path: Path, model: type[M], problems: list[Problem]) -> M | None:
+    """One YAML file as `model`, whose `id` must be the file's name; problems are appended, not raised."""
+    data = _read_yaml(path, problems)
+    if data is None:
+        return None
+    try:
+        item = model.model_validate(data)
+    except ValidationError as exc:
+        problems.extend(_pydantic_problems(path, exc))
+        return None
+    if item.id != path.stem:
+        problems.append(Problem(path.name, "id", f"{model.__name__.lower()} {item.id!r} must live in {item.id}.yaml"))
+    return item
+
+
 def load_catalogue(root: Path) -> Catalogue:
     """Read `root/departments/*.yaml` and `root/resources/*.yaml`; raise CatalogueError listing every problem."""
     root = Path(root)
@@ -81,29 +99,14 @@ def load_catalogue(root: Path) -> Catalogue:
     cat.digest = hasher.hexdigest()
 
     for path in sorted(root.glob("departments/*.yaml")):
-        data = _read_yaml(path, problems)
-        if data is None:
-            continue
-        try:
-            dept = Department.model_validate(data)
-        except ValidationError as exc:
-            problems.extend(_pydantic_problems(path, exc))
-            continue
-        if dept.id != path.stem:
-            problems.append(Problem(path.name, "id", f"department {dept.id!r} must live in {dept.id}.yaml"))
-        cat.departments[dept.id] = dept
+        dept = _load(path, Department, problems)
+        if dept is not None:
+            cat.departments[dept.id] = dept
 
     for path in sorted(root.glob("resources/*.yaml")):
-        data = _read_yaml(path, problems)
-        if data is None:
+        res = _load(path, Resource, problems)
+        if res is None:
             continue
-        try:
-            res = Resource.model_validate(data)
-        except ValidationError as exc:
-            problems.extend(_pydantic_problems(path, exc))
-            continue
-        if res.id != path.stem:
-            problems.append(Problem(path.name, "id", f"resource {res.id!r} must live in {res.id}.yaml"))
         if res.provider not in cat.departments:
             problems.append(Problem(path.name, "provider", f"no department file departments/{res.provider}.yaml"))
         cat.resources[res.id] = res
