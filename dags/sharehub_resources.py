@@ -80,11 +80,40 @@ def build_dag(resource: Resource) -> Any:
 
             return promote_task(landed_run)
 
+        @task(task_id="notify")
+        @_fatal_is_final
+        def notify_(landed_run: str, promoted: dict[str, int]) -> dict[str, int]:
+            from sharehub.pipeline.tasks import notify_task
+
+            return notify_task(landed_run)
+
         landed = extract_(resource.id)
-        promote_(landed, gate_(landed))
+        notify_(landed, promote_(landed, gate_(landed)))
 
     return pipeline()
 
+
+@dag(
+    dag_id="sharehub.notices_daily",
+    description="Mark notices past their working-day deadline overdue and send the outbox.",
+    schedule="0 8 * * *",
+    start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["sharehub", "notices"],
+)
+def notices_daily() -> None:
+    @task(task_id="check")
+    def check() -> dict[str, int]:
+        from sharehub.pipeline.tasks import daily_notice_check
+
+        return daily_notice_check()
+
+    check()
+
+
+notices_daily()
 
 for _resource in load_catalogue(get_settings().catalogue_dir).resources.values():
     globals()[_resource.id.replace(".", "__")] = build_dag(_resource)

@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 
 from sharehub.errors import SharehubError
+from sharehub.workdays import CHINA
 
 app = typer.Typer(
     help="sharehub: the government data-sharing hub.", no_args_is_help=True, pretty_exceptions_enable=False
@@ -22,6 +23,8 @@ db_app = typer.Typer(help="Manage the metadata database.", no_args_is_help=True)
 app.add_typer(catalogue_app, name="catalogue")
 app.add_typer(runs_app, name="runs")
 app.add_typer(db_app, name="db")
+notices_app = typer.Typer(help="Notices to provider departments.", no_args_is_help=True)
+app.add_typer(notices_app, name="notices")
 # Piped output gets a wide, fixed width so the summary tables stay readable in logs and CI.
 out = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
@@ -249,6 +252,68 @@ def serve(
     uvicorn.run("api.app:create_app", factory=True, host=host, port=port, log_level="info")
 
 
+@notices_app.command("list")
+def notices_list(
+    department: Annotated[str | None, typer.Option(help="Only this department, e.g. gongan.")] = None,
+    status: Annotated[str | None, typer.Option(help="open, acknowledged, overdue or resolved.")] = None,
+) -> None:
+    """Notices, newest first, with their deadlines and how many rows are still pending."""
+    from sharehub.notices import list_notices
+
+    t = Table("id", "department", "resource", "status", "deadline (China)", "rows", "pending", "run")
+    for n in list_notices(_hub(), department, status):
+        t.add_row(
+            str(n.id),
+            n.department,
+            n.resource_id,
+            n.status,
+            f"{n.deadline.astimezone(CHINA):%Y-%m-%d %H:%M}",
+            str(len(n.row_keys)),
+            str(len(n.pending_keys)),
+            n.run_id,
+        )
+    out.print(t)
+
+
+@notices_app.command("show")
+def notices_show(notice_id: int) -> None:
+    """One notice as the department received it, with every pending row key."""
+    from sharehub.metadata.models import Notice
+
+    with _hub().db() as s:
+        n = s.get(Notice, notice_id)
+        if n is None:
+            err.print(f"no notice {notice_id}")
+            raise typer.Exit(code=1)
+        out.print(f"[bold]{n.subject}[/bold]  ({n.status})\n")
+        out.print(n.body)
+        out.print(f"\npending rows ({len(n.pending_keys)}): " + ", ".join(n.pending_keys))
+
+
+@notices_app.command("ack")
+def notices_ack(notice_id: int) -> None:
+    """Acknowledge a notice: the department is working on it."""
+    from sharehub.notices import acknowledge
+
+    try:
+        n = acknowledge(_hub(), notice_id)
+    except LookupError as exc:
+        err.print(str(exc))
+        raise typer.Exit(code=1) from None
+    out.print(f"notice {n.id}: {n.status}")
+
+
+@notices_app.command("check")
+def notices_check() -> None:
+    """Mark notices past their deadline overdue and send what the outbox holds (the daily DAG's task)."""
+    from sharehub.notices import deliver, mark_overdue
+
+    hub = _hub()
+    late = mark_overdue(hub)
+    sent, queued = deliver(hub)
+    out.print(f"{len(late)} notice(s) now overdue; {sent} e-mail(s) sent, {queued} still queued")
+
+
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Migrate the metadata database to the newest schema."""
@@ -288,6 +353,11 @@ def demo(
         f"stores, landing and quarantine under {hub.settings.storage_url}; metadata in {hub.settings.metadata_url}"
     )
     out.print("why rows were quarantined: sharehub runs show <run id>  (run ids: sharehub runs list)")
+    from sharehub.notices import list_notices
+
+    notices = list_notices(hub)
+    where = f"sent via {hub.settings.smtp_host}" if hub.settings.smtp_host else "queued (no SHAREHUB_SMTP_HOST set)"
+    out.print(f"{len(notices)} rectification notice(s) to provider departments, {where}: sharehub notices list")
     if result and result[-1] is None:
         raise typer.Exit(code=1)
     if serve_after:

@@ -14,7 +14,9 @@ from sharehub.catalogue import Catalogue, load_catalogue
 from sharehub.metadata import db
 from sharehub.metadata.models import CatalogueVersion
 from sharehub.objectstore import ObjectStore
+from sharehub.profiles import Profile, load_profile
 from sharehub.settings import Settings, get_settings
+from sharehub.workdays import WorkCalendar
 
 
 @dataclass
@@ -34,6 +36,16 @@ class Hub:
         cat = load_catalogue(self.settings.catalogue_dir)
         self.record_catalogue(cat)
         return cat
+
+    @cached_property
+    def profile(self) -> Profile:
+        """The jurisdiction profile whose deadlines apply."""
+        return load_profile(self.settings.profile)
+
+    @cached_property
+    def calendar(self) -> WorkCalendar:
+        """The working-day calendar, with the local override file applied."""
+        return WorkCalendar.load(self.settings.holiday_file)
 
     @cached_property
     def store(self) -> ObjectStore:

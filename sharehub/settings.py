@@ -31,6 +31,16 @@ class Settings(BaseSettings):
         description="Connection name -> SQLAlchemy-style URL. Unset names fall back to SQLite under home/frontdb.",
     )
     filedrop_dir: Path = Field(default=Path(""), description="Root of offline file drops; default home/filedrop.")
+    profile: str = Field(
+        default="lichuan", description="Jurisdiction profile: lichuan, fushun, zhejiang, hengyang, zhongshan."
+    )
+    holiday_file: Path = Field(default=Path(""), description="Holiday override YAML; default home/holidays.yaml.")
+    smtp_host: str = Field(default="", description="SMTP server for notices; empty keeps them queued in the outbox.")
+    smtp_port: int = 25
+    smtp_sender: str = "sharehub@localhost"
+    smtp_user: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_starttls: bool = False
     extract_batch_rows: int = Field(default=100_000, gt=0, description="Arrow batch size while extracting.")
     gate_chunk_rows: int = Field(default=250_000, gt=0, description="Rows per Great Expectations validation.")
 
@@ -43,6 +53,8 @@ class Settings(BaseSettings):
             self.storage_url = (self.home / "lake").as_uri()
         if self.filedrop_dir == Path(""):
             self.filedrop_dir = self.home / "filedrop"
+        if self.holiday_file == Path(""):
+            self.holiday_file = self.home / "holidays.yaml"
         if self.storage_url.startswith("s3://") and self.mode == "production":
             missing = [n for n in ("s3_access_key", "s3_secret_key") if not getattr(self, n).get_secret_value()]
             if missing:

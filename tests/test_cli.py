@@ -39,6 +39,12 @@ def test_demo_prints_landed_stored_and_quarantined_per_resource(tmp_path: Path) 
         assert landed == passed + quarantined and quarantined > 0 and passed > 0, line
     runs = _sharehub(tmp_path, "runs", "list")
     assert runs.returncode == 0 and "gongan.population" in runs.stdout
+    assert "6 rectification notice(s)" in done.stdout
+    notices = _sharehub(tmp_path, "notices", "list", "--department", "gongan")
+    assert "gongan.population" in notices.stdout and "open" in notices.stdout and "scjg" not in notices.stdout
+    first_id = next(ln.split("│")[1].strip() for ln in notices.stdout.splitlines() if "gongan.population" in ln)
+    shown = _sharehub(tmp_path, "notices", "show", first_id)
+    assert "市公安局" in shown.stdout and "pending rows" in shown.stdout
 
 
 def test_unknown_resource_is_a_clean_error(tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -88,3 +88,38 @@ class QuarantinedRow(Base):
     row_number: Mapped[int] = mapped_column(BigInteger)
     row_key: Mapped[str] = mapped_column(String(400), index=True)
     reasons: Mapped[list] = mapped_column(JSON)
+
+
+class Notice(Base):
+    """A notice to a provider department: what is wrong, which rows, and by when it must be fixed."""
+
+    __tablename__ = "notices"
+    __table_args__ = (UniqueConstraint("run_id", "kind", name="uq_notice_run_kind"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    department: Mapped[str] = mapped_column(String(50), index=True)
+    resource_id: Mapped[str] = mapped_column(String(100), index=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    deadline: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    subject: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    row_keys: Mapped[list] = mapped_column(JSON)
+    pending_keys: Mapped[list] = mapped_column(JSON)
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    resolved_by_run: Mapped[str | None] = mapped_column(String(120))
+
+
+class OutboxMessage(Base):
+    """An e-mail waiting to be sent; one per notice and recipient, so retries never send twice."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (UniqueConstraint("notice_id", "recipient", name="uq_outbox_notice_recipient"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    notice_id: Mapped[int] = mapped_column(ForeignKey("notices.id"), index=True)
+    recipient: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(String(300))

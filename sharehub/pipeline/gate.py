@@ -100,7 +100,7 @@ def _duplicate_keys(hub: Hub, resource: Resource, run_id: str) -> set[tuple]:
     return {tuple(r) for r in rows}
 
 
-def _key_strings(table: pa.Table, cols: list[str]) -> list[tuple]:
+def key_strings(table: pa.Table, cols: list[str]) -> list[tuple]:
     arrays = [pc.cast(table.column(c), pa.string()).to_pylist() for c in cols]
     return list(zip(*arrays, strict=True))
 
@@ -175,7 +175,7 @@ def _gate(hub: Hub, resource: Resource, run_id: str) -> GateResult:
                 agg.elements += t.elements
                 agg.unexpected += t.unexpected
             landed_table = pa.Table.from_batches([landed])
-            keys = _key_strings(landed_table, key_cols)
+            keys = key_strings(landed_table, key_cols)
             res.rules[unique_name].elements += landed.num_rows
             for i, k in enumerate(keys):
                 if k in dupes:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sharehub.hub import Hub
+from sharehub.notices import notify
 from sharehub.pipeline.extract import Progress, extract
 from sharehub.pipeline.gate import gate
 from sharehub.pipeline.promote import promote
@@ -51,4 +52,5 @@ def run_resource(hub: Hub, resource_id: str, *, trigger: str = "cli", on_rows: P
     run_id = extract(hub, resource_id, trigger=trigger, on_rows=on_rows)
     gate(hub, run_id)
     promote(hub, run_id)
+    notify(hub, run_id)
     return summarize(hub, run_id)

@@ -19,6 +19,23 @@ def gate_task(run_id: str) -> dict[str, int]:
     return {"passed": result.passed, "quarantined": result.quarantined}
 
 
+def notify_task(run_id: str) -> dict[str, int]:
+    """Raise the run's quality notice, resolve notices whose rows passed, and send the outbox."""
+    from sharehub.notices import notify
+
+    return notify(Hub.from_env(), run_id)
+
+
+def daily_notice_check() -> dict[str, int]:
+    """Mark overdue notices and send the outbox; the daily DAG's one task."""
+    from sharehub.notices import deliver, mark_overdue
+
+    hub = Hub.from_env()
+    late = mark_overdue(hub)
+    sent, queued = deliver(hub)
+    return {"overdue": len(late), "sent": sent, "queued": queued}
+
+
 def promote_task(run_id: str) -> dict[str, int]:
     """Merge a validated run into its store; return the store version and change counts."""
     out = promote(Hub.from_env(), run_id)

@@ -1,0 +1,268 @@
+"""Notices to provider departments: quarantined rows by key, masked samples, rules, and a deadline.
+
+A notice is written once per run (retries find it), queued in an outbox once per recipient, and
+sent over SMTP. It resolves itself when its rows pass in a later run; rows still bad keep it open.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import smtplib
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import EmailMessage
+
+from sqlalchemy import select
+
+from sharehub.catalogue.models import Classification, Resource
+from sharehub.hub import Hub
+from sharehub.masking import mask_field
+from sharehub.metadata.models import Notice, OutboxMessage, QuarantinedRow, Run, utcnow
+from sharehub.pipeline import paths
+from sharehub.pipeline.gate import ROW, key_strings
+
+log = logging.getLogger(__name__)
+SAMPLE_ROWS = 20
+OPEN = ("open", "acknowledged", "overdue")
+RULE_HELP = {
+    "expect_column_values_to_not_be_null": "a value is required",
+    "expect_column_values_to_be_valid_resident_id": "an 18-character GB 11643 number whose last character is the "
+    "check digit of the first 17, e.g. 11010519491231002X",
+    "expect_column_values_to_be_valid_uscc": "an 18-character GB 32100 code with valid check characters, "
+    "e.g. 91350100M000100Y43",
+    "expect_column_values_to_be_plausible_division_code": "a six-digit GB/T 2260 division code, e.g. 422802",
+    "expect_column_values_to_match_regex": "a mainland mobile (13812345678) or landline (0718-1234567) number",
+    "expect_column_values_to_be_in_set": "one of the values the catalogue lists for this field",
+    "expect_column_values_to_be_between": "a date that is not in the future",
+    "expect_compound_columns_to_be_unique": "exactly one row per key",
+}
+_RULE = re.compile(r"^(?P<rule>[a-z_]+)\((?P<field>[a-z0-9_,]+)\)$")
+_CAST = re.compile(r"^(?P<field>[a-z0-9_]+): value is not a valid (?P<type>.+)$")
+
+
+def _explain(reason: str, resource: Resource) -> tuple[str | None, str]:
+    """The field a reason is about, and what a correct value looks like."""
+    m = _RULE.match(reason)
+    if m:
+        rule, field = m.group("rule"), m.group("field")
+        allowed = ""
+        if rule == "expect_column_values_to_be_in_set" and field in {f.name for f in resource.fields}:
+            allowed = ": " + " / ".join(resource.field(field).values or [])
+        return (field if "," not in field else None), RULE_HELP.get(rule, rule) + allowed
+    m = _CAST.match(reason)
+    if m:
+        return m.group("field"), f"a valid {m.group('type')}"
+    return None, reason
+
+
+def _shown_key(resource: Resource, key: str) -> str:
+    """Keys of L3/L4 fields are masked in the e-mail; the full list stays in the metadata database."""
+    parts = key.split("|")
+    out = []
+    for name, part in zip(resource.source.key, parts, strict=False):
+        f = resource.field(name)
+        sensitive = f.classification in (Classification.L3, Classification.L4)
+        out.append(mask_field(part, f) if sensitive else part)
+    return "|".join(out)
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One quarantined row as the notice shows it."""
+
+    key: str
+    reasons: list[str]
+    values: dict[str, str]
+
+
+def _samples(hub: Hub, resource: Resource, run_id: str, rows: list[QuarantinedRow]) -> list[Sample]:
+    wanted = {r.row_number for r in rows[:SAMPLE_ROWS]}
+    table = hub.store.parquet_file(paths.quarantine(resource.id, run_id)).read()
+    by_row = {row[ROW]: row for row in table.to_pylist() if row[ROW] in wanted}
+    out = []
+    for q in rows[:SAMPLE_ROWS]:
+        landed = by_row.get(q.row_number, {})
+        values = {}
+        for reason in q.reasons:
+            field, _ = _explain(reason, resource)
+            if field and field in {f.name for f in resource.fields}:
+                spec = resource.field(field)
+                values[field] = mask_field(landed.get(spec.column), spec)
+        out.append(Sample(_shown_key(resource, q.row_key), list(q.reasons), values))
+    return out
+
+
+def raise_quality_notice(hub: Hub, run_id: str) -> Notice | None:
+    """Write the notice for a run's quarantined rows (once) and queue its e-mail; None if nothing failed."""
+    with hub.db() as s:
+        run = s.get(Run, run_id)
+        assert run is not None
+        existing = s.scalar(select(Notice).where(Notice.run_id == run_id, Notice.kind == "quality"))
+        if existing is not None:
+            return existing
+        rows = list(
+            s.scalars(select(QuarantinedRow).where(QuarantinedRow.run_id == run_id).order_by(QuarantinedRow.row_number))
+        )
+    if not rows:
+        return None
+    resource = hub.catalogue.resource(run.resource_id)
+    department = hub.catalogue.departments[resource.provider]
+    rule = hub.profile.deadlines["rectification"]
+    now = utcnow()
+    deadline = hub.calendar.deadline(now, rule.working_days)
+    counts = Counter(r for q in rows for r in q.reasons)
+    lines = [
+        f"{department.name}：",
+        "",
+        f"共享平台在 {now:%Y-%m-%d %H:%M} UTC 检查资源 {resource.id}（{resource.title}）时，"
+        f"有 {len(rows):,} 行未通过质量检查，已隔离，未进入{resource.store.path}库。",
+        f"请在 {deadline:%Y-%m-%d} 24:00（北京时间）前更正，即 {rule.working_days} 个工作日；依据：{rule.basis}。",
+        f"Run: {run_id}. {len(rows):,} of {run.rows_landed:,} rows quarantined.",
+        "",
+        "未通过的规则 / rules that failed:",
+    ]
+    for reason, n in counts.most_common():
+        lines.append(f"  - {reason}: {n:,} 行; 正确的值应为 / expected: {_explain(reason, resource)[1]}")
+    lines += ["", f"行（按主键，前 {min(SAMPLE_ROWS, len(rows))} 行；值已按分级脱敏）/ rows by key, values masked:"]
+    for sample in _samples(hub, resource, run_id, rows):
+        shown = ", ".join(f"{k}={v}" for k, v in sample.values.items())
+        lines.append(f"  - {sample.key}: {'; '.join(sample.reasons)}" + (f" [{shown}]" if shown else ""))
+    if len(rows) > SAMPLE_ROWS:
+        lines.append(f"  … and {len(rows) - SAMPLE_ROWS:,} more: sharehub notices show <id>")
+    lines += ["", "更正后的行将在下一次运行时自动入库，本通知随之自动办结。"]
+    keys = sorted({q.row_key for q in rows})
+    subject = f"[sharehub] {resource.id}: {len(rows):,} 行数据未通过质量检查，请于 {deadline:%Y-%m-%d} 前更正"
+    with hub.db() as s:
+        notice = Notice(
+            kind="quality",
+            department=department.id,
+            resource_id=resource.id,
+            run_id=run_id,
+            created_at=now,
+            deadline=deadline,
+            status="open",
+            subject=subject,
+            body="\n".join(lines),
+            row_keys=keys,
+            pending_keys=keys,
+        )
+        s.add(notice)
+        s.flush()
+        s.add(OutboxMessage(notice_id=notice.id, recipient=department.contact_email))
+    log.info("notice %s for run %s: %d rows, due %s", notice.id, run_id, len(rows), deadline.date())
+    return notice
+
+
+def resolve_passed(hub: Hub, run_id: str) -> list[int]:
+    """Close open notices of the run's resource whose rows all passed in this run; return their ids."""
+    with hub.db() as s:
+        run = s.get(Run, run_id)
+        assert run is not None and run.status == "succeeded"
+        notices = list(
+            s.scalars(
+                select(Notice).where(
+                    Notice.resource_id == run.resource_id, Notice.status.in_(OPEN), Notice.run_id != run_id
+                )
+            )
+        )
+        still_bad = set(s.scalars(select(QuarantinedRow.row_key).where(QuarantinedRow.run_id == run_id)))
+    if not notices:
+        return []
+    resource = hub.catalogue.resource(run.resource_id)
+    cols = [resource.field(k).column for k in resource.source.key]
+    landed = hub.store.parquet_file(paths.landing(resource.id, run_id)).read(columns=cols)
+    passed = {"|".join("" if v is None else str(v) for v in k) for k in key_strings(landed, cols)}
+    passed -= still_bad
+    closed = []
+    with hub.db() as s:
+        for n in notices:
+            notice = s.get(Notice, n.id)
+            assert notice is not None
+            pending = [k for k in notice.pending_keys if k not in passed]
+            if len(pending) != len(notice.pending_keys):
+                notice.pending_keys = pending
+            if not pending:
+                notice.status, notice.resolved_at, notice.resolved_by_run = "resolved", utcnow(), run_id
+                closed.append(notice.id)
+    return closed
+
+
+def mark_overdue(hub: Hub, now: datetime | None = None) -> list[int]:
+    """Open or acknowledged notices whose deadline has passed become overdue; return their ids."""
+    now = now or utcnow()
+    with hub.db() as s:
+        late = list(s.scalars(select(Notice).where(Notice.status.in_(("open", "acknowledged")), Notice.deadline < now)))
+        for n in late:
+            n.status = "overdue"
+        return [n.id for n in late]
+
+
+def acknowledge(hub: Hub, notice_id: int) -> Notice:
+    """The department has seen the notice and is working on it."""
+    with hub.db() as s:
+        notice = s.get(Notice, notice_id)
+        if notice is None:
+            raise LookupError(f"no notice {notice_id}")
+        if notice.status == "open":
+            notice.status = "acknowledged"
+        return notice
+
+
+def deliver(hub: Hub) -> tuple[int, int]:
+    """Send queued e-mails over SMTP; return (sent, still queued). Without an SMTP host nothing is sent."""
+    settings = hub.settings
+    with hub.db() as s:
+        queued = list(s.scalars(select(OutboxMessage).where(OutboxMessage.sent_at.is_(None))))
+        notices = {n.id: n for n in s.scalars(select(Notice).where(Notice.id.in_([m.notice_id for m in queued])))}
+    if not queued or not settings.smtp_host:
+        return 0, len(queued)
+    sent = 0
+    for msg in queued:
+        notice = notices[msg.notice_id]
+        email = EmailMessage()
+        email["From"], email["To"], email["Subject"] = settings.smtp_sender, msg.recipient, notice.subject
+        email["Message-ID"] = f"<sharehub-notice-{notice.id}-{msg.id}@sharehub>"
+        email.set_content(notice.body)
+        try:
+            with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=15) as smtp:
+                if settings.smtp_starttls:
+                    smtp.starttls()
+                if settings.smtp_user:
+                    smtp.login(settings.smtp_user, settings.smtp_password.get_secret_value())
+                smtp.send_message(email)
+        except (OSError, smtplib.SMTPException) as exc:
+            log.warning("notice %s not sent to its department yet: %s", notice.id, type(exc).__name__)
+            with hub.db() as s:
+                row = s.get(OutboxMessage, msg.id)
+                assert row is not None
+                row.attempts += 1
+                row.last_error = f"{type(exc).__name__}: {str(exc)[:200]}"
+            continue
+        with hub.db() as s:
+            row = s.get(OutboxMessage, msg.id)
+            assert row is not None
+            row.attempts += 1
+            row.sent_at = utcnow()
+        sent += 1
+    return sent, len(queued) - sent
+
+
+def notify(hub: Hub, run_id: str) -> dict[str, int]:
+    """After a successful run: raise its notice, resolve what passed, send the outbox."""
+    notice = raise_quality_notice(hub, run_id)
+    closed = resolve_passed(hub, run_id)
+    sent, queued = deliver(hub)
+    return {"notice": notice.id if notice else 0, "resolved": len(closed), "sent": sent, "queued": queued}
+
+
+def list_notices(hub: Hub, department: str | None = None, status: str | None = None) -> list[Notice]:
+    """Notices, newest first, of one department or all."""
+    with hub.db() as s:
+        q = select(Notice).order_by(Notice.created_at.desc())
+        if department:
+            q = q.where(Notice.department == department)
+        if status:
+            q = q.where(Notice.status == status)
+        return list(s.scalars(q))
