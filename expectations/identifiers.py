@@ -35,6 +35,23 @@ def resident_id_problem(value: str | None) -> str | None:
     return None
 
 
+def resident_id_birth(value: str | None) -> date | None:
+    """The birth date embedded in a resident ID number, if it has a real one."""
+    if value is None or len(value) != 18 or not value[:14].isdigit():
+        return None
+    try:
+        return date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
+    except ValueError:
+        return None
+
+
+def resident_id_sex(value: str | None) -> str | None:
+    """男 or 女 from the 17th digit of a resident ID number (odd for men)."""
+    if value is None or len(value) != 18 or not value[16].isdigit():
+        return None
+    return "男" if int(value[16]) % 2 else "女"
+
+
 def org_code_check_digit(body8: str) -> str:
     """The 9th character of an organization code whose first 8 characters are `body8` (GB 11714)."""
     total = sum(_ORG_ALPHABET.index(c) * w for c, w in zip(body8, _ORG_WEIGHTS, strict=True))

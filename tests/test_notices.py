@@ -99,7 +99,8 @@ def test_quality_cycle_on_postgresql(make_hub, pg_url: str, smtp) -> None:
     # Then it corrects the impossible dates and removes the duplicate rows: the notice resolves itself.
     _sql(
         pg_url,
-        "UPDATE population_register SET birth_date = DATE '1980-01-01', updated_at = now() "
+        "UPDATE population_register SET birth_date = to_date(substring(id_number from 7 for 8), 'YYYYMMDD'), "
+        "updated_at = now() "
         "WHERE birth_date > CURRENT_DATE",
         "DELETE FROM population_register a USING population_register b "
         "WHERE a.id_number = b.id_number AND a.ctid > b.ctid",

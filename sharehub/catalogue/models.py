@@ -90,6 +90,8 @@ class FieldSpec(Strict):
     identifier: Identifier | None = None
     values: list[str] | None = None
     not_future: bool = False
+    matches_id: str | None = None
+    after_birth_of: str | None = None
     source_column: str | None = None
 
     @field_validator("type")
@@ -261,6 +263,14 @@ class Resource(Strict):
             unknown = [k for k in wanted if k not in names]
             if unknown:
                 raise ValueError(f"{label} names unknown fields {unknown}")
+        for f in self.fields:
+            for label, ref in (("matches_id", f.matches_id), ("after_birth_of", f.after_birth_of)):
+                if ref and (ref not in names or self.field(ref).identifier != Identifier.resident_id):
+                    raise ValueError(f"{f.name}.{label} must name a resident_id field, not {ref!r}")
+            if f.matches_id and not (f.type == "date" or f.values == ["男", "女"]):
+                raise ValueError(f"{f.name}.matches_id needs a date field or a sex field with values [男, 女]")
+            if f.after_birth_of and f.type != "date":
+                raise ValueError(f"{f.name}.after_birth_of needs a date field")
         inc = self.source.incremental_column
         if inc and inc not in names:
             raise ValueError(f"source.incremental_column {inc!r} is not a declared field")

@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 from great_expectations.data_context.types.base import ProgressBarsConfig
 
 from connectors import duck
-from expectations.rules import build_suite
+from expectations.rules import build_suite, raised
 from sharehub.catalogue.models import Resource
 from sharehub.hub import Hub
 from sharehub.metadata.models import QualityResult, QuarantinedRow
@@ -32,7 +32,6 @@ from sharehub.pipeline.runs import fail_run, get_run, update_run
 
 log = logging.getLogger(__name__)
 ROW = "_row"
-BOOKKEEPING = ("_run_id", "_row_hash")
 UNIQUE_RULE = "expect_compound_columns_to_be_unique"
 
 
@@ -75,10 +74,10 @@ def validate_chunk(
         cfg = r.expectation_config
         column = cfg.kwargs.get("column")
         name = f"{cfg.type}({column})" if column else cfg.type
-        if r.exception_info and r.exception_info.get("raised_exception"):
-            raise RuntimeError(
-                f"{resource.id}: expectation {name} could not run: {r.exception_info.get('exception_message')}"
-            )
+        failure = raised(r.exception_info)
+        if failure:
+            # An expectation that cannot run must stop the run: its rows would otherwise pass unchecked.
+            raise RuntimeError(f"{resource.id}: expectation {name} could not run: {failure}")
         tally = tallies.setdefault(name, RuleTally(column))
         tally.elements += int(r.result.get("element_count", len(frame)) or 0)
         tally.unexpected += int(r.result.get("unexpected_count", 0) or 0)
