@@ -239,6 +239,9 @@ def runs_show(run_id: str) -> None:
     out.print(t)
     for reason, n in reasons.most_common():
         out.print(f"  {n:>7,}  {reason}")
+    from sharehub.report import report_path
+
+    out.print(f"HTML report: {hub.store.uri(report_path(s.resource_id, run_id))}")
 
 
 @app.command("serve")

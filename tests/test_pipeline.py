@@ -19,6 +19,7 @@ from sharehub.pipeline.extract import extract
 from sharehub.pipeline.gate import gate
 from sharehub.pipeline.promote import promote
 from sharehub.pipeline.run import run_resource
+from sharehub.report import report_path
 from warehouse.delta import merge_run
 
 PERSONS, ENTITIES = 1_500, 300
@@ -78,6 +79,9 @@ def test_run_lands_gates_and_stores(db_hub) -> None:
         rows = list(db.scalars(select(QuarantinedRow).where(QuarantinedRow.run_id == s.run_id)))
     assert len(rows) == s.quarantined
     assert all(r.row_key for r in rows if "expect_column_values_to_not_be_null(id_number)" not in r.reasons)
+    report = hub.store.fs.open_input_stream(hub.store.path(report_path("gongan.population", s.run_id))).read().decode()
+    assert "expect_column_values_to_be_valid_resident_id(id_number)" in report
+    assert f"{s.quarantined:,} quarantined" in report
 
 
 def test_rerun_is_idempotent_and_incremental_reads_only_changes(db_hub) -> None:

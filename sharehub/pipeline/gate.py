@@ -29,6 +29,7 @@ from sharehub.metadata.models import QualityResult, QuarantinedRow
 from sharehub.pipeline import paths
 from sharehub.pipeline.conform import conform_column
 from sharehub.pipeline.runs import fail_run, get_run, update_run
+from sharehub.report import write_report
 
 log = logging.getLogger(__name__)
 ROW = "_row"
@@ -220,6 +221,10 @@ def _gate(hub: Hub, resource: Resource, run_id: str) -> GateResult:
                     unexpected_count=t.unexpected,
                 )
             )
+    landed = res.passed + res.quarantined
+    write_report(
+        hub, resource, run_id, landed, res.passed, {n: (t.elements, t.unexpected) for n, t in res.rules.items()}
+    )
     log.info("run %s gate: %d passed, %d quarantined", run_id, res.passed, res.quarantined)
     return res
 
