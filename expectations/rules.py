@@ -14,10 +14,17 @@ import great_expectations as gx
 import great_expectations.expectations as gxe
 from great_expectations.execution_engine import PandasExecutionEngine
 from great_expectations.expectations.expectation import ColumnMapExpectation, ColumnPairMapExpectation
-from great_expectations.expectations.metrics import ColumnMapMetricProvider, column_condition_partial
-from great_expectations.expectations.metrics.map_metric_provider import (
-    ColumnPairMapMetricProvider,
+from great_expectations.expectations.metrics.map_metric_provider.column_condition_partial import (
+    column_condition_partial,
+)
+from great_expectations.expectations.metrics.map_metric_provider.column_map_metric_provider import (
+    ColumnMapMetricProvider,
+)
+from great_expectations.expectations.metrics.map_metric_provider.column_pair_condition_partial import (
     column_pair_condition_partial,
+)
+from great_expectations.expectations.metrics.map_metric_provider.column_pair_map_metric_provider import (
+    ColumnPairMapMetricProvider,
 )
 
 from expectations.identifiers import resident_id_birth, resident_id_problem, resident_id_sex, uscc_problem
