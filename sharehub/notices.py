@@ -22,6 +22,7 @@ from sharehub.masking import mask_field
 from sharehub.metadata.models import Notice, OutboxMessage, QuarantinedRow, Run, utcnow
 from sharehub.pipeline import paths
 from sharehub.pipeline.gate import ROW, key_strings
+from sharehub.workdays import CHINA
 
 log = logging.getLogger(__name__)
 SAMPLE_ROWS = 20
@@ -163,7 +164,10 @@ def resolve_passed(hub: Hub, run_id: str) -> list[int]:
         notices = list(
             s.scalars(
                 select(Notice).where(
-                    Notice.resource_id == run.resource_id, Notice.status.in_(OPEN), Notice.run_id != run_id
+                    Notice.resource_id == run.resource_id,
+                    Notice.kind == "quality",
+                    Notice.status.in_(OPEN),
+                    Notice.run_id != run_id,
                 )
             )
         )
@@ -190,13 +194,59 @@ def resolve_passed(hub: Hub, run_id: str) -> list[int]:
 
 
 def mark_overdue(hub: Hub, now: datetime | None = None) -> list[int]:
-    """Open or acknowledged notices whose deadline has passed become overdue; return their ids."""
+    """Notices past their deadline become overdue and are escalated to the platform office; return their ids."""
     now = now or utcnow()
     with hub.db() as s:
-        late = list(s.scalars(select(Notice).where(Notice.status.in_(("open", "acknowledged")), Notice.deadline < now)))
+        late = list(
+            s.scalars(
+                select(Notice).where(
+                    Notice.status.in_(("open", "acknowledged")), Notice.deadline < now, Notice.kind == "quality"
+                )
+            )
+        )
         for n in late:
             n.status = "overdue"
-        return [n.id for n in late]
+    for n in late:
+        escalate(hub, n, now)
+    return [n.id for n in late]
+
+
+def escalate(hub: Hub, notice: Notice, now: datetime) -> Notice:
+    """Tell the platform office that a department let a notice run past its deadline (once per notice)."""
+    with hub.db() as s:
+        found = s.scalar(select(Notice).where(Notice.run_id == notice.run_id, Notice.kind == "escalation"))
+        if found is not None:
+            return found
+        dept = hub.catalogue.departments.get(notice.department)
+        rule = hub.profile.deadlines["rectification"]
+        body = "\n".join(
+            [
+                "平台管理部门：",
+                "",
+                f"{dept.name if dept else notice.department}未在 {notice.deadline.astimezone(CHINA):%Y-%m-%d} 24:00 前"
+                f"更正资源 {notice.resource_id} 的 {len(notice.pending_keys):,} 行数据（通知 #{notice.id}），已逾期。",
+                f"整改时限依据：{rule.basis}。请督促整改，并计入部门考核（利川办法第三十一条；衡阳办法第二十六条）。",
+                f"明细：sharehub notices show {notice.id}",
+            ]
+        )
+        escalation = Notice(
+            kind="escalation",
+            department="platform",
+            resource_id=notice.resource_id,
+            run_id=notice.run_id,
+            created_at=now,
+            deadline=hub.calendar.deadline(now, rule.working_days),
+            status="open",
+            subject=f"[sharehub] 逾期未整改：{notice.department} · {notice.resource_id}（通知 #{notice.id}）",
+            body=body,
+            row_keys=[],
+            pending_keys=list(notice.pending_keys),
+        )
+        s.add(escalation)
+        s.flush()
+        s.add(OutboxMessage(notice_id=escalation.id, recipient=hub.settings.platform_email))
+    log.info("notice %s overdue: escalated as %s", notice.id, escalation.id)
+    return escalation
 
 
 def acknowledge(hub: Hub, notice_id: int) -> Notice:

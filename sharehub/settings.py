@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     smtp_user: str = ""
     smtp_password: SecretStr = SecretStr("")
     smtp_starttls: bool = False
+    platform_email: str = Field(default="platform@localhost", description="The platform office: gets escalations.")
     extract_batch_rows: int = Field(default=100_000, gt=0, description="Arrow batch size while extracting.")
     gate_chunk_rows: int = Field(default=250_000, gt=0, description="Rows per Great Expectations validation.")
 

@@ -125,5 +125,10 @@ def test_overdue_notices_are_marked(make_hub, pg_url: str) -> None:
     (notice,) = list_notices(hub)
     assert mark_overdue(hub, notice.deadline - timedelta(seconds=1)) == []
     assert mark_overdue(hub, notice.deadline + timedelta(seconds=1)) == [notice.id]
+    assert mark_overdue(hub, notice.deadline + timedelta(days=3)) == []  # already overdue: escalated once
+    (escalation,) = list_notices(hub, department="platform")
+    assert escalation.kind == "escalation" and f"通知 #{notice.id}" in escalation.body
     with hub.db() as s:
-        assert s.scalars(select(OutboxMessage)).one().sent_at is None  # no SMTP host: kept in the outbox
+        outbox = {m.recipient: m for m in s.scalars(select(OutboxMessage))}
+    assert set(outbox) == {"data@gongan.example.gov.cn", "platform@localhost"}
+    assert all(m.sent_at is None for m in outbox.values())  # no SMTP host: kept in the outbox
