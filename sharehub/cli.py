@@ -306,6 +306,34 @@ def notices_ack(notice_id: int) -> None:
     out.print(f"notice {n.id}: {n.status}")
 
 
+@notices_app.command("dispute")
+def notices_dispute(
+    notice_id: int,
+    key: Annotated[str, typer.Option(help="The row key, as `notices show` lists it.")],
+    reason: Annotated[str, typer.Option(help="Why the row is correct and the rule wrong.")],
+) -> None:
+    """Confirm a quarantined row is correct ("rule wrong"); the platform office reviews it."""
+    from sharehub.notices import dispute
+
+    try:
+        n = dispute(_hub(), notice_id, key, reason)
+    except (LookupError, ValueError) as exc:
+        err.print(str(exc))
+        raise typer.Exit(code=1) from None
+    out.print(f"notice {n.id}: {len(n.pending_keys)} row(s) still pending, status {n.status}")
+
+
+@notices_app.command("disputes")
+def notices_disputes() -> None:
+    """Rows departments confirmed as correct, awaiting the platform's review."""
+    from sharehub.notices import list_disputes
+
+    t = Table("id", "notice", "department", "row key", "reason", "since")
+    for d in list_disputes(_hub()):
+        t.add_row(str(d.id), str(d.notice_id), d.department, d.row_key, d.reason, f"{d.created_at:%Y-%m-%d}")
+    out.print(t)
+
+
 @notices_app.command("check")
 def notices_check() -> None:
     """Mark notices past their deadline overdue and send what the outbox holds (the daily DAG's task)."""

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sharehub.catalogue.models import Classification, Resource
 from sharehub.hub import Hub
 from sharehub.masking import mask_field
-from sharehub.metadata.models import Notice, OutboxMessage, QuarantinedRow, Run, utcnow
+from sharehub.metadata.models import Notice, OutboxMessage, QuarantinedRow, RowDispute, Run, utcnow
 from sharehub.pipeline import paths
 from sharehub.pipeline.gate import ROW, key_strings
 from sharehub.workdays import CHINA
@@ -247,6 +247,35 @@ def escalate(hub: Hub, notice: Notice, now: datetime) -> Notice:
         s.add(OutboxMessage(notice_id=escalation.id, recipient=hub.settings.platform_email))
     log.info("notice %s overdue: escalated as %s", notice.id, escalation.id)
     return escalation
+
+
+def dispute(hub: Hub, notice_id: int, row_key: str, reason: str) -> Notice:
+    """The department confirms a row is correct and the rule wrong: it leaves the notice and awaits review.
+
+    A reason is required; the platform office sees every dispute (`sharehub notices disputes`).
+    """
+    if len(reason.strip()) < 4:
+        raise ValueError("a dispute needs a reason the platform can review")
+    with hub.db() as s:
+        notice = s.get(Notice, notice_id)
+        if notice is None:
+            raise LookupError(f"no notice {notice_id}")
+        if row_key not in notice.pending_keys:
+            raise LookupError(f"notice {notice_id} has no pending row with that key")
+        s.add(RowDispute(notice_id=notice_id, department=notice.department, row_key=row_key, reason=reason.strip()))
+        notice.pending_keys = [k for k in notice.pending_keys if k != row_key]
+        if not notice.pending_keys:
+            notice.status, notice.resolved_at = "resolved", utcnow()
+        return notice
+
+
+def list_disputes(hub: Hub, review: str | None = "pending") -> list[RowDispute]:
+    """Disputed rows, for the platform office to review."""
+    with hub.db() as s:
+        q = select(RowDispute).order_by(RowDispute.created_at)
+        if review:
+            q = q.where(RowDispute.review == review)
+        return list(s.scalars(q))
 
 
 def acknowledge(hub: Hub, notice_id: int) -> Notice:

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from expectations.identifiers import resident_id_problem
 from sharehub.demo.build import build_sources
 from sharehub.metadata.models import Notice, OutboxMessage
-from sharehub.notices import deliver, list_notices, mark_overdue
+from sharehub.notices import deliver, dispute, list_disputes, list_notices, mark_overdue
 from sharehub.pipeline.run import run_resource
 from tests.support.seaweed import free_port
 
@@ -114,6 +114,25 @@ def test_quality_cycle_on_postgresql(make_hub, pg_url: str, smtp) -> None:
         done = s.get(Notice, notice.id)
         assert done is not None and done.status == "resolved" and done.resolved_by_run == third.run_id
     assert all(n.status == "resolved" for n in list_notices(hub))
+
+
+def test_a_department_can_dispute_a_row_with_a_reason(make_hub) -> None:
+    hub = make_hub()
+    build_sources(hub.settings, hub.catalogue, 600, 120)
+    run_resource(hub, "scjg.legal_entity")
+    (notice,) = list_notices(hub, department="scjg")
+    key = notice.pending_keys[0]
+    with pytest.raises(ValueError, match="needs a reason"):
+        dispute(hub, notice.id, key, " ")
+    with pytest.raises(LookupError):
+        dispute(hub, notice.id, "not-a-key", "注册资本按实缴登记，规则有误")
+    after = dispute(hub, notice.id, key, "该企业成立日期以营业执照为准，规则有误")
+    assert key not in after.pending_keys and len(after.pending_keys) == len(notice.pending_keys) - 1
+    (d,) = list_disputes(hub)
+    assert d.row_key == key and d.department == "scjg" and d.review == "pending"
+    for k in after.pending_keys:
+        after = dispute(hub, notice.id, k, "经核实数据无误")
+    assert after.status == "resolved"
 
 
 def test_overdue_notices_are_marked(make_hub, pg_url: str) -> None:

@@ -123,3 +123,17 @@ class OutboxMessage(Base):
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(String(300))
+
+
+class RowDispute(Base):
+    """A department's statement that a quarantined row is correct and the rule is wrong; the platform reviews it."""
+
+    __tablename__ = "row_disputes"
+    __table_args__ = (UniqueConstraint("notice_id", "row_key", name="uq_dispute_notice_key"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    notice_id: Mapped[int] = mapped_column(ForeignKey("notices.id"), index=True)
+    department: Mapped[str] = mapped_column(String(50), index=True)
+    row_key: Mapped[str] = mapped_column(String(400))
+    reason: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    review: Mapped[str] = mapped_column(String(20), default="pending")
