@@ -1,0 +1,104 @@
+"""`sharehub notices …`: what provider departments and the platform office do with notices."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from sharehub.console import err, out
+from sharehub.console import hub as _hub
+from sharehub.workdays import CHINA
+
+notices_app = typer.Typer(help="Notices to provider departments.", no_args_is_help=True)
+
+
+@notices_app.command("list")
+def notices_list(
+    department: Annotated[str | None, typer.Option(help="Only this department, e.g. gongan.")] = None,
+    status: Annotated[str | None, typer.Option(help="open, acknowledged, overdue or resolved.")] = None,
+) -> None:
+    """Notices, newest first, with their deadlines and how many rows are still pending."""
+    from sharehub.notices import list_notices
+
+    t = Table("id", "department", "resource", "status", "deadline (China)", "rows", "pending", "run")
+    for n in list_notices(_hub(), department, status):
+        t.add_row(
+            str(n.id),
+            n.department,
+            n.resource_id,
+            n.status,
+            f"{n.deadline.astimezone(CHINA):%Y-%m-%d %H:%M}",
+            str(len(n.row_keys)),
+            str(len(n.pending_keys)),
+            n.run_id,
+        )
+    out.print(t)
+
+
+@notices_app.command("show")
+def notices_show(notice_id: int) -> None:
+    """One notice as the department received it, with every pending row key."""
+    from sharehub.metadata.models import Notice
+
+    with _hub().db() as s:
+        n = s.get(Notice, notice_id)
+        if n is None:
+            err.print(f"no notice {notice_id}")
+            raise typer.Exit(code=1)
+        out.print(f"[bold]{n.subject}[/bold]  ({n.status})\n")
+        out.print(n.body)
+        out.print(f"\npending rows ({len(n.pending_keys)}): " + ", ".join(n.pending_keys))
+
+
+@notices_app.command("ack")
+def notices_ack(notice_id: int) -> None:
+    """Acknowledge a notice: the department is working on it."""
+    from sharehub.notices import acknowledge
+
+    try:
+        n = acknowledge(_hub(), notice_id)
+    except LookupError as exc:
+        err.print(str(exc))
+        raise typer.Exit(code=1) from None
+    out.print(f"notice {n.id}: {n.status}")
+
+
+@notices_app.command("dispute")
+def notices_dispute(
+    notice_id: int,
+    key: Annotated[str, typer.Option(help="The row key, as `notices show` lists it.")],
+    reason: Annotated[str, typer.Option(help="Why the row is correct and the rule wrong.")],
+) -> None:
+    """Confirm a quarantined row is correct ("rule wrong"); the platform office reviews it."""
+    from sharehub.notices import dispute
+
+    try:
+        n = dispute(_hub(), notice_id, key, reason)
+    except (LookupError, ValueError) as exc:
+        err.print(str(exc))
+        raise typer.Exit(code=1) from None
+    out.print(f"notice {n.id}: {len(n.pending_keys)} row(s) still pending, status {n.status}")
+
+
+@notices_app.command("disputes")
+def notices_disputes() -> None:
+    """Rows departments confirmed as correct, awaiting the platform's review."""
+    from sharehub.notices import list_disputes
+
+    t = Table("id", "notice", "department", "row key", "reason", "since")
+    for d in list_disputes(_hub()):
+        t.add_row(str(d.id), str(d.notice_id), d.department, d.row_key, d.reason, f"{d.created_at:%Y-%m-%d}")
+    out.print(t)
+
+
+@notices_app.command("check")
+def notices_check() -> None:
+    """Mark notices past their deadline overdue and send what the outbox holds (the daily DAG's task)."""
+    from sharehub.notices import deliver, mark_overdue
+
+    hub = _hub()
+    late = mark_overdue(hub)
+    sent, queued = deliver(hub)
+    out.print(f"{len(late)} notice(s) now overdue; {sent} e-mail(s) sent, {queued} still queued")
