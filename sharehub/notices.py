@@ -38,6 +38,9 @@ RULE_HELP = {
     "expect_column_values_to_be_in_set": "one of the values the catalogue lists for this field",
     "expect_column_values_to_be_between": "a date that is not in the future",
     "expect_compound_columns_to_be_unique": "exactly one row per key",
+    "expect_column_pair_values_to_agree_with_resident_id": "the sex (odd 17th digit: 男) and birth date the ID number "
+    "encodes",
+    "expect_column_pair_values_to_be_after_birth": "a date on or after the birth date the ID number encodes",
 }
 _RULE = re.compile(r"^(?P<rule>[a-z_]+)\((?P<field>[a-z0-9_,]+)\)$")
 _CAST = re.compile(r"^(?P<field>[a-z0-9_]+): value is not a valid (?P<type>.+)$")

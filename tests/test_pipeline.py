@@ -73,6 +73,7 @@ def test_run_lands_gates_and_stores(db_hub) -> None:
         "expect_column_values_to_not_be_null(name)",
         "expect_compound_columns_to_be_unique(id_number)",
         "expect_column_values_to_be_between(birth_date)",
+        "expect_column_pair_values_to_agree_with_resident_id(birth_date)",
     ):
         assert rule in reasons, reasons
     with hub.db() as db:

@@ -250,7 +250,7 @@ def _health(rng: random.Random, world: World, people: list[dict]) -> list[dict]:
                 "birth_date": p["birth_date"],
                 "phone": p["phone"] if rng.random() < 0.9 else f"0718-{rng.randrange(1000000, 9999999)}",
                 "family_doctor": rng.choice(DOCTORS),
-                "last_visit": NOW.date() - timedelta(days=rng.randrange(0, 2000)),
+                "last_visit": max(NOW.date() - timedelta(days=rng.randrange(0, 2000)), p["birth_date"]),
                 "updated_at": NOW - timedelta(minutes=rng.randrange(0, 60 * 24 * 90)),
             }
         )
@@ -267,7 +267,7 @@ def _dibao(rng: random.Random, world: World, people: list[dict]) -> list[dict]:
                 "姓名": p["name"],
                 "区划代码": p["division_code"],
                 "月保障金": f"{rng.randrange(30000, 90000) / 100:.2f}",
-                "起始日期": f"{date(2018, 1, 1) + timedelta(days=rng.randrange(0, 2500)):%Y-%m-%d}",
+                "起始日期": f"{max(date(2018, 1, 1) + timedelta(days=rng.randrange(0, 2500)), p['birth_date']):%Y-%m-%d}",
             }
         )
     bad = rng.sample(rows, max(1, len(rows) // 100))

@@ -73,7 +73,8 @@ def validate_chunk(
     tallies: dict[str, RuleTally] = {}
     for r in result.results:
         cfg = r.expectation_config
-        column = cfg.kwargs.get("column")
+        # Pair rules are named after the column they judge (column_B), so notices can show and mask it.
+        column = cfg.kwargs.get("column") or cfg.kwargs.get("column_B")
         name = f"{cfg.type}({column})" if column else cfg.type
         failure = raised(r.exception_info)
         if failure:
