@@ -39,7 +39,7 @@ def create_app() -> FastAPI:
     @app.get("/health", response_model=Health, tags=["health"])
     def health(hub: HubDep) -> Health:
         """Catalogue loaded, metadata database migrated and object store reachable."""
-        hub.store.ensure_bucket()
+        hub.store.exists("")  # raises if the object store cannot be reached; creates nothing
         return Health(
             status="ok",
             catalogue_version=hub.catalogue_version,

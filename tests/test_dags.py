@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from deltalake import DeltaTable
@@ -75,4 +74,3 @@ def test_resource_dag_runs_end_to_end_against_postgresql(airflow_db, dagbag, mak
     assert recorded.trigger == "airflow" and recorded.status == "succeeded"
     assert recorded.id.startswith("gongan.population__manual")
     assert stored.num_rows == recorded.rows_passed > 0
-    assert Path(hub.settings.home).exists()

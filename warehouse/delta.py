@@ -35,7 +35,7 @@ def open_table(uri: str, options: dict[str, str]) -> DeltaTable | None:
 def committed_version(table: DeltaTable, run_id: str, depth: int = 50) -> int | None:
     """The version a run already committed, found in the table's recent history (for idempotent retries)."""
     for entry in table.history(limit=depth):
-        if entry.get(RUN_KEY) == run_id or (entry.get("userMetadata") or "") == run_id:
+        if entry.get(RUN_KEY) == run_id:
             return int(entry["version"])
     return None
 

@@ -138,7 +138,7 @@ def gate(hub: Hub, run_id: str) -> GateResult:
     try:
         result = _gate(hub, resource, run_id)
     except Exception as exc:
-        hub.store.delete_dir(paths.staging(resource.id, run_id).rsplit("/", 1)[0])
+        hub.store.delete_dir(paths.staging_dir(resource.id, run_id))
         fail_run(hub, run_id, "gate", exc)
         raise
     update_run(hub, run_id, status="validated", rows_passed=result.passed, rows_quarantined=result.quarantined)

@@ -23,6 +23,11 @@ def quarantine(resource_id: str, run_id: str) -> str:
     return f"quarantine/{resource_id}/run={run_id}/rows.parquet"
 
 
+def staging_dir(resource_id: str, run_id: str) -> str:
+    """The folder of one run's staged rows; removed once the run commits or fails."""
+    return f"staging/{resource_id}/run={run_id}"
+
+
 def staging(resource_id: str, run_id: str) -> str:
     """Typed rows that passed the gate, waiting to be merged into the store."""
-    return f"staging/{resource_id}/run={run_id}/rows.parquet"
+    return f"{staging_dir(resource_id, run_id)}/rows.parquet"

@@ -66,7 +66,7 @@ def promote(hub: Hub, run_id: str) -> MergeOutcome:
             wm = s.get(Watermark, resource.id) or Watermark(resource_id=resource.id)
             wm.value, wm.run_id, wm.updated_at = r.watermark_to, run_id, utcnow()
             s.add(wm)
-    hub.store.delete_dir(paths.staging(resource.id, run_id).rsplit("/", 1)[0])
+    hub.store.delete_dir(paths.staging_dir(resource.id, run_id))
     log.info(
         "run %s promoted %s: v%s +%d ~%d -%d",
         run_id,
