@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
+from expectations.gbt2260 import known_codes
+
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
 USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
@@ -24,6 +26,8 @@ def resident_id_problem(value: str | None) -> str | None:
         return None
     if len(value) != 18 or not value[:17].isdigit() or not (value[17].isdigit() or value[17] == "X"):
         return "not 17 digits followed by a digit or X"
+    if value[:6] not in known_codes():
+        return "region code is not a GB/T 2260 division code"
     try:
         born = date(int(value[6:10]), int(value[10:12]), int(value[12:14]))
     except ValueError:

@@ -27,51 +27,15 @@ from great_expectations.expectations.metrics.map_metric_provider.column_pair_map
     ColumnPairMapMetricProvider,
 )
 
+from expectations.gbt2260 import current_codes
 from expectations.identifiers import resident_id_birth, resident_id_problem, resident_id_sex, uscc_problem
 
 PHONE = re.compile(r"^(?:1[3-9]\d{9}|0\d{2,3}-?\d{7,8})$")
-# Province-level prefixes of GB/T 2260, including Taiwan, Hong Kong and Macao.
-PROVINCES = {
-    11,
-    12,
-    13,
-    14,
-    15,
-    21,
-    22,
-    23,
-    31,
-    32,
-    33,
-    34,
-    35,
-    36,
-    37,
-    41,
-    42,
-    43,
-    44,
-    45,
-    46,
-    50,
-    51,
-    52,
-    53,
-    54,
-    61,
-    62,
-    63,
-    64,
-    65,
-    71,
-    81,
-    82,
-}
 
 
 def division_code_ok(v: str) -> bool:
-    """Six digits under a real province prefix (the full GB/T 2260 list is checked by a later rule)."""
-    return len(v) == 6 and v.isdigit() and int(v[:2]) in PROVINCES
+    """A GB/T 2260 administrative division code in force (see `expectations.gbt2260`)."""
+    return v in current_codes()
 
 
 class ColumnValuesResidentId(ColumnMapMetricProvider):
@@ -109,19 +73,19 @@ class ExpectColumnValuesToBeValidUscc(ColumnMapExpectation):
 
 
 class ColumnValuesDivisionCode(ColumnMapMetricProvider):
-    """Whether each value is a plausible GB/T 2260 administrative division code."""
+    """Whether each value is a GB/T 2260 administrative division code in force."""
 
-    condition_metric_name = "column_values.plausible_division_code"
+    condition_metric_name = "column_values.valid_division_code"
 
     @column_condition_partial(engine=PandasExecutionEngine)
     def _pandas(cls, column: Any, **kwargs: Any) -> Any:
         return column.map(lambda v: division_code_ok(str(v)))
 
 
-class ExpectColumnValuesToBePlausibleDivisionCode(ColumnMapExpectation):
-    """Expect six-digit administrative division codes under a real province."""
+class ExpectColumnValuesToBeValidDivisionCode(ColumnMapExpectation):
+    """Expect administrative division codes that are in force in the shipped GB/T 2260 list."""
 
-    map_metric: ClassVar[str] = "column_values.plausible_division_code"
+    map_metric: ClassVar[str] = "column_values.valid_division_code"
     success_keys: ClassVar[tuple[str, ...]] = ("mostly",)
 
 
@@ -193,7 +157,7 @@ def _identifier_expectation(identifier: str, column: str) -> gxe.Expectation:
     if identifier == "uscc":
         return ExpectColumnValuesToBeValidUscc(column=column)
     if identifier == "division_code":
-        return ExpectColumnValuesToBePlausibleDivisionCode(column=column)
+        return ExpectColumnValuesToBeValidDivisionCode(column=column)
     return gxe.ExpectColumnValuesToMatchRegex(column=column, regex=PHONE.pattern)
 
 

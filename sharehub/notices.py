@@ -33,7 +33,7 @@ RULE_HELP = {
     "check digit of the first 17, e.g. 11010519491231002X",
     "expect_column_values_to_be_valid_uscc": "an 18-character GB 32100 code with valid check characters, "
     "e.g. 91350100M000100Y43",
-    "expect_column_values_to_be_plausible_division_code": "a six-digit GB/T 2260 division code, e.g. 422802",
+    "expect_column_values_to_be_valid_division_code": "a GB/T 2260 division code in force, e.g. 422802 (利川市)",
     "expect_column_values_to_match_regex": "a mainland mobile (13812345678) or landline (0718-1234567) number",
     "expect_column_values_to_be_in_set": "one of the values the catalogue lists for this field",
     "expect_column_values_to_be_between": "a date that is not in the future",

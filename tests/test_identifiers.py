@@ -8,7 +8,10 @@ from expectations.identifiers import resident_id_problem, uscc_problem
 from sharehub.demo.world import build_world
 
 
-@pytest.mark.parametrize("good", ["11010519491231002X", "440524188001010014", "11010119900307803X"])
+# 422824 (利川县) was withdrawn in 1985; an ID issued there before keeps its code for life.
+@pytest.mark.parametrize(
+    "good", ["11010519491231002X", "440524188001010014", "11010119900307803X", "422824198001010018"]
+)
 def test_valid_resident_ids(good: str) -> None:
     assert resident_id_problem(good) is None
 
@@ -21,6 +24,8 @@ def test_valid_resident_ids(good: str) -> None:
         ("11010520991231002X", "impossible"),
         ("1101051949123100", "not 17 digits"),
         ("11010519491231002x", "not 17 digits"),
+        # A correct check digit, but 990105 is no division code at all.
+        ("990105194912310023", "region code"),
     ],
 )
 def test_invalid_resident_ids(bad: str, why: str) -> None:

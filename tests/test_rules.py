@@ -11,7 +11,7 @@ import pytest
 from expectations.rules import (
     ExpectColumnPairValuesToAgreeWithResidentId,
     ExpectColumnPairValuesToBeAfterBirth,
-    ExpectColumnValuesToBePlausibleDivisionCode,
+    ExpectColumnValuesToBeValidDivisionCode,
     ExpectColumnValuesToBeValidResidentId,
     ExpectColumnValuesToBeValidUscc,
     raised,
@@ -47,8 +47,9 @@ def test_uscc(validate) -> None:
 
 
 def test_division_code(validate) -> None:
-    frame = pd.DataFrame({"div": ["422802", "110105", "990000", "4228", "42280X"]})
-    assert validate(frame, ExpectColumnValuesToBePlausibleDivisionCode(column="div")) == [2, 3, 4]
+    # 422824 was 利川县 until 1985, when it became 利川市 (422802); 429999 sits under a real province.
+    frame = pd.DataFrame({"div": ["422802", "110105", "990000", "4228", "42280X", "422824", "429999"]})
+    assert validate(frame, ExpectColumnValuesToBeValidDivisionCode(column="div")) == [2, 3, 4, 5, 6]
 
 
 def test_sex_and_birth_agree_with_the_id(validate) -> None:
