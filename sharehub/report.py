@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from html import escape
+from typing import Any
 
 from sharehub.catalogue.models import Resource
 from sharehub.hub import Hub
@@ -38,8 +40,19 @@ def write_report(
         f"{rows}</table></html>"
     )
     path = report_path(resource.id, run_id)
+    _write(hub, path, html.encode("utf-8"))
+    return path
+
+
+def write_validation(hub: Hub, resource: Resource, run_id: str, result: dict[str, Any]) -> str:
+    """Write the run's Great Expectations validation result beside its report; return its path."""
+    path = report_path(resource.id, run_id).replace("index.html", "validation.json")
+    _write(hub, path, json.dumps(result, ensure_ascii=False, indent=1, default=str).encode("utf-8"))
+    return path
+
+
+def _write(hub: Hub, path: str, data: bytes) -> None:
     parent = hub.store.path(path).rsplit("/", 1)[0]
     hub.store.fs.create_dir(parent, recursive=True)
     with hub.store.fs.open_output_stream(hub.store.path(path)) as out:
-        out.write(html.encode("utf-8"))
-    return path
+        out.write(data)

@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     platform_email: str = Field(default="platform@localhost", description="The platform office: gets escalations.")
     extract_batch_rows: int = Field(default=100_000, gt=0, description="Arrow batch size while extracting.")
     gate_chunk_rows: int = Field(default=250_000, gt=0, description="Rows per Great Expectations validation.")
+    gate_engine: Literal["duckdb", "gx"] = Field(
+        default="duckdb",
+        description="duckdb: rules that compile to SQL run in DuckDB, the rest in Great Expectations; gx: all in GX.",
+    )
 
     @model_validator(mode="after")
     def _defaults_and_secrets(self) -> Settings:

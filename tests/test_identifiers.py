@@ -24,6 +24,7 @@ def test_valid_resident_ids(good: str) -> None:
         ("11010520991231002X", "impossible"),
         ("1101051949123100", "not 17 digits"),
         ("11010519491231002x", "not 17 digits"),
+        ("１1010519491231002X", "not 17 digits"),  # a full-width digit
         # A correct check digit, but 990105 is no division code at all.
         ("990105194912310023", "region code"),
     ],

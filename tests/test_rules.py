@@ -74,14 +74,15 @@ def test_dates_come_after_birth(validate) -> None:
     assert validate(frame, ExpectColumnPairValuesToBeAfterBirth(column_A="id", column_B="since")) == [2]
 
 
-def test_an_expectation_that_cannot_run_fails_the_run(make_hub, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("engine", ["duckdb", "gx"])
+def test_an_expectation_that_cannot_run_fails_the_run(make_hub, monkeypatch: pytest.MonkeyPatch, engine: str) -> None:
     import great_expectations.expectations as gxe
 
     from sharehub.demo.build import build_sources
     from sharehub.pipeline.run import run_resource
     from sharehub.pipeline.runs import last_runs
 
-    hub = make_hub()
+    hub = make_hub(gate_engine=engine)
     build_sources(hub.settings, hub.catalogue, 300, 60)
 
     def broken_suite(resource, today=None):

@@ -2,6 +2,11 @@
 
 The landing file is validated in chunks of `gate_chunk_rows`, so memory stays bounded. Key
 uniqueness spans chunks, so it is computed once over the key columns of the whole batch.
+
+With `gate_engine=duckdb` (the default), every rule that `expectations.sql` compiles runs as one
+DuckDB pass per chunk, and only the rest go through Great Expectations' pandas engine. The suite
+stays a GX suite and the outcome is written as a GX validation result (`validation.json` beside
+the HTML report), whichever engine ran each rule.
 """
 
 from __future__ import annotations
@@ -11,17 +16,23 @@ import os
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import date
 from functools import lru_cache
 from typing import Any
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 
+import duckdb
 import great_expectations as gx
+import great_expectations.expectations as gxe
 import pyarrow as pa
 import pyarrow.compute as pc
+from great_expectations.core import ExpectationSuiteValidationResult, ExpectationValidationResult
 from great_expectations.data_context.types.base import ProgressBarsConfig
 
 from connectors import duck
+from expectations import sql
+from expectations.gbt2260 import codes_table
 from expectations.rules import build_suite, raised
 from sharehub.catalogue.models import Resource
 from sharehub.hub import Hub
@@ -29,7 +40,7 @@ from sharehub.metadata.models import QualityResult, QuarantinedRow
 from sharehub.pipeline import paths
 from sharehub.pipeline.conform import conform_column
 from sharehub.pipeline.runs import fail_run, get_run, update_run
-from sharehub.report import write_report
+from sharehub.report import write_report, write_validation
 
 log = logging.getLogger(__name__)
 ROW = "_row"
@@ -43,6 +54,7 @@ class RuleTally:
     column: str | None
     elements: int = 0
     unexpected: int = 0
+    sample: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -54,6 +66,38 @@ class GateResult:
     rules: dict[str, RuleTally] = field(default_factory=dict)
 
 
+@dataclass
+class CompiledSuite:
+    """A resource's suite split by engine: rules compiled to DuckDB SQL, and the rest for GX."""
+
+    suite: gx.ExpectationSuite
+    sql: list[tuple[str, str | None, str]]  # (rule name, column, unexpected predicate)
+    gx_rest: gx.ExpectationSuite | None
+
+
+def rule_name(config: Any) -> tuple[str, str | None]:
+    """A rule's name and the column it judges; pair rules are named after column_B, the one they judge."""
+    column = config.kwargs.get("column") or config.kwargs.get("column_B")
+    return (f"{config.type}({column})" if column else config.type), column
+
+
+def compile_suite(resource: Resource, engine: str, today: date | None = None) -> CompiledSuite:
+    """The resource's suite, with each rule that compiles to SQL taken out of GX's hands (engine duckdb)."""
+    today = today or date.today()
+    suite = build_suite(resource, today)
+    types = {f.name: str(f.type) for f in resource.fields}
+    compiled: list[tuple[str, str | None, str]] = []
+    rest: list[Any] = []
+    for exp in suite.expectations:
+        predicate = sql.unexpected(exp, types, today) if engine == "duckdb" else None
+        if predicate is None:
+            rest.append(exp)
+        else:
+            compiled.append((*rule_name(exp.configuration), predicate))
+    gx_rest = gx.ExpectationSuite(name=suite.name, expectations=rest) if rest else None
+    return CompiledSuite(suite, compiled, gx_rest)
+
+
 @lru_cache(maxsize=1)
 def _batch_definition() -> Any:
     ctx = gx.get_context(mode="ephemeral")
@@ -62,20 +106,63 @@ def _batch_definition() -> Any:
     return asset.add_batch_definition_whole_dataframe("chunk")
 
 
+def gate_connection() -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection holding the GB/T 2260 codes that compiled rules join against."""
+    con = duck.connect()
+    con.register(sql.CODES_TABLE, codes_table())
+    return con
+
+
 def validate_chunk(
-    resource: Resource, suite: gx.ExpectationSuite, table: pa.Table
+    resource: Resource, compiled: CompiledSuite, table: pa.Table, con: duckdb.DuckDBPyConnection
 ) -> tuple[dict[int, list[str]], dict[str, RuleTally]]:
     """Run the suite over one typed chunk; return the reasons per failing row number, and per-rule tallies."""
+    reasons: dict[int, list[str]] = defaultdict(list)
+    tallies: dict[str, RuleTally] = {}
+    if compiled.sql:
+        for name, column, _ in compiled.sql:
+            tallies[name] = RuleTally(column, elements=table.num_rows)
+        con.register("chunk", table)
+        cases = ", ".join(f"CASE WHEN {p} THEN {sql.literal(n)} END" for n, _, p in compiled.sql)
+        where = " OR ".join(p for _, _, p in compiled.sql)
+        query = f"SELECT {ROW}, list_filter([{cases}], x -> x IS NOT NULL) FROM chunk WHERE {where}"
+        try:
+            found = con.execute(query).fetchall()
+        except duckdb.Error as exc:
+            raise RuntimeError(f"{resource.id}: expectation {_culprit(compiled, con)} could not run: {exc}") from exc
+        finally:
+            con.unregister("chunk")
+        for row, names in found:
+            reasons[int(row)].extend(names)
+            for n in names:
+                tallies[n].unexpected += 1
+    if compiled.gx_rest is not None:
+        _validate_with_gx(resource, compiled.gx_rest, table, reasons, tallies)
+    return reasons, tallies
+
+
+def _culprit(compiled: CompiledSuite, con: duckdb.DuckDBPyConnection) -> str:
+    """The first compiled rule that DuckDB cannot evaluate on the registered chunk."""
+    for name, _, predicate in compiled.sql:
+        try:
+            con.execute(f"SELECT count(*) FROM chunk WHERE {predicate}").fetchall()
+        except duckdb.Error:
+            return name
+    return ", ".join(n for n, _, _ in compiled.sql)
+
+
+def _validate_with_gx(
+    resource: Resource,
+    suite: gx.ExpectationSuite,
+    table: pa.Table,
+    reasons: dict[int, list[str]],
+    tallies: dict[str, RuleTally],
+) -> None:
     frame = table.to_pandas()
     batch = _batch_definition().get_batch(batch_parameters={"dataframe": frame})
     result = batch.validate(suite, result_format={"result_format": "COMPLETE", "unexpected_index_column_names": [ROW]})
-    reasons: dict[int, list[str]] = defaultdict(list)
-    tallies: dict[str, RuleTally] = {}
     for r in result.results:
-        cfg = r.expectation_config
-        # Pair rules are named after the column they judge (column_B), so notices can show and mask it.
-        column = cfg.kwargs.get("column") or cfg.kwargs.get("column_B")
-        name = f"{cfg.type}({column})" if column else cfg.type
+        name, column = rule_name(r.expectation_config)
         failure = raised(r.exception_info)
         if failure:
             # An expectation that cannot run must stop the run: its rows would otherwise pass unchecked.
@@ -85,20 +172,27 @@ def validate_chunk(
         tally.unexpected += int(r.result.get("unexpected_count", 0) or 0)
         for idx in r.result.get("unexpected_index_list") or []:
             reasons[int(idx[ROW])].append(name)
-    return reasons, tallies
 
 
-def _duplicate_keys(hub: Hub, resource: Resource, run_id: str) -> set[tuple]:
-    """Keys that occur more than once in the whole landed batch (as landed text)."""
+def _duplicate_keys(hub: Hub, resource: Resource, run_id: str, con: duckdb.DuckDBPyConnection) -> int:
+    """Register the keys that occur more than once in the whole landed batch (as text) as `dupes`."""
     cols = [resource.field(k).column for k in resource.source.key]
-    pf = hub.store.parquet_file(paths.landing(resource.id, run_id))
-    keys = pf.read(columns=cols)
-    con = duck.connect()
+    keys = hub.store.parquet_file(paths.landing(resource.id, run_id)).read(columns=cols)
     con.register("k", keys)
-    select = ", ".join(f'CAST("{c}" AS VARCHAR)' for c in cols)
-    rows = con.execute(f"SELECT {select} FROM k GROUP BY ALL HAVING count(*) > 1").fetchall()
-    con.close()
-    return {tuple(r) for r in rows}
+    select = ", ".join(f"CAST({sql.ident(c)} AS VARCHAR) AS {sql.ident(c)}" for c in cols)
+    dupes = con.execute(f"SELECT {select} FROM k GROUP BY ALL HAVING count(*) > 1").to_arrow_table()
+    con.unregister("k")
+    con.register("dupes", dupes)
+    return dupes.num_rows
+
+
+def _duplicate_rows(landed: pa.Table, cols: list[str], con: duckdb.DuckDBPyConnection) -> list[int]:
+    """Row numbers (the `_row` column) of `landed` whose key is in `dupes`."""
+    con.register("landed", landed)
+    on = " AND ".join(f"CAST(l.{sql.ident(c)} AS VARCHAR) = d.{sql.ident(c)}" for c in cols)
+    rows = [r for (r,) in con.execute(f"SELECT l.{ROW} FROM landed l SEMI JOIN dupes d ON {on}").fetchall()]
+    con.unregister("landed")
+    return rows
 
 
 def key_strings(table: pa.Table, cols: list[str]) -> list[tuple]:
@@ -121,12 +215,11 @@ def _typed_chunk(resource: Resource, landed: pa.RecordBatch, offset: int) -> tup
     return pa.Table.from_arrays(arrays, names=names), reasons
 
 
-def _row_hash(table: pa.Table, resource: Resource) -> pa.Array:
-    con = duck.connect()
+def _row_hash(table: pa.Table, resource: Resource, con: duckdb.DuckDBPyConnection) -> pa.Array:
     con.register("t", table)
-    parts = ", ".join(f"coalesce(CAST(\"{f.name}\" AS VARCHAR), '\\N')" for f in resource.fields)
+    parts = ", ".join(f"coalesce(CAST({sql.ident(f.name)} AS VARCHAR), '\\N')" for f in resource.fields)
     out = con.sql(f"SELECT md5(concat_ws(chr(31), {parts})) FROM t").to_arrow_table()
-    con.close()
+    con.unregister("t")
     return out.column(0).combine_chunks()
 
 
@@ -151,9 +244,10 @@ def _chunks(hub: Hub, resource: Resource, run_id: str) -> Iterator[pa.RecordBatc
 
 
 def _gate(hub: Hub, resource: Resource, run_id: str) -> GateResult:
-    suite = build_suite(resource)
+    compiled = compile_suite(resource, hub.settings.gate_engine)
     key_cols = [resource.field(k).column for k in resource.source.key]
-    dupes = _duplicate_keys(hub, resource, run_id)
+    con = gate_connection()
+    has_dupes = _duplicate_keys(hub, resource, run_id, con) > 0
     unique_name = f"{UNIQUE_RULE}({','.join(resource.source.key)})"
     res = GateResult(rules={unique_name: RuleTally(None)})
     store_schema = pa.schema(
@@ -168,46 +262,42 @@ def _gate(hub: Hub, resource: Resource, run_id: str) -> GateResult:
     try:
         for landed in _chunks(hub, resource, run_id):
             typed, reasons = _typed_chunk(resource, landed, offset)
-            found, tallies = validate_chunk(resource, suite, typed)
+            found, tallies = validate_chunk(resource, compiled, typed, con)
             for row, why in found.items():
                 reasons[row].extend(why)
             for name, t in tallies.items():
                 agg = res.rules.setdefault(name, RuleTally(t.column))
                 agg.elements += t.elements
                 agg.unexpected += t.unexpected
-            landed_table = pa.Table.from_batches([landed])
-            keys = key_strings(landed_table, key_cols)
+            landed_table = pa.Table.from_batches([landed]).append_column(ROW, typed.column(ROW))
             res.rules[unique_name].elements += landed.num_rows
-            for i, k in enumerate(keys):
-                if k in dupes:
-                    reasons[offset + i].append(unique_name)
+            if has_dupes:
+                for r in _duplicate_rows(landed_table, key_cols, con):
+                    reasons[r].append(unique_name)
                     res.rules[unique_name].unexpected += 1
             bad = sorted(reasons)
-            mask = pa.array([False] * landed.num_rows)
-            if bad:
-                flags = [False] * landed.num_rows
-                for r in bad:
-                    flags[r - offset] = True
-                mask = pa.array(flags)
+            mask = pc.is_in(typed.column(ROW), value_set=pa.array(bad, pa.int64()))
             good = typed.filter(pc.invert(mask)).drop_columns([ROW])
             if good.num_rows:
                 good = good.append_column("_run_id", pa.array([run_id] * good.num_rows, pa.string()))
-                good = good.append_column("_row_hash", _row_hash(good, resource))
+                good = good.append_column("_row_hash", _row_hash(good, resource, con))
                 stage.write_table(good.select(store_schema.names).cast(store_schema))
             if bad:
                 qt = landed_table.filter(mask)
-                qt = qt.append_column(ROW, pa.array(bad, pa.int64()))
+                keys = key_strings(qt, key_cols)
+                _sample(res, reasons, bad, keys)
                 qt = qt.append_column("_reasons", pa.array([reasons[r] for r in bad], pa.list_(pa.string())))
                 qt = qt.append_column("_run_id", pa.array([run_id] * len(bad), pa.string()))
                 if quarantine is None:
                     quarantine = hub.store.parquet_writer(paths.quarantine(resource.id, run_id), qt.schema)
                 quarantine.write_table(qt)
-                _record_quarantine(hub, resource, run_id, bad, reasons, keys, offset)
+                _record_quarantine(hub, resource, run_id, bad, reasons, keys)
             res.passed += good.num_rows
             res.quarantined += len(bad)
             offset += landed.num_rows
     finally:
         stage.close()
+        con.close()
         if quarantine is not None:
             quarantine.close()
     with hub.db() as s:
@@ -226,8 +316,60 @@ def _gate(hub: Hub, resource: Resource, run_id: str) -> GateResult:
     write_report(
         hub, resource, run_id, landed, res.passed, {n: (t.elements, t.unexpected) for n, t in res.rules.items()}
     )
+    write_validation(hub, resource, run_id, validation_result(compiled.suite, res, unique_name))
     log.info("run %s gate: %d passed, %d quarantined", run_id, res.passed, res.quarantined)
     return res
+
+
+SAMPLE = 20
+
+
+def _sample(res: GateResult, reasons: dict[int, list[str]], bad: list[int], keys: list[tuple]) -> None:
+    """Keep the first keys that failed each rule, for the GX result's partial_unexpected_index_list."""
+    for r, key in zip(bad, keys, strict=True):
+        for name in reasons[r]:
+            tally = res.rules.get(name)
+            if tally is not None and len(tally.sample) < SAMPLE:
+                tally.sample.append("|".join("" if v is None else str(v) for v in key))
+
+
+def validation_result(suite: gx.ExpectationSuite, res: GateResult, unique_name: str) -> dict[str, Any]:
+    """The gate's outcome as a Great Expectations suite validation result (JSON), whichever engine ran it."""
+    results = []
+    key = unique_name[len(UNIQUE_RULE) + 1 : -1].split(",")
+    unique: gxe.Expectation = (
+        gxe.ExpectCompoundColumnsToBeUnique(column_list=key)
+        if len(key) > 1
+        else gxe.ExpectColumnValuesToBeUnique(column=key[0])
+    )
+    for exp in [*suite.expectations, unique]:
+        name = rule_name(exp.configuration)[0] if exp is not unique else unique_name
+        tally = res.rules.get(name, RuleTally(None))
+        results.append(
+            ExpectationValidationResult(
+                success=tally.unexpected == 0,
+                expectation_config=exp.configuration,
+                result={
+                    "element_count": tally.elements,
+                    "unexpected_count": tally.unexpected,
+                    "unexpected_percent": 100.0 * tally.unexpected / tally.elements if tally.elements else 0.0,
+                    "partial_unexpected_index_list": [{"key": k} for k in tally.sample],
+                },
+            )
+        )
+    ok = sum(bool(r.success) for r in results)
+    outcome = ExpectationSuiteValidationResult(
+        success=ok == len(results),
+        results=results,
+        suite_name=suite.name,
+        statistics={
+            "evaluated_expectations": len(results),
+            "successful_expectations": ok,
+            "unsuccessful_expectations": len(results) - ok,
+            "success_percent": 100.0 * ok / len(results) if results else 100.0,
+        },
+    )
+    return outcome.to_json_dict()
 
 
 def _record_quarantine(
@@ -237,7 +379,6 @@ def _record_quarantine(
     bad: list[int],
     reasons: dict[int, list[str]],
     keys: list[tuple],
-    offset: int,
 ) -> None:
     with hub.db() as s:
         s.add_all(
@@ -245,8 +386,8 @@ def _record_quarantine(
                 run_id=run_id,
                 resource_id=resource.id,
                 row_number=r,
-                row_key="|".join("" if v is None else str(v) for v in keys[r - offset])[:400],
+                row_key="|".join("" if v is None else str(v) for v in key)[:400],
                 reasons=reasons[r],
             )
-            for r in bad
+            for r, key in zip(bad, keys, strict=True)
         )
