@@ -18,3 +18,4 @@ test: install
 
 bench: install
 	$(UV) run --frozen python -m bench.extract
+	$(UV) run --frozen python -m bench.quality

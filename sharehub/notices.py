@@ -178,7 +178,7 @@ def resolve_passed(hub: Hub, run_id: str) -> list[int]:
     if not notices:
         return []
     resource = hub.catalogue.resource(run.resource_id)
-    cols = [resource.field(k).column for k in resource.source.key]
+    cols = resource.key_columns
     landed = hub.store.parquet_file(paths.landing(resource.id, run_id)).read(columns=cols)
     passed = {"|".join("" if v is None else str(v) for v in k) for k in key_strings(landed, cols)}
     passed -= still_bad

@@ -114,8 +114,9 @@ def test_duckdb_and_great_expectations_name_the_same_rows(resource_id: str) -> N
     assert fast.sql, f"{resource_id}: nothing compiled to SQL"
     assert fast.gx_rest is None, f"{resource_id}: left to GX: {fast.gx_rest}"
     con = gate_connection()
-    fast_reasons, fast_tallies = validate_chunk(resource, fast, table, con)
-    slow_reasons, slow_tallies = validate_chunk(resource, slow, table, con)
+    fast_check, slow_check = validate_chunk(resource, fast, table, con), validate_chunk(resource, slow, table, con)
+    fast_reasons, fast_tallies = fast_check.reasons, fast_check.tallies
+    slow_reasons, slow_tallies = slow_check.reasons, slow_check.tallies
     con.close()
     assert {r: sorted(v) for r, v in fast_reasons.items()} == {r: sorted(v) for r, v in slow_reasons.items()}
     assert {n: (t.elements, t.unexpected) for n, t in fast_tallies.items()} == {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pyarrow.parquet as pq
@@ -83,6 +84,18 @@ def test_run_lands_gates_and_stores(db_hub) -> None:
     report = hub.store.fs.open_input_stream(hub.store.path(report_path("gongan.population", s.run_id))).read().decode()
     assert "expect_column_values_to_be_valid_resident_id(id_number)" in report
     assert f"{s.quarantined:,} quarantined" in report
+    # The same outcome as a Great Expectations suite validation result, with sample keys per failed rule.
+    path = report_path("gongan.population", s.run_id).replace("index.html", "validation.json")
+    result = json.loads(hub.store.fs.open_input_stream(hub.store.path(path)).read())
+    assert result["suite_name"] == "gongan.population" and result["success"] is False
+    by_type = {(r["expectation_config"]["type"], r["success"]) for r in result["results"]}
+    assert ("expect_column_values_to_be_valid_resident_id", False) in by_type
+    assert ("expect_column_values_to_be_unique", False) in by_type
+    failed = next(
+        r for r in result["results"] if r["expectation_config"]["type"] == "expect_column_values_to_be_unique"
+    )
+    assert failed["result"]["unexpected_count"] == planted["duplicate_key_rows"]
+    assert failed["result"]["partial_unexpected_index_list"][0]["key"]
 
 
 def test_rerun_is_idempotent_and_incremental_reads_only_changes(db_hub) -> None:

@@ -306,6 +306,11 @@ class Resource(Strict):
         return pa.schema([pa.field(f.name, f.arrow_type, nullable=True) for f in self.fields])
 
     @property
+    def key_columns(self) -> list[str]:
+        """The source columns of the key, in key order."""
+        return [self.field(k).column for k in self.source.key]
+
+    @property
     def store_path(self) -> str:
         """The Delta table's path inside the object store."""
         return f"stores/{self.store.path}/{self.id}"

@@ -130,7 +130,7 @@ def _extract(hub: Hub, resource: Resource, run_id: str, watermark: str | None, o
     landed = writer.close(pa.schema([pa.field(c, pa.string()) for c in columns]))
     keys_read = 0
     if resource.source.deletes_detected:
-        key_cols = [resource.field(k).column for k in resource.source.key]
+        key_cols = resource.key_columns
         keys = LandingWriter(hub.store, paths.landing_keys(resource.id, run_id), background=source.overlap_writes)
         try:
             for batch in source.read_keys(key_cols):

@@ -25,10 +25,12 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 import duckdb
 import great_expectations as gx
 import great_expectations.expectations as gxe
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from great_expectations.core import ExpectationSuiteValidationResult, ExpectationValidationResult
 from great_expectations.data_context.types.base import ProgressBarsConfig
+from sqlalchemy import insert
 
 from connectors import duck
 from expectations import sql
@@ -39,12 +41,14 @@ from sharehub.hub import Hub
 from sharehub.metadata.models import QualityResult, QuarantinedRow
 from sharehub.pipeline import paths
 from sharehub.pipeline.conform import conform_column
+from sharehub.pipeline.landing import LandingWriter, prefetch
 from sharehub.pipeline.runs import fail_run, get_run, update_run
 from sharehub.report import write_report, write_validation
 
 log = logging.getLogger(__name__)
 ROW = "_row"
 UNIQUE_RULE = "expect_compound_columns_to_be_unique"
+SLICE_ROWS = 32_768  # rows per Arrow batch handed to DuckDB; one batch is scanned by one thread
 
 
 @dataclass
@@ -106,6 +110,11 @@ def _batch_definition() -> Any:
     return asset.add_batch_definition_whole_dataframe("chunk")
 
 
+def sliced(table: pa.Table) -> pa.Table:
+    """The table in batches of SLICE_ROWS: DuckDB scans one Arrow batch per thread, so one big batch is serial."""
+    return pa.Table.from_batches(table.to_batches(max_chunksize=SLICE_ROWS), schema=table.schema)
+
+
 def gate_connection() -> duckdb.DuckDBPyConnection:
     """A DuckDB connection holding the GB/T 2260 codes that compiled rules join against."""
     con = duck.connect()
@@ -113,51 +122,84 @@ def gate_connection() -> duckdb.DuckDBPyConnection:
     return con
 
 
+@dataclass
+class ChunkCheck:
+    """What one pass over a typed chunk found."""
+
+    reasons: dict[int, list[str]]
+    tallies: dict[str, RuleTally]
+    row_hash: pa.ChunkedArray | None = None
+
+
 def validate_chunk(
-    resource: Resource, compiled: CompiledSuite, table: pa.Table, con: duckdb.DuckDBPyConnection
-) -> tuple[dict[int, list[str]], dict[str, RuleTally]]:
-    """Run the suite over one typed chunk; return the reasons per failing row number, and per-rule tallies."""
-    reasons: dict[int, list[str]] = defaultdict(list)
-    tallies: dict[str, RuleTally] = {}
-    if compiled.sql:
-        for name, column, _ in compiled.sql:
-            tallies[name] = RuleTally(column, elements=table.num_rows)
-        con.register("chunk", table)
-        cases = ", ".join(f"CASE WHEN {p} THEN {sql.literal(n)} END" for n, _, p in compiled.sql)
-        where = " OR ".join(p for _, _, p in compiled.sql)
-        query = f"SELECT {ROW}, list_filter([{cases}], x -> x IS NOT NULL) FROM chunk WHERE {where}"
-        try:
-            found = con.execute(query).fetchall()
-        except duckdb.Error as exc:
-            raise RuntimeError(f"{resource.id}: expectation {_culprit(compiled, con)} could not run: {exc}") from exc
-        finally:
-            con.unregister("chunk")
-        for row, names in found:
-            reasons[int(row)].extend(names)
-            for n in names:
-                tallies[n].unexpected += 1
+    resource: Resource,
+    compiled: CompiledSuite,
+    table: pa.Table,
+    con: duckdb.DuckDBPyConnection,
+    *,
+    extra: list[tuple[str, str | None, str]] | None = None,
+    with_row_hash: bool = False,
+) -> ChunkCheck:
+    """Run the suite over one typed chunk: the reasons per failing row number, per-rule tallies and row hashes.
+
+    The compiled rules and any `extra` predicates (key uniqueness) are one DuckDB query that
+    returns only the failing rows; the row hash (for change detection at promote) is a second.
+    The chunk is handed over in slices so that DuckDB scans it on every core. The row hash is
+    DuckDB's 64-bit `hash()` of the typed values: a DuckDB upgrade that changed it would make the
+    next run rewrite unchanged rows once, and nothing worse.
+    """
+    check = ChunkCheck(defaultdict(list), {})
+    rules = [*compiled.sql, *(extra or [])]
+    for name, column, _ in rules:
+        check.tallies[name] = RuleTally(column, elements=table.num_rows)
+    if rules or with_row_hash:
+        _validate_with_duckdb(resource, rules, table, con, check, with_row_hash)
     if compiled.gx_rest is not None:
-        _validate_with_gx(resource, compiled.gx_rest, table, reasons, tallies)
-    return reasons, tallies
+        _validate_with_gx(resource, compiled.gx_rest, table, check)
+    return check
 
 
-def _culprit(compiled: CompiledSuite, con: duckdb.DuckDBPyConnection) -> str:
+def _validate_with_duckdb(
+    resource: Resource,
+    rules: list[tuple[str, str | None, str]],
+    table: pa.Table,
+    con: duckdb.DuckDBPyConnection,
+    check: ChunkCheck,
+    with_row_hash: bool,
+) -> None:
+    con.register("chunk", sliced(table))
+    try:
+        if rules:
+            cases = ", ".join(f"CASE WHEN {p} THEN {sql.literal(n)} END" for n, _, p in rules)
+            any_failed = " OR ".join(p for _, _, p in rules)
+            query = f"SELECT {ROW}, list_filter([{cases}], x -> x IS NOT NULL) FROM chunk WHERE {any_failed}"
+            try:
+                found = con.execute(query).fetchall()
+            except duckdb.Error as exc:
+                raise RuntimeError(f"{resource.id}: expectation {_culprit(rules, con)} could not run: {exc}") from exc
+            for row, names in found:
+                check.reasons[row].extend(names)
+                for n in names:
+                    check.tallies[n].unexpected += 1
+        if with_row_hash:
+            # Insertion order is preserved (DuckDB's default), so output row i is input row i.
+            columns = ", ".join(sql.ident(f.name) for f in resource.fields)
+            check.row_hash = con.execute(f"SELECT hex(hash({columns})) FROM chunk").to_arrow_table().column(0)
+    finally:
+        con.unregister("chunk")
+
+
+def _culprit(rules: list[tuple[str, str | None, str]], con: duckdb.DuckDBPyConnection) -> str:
     """The first compiled rule that DuckDB cannot evaluate on the registered chunk."""
-    for name, _, predicate in compiled.sql:
+    for name, _, predicate in rules:
         try:
             con.execute(f"SELECT count(*) FROM chunk WHERE {predicate}").fetchall()
         except duckdb.Error:
             return name
-    return ", ".join(n for n, _, _ in compiled.sql)
+    return ", ".join(n for n, _, _ in rules)
 
 
-def _validate_with_gx(
-    resource: Resource,
-    suite: gx.ExpectationSuite,
-    table: pa.Table,
-    reasons: dict[int, list[str]],
-    tallies: dict[str, RuleTally],
-) -> None:
+def _validate_with_gx(resource: Resource, suite: gx.ExpectationSuite, table: pa.Table, check: ChunkCheck) -> None:
     frame = table.to_pandas()
     batch = _batch_definition().get_batch(batch_parameters={"dataframe": frame})
     result = batch.validate(suite, result_format={"result_format": "COMPLETE", "unexpected_index_column_names": [ROW]})
@@ -167,32 +209,31 @@ def _validate_with_gx(
         if failure:
             # An expectation that cannot run must stop the run: its rows would otherwise pass unchecked.
             raise RuntimeError(f"{resource.id}: expectation {name} could not run: {failure}")
-        tally = tallies.setdefault(name, RuleTally(column))
+        tally = check.tallies.setdefault(name, RuleTally(column))
         tally.elements += int(r.result.get("element_count", len(frame)) or 0)
         tally.unexpected += int(r.result.get("unexpected_count", 0) or 0)
         for idx in r.result.get("unexpected_index_list") or []:
-            reasons[int(idx[ROW])].append(name)
+            check.reasons[int(idx[ROW])].append(name)
+
+
+def _key_text(columns: list[str]) -> str:
+    """One text value per key, NULL parts included, for comparing compound keys."""
+    return "concat_ws(chr(31), " + ", ".join(f"coalesce(CAST({c} AS VARCHAR), '\\N')" for c in columns) + ")"
 
 
 def _duplicate_keys(hub: Hub, resource: Resource, run_id: str, con: duckdb.DuckDBPyConnection) -> int:
-    """Register the keys that occur more than once in the whole landed batch (as text) as `dupes`."""
-    cols = [resource.field(k).column for k in resource.source.key]
-    keys = hub.store.parquet_file(paths.landing(resource.id, run_id)).read(columns=cols)
-    con.register("k", keys)
-    select = ", ".join(f"CAST({sql.ident(c)} AS VARCHAR) AS {sql.ident(c)}" for c in cols)
-    dupes = con.execute(f"SELECT {select} FROM k GROUP BY ALL HAVING count(*) > 1").to_arrow_table()
+    """Create the table `dupes` of keys (as landed text) that occur more than once in the whole batch."""
+    cols = [sql.ident(c) for c in resource.key_columns]
+    keys = hub.store.parquet_file(paths.landing(resource.id, run_id)).read(columns=resource.key_columns)
+    con.register("k", sliced(keys))
+    con.execute(f"CREATE TEMP TABLE dupes AS SELECT {_key_text(cols)} AS key FROM k GROUP BY ALL HAVING count(*) > 1")
     con.unregister("k")
-    con.register("dupes", dupes)
-    return dupes.num_rows
+    count = con.execute("SELECT count(*) FROM dupes").fetchone()
+    return int(count[0]) if count else 0
 
 
-def _duplicate_rows(landed: pa.Table, cols: list[str], con: duckdb.DuckDBPyConnection) -> list[int]:
-    """Row numbers (the `_row` column) of `landed` whose key is in `dupes`."""
-    con.register("landed", landed)
-    on = " AND ".join(f"CAST(l.{sql.ident(c)} AS VARCHAR) = d.{sql.ident(c)}" for c in cols)
-    rows = [r for (r,) in con.execute(f"SELECT l.{ROW} FROM landed l SEMI JOIN dupes d ON {on}").fetchall()]
-    con.unregister("landed")
-    return rows
+def _landed_key(i: int) -> str:
+    return f"_key{i}"
 
 
 def key_strings(table: pa.Table, cols: list[str]) -> list[tuple]:
@@ -215,14 +256,6 @@ def _typed_chunk(resource: Resource, landed: pa.RecordBatch, offset: int) -> tup
     return pa.Table.from_arrays(arrays, names=names), reasons
 
 
-def _row_hash(table: pa.Table, resource: Resource, con: duckdb.DuckDBPyConnection) -> pa.Array:
-    con.register("t", table)
-    parts = ", ".join(f"coalesce(CAST({sql.ident(f.name)} AS VARCHAR), '\\N')" for f in resource.fields)
-    out = con.sql(f"SELECT md5(concat_ws(chr(31), {parts})) FROM t").to_arrow_table()
-    con.unregister("t")
-    return out.column(0).combine_chunks()
-
-
 def gate(hub: Hub, run_id: str) -> GateResult:
     """Validate a run's landed rows; write passing rows to staging and failing rows to quarantine."""
     run = get_run(hub, run_id)
@@ -239,13 +272,14 @@ def gate(hub: Hub, run_id: str) -> GateResult:
 
 
 def _chunks(hub: Hub, resource: Resource, run_id: str) -> Iterator[pa.RecordBatch]:
+    """The landed batch in chunks, decoded one chunk ahead on a background thread."""
     pf = hub.store.parquet_file(paths.landing(resource.id, run_id))
-    yield from pf.iter_batches(batch_size=hub.settings.gate_chunk_rows)
+    yield from prefetch(pf.iter_batches(batch_size=hub.settings.gate_chunk_rows))
 
 
 def _gate(hub: Hub, resource: Resource, run_id: str) -> GateResult:
     compiled = compile_suite(resource, hub.settings.gate_engine)
-    key_cols = [resource.field(k).column for k in resource.source.key]
+    key_cols = resource.key_columns
     con = gate_connection()
     has_dupes = _duplicate_keys(hub, resource, run_id, con) > 0
     unique_name = f"{UNIQUE_RULE}({','.join(resource.source.key)})"
@@ -253,36 +287,46 @@ def _gate(hub: Hub, resource: Resource, run_id: str) -> GateResult:
     store_schema = pa.schema(
         [*list(resource.arrow_schema), pa.field("_run_id", pa.string()), pa.field("_row_hash", pa.string())]
     )
-    stage = hub.store.parquet_writer(paths.staging(resource.id, run_id), store_schema)
+    # Staging Parquet is encoded on a background thread while DuckDB checks the next chunk. It is
+    # read once, by promote, so it takes the cheaper lz4.
+    stage = LandingWriter(hub.store, paths.staging(resource.id, run_id), background=True, compression="lz4")
     quarantine = None
     offset = 0
     with hub.db() as s:
         s.query(QuarantinedRow).filter(QuarantinedRow.run_id == run_id).delete()
         s.query(QualityResult).filter(QualityResult.run_id == run_id).delete()
+    # Uniqueness is judged on the landed text of the key, so each chunk carries that text along.
+    landed_keys = _key_text([_landed_key(i) for i in range(len(key_cols))])
+    dupes_rule: list[tuple[str, str | None, str]] = [(unique_name, None, f"{landed_keys} IN (SELECT key FROM dupes)")]
     try:
         for landed in _chunks(hub, resource, run_id):
             typed, reasons = _typed_chunk(resource, landed, offset)
-            found, tallies = validate_chunk(resource, compiled, typed, con)
-            for row, why in found.items():
+            if has_dupes:
+                for i, c in enumerate(key_cols):
+                    typed = typed.append_column(_landed_key(i), pc.cast(landed.column(c), pa.string()))
+            check = validate_chunk(
+                resource, compiled, typed, con, extra=dupes_rule if has_dupes else None, with_row_hash=True
+            )
+            for row, why in check.reasons.items():
                 reasons[row].extend(why)
-            for name, t in tallies.items():
+            for name, t in check.tallies.items():
                 agg = res.rules.setdefault(name, RuleTally(t.column))
                 agg.elements += t.elements
                 agg.unexpected += t.unexpected
-            landed_table = pa.Table.from_batches([landed]).append_column(ROW, typed.column(ROW))
-            res.rules[unique_name].elements += landed.num_rows
-            if has_dupes:
-                for r in _duplicate_rows(landed_table, key_cols, con):
-                    reasons[r].append(unique_name)
-                    res.rules[unique_name].unexpected += 1
+            if not has_dupes:
+                res.rules[unique_name].elements += landed.num_rows
             bad = sorted(reasons)
-            mask = pc.is_in(typed.column(ROW), value_set=pa.array(bad, pa.int64()))
-            good = typed.filter(pc.invert(mask)).drop_columns([ROW])
+            flags = np.zeros(landed.num_rows, dtype=bool)
+            flags[np.array(bad, dtype=np.int64) - offset] = True
+            mask, keep = pa.array(flags), pa.array(~flags)
+            good = typed.select([f.name for f in resource.fields]).filter(keep)
             if good.num_rows:
+                assert check.row_hash is not None
                 good = good.append_column("_run_id", pa.array([run_id] * good.num_rows, pa.string()))
-                good = good.append_column("_row_hash", _row_hash(good, resource, con))
-                stage.write_table(good.select(store_schema.names).cast(store_schema))
+                good = good.append_column("_row_hash", check.row_hash.filter(keep))
+                stage.write(good.cast(store_schema))
             if bad:
+                landed_table = pa.Table.from_batches([landed]).append_column(ROW, typed.column(ROW))
                 qt = landed_table.filter(mask)
                 keys = key_strings(qt, key_cols)
                 _sample(res, reasons, bad, keys)
@@ -295,8 +339,11 @@ def _gate(hub: Hub, resource: Resource, run_id: str) -> GateResult:
             res.passed += good.num_rows
             res.quarantined += len(bad)
             offset += landed.num_rows
+        stage.close(store_schema)
+    except BaseException:
+        stage.abort()
+        raise
     finally:
-        stage.close()
         con.close()
         if quarantine is not None:
             quarantine.close()
@@ -380,14 +427,15 @@ def _record_quarantine(
     reasons: dict[int, list[str]],
     keys: list[tuple],
 ) -> None:
+    rows = [
+        {
+            "run_id": run_id,
+            "resource_id": resource.id,
+            "row_number": r,
+            "row_key": "|".join("" if v is None else str(v) for v in key)[:400],
+            "reasons": reasons[r],
+        }
+        for r, key in zip(bad, keys, strict=True)
+    ]
     with hub.db() as s:
-        s.add_all(
-            QuarantinedRow(
-                run_id=run_id,
-                resource_id=resource.id,
-                row_number=r,
-                row_key="|".join("" if v is None else str(v) for v in key)[:400],
-                reasons=reasons[r],
-            )
-            for r, key in zip(bad, keys, strict=True)
-        )
+        s.execute(insert(QuarantinedRow.__table__), rows)  # type: ignore[arg-type]

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import queue
 import threading
+from collections.abc import Iterable, Iterator
+from typing import TypeVar
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -16,14 +18,18 @@ import pyarrow.parquet as pq
 from sharehub.objectstore import ObjectStore
 
 _DONE = object()
+T = TypeVar("T")
 
 
 class LandingWriter:
-    """Write record batches to one Parquet file in the object store, overlapping I/O with extraction."""
+    """Write record batches (or tables) to one Parquet file in the object store, overlapping I/O with extraction."""
 
-    def __init__(self, store: ObjectStore, relative: str, *, background: bool, depth: int = 3) -> None:
+    def __init__(
+        self, store: ObjectStore, relative: str, *, background: bool, depth: int = 3, compression: str = "zstd"
+    ) -> None:
         self.store = store
         self.relative = relative
+        self.compression = compression
         self.rows = 0
         self._writer: pq.ParquetWriter | None = None
         self._error: BaseException | None = None
@@ -33,12 +39,13 @@ class LandingWriter:
             self._thread = threading.Thread(target=self._drain, name=f"landing:{relative}", daemon=True)
             self._thread.start()
 
-    def _put(self, item: pa.RecordBatch | pa.Schema) -> None:
-        batch = item if isinstance(item, pa.RecordBatch) else None
+    def _put(self, item: pa.RecordBatch | pa.Table | pa.Schema) -> None:
+        data = None if isinstance(item, pa.Schema) else item
         if self._writer is None:
-            self._writer = self.store.parquet_writer(self.relative, batch.schema if batch is not None else item)
-        if batch is not None:
-            self._writer.write_batch(batch)
+            schema = item if data is None else data.schema
+            self._writer = self.store.parquet_writer(self.relative, schema, self.compression)
+        if data is not None:
+            self._writer.write(data)
 
     def _drain(self) -> None:
         while (item := self._queue.get()) is not _DONE:
@@ -49,8 +56,8 @@ class LandingWriter:
             except BaseException as exc:  # noqa: BLE001 - handed to the producer in close()
                 self._error = exc
 
-    def write(self, batch: pa.RecordBatch) -> None:
-        """Write (or queue) a batch; raises at once if the writer thread has already failed."""
+    def write(self, batch: pa.RecordBatch | pa.Table) -> None:
+        """Write (or queue) a batch or table; raises at once if the writer thread has already failed."""
         if self._error is not None:
             raise self._error
         if self._thread is None:
@@ -82,3 +89,39 @@ class LandingWriter:
         """Stop after a failure elsewhere; the partial file is removed by the caller."""
         self._error = self._error or RuntimeError("aborted")
         self._finish()
+
+
+def prefetch(items: Iterable[T], depth: int = 1) -> Iterator[T]:
+    """Yield `items`, producing up to `depth` ahead on a background thread (for I/O that frees the GIL)."""
+    q: queue.Queue[object] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if stop.is_set():
+                    return
+                q.put(item)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the consumer
+            q.put(_Failure(exc))
+        q.put(_DONE)
+
+    thread = threading.Thread(target=produce, name="prefetch", daemon=True)
+    thread.start()
+    try:
+        while (item := q.get()) is not _DONE:
+            if isinstance(item, _Failure):
+                raise item.exc
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        while thread.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                thread.join(0.05)
+
+
+class _Failure:
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
