@@ -83,22 +83,51 @@ def notices_dispute(
 
 
 @notices_app.command("disputes")
-def notices_disputes() -> None:
-    """Rows departments confirmed as correct, awaiting the platform's review."""
+def notices_disputes(
+    review: Annotated[str, typer.Option(help="pending, accepted, rejected or all.")] = "pending",
+) -> None:
+    """Rows departments confirmed as correct: those awaiting the platform's review, or decided ones."""
     from sharehub.notices import list_disputes
 
-    t = Table("id", "notice", "department", "row key", "reason", "since")
-    for d in list_disputes(_hub()):
-        t.add_row(str(d.id), str(d.notice_id), d.department, d.row_key, d.reason, f"{d.created_at:%Y-%m-%d}")
+    t = Table("id", "notice", "department", "row key", "rules", "reason", "since", "decision")
+    for d in list_disputes(_hub(), None if review == "all" else review):
+        decision = "" if d.review == "pending" else f"{d.review} by {d.decided_by}: {d.decision_reason}"
+        rules = ", ".join(d.rules or [])
+        t.add_row(
+            str(d.id), str(d.notice_id), d.department, d.row_key, rules, d.reason, f"{d.created_at:%Y-%m-%d}", decision
+        )
     out.print(t)
+
+
+@notices_app.command("decide")
+def notices_decide(
+    dispute_id: int,
+    by: Annotated[str, typer.Option(help="Who decides, for the record.")],
+    reason: Annotated[str, typer.Option(help="Why.")],
+    accept: Annotated[bool, typer.Option("--accept/--reject", help="Accept: waive the rules for that row.")],
+) -> None:
+    """The platform office decides a dispute: accept waives the rules for that row, reject reopens it."""
+    from sharehub.notices import decide_dispute
+
+    try:
+        d = decide_dispute(_hub(), dispute_id, accept=accept, by=by, reason=reason)
+    except (LookupError, ValueError) as exc:
+        err.print(str(exc))
+        raise typer.Exit(code=1) from None
+    effect = "its rules are waived for that row from the next run" if accept else "the row is back on its notice"
+    out.print(f"dispute {d.id}: {d.review}; {effect}")
 
 
 @notices_app.command("check")
 def notices_check() -> None:
-    """Mark notices past their deadline overdue and send what the outbox holds (the daily DAG's task)."""
-    from sharehub.notices import deliver, mark_overdue
+    """Raise notices for missed deliveries, mark overdue ones and send the outbox (the daily DAG's task)."""
+    from sharehub.notices import check_deliveries, deliver, mark_overdue
 
     hub = _hub()
+    missed = check_deliveries(hub)
     late = mark_overdue(hub)
     sent, queued = deliver(hub)
-    out.print(f"{len(late)} notice(s) now overdue; {sent} e-mail(s) sent, {queued} still queued")
+    out.print(
+        f"{len(missed)} missed deliveries noticed; {len(late)} notice(s) now overdue; "
+        f"{sent} e-mail(s) sent, {queued} still queued"
+    )

@@ -11,7 +11,7 @@ import re
 import smtplib
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 
 from sqlalchemy import select
@@ -21,7 +21,7 @@ from sharehub.hub import Hub
 from sharehub.masking import mask_field
 from sharehub.metadata.models import Notice, OutboxMessage, QuarantinedRow, RowDispute, Run, utcnow
 from sharehub.pipeline import paths
-from sharehub.pipeline.gate import ROW, key_strings
+from sharehub.pipeline.gate import ROW, UNIQUE_RULE, key_strings
 from sharehub.workdays import CHINA
 
 log = logging.getLogger(__name__)
@@ -203,7 +203,9 @@ def mark_overdue(hub: Hub, now: datetime | None = None) -> list[int]:
         late = list(
             s.scalars(
                 select(Notice).where(
-                    Notice.status.in_(("open", "acknowledged")), Notice.deadline < now, Notice.kind == "quality"
+                    Notice.status.in_(("open", "acknowledged")),
+                    Notice.deadline < now,
+                    Notice.kind.in_(("quality", "delivery")),
                 )
             )
         )
@@ -217,7 +219,7 @@ def mark_overdue(hub: Hub, now: datetime | None = None) -> list[int]:
 def escalate(hub: Hub, notice: Notice, now: datetime) -> Notice:
     """Tell the platform office that a department let a notice run past its deadline (once per notice)."""
     with hub.db() as s:
-        found = s.scalar(select(Notice).where(Notice.run_id == notice.run_id, Notice.kind == "escalation"))
+        found = s.scalar(select(Notice).where(Notice.parent_id == notice.id, Notice.kind == "escalation"))
         if found is not None:
             return found
         dept = hub.catalogue.departments.get(notice.department)
@@ -227,7 +229,12 @@ def escalate(hub: Hub, notice: Notice, now: datetime) -> Notice:
                 "平台管理部门：",
                 "",
                 f"{dept.name if dept else notice.department}未在 {notice.deadline.astimezone(CHINA):%Y-%m-%d} 24:00 前"
-                f"更正资源 {notice.resource_id} 的 {len(notice.pending_keys):,} 行数据（通知 #{notice.id}），已逾期。",
+                + (
+                    f"更正资源 {notice.resource_id} 的 {len(notice.pending_keys):,} 行数据"
+                    if notice.kind == "quality"
+                    else f"报送资源 {notice.resource_id} 的更新数据"
+                )
+                + f"（通知 #{notice.id}），已逾期。",
                 f"整改时限依据：{rule.basis}。请督促整改，并计入部门考核（利川办法第三十一条；衡阳办法第二十六条）。",
                 f"明细：sharehub notices show {notice.id}",
             ]
@@ -237,6 +244,7 @@ def escalate(hub: Hub, notice: Notice, now: datetime) -> Notice:
             department="platform",
             resource_id=notice.resource_id,
             run_id=notice.run_id,
+            parent_id=notice.id,
             created_at=now,
             deadline=hub.calendar.deadline(now, rule.working_days),
             status="open",
@@ -265,11 +273,180 @@ def dispute(hub: Hub, notice_id: int, row_key: str, reason: str) -> Notice:
             raise LookupError(f"no notice {notice_id}")
         if row_key not in notice.pending_keys:
             raise LookupError(f"notice {notice_id} has no pending row with that key")
-        s.add(RowDispute(notice_id=notice_id, department=notice.department, row_key=row_key, reason=reason.strip()))
+        failed = s.scalar(
+            select(QuarantinedRow.reasons).where(
+                QuarantinedRow.run_id == notice.run_id, QuarantinedRow.row_key == row_key
+            )
+        )
+        s.add(
+            RowDispute(
+                notice_id=notice_id,
+                department=notice.department,
+                resource_id=notice.resource_id,
+                row_key=row_key,
+                rules=[r for r in failed or [] if _RULE.match(r) and not r.startswith(UNIQUE_RULE)],
+                reason=reason.strip(),
+            )
+        )
         notice.pending_keys = [k for k in notice.pending_keys if k != row_key]
         if not notice.pending_keys:
             notice.status, notice.resolved_at = "resolved", utcnow()
         return notice
+
+
+def decide_dispute(hub: Hub, dispute_id: int, *, accept: bool, by: str, reason: str) -> RowDispute:
+    """The platform office's decision on a disputed row, with who decided and why.
+
+    Accepted: the rules the row failed are waived for that key of that resource, so later runs let it
+    pass those rules (it still has to pass every other one; see `sharehub.pipeline.gate.waivers`).
+    Rejected: the row goes back on its notice, which reopens if it had closed, and the department
+    must correct it.
+    """
+    if len(reason.strip()) < 4 or not by.strip():
+        raise ValueError("a decision needs the name of who decided and a reason")
+    with hub.db() as s:
+        found = s.get(RowDispute, dispute_id)
+        if found is None:
+            raise LookupError(f"no dispute {dispute_id}")
+        if found.review != "pending":
+            raise ValueError(f"dispute {dispute_id} was already {found.review} by {found.decided_by}")
+        found.review = "accepted" if accept else "rejected"
+        found.decided_by, found.decided_at, found.decision_reason = by.strip(), utcnow(), reason.strip()
+        if not accept:
+            notice = s.get(Notice, found.notice_id)
+            assert notice is not None
+            notice.pending_keys = [*notice.pending_keys, found.row_key]
+            if notice.status == "resolved":
+                overdue = notice.deadline < utcnow()
+                notice.status, notice.resolved_at = ("overdue" if overdue else "open"), None
+        return found
+
+
+def check_deliveries(hub: Hub, now: datetime | None = None) -> list[int]:
+    """Raise a notice for each resource whose data for a past period is past its delivery deadline.
+
+    Periods are days, weeks (from Monday), months or hours in China time, as the resource's update
+    frequency says. A period's data is due `deadline_working_days` working days after it ends, and
+    counts as delivered by any run that succeeds after it ends. One delivery notice per resource
+    stays open until a run succeeds (`resolve_delivered`).
+    """
+    now = now or utcnow()
+    raised = []
+    for resource in hub.catalogue.resources.values():
+        ended = last_due_period_end(hub, now, resource.update.frequency, resource.update.deadline_working_days)
+        with hub.db() as s:
+            last = s.scalar(
+                select(Run.finished_at)
+                .where(Run.resource_id == resource.id, Run.status == "succeeded")
+                .order_by(Run.finished_at.desc())
+                .limit(1)
+            )
+            pending = s.scalar(
+                select(Notice.id).where(
+                    Notice.resource_id == resource.id, Notice.kind == "delivery", Notice.status.in_(OPEN)
+                )
+            )
+        if pending is not None or (last is not None and _aware(last) >= ended):
+            continue
+        due = hub.calendar.deadline(ended, resource.update.deadline_working_days)
+        raised.append(_delivery_notice(hub, resource, ended, due, last, now).id)
+    return raised
+
+
+def last_due_period_end(hub: Hub, now: datetime, frequency: str, working_days: int) -> datetime:
+    """The end of the latest update period whose data was due by `now`."""
+    end = period_start(now, frequency)
+    while hub.calendar.deadline(end, working_days) > now:
+        end = _previous_boundary(end, frequency)
+    return end
+
+
+def _previous_boundary(boundary: datetime, frequency: str) -> datetime:
+    if frequency in ("realtime", "hourly"):
+        return boundary - timedelta(hours=1)
+    if frequency == "weekly":
+        return boundary - timedelta(days=7)
+    if frequency == "monthly":
+        return (boundary - timedelta(days=1)).replace(day=1)
+    return boundary - timedelta(days=1)
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes; the metadata database stores UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def period_start(now: datetime, frequency: str) -> datetime:
+    """The start, in China time, of the update period that `now` falls in."""
+    local = now.astimezone(CHINA)
+    if frequency in ("realtime", "hourly"):
+        return local.replace(minute=0, second=0, microsecond=0)
+    day = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    if frequency == "weekly":
+        return day - timedelta(days=day.weekday())
+    if frequency == "monthly":
+        return day.replace(day=1)
+    return day
+
+
+def _delivery_notice(
+    hub: Hub, resource: Resource, start: datetime, due: datetime, last: datetime | None, now: datetime
+) -> Notice:
+    department = hub.catalogue.departments[resource.provider]
+    rule = hub.profile.deadlines["rectification"]
+    deadline = hub.calendar.deadline(now, rule.working_days)
+    last_text = f"{_aware(last).astimezone(CHINA):%Y-%m-%d %H:%M}" if last else "从未成功"
+    body = "\n".join(
+        [
+            f"{department.name}：",
+            "",
+            f"资源 {resource.id}（{resource.title}）按目录应{_FREQUENCY[resource.update.frequency]}更新，"
+            f"截至 {start:%Y-%m-%d %H:%M} 的数据应在 {due.astimezone(CHINA):%Y-%m-%d} 24:00 前报送"
+            f"（{resource.update.deadline_working_days} 个工作日），至今未收到。最近一次成功报送：{last_text}。",
+            f"请在 {deadline.astimezone(CHINA):%Y-%m-%d} 24:00（北京时间）前报送，即 {rule.working_days} 个工作日；"
+            f"依据：{rule.basis}。",
+            "前置库恢复报送、下一次运行成功后，本通知自动办结。",
+        ]
+    )
+    with hub.db() as s:
+        notice = Notice(
+            kind="delivery",
+            department=department.id,
+            resource_id=resource.id,
+            run_id=None,
+            created_at=now,
+            deadline=deadline,
+            status="open",
+            subject=f"[sharehub] {resource.id}: 本期数据未按时报送，请于 {deadline.astimezone(CHINA):%Y-%m-%d} 前报送",
+            body=body,
+            row_keys=[],
+            pending_keys=[],
+        )
+        s.add(notice)
+        s.flush()
+        s.add(OutboxMessage(notice_id=notice.id, recipient=department.contact_email))
+    log.info("delivery notice %s: %s has no data since %s", notice.id, resource.id, start)
+    return notice
+
+
+_FREQUENCY = {"realtime": "实时", "hourly": "每小时", "daily": "每日", "weekly": "每周", "monthly": "每月"}
+
+
+def resolve_delivered(hub: Hub, run_id: str) -> list[int]:
+    """A run succeeded: close its resource's open delivery notices; return their ids."""
+    with hub.db() as s:
+        run = s.get(Run, run_id)
+        assert run is not None and run.status == "succeeded"
+        open_ = list(
+            s.scalars(
+                select(Notice).where(
+                    Notice.resource_id == run.resource_id, Notice.kind == "delivery", Notice.status.in_(OPEN)
+                )
+            )
+        )
+        for notice in open_:
+            notice.status, notice.resolved_at, notice.resolved_by_run = "resolved", utcnow(), run_id
+        return [n.id for n in open_]
 
 
 def list_disputes(hub: Hub, review: str | None = "pending") -> list[RowDispute]:
@@ -334,7 +511,7 @@ def deliver(hub: Hub) -> tuple[int, int]:
 def notify(hub: Hub, run_id: str) -> dict[str, int]:
     """After a successful run: raise its notice, resolve what passed, send the outbox."""
     notice = raise_quality_notice(hub, run_id)
-    closed = resolve_passed(hub, run_id)
+    closed = resolve_passed(hub, run_id) + resolve_delivered(hub, run_id)
     sent, queued = deliver(hub)
     return {"notice": notice.id if notice else 0, "resolved": len(closed), "sent": sent, "queued": queued}
 

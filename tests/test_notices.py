@@ -9,12 +9,13 @@ from email.message import Message
 import pytest
 import sqlalchemy as sa
 from aiosmtpd.controller import Controller
+from deltalake import DeltaTable
 from sqlalchemy import select
 
 from expectations.identifiers import resident_id_problem
 from sharehub.demo.build import build_sources
-from sharehub.metadata.models import Notice, OutboxMessage
-from sharehub.notices import deliver, dispute, list_disputes, list_notices, mark_overdue
+from sharehub.metadata.models import Notice, OutboxMessage, QuarantinedRow
+from sharehub.notices import decide_dispute, deliver, dispute, list_disputes, list_notices, mark_overdue
 from sharehub.pipeline.run import run_resource
 from tests.support.seaweed import free_port
 
@@ -135,6 +136,47 @@ def test_a_department_can_dispute_a_row_with_a_reason(make_hub) -> None:
     assert after.status == "resolved"
 
 
+def test_the_platform_decides_disputes_accepted_rows_pass_rejected_rows_return(make_hub) -> None:
+    hub = make_hub()
+    build_sources(hub.settings, hub.catalogue, 600, 1000)
+    run_resource(hub, "scjg.legal_entity")
+    (notice,) = list_notices(hub, department="scjg")
+    with hub.db() as db:
+        rows = db.scalars(select(QuarantinedRow).where(QuarantinedRow.run_id == notice.run_id))
+        bad_codes = sorted(q.row_key for q in rows if q.reasons == ["expect_column_values_to_be_valid_uscc(uscc)"])
+    accepted_key, rejected_key = bad_codes[:2]  # each quarantined for its check digit only
+    dispute(hub, notice.id, accepted_key, "经核实数据无误，规则有误")
+    dispute(hub, notice.id, rejected_key, "经核实数据无误，规则有误")
+    first, second = list_disputes(hub)
+    assert first.rules == ["expect_column_values_to_be_valid_uscc(uscc)"] and first.resource_id == "scjg.legal_entity"
+    with pytest.raises(ValueError, match="who decided"):
+        decide_dispute(hub, first.id, accept=True, by="", reason="核实无误")
+    decided = decide_dispute(hub, first.id, accept=True, by="平台办 王五", reason="经与市场监管局核实，该码为历史赋码")
+    assert decided.review == "accepted" and decided.decided_by == "平台办 王五" and decided.decided_at
+    with pytest.raises(ValueError, match="already accepted"):
+        decide_dispute(hub, first.id, accept=False, by="平台办", reason="重复处理")
+    decide_dispute(hub, second.id, accept=False, by="平台办 王五", reason="校验位确实错误，请更正")
+    reopened = next(n for n in list_notices(hub, department="scjg") if n.id == notice.id)
+    assert rejected_key in reopened.pending_keys and accepted_key not in reopened.pending_keys
+    assert list_disputes(hub) == [] and len(list_disputes(hub, None)) == 2
+
+    # The department re-delivers both rows unchanged: the accepted one now passes, the rejected one does not.
+    resource = hub.catalogue.resource("scjg.legal_entity")
+    engine = sa.create_engine(hub.settings.connection_url(resource.source.connection))
+    with engine.begin() as c:
+        c.exec_driver_sql(
+            "UPDATE legal_entity_register SET updated_at = '2026-11-21 09:00:00' WHERE uscc IN (?, ?)",
+            (accepted_key, rejected_key),
+        )
+    engine.dispose()
+    again = run_resource(hub, "scjg.legal_entity")
+    # (the lag window may re-read an unchanged row too; it changes nothing)
+    assert again.status == "succeeded" and again.quarantined == 1 and again.inserted == 1
+    stored = DeltaTable(hub.store.uri(resource.store_path), storage_options=hub.store.delta_options())
+    keys = set(stored.to_pyarrow_table(columns=["uscc"]).column("uscc").to_pylist())
+    assert accepted_key in keys and rejected_key not in keys
+
+
 def test_overdue_notices_are_marked(make_hub, pg_url: str) -> None:
     from datetime import timedelta
 
@@ -151,3 +193,39 @@ def test_overdue_notices_are_marked(make_hub, pg_url: str) -> None:
         outbox = {m.recipient: m for m in s.scalars(select(OutboxMessage))}
     assert set(outbox) == {"data@gongan.example.gov.cn", "platform@localhost"}
     assert all(m.sent_at is None for m in outbox.values())  # no SMTP host: kept in the outbox
+
+
+def test_a_missed_delivery_raises_one_notice_that_the_next_good_run_resolves(make_hub) -> None:
+    from datetime import timedelta
+
+    from sharehub.metadata.models import utcnow
+    from sharehub.notices import check_deliveries
+
+    hub = make_hub()
+    build_sources(hub.settings, hub.catalogue, 300, 60)
+    run_resource(hub, "gongan.population")
+    now = utcnow()
+    early = check_deliveries(hub, now)  # weekly resources that never ran may already be late this week
+    assert "gongan.population" not in {n.resource_id for n in list_notices(hub) if n.id in early}
+    later = now + timedelta(days=10)  # past the 2-working-day delivery deadline of a daily resource
+    raised = check_deliveries(hub, later)
+    delivery = {n.resource_id: n for n in list_notices(hub) if n.kind == "delivery"}
+    assert len(early) + len(raised) == len(delivery) and {"gongan.population", "scjg.legal_entity"} <= set(delivery)
+    late = delivery["gongan.population"]
+    assert late.department == "gongan" and late.run_id is None
+    assert late.deadline.replace(tzinfo=later.tzinfo) > later  # SQLite hands back naive UTC
+    assert "应每日更新" in late.body and "最近一次成功报送" in late.body
+    assert check_deliveries(hub, later + timedelta(hours=1)) == []  # one open notice per resource
+    with hub.db() as s:
+        assert (
+            s.scalar(select(sa.func.count()).select_from(OutboxMessage).where(OutboxMessage.notice_id == late.id)) == 1
+        )
+
+    # Left alone, it becomes overdue and is escalated once, pointing at the notice it escalates.
+    assert late.id in mark_overdue(hub, late.deadline + timedelta(seconds=1))
+    escalation = next(n for n in list_notices(hub, department="platform") if n.parent_id == late.id)
+    assert "报送资源 gongan.population" in escalation.body
+
+    run_resource(hub, "gongan.population")
+    closed = next(n for n in list_notices(hub) if n.id == late.id)
+    assert closed.status == "resolved" and closed.resolved_by_run

@@ -99,7 +99,10 @@ class Notice(Base):
     kind: Mapped[str] = mapped_column(String(30))
     department: Mapped[str] = mapped_column(String(50), index=True)
     resource_id: Mapped[str] = mapped_column(String(100), index=True)
-    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"))
+    # The run that found the problem; none for a missed delivery, where no run came.
+    run_id: Mapped[str | None] = mapped_column(ForeignKey("runs.id"))
+    # An escalation points at the notice it escalates.
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("notices.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     deadline: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     status: Mapped[str] = mapped_column(String(20), index=True)
@@ -136,4 +139,9 @@ class RowDispute(Base):
     row_key: Mapped[str] = mapped_column(String(400))
     reason: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    review: Mapped[str] = mapped_column(String(20), default="pending")
+    review: Mapped[str] = mapped_column(String(20), default="pending")  # pending, accepted, rejected
+    resource_id: Mapped[str | None] = mapped_column(String(100), index=True)
+    rules: Mapped[list | None] = mapped_column(JSON)  # the rules the row failed, which an acceptance waives
+    decided_by: Mapped[str | None] = mapped_column(String(100))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    decision_reason: Mapped[str | None] = mapped_column(Text)

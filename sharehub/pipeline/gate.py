@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from great_expectations.core import ExpectationSuiteValidationResult, ExpectationValidationResult
 from great_expectations.data_context.types.base import ProgressBarsConfig
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 
 from connectors import duck
 from expectations import sql
@@ -38,7 +38,7 @@ from expectations.gbt2260 import codes_table
 from expectations.rules import build_suite, raised
 from sharehub.catalogue.models import Resource
 from sharehub.hub import Hub
-from sharehub.metadata.models import QualityResult, QuarantinedRow
+from sharehub.metadata.models import QualityResult, QuarantinedRow, RowDispute
 from sharehub.pipeline import paths
 from sharehub.pipeline.conform import conform_column
 from sharehub.pipeline.landing import LandingWriter, prefetch
@@ -279,6 +279,7 @@ def _chunks(hub: Hub, resource: Resource, run_id: str) -> Iterator[pa.RecordBatc
 
 def _gate(hub: Hub, resource: Resource, run_id: str) -> GateResult:
     compiled = compile_suite(resource, hub.settings.gate_engine)
+    waived = waivers(hub, resource.id)
     key_cols = resource.key_columns
     con = gate_connection()
     has_dupes = _duplicate_keys(hub, resource, run_id, con) > 0
@@ -315,6 +316,8 @@ def _gate(hub: Hub, resource: Resource, run_id: str) -> GateResult:
                 agg.unexpected += t.unexpected
             if not has_dupes:
                 res.rules[unique_name].elements += landed.num_rows
+            if waived and reasons:
+                _apply_waivers(reasons, waived, landed, key_cols, offset)
             bad = sorted(reasons)
             flags = np.zeros(landed.num_rows, dtype=bool)
             flags[np.array(bad, dtype=np.int64) - offset] = True
@@ -369,6 +372,36 @@ def _gate(hub: Hub, resource: Resource, run_id: str) -> GateResult:
 
 
 SAMPLE = 20
+
+
+def waivers(hub: Hub, resource_id: str) -> dict[str, set[str]]:
+    """Row key → rules the platform office accepted as wrong for that row (accepted disputes)."""
+    with hub.db() as s:
+        rows = s.execute(
+            select(RowDispute.row_key, RowDispute.rules).where(
+                RowDispute.resource_id == resource_id, RowDispute.review == "accepted"
+            )
+        ).all()
+    out: dict[str, set[str]] = {}
+    for key, rules in rows:
+        out.setdefault(key, set()).update(rules or [])
+    return out
+
+
+def _apply_waivers(
+    reasons: dict[int, list[str]], waived: dict[str, set[str]], landed: pa.RecordBatch, key_cols: list[str], offset: int
+) -> None:
+    """Drop waived rules from the failing rows' reasons; a row with no reason left passes."""
+    rows = sorted(reasons)
+    picked = pa.Table.from_batches([landed]).take(pa.array([r - offset for r in rows], pa.int64()))
+    for r, key in zip(rows, key_strings(picked, key_cols), strict=True):
+        rules = waived.get("|".join("" if v is None else str(v) for v in key))
+        if rules:
+            left = [x for x in reasons[r] if x not in rules]
+            if left:
+                reasons[r] = left
+            else:
+                del reasons[r]
 
 
 def _sample(res: GateResult, reasons: dict[int, list[str]], bad: list[int], keys: list[tuple]) -> None:

@@ -27,13 +27,14 @@ def notify_task(run_id: str) -> dict[str, int]:
 
 
 def daily_notice_check() -> dict[str, int]:
-    """Mark overdue notices and send the outbox; the daily DAG's one task."""
-    from sharehub.notices import deliver, mark_overdue
+    """Notice missed deliveries, mark overdue notices and send the outbox; the daily DAG's one task."""
+    from sharehub.notices import check_deliveries, deliver, mark_overdue
 
     hub = Hub.from_env()
+    missed = check_deliveries(hub)
     late = mark_overdue(hub)
     sent, queued = deliver(hub)
-    return {"overdue": len(late), "sent": sent, "queued": queued}
+    return {"missed_deliveries": len(missed), "overdue": len(late), "sent": sent, "queued": queued}
 
 
 def promote_task(run_id: str) -> dict[str, int]:
