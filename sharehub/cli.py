@@ -10,6 +10,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from sharehub.cli_consumers import consumers_app
 from sharehub.cli_notices import notices_app
 from sharehub.console import err, out
 from sharehub.console import hub as _hub
@@ -25,6 +26,7 @@ app.add_typer(catalogue_app, name="catalogue")
 app.add_typer(runs_app, name="runs")
 app.add_typer(db_app, name="db")
 app.add_typer(notices_app, name="notices")
+app.add_typer(consumers_app, name="consumers")
 
 
 @app.callback()

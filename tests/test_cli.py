@@ -67,3 +67,16 @@ def test_unreachable_source_is_reported_as_retryable_and_recorded(tmp_path: Path
     runs = _sharehub(tmp_path, "runs", "list")
     assert "failed" in runs.stdout
     assert "scjg.legal_entity source: cannot reach postgresql" in done.stderr
+
+
+def test_consumer_keys_are_shown_once_and_stored_only_as_hashes(tmp_path: Path) -> None:
+    made = _sharehub(tmp_path, "consumers", "add", "人社局待遇认证", "--department", "rsj")
+    assert made.returncode == 0, made.stderr
+    key = made.stdout.split("API key (shown once):")[1].split()[0]
+    assert key.startswith("shk_")
+    listed = _sharehub(tmp_path, "consumers", "list")
+    assert "人社局待遇认证" in listed.stdout and key not in listed.stdout
+    wrong = _sharehub(tmp_path, "consumers", "add", "x", "--department", "nowhere")
+    assert wrong.returncode == 1 and "no department 'nowhere'" in wrong.stderr
+    revoked = _sharehub(tmp_path, "consumers", "revoke", "1")
+    assert revoked.returncode == 0 and "revoked" in revoked.stdout

@@ -145,3 +145,20 @@ class RowDispute(Base):
     decided_by: Mapped[str | None] = mapped_column(String(100))
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     decision_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class Consumer(Base):
+    """A caller of the API: a department's application, a provider department or the platform office.
+
+    Only the SHA-256 of its API key is kept; the key itself is shown once, when it is made.
+    """
+
+    __tablename__ = "consumers"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200))
+    department: Mapped[str] = mapped_column(String(50), index=True)
+    role: Mapped[str] = mapped_column(String(20))  # platform, provider, consumer
+    key_prefix: Mapped[str] = mapped_column(String(16), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,56 @@
+"""`sharehub consumers …`: API callers and their keys, with the same functions the API uses."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from sharehub.console import err, out
+from sharehub.console import hub as _hub
+
+consumers_app = typer.Typer(help="API callers (consumers, provider departments, the platform office) and keys.")
+
+
+@consumers_app.command("add")
+def consumers_add(
+    name: Annotated[str, typer.Argument(help="The calling application, e.g. 'rsj 社保待遇资格认证'.")],
+    department: Annotated[str, typer.Option(help="The caller's department id; 'platform' for the platform office.")],
+    role: Annotated[str, typer.Option(help="consumer, provider or platform.")] = "consumer",
+) -> None:
+    """Register a caller and print its API key. The key is shown this once; only its hash is kept."""
+    from sharehub.consumers import add_consumer
+
+    try:
+        consumer, key = add_consumer(_hub(), name, department, role)  # type: ignore[arg-type]
+    except ValueError as exc:
+        err.print(str(exc))
+        raise typer.Exit(code=1) from None
+    out.print(f"consumer {consumer.id} ({consumer.role} of {consumer.department}): {consumer.name}")
+    out.print(f"API key (shown once): {key}", soft_wrap=True)
+
+
+@consumers_app.command("list")
+def consumers_list(department: Annotated[str | None, typer.Option(help="Only this department.")] = None) -> None:
+    """Registered callers; keys are never shown again."""
+    from sharehub.consumers import list_consumers
+
+    t = Table("id", "name", "department", "role", "key prefix", "created", "revoked")
+    for c in list_consumers(_hub(), department):
+        revoked = f"{c.revoked_at:%Y-%m-%d %H:%M}" if c.revoked_at else ""
+        t.add_row(str(c.id), c.name, c.department, c.role, c.key_prefix, f"{c.created_at:%Y-%m-%d}", revoked)
+    out.print(t)
+
+
+@consumers_app.command("revoke")
+def consumers_revoke(consumer_id: int) -> None:
+    """Revoke a caller's key at once."""
+    from sharehub.consumers import revoke
+
+    try:
+        c = revoke(_hub(), consumer_id)
+    except LookupError as exc:
+        err.print(str(exc))
+        raise typer.Exit(code=1) from None
+    out.print(f"consumer {c.id}: key revoked")

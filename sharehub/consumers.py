@@ -1,0 +1,94 @@
+"""API callers and their keys: a department's application, a provider department, or the platform office.
+
+A key looks like `shk_<prefix>_<secret>`. The prefix finds the row; only the SHA-256 of the whole key
+is stored, and it is compared in constant time. A key is shown once, when it is made.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from typing import Literal
+
+from sqlalchemy import select
+
+from sharehub.hub import Hub
+from sharehub.metadata.models import Consumer, utcnow
+
+Role = Literal["platform", "provider", "consumer"]
+ROLES: tuple[Role, ...] = ("platform", "provider", "consumer")
+PLATFORM = "platform"  # the department id of the platform office
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling, as resolved from a valid key."""
+
+    id: int
+    name: str
+    department: str
+    role: Role
+
+
+class AuthError(Exception):
+    """The key is missing, malformed, unknown or revoked (the message says which, and nothing more)."""
+
+
+def _digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def add_consumer(hub: Hub, name: str, department: str, role: Role) -> tuple[Consumer, str]:
+    """Register a caller; return it and its API key (the only time the key is available)."""
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+    if role == "platform" and department != PLATFORM:
+        raise ValueError(f"the platform role belongs to department {PLATFORM!r}")
+    if role != "platform" and department not in hub.catalogue.departments:
+        raise ValueError(f"no department {department!r} in the catalogue")
+    if not name.strip():
+        raise ValueError("a consumer needs a name, e.g. the application that will call")
+    prefix = secrets.token_hex(6)
+    key = f"shk_{prefix}_{secrets.token_urlsafe(32)}"
+    with hub.db() as s:
+        consumer = Consumer(
+            name=name.strip(), department=department, role=role, key_prefix=prefix, key_hash=_digest(key)
+        )
+        s.add(consumer)
+    return consumer, key
+
+
+def authenticate(hub: Hub, key: str) -> Caller:
+    """The caller a key belongs to, or AuthError."""
+    parts = key.split("_")
+    if len(parts) < 3 or parts[0] != "shk":
+        raise AuthError("malformed API key")
+    with hub.db() as s:
+        consumer = s.scalar(select(Consumer).where(Consumer.key_prefix == parts[1]))
+    if consumer is None or not hmac.compare_digest(consumer.key_hash, _digest(key)):
+        raise AuthError("unknown API key")
+    if consumer.revoked_at is not None:
+        raise AuthError("revoked API key")
+    return Caller(consumer.id, consumer.name, consumer.department, consumer.role)  # type: ignore[arg-type]
+
+
+def revoke(hub: Hub, consumer_id: int) -> Consumer:
+    """Revoke a caller's key at once; the row stays, for the audit trail."""
+    with hub.db() as s:
+        consumer = s.get(Consumer, consumer_id)
+        if consumer is None:
+            raise LookupError(f"no consumer {consumer_id}")
+        if consumer.revoked_at is None:
+            consumer.revoked_at = utcnow()
+        return consumer
+
+
+def list_consumers(hub: Hub, department: str | None = None) -> list[Consumer]:
+    """Registered callers, oldest first."""
+    with hub.db() as s:
+        q = select(Consumer).order_by(Consumer.id)
+        if department:
+            q = q.where(Consumer.department == department)
+        return list(s.scalars(q))
