@@ -10,6 +10,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from sharehub.cli_consistency import conflicts_app, consistency, run_check
 from sharehub.cli_consumers import consumers_app
 from sharehub.cli_notices import notices_app
 from sharehub.console import err, out
@@ -27,6 +28,8 @@ app.add_typer(runs_app, name="runs")
 app.add_typer(db_app, name="db")
 app.add_typer(notices_app, name="notices")
 app.add_typer(consumers_app, name="consumers")
+app.add_typer(conflicts_app, name="conflicts")
+app.command("consistency")(consistency)
 
 
 @app.callback()
@@ -154,6 +157,8 @@ def run_many(resource_ids: list[str]) -> list:
             bar.update(task, total=1, completed=1)
             bar.advance(overall)
     out.print(_summary_table(summaries))
+    if any(s.status == "succeeded" for s in summaries):
+        run_check(full=False)  # the conflict check, on the entities these runs changed
     if failed:
         err.print(f"[red]{len(failed)} resource(s) failed: {', '.join(failed)}[/red]")
     return summaries if not failed else [*summaries, None]
@@ -290,8 +295,11 @@ def demo(
     from sharehub.notices import list_notices
 
     notices = list_notices(hub)
+    quality = sum(n.kind == "quality" for n in notices)
+    conflicts = sum(n.kind == "conflict" for n in notices)
     where = f"sent via {hub.settings.smtp_host}" if hub.settings.smtp_host else "queued (no SHAREHUB_SMTP_HOST set)"
-    out.print(f"{len(notices)} rectification notice(s) to provider departments, {where}: sharehub notices list")
+    out.print(f"{quality} rectification notice(s) to provider departments, {where}: sharehub notices list")
+    out.print(f"{conflicts} conflict notice(s) to departments whose copies disagree: sharehub conflicts list")
     if result and result[-1] is None:
         raise typer.Exit(code=1)
     if serve_after:

@@ -112,6 +112,7 @@ def load_catalogue(root: Path) -> Catalogue:
         cat.resources[res.id] = res
 
     problems.extend(_authority_problems(cat))
+    problems.extend(_correspondence_problems(cat))
     if not cat.resources and not problems:
         problems.append(Problem("resources/", "-", "the catalogue declares no resource"))
     if problems:
@@ -139,3 +140,23 @@ def _authority_problems(cat: Catalogue) -> list[Problem]:
             else:
                 owner[slot] = res.id
     return out
+
+
+def _correspondence_problems(cat: Catalogue) -> list[Problem]:
+    """Every `corresponds_to` names an item that some base resource is authoritative for."""
+    items = {
+        f"{res.store.base}.{item}"
+        for res in cat.resources.values()
+        if res.store.kind == "base"
+        for item in res.authoritative_for
+    }
+    return [
+        Problem(
+            f"{res.id}.yaml",
+            f"fields.{f.name}.corresponds_to",
+            f"no base resource is authoritative for {f.corresponds_to}",
+        )
+        for res in cat.resources.values()
+        for f in res.fields
+        if f.corresponds_to and f.corresponds_to not in items
+    ]

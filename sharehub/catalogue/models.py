@@ -93,6 +93,11 @@ class FieldSpec(Strict):
     matches_id: str | None = None
     after_birth_of: str | None = None
     source_column: str | None = None
+    # The base data item this field holds a copy of, as `<base store>.<item>` (e.g. population.name);
+    # the consistency check compares it with the authoritative source's value for the same entity.
+    corresponds_to: Annotated[str | None, Field(pattern=r"^[a-z_]+\.[a-z][a-z0-9_]*$")] = None
+    # Extra normalizations before comparing: `traditional` (繁→简). Width, spaces and case always apply.
+    normalize: list[Literal["traditional"]] = Field(default_factory=list)
 
     @field_validator("type")
     @classmethod

@@ -162,3 +162,39 @@ class Consumer(Base):
     key_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Conflict(Base):
+    """Two departments disagree about one item of one entity (一数一源, 多元校核).
+
+    Values are kept masked by their field's classification: the stores hold the real ones.
+    `kind` is `value` (the copies differ) or `missing_in_base` (the authoritative store lacks the entity).
+    """
+
+    __tablename__ = "conflicts"
+    __table_args__ = (UniqueConstraint("item", "entity_key", "resource_id", name="uq_conflict_item_key_resource"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    item: Mapped[str] = mapped_column(String(100), index=True)
+    entity_key: Mapped[str] = mapped_column(String(64), index=True)
+    resource_id: Mapped[str] = mapped_column(String(100), index=True)
+    department: Mapped[str] = mapped_column(String(50), index=True)
+    authority_resource: Mapped[str] = mapped_column(String(100))
+    authority_value: Mapped[str | None] = mapped_column(String(400))
+    other_value: Mapped[str | None] = mapped_column(String(400))
+    status: Mapped[str] = mapped_column(String(20), index=True)  # open, verifying, decided, closed
+    first_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    notice_id: Mapped[int | None] = mapped_column(ForeignKey("notices.id"))
+    decided_by: Mapped[str | None] = mapped_column(String(100))
+    decision: Mapped[str | None] = mapped_column(String(20))  # authority or provider: whose value is right
+    decision_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class ConsistencyState(Base):
+    """Up to when each resource's changes have been checked for conflicts."""
+
+    __tablename__ = "consistency_state"
+    resource_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    checked_until: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,83 @@
+"""`sharehub consistency` and `sharehub conflicts …`: departments that disagree about the same entity."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from sharehub.console import err, out
+from sharehub.console import hub as _hub
+
+conflicts_app = typer.Typer(help="Conflicts between departments' copies and the authoritative source.")
+
+
+def conflict_table(by_department_item: dict[tuple[str, str], int]) -> Table:
+    """Conflicts found, by department and item."""
+    t = Table("department", "item", "conflicts")
+    for (dept, item), n in sorted(by_department_item.items()):
+        t.add_row(dept, item, f"{n:,}")
+    return t
+
+
+def run_check(full: bool) -> None:
+    """Run the consistency check and print what it found."""
+    from sharehub.consistency.check import check
+
+    result = check(_hub(), full=full)
+    out.print(conflict_table(result.by_department_item))
+    out.print(
+        f"{'full' if full else 'incremental'} check of {len(result.items)} item(s): {result.found:,} conflict(s) "
+        f"in scope, {result.opened:,} new, {result.closed:,} closed, {len(result.notices)} notice(s) raised"
+    )
+
+
+def consistency(
+    full: Annotated[bool, typer.Option("--full", help="Re-compare every entity, not only the changed ones.")] = False,
+) -> None:
+    """Compare every department's copy of a base item with its authoritative source (一数一源)."""
+    run_check(full)
+
+
+@conflicts_app.command("list")
+def conflicts_list(
+    department: Annotated[str | None, typer.Option(help="Only this department's conflicts.")] = None,
+    status: Annotated[str | None, typer.Option(help="open, verifying, decided or closed.")] = None,
+    limit: int = 50,
+) -> None:
+    """Conflicts, newest first, values masked."""
+    from sharehub.consistency.check import list_conflicts
+
+    t = Table("id", "status", "department", "resource", "item", "entity", "value", "authoritative", "since")
+    for c in list_conflicts(_hub(), department, status)[:limit]:
+        t.add_row(
+            str(c.id),
+            c.status,
+            c.department,
+            c.resource_id,
+            c.item,
+            c.entity_key[:6] + "…",
+            c.other_value or "",
+            c.authority_value or "(absent)",
+            f"{c.first_seen:%Y-%m-%d}",
+        )
+    out.print(t)
+
+
+@conflicts_app.command("decide")
+def conflicts_decide(
+    conflict_id: int,
+    right: Annotated[str, typer.Option(help="Whose value is right: authority or provider.")],
+    by: Annotated[str, typer.Option(help="Who decided.")],
+    reason: Annotated[str, typer.Option(help="Why.")],
+) -> None:
+    """Record the verified outcome of a conflict: which value is right, who decided and why."""
+    from sharehub.consistency.check import decide
+
+    try:
+        c = decide(_hub(), conflict_id, right=right, by=by, reason=reason)
+    except (LookupError, ValueError) as exc:
+        err.print(str(exc))
+        raise typer.Exit(code=1) from None
+    out.print(f"conflict {c.id}: decided, the {c.decision}'s value is right")
