@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 import pendulum
-from airflow.sdk import Asset, dag, get_current_context, task
+from airflow.sdk import Asset, AssetAny, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException
 
 from sharehub.catalogue import Resource, load_catalogue
@@ -115,5 +115,34 @@ def notices_daily() -> None:
 
 notices_daily()
 
-for _resource in load_catalogue(get_settings().catalogue_dir).resources.values():
+_catalogue = load_catalogue(get_settings().catalogue_dir)
+for _resource in _catalogue.resources.values():
     globals()[_resource.id.replace(".", "__")] = build_dag(_resource)
+
+# The stores the consistency check reads: every resource holding a copy of a base item, and the bases.
+_compared = sorted(
+    {r.id for r in _catalogue.resources.values() if r.authoritative_for or any(f.corresponds_to for f in r.fields)}
+)
+
+
+@dag(
+    dag_id="sharehub.consistency",
+    description="Compare departments' copies of base items with the authoritative source, when a store changes.",
+    schedule=AssetAny(*(store_asset(_catalogue.resources[rid]) for rid in _compared)),
+    start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["sharehub", "consistency"],
+)
+def consistency() -> None:
+    @task(task_id="check")
+    def check() -> dict[str, int]:
+        from sharehub.pipeline.tasks import consistency_task
+
+        return consistency_task()
+
+    check()
+
+
+consistency()

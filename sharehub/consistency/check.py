@@ -162,14 +162,26 @@ def check(hub: Hub, *, full: bool = False) -> CheckResult:
 
 
 def _register_stores(hub: Hub, con: duckdb.DuckDBPyConnection) -> set[str]:
-    """Register each resource's current Delta table as a DuckDB view named after its id; return the ids."""
+    """Load the columns the check needs from each current Delta table into a DuckDB table named after it.
+
+    Copying (key, compared fields, `_run_id`) into DuckDB keeps DuckDB from pushing join filters
+    into the Arrow dataset scan, which fails there on string views; it is also faster to join.
+    """
+    needed: dict[str, set[str]] = defaultdict(set)
+    for p in pairings(hub):
+        needed[p.authority.id] |= {p.authority_key, p.authority_field.name}
+        needed[p.other.id] |= {p.other_key, p.other_field.name}
     present = set()
-    for res in hub.catalogue.resources.values():
+    for rid, columns in needed.items():
+        res = hub.catalogue.resource(rid)
         table = open_table(hub.store.uri(res.store_path), hub.store.delta_options())
         if table is None:
             continue
-        con.register(_view(res.id), table.to_pyarrow_dataset())
-        present.add(res.id)
+        con.register("delta_scan", table.to_pyarrow_dataset())
+        select_list = ", ".join(ident(c) for c in sorted(columns | {"_run_id"}))
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {_view(rid)} AS SELECT {select_list} FROM delta_scan")
+        con.unregister("delta_scan")
+        present.add(rid)
     return present
 
 
@@ -193,7 +205,9 @@ def _changed_keys(hub: Hub, con: duckdb.DuckDBPyConnection, tables: set[str]) ->
                 out[rid] = set()
                 continue
             ids = ", ".join(literal(r) for r in runs)
-            rows = con.execute(f"SELECT DISTINCT {ident(key)} FROM {_view(rid)} WHERE _run_id IN ({ids})").fetchall()
+            rows = con.execute(
+                f"SELECT DISTINCT {ident(key)} FROM {_view(rid)} WHERE list_contains([{ids}], _run_id)"
+            ).fetchall()
             out[rid] = {str(k) for (k,) in rows if k is not None}
     return out
 

@@ -41,3 +41,11 @@ def promote_task(run_id: str) -> dict[str, int]:
     """Merge a validated run into its store; return the store version and change counts."""
     out = promote(Hub.from_env(), run_id)
     return {"version": out.version, "inserted": out.inserted, "updated": out.updated, "deleted": out.deleted}
+
+
+def consistency_task(full: bool = False) -> dict[str, int]:
+    """The consistency check over the stores that changed; the `sharehub.consistency` DAG's task."""
+    from sharehub.consistency.check import check
+
+    result = check(Hub.from_env(), full=full)
+    return {"found": result.found, "opened": result.opened, "closed": result.closed, "notices": len(result.notices)}

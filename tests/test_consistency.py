@@ -1,0 +1,85 @@
+"""One datum, one source: a disagreement between departments is raised, notified, and closes when fixed."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy import select
+
+from sharehub.consistency.check import check, list_conflicts, normalize_value
+from sharehub.demo.build import build_sources
+from sharehub.metadata.models import OutboxMessage
+from sharehub.notices import list_notices
+from sharehub.pipeline.run import run_resource
+
+
+def _sql(url: str, statement: str, **params: object) -> None:
+    engine = sa.create_engine(url)
+    with engine.begin() as c:
+        c.execute(sa.text(statement), params)
+    engine.dispose()
+
+
+def _scalar(url: str, statement: str) -> object:
+    engine = sa.create_engine(url)
+    with engine.connect() as c:
+        value = c.execute(sa.text(statement)).scalar_one()
+    engine.dispose()
+    return value
+
+
+def test_normalization_ignores_width_spaces_case_and_traditional_forms() -> None:
+    assert normalize_value("张　靜 ", traditional=True) == normalize_value("张静", traditional=True)
+    assert normalize_value("ＡＢＣ有限公司", traditional=False) == normalize_value("abc有限公司", traditional=False)
+    assert normalize_value("张靜", traditional=False) != normalize_value("张静", traditional=False)
+    assert normalize_value("张玮", traditional=True) != normalize_value("张伟", traditional=True)
+
+
+def test_a_name_disagreement_is_raised_notified_and_closes_when_fixed(make_hub, pg_url: str, mariadb_url: str) -> None:
+    hub = make_hub(connections={"gongan_front": pg_url, "rsj_front": mariadb_url})
+    build_sources(hub.settings, hub.catalogue, 400, 80)
+    run_resource(hub, "gongan.population")
+    run_resource(hub, "rsj.insurance_enrolment")
+    check(hub, full=True)
+    before = {c.id for c in list_conflicts(hub)}
+
+    # A person both hold under the same name: PostgreSQL (公安, authoritative) and MariaDB (人社).
+    person = str(
+        _scalar(
+            mariadb_url,
+            "SELECT MIN(id_number) FROM insurance_enrolment WHERE id_number IN "
+            "(SELECT id_number FROM insurance_enrolment GROUP BY id_number HAVING COUNT(DISTINCT name) = 1)",
+        )
+    )
+    true_name = str(_scalar(pg_url, f"SELECT name FROM population_register WHERE id_number = '{person}'"))
+    rsj_name = str(_scalar(mariadb_url, f"SELECT MIN(name) FROM insurance_enrolment WHERE id_number = '{person}'"))
+    assert rsj_name == true_name
+    bump = "UPDATE insurance_enrolment SET name = :n, updated_at = '2026-11-21 10:00:00' WHERE id_number = :k"
+
+    # Written in traditional characters with a full-width space, it is the same name: no conflict.
+    _sql(mariadb_url, bump, n=true_name[0] + "\u3000" + true_name[1:].replace("静", "靜"), k=person)
+    run_resource(hub, "rsj.insurance_enrolment")
+    check(hub)
+    assert {c.id for c in list_conflicts(hub)} == before
+
+    _sql(mariadb_url, bump, n=true_name + "某", k=person)
+    run_resource(hub, "rsj.insurance_enrolment")
+    result = check(hub)
+    (conflict,) = [c for c in list_conflicts(hub) if c.id not in before]
+    assert (conflict.item, conflict.entity_key, conflict.kind) == ("population.name", person, "value")
+    assert conflict.department == "rsj" and conflict.authority_resource == "gongan.population"
+    assert conflict.status == "open" and conflict.authority_value and conflict.other_value
+    assert true_name not in (conflict.authority_value or "") + (conflict.other_value or "")  # masked (L3)
+    assert conflict.authority_value[0] == true_name[0] and conflict.other_value[-1] == "某"
+    notice = next(n for n in list_notices(hub, department="rsj") if n.id == conflict.notice_id)
+    assert notice.kind == "conflict" and person in notice.pending_keys and notice.id in result.notices
+    assert "gongan.population" in notice.body and person not in notice.body  # the key is masked in the text
+    with hub.db() as s:
+        assert s.scalar(select(OutboxMessage.recipient).where(OutboxMessage.notice_id == notice.id))
+
+    _sql(mariadb_url, bump, n=true_name, k=person)
+    run_resource(hub, "rsj.insurance_enrolment")
+    closed = check(hub)
+    assert closed.closed >= 1
+    again = next(c for c in list_conflicts(hub) if c.id == conflict.id)
+    assert again.status == "closed" and again.closed_at is not None
+    assert person not in next(n for n in list_notices(hub, department="rsj") if n.id == notice.id).pending_keys
