@@ -58,6 +58,12 @@ def _edit(root: Path, rid: str, change) -> None:
         ("gongan.population", lambda d: d.update(suite="other"), "-", "suite must be named after the resource"),
         ("scjg.legal_entity", lambda d: d["source"].pop("incremental_column"), "source", "incremental_column"),
         ("gongan.population", lambda d: d.update(provider="scjg"), "-", "provider"),
+        (
+            "rsj.insurance_enrolment",
+            lambda d: d["fields"][2].update(corresponds_to="population.shoe_size"),
+            "fields.name.corresponds_to",
+            "no base resource is authoritative for population.shoe_size",
+        ),
     ],
 )
 def test_broken_catalogue_names_file_key_and_reason(tmp_path: Path, rid: str, change, key: str, reason: str) -> None:
