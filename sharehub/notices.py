@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from sharehub.catalogue.models import Classification, Resource
 from sharehub.hub import Hub
@@ -44,6 +45,14 @@ RULE_HELP = {
 }
 _RULE = re.compile(r"^(?P<rule>[a-z_]+)\((?P<field>[a-z0-9_,]+)\)$")
 _CAST = re.compile(r"^(?P<field>[a-z0-9_]+): value is not a valid (?P<type>.+)$")
+
+
+def file_notice(s: Session, notice: Notice, recipient: str) -> Notice:
+    """Store a notice and queue its e-mail in the outbox, in the caller's transaction."""
+    s.add(notice)
+    s.flush()
+    s.add(OutboxMessage(notice_id=notice.id, recipient=recipient))
+    return notice
 
 
 def _explain(reason: str, resource: Resource) -> tuple[str | None, str]:
@@ -152,9 +161,7 @@ def raise_quality_notice(hub: Hub, run_id: str) -> Notice | None:
             row_keys=keys,
             pending_keys=keys,
         )
-        s.add(notice)
-        s.flush()
-        s.add(OutboxMessage(notice_id=notice.id, recipient=department.contact_email))
+        file_notice(s, notice, department.contact_email)
     log.info("notice %s for run %s: %d rows, due %s", notice.id, run_id, len(rows), deadline.date())
     return notice
 
@@ -253,9 +260,7 @@ def escalate(hub: Hub, notice: Notice, now: datetime) -> Notice:
             row_keys=[],
             pending_keys=list(notice.pending_keys),
         )
-        s.add(escalation)
-        s.flush()
-        s.add(OutboxMessage(notice_id=escalation.id, recipient=hub.settings.platform_email))
+        file_notice(s, escalation, hub.settings.platform_email)
     log.info("notice %s overdue: escalated as %s", notice.id, escalation.id)
     return escalation
 
@@ -422,9 +427,7 @@ def _delivery_notice(
             row_keys=[],
             pending_keys=[],
         )
-        s.add(notice)
-        s.flush()
-        s.add(OutboxMessage(notice_id=notice.id, recipient=department.contact_email))
+        file_notice(s, notice, department.contact_email)
     log.info("delivery notice %s: %s has no data since %s", notice.id, resource.id, start)
     return notice
 

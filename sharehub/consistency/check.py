@@ -30,7 +30,8 @@ from expectations.sql import ident, literal
 from sharehub.catalogue.models import FieldSpec, Resource
 from sharehub.hub import Hub
 from sharehub.masking import mask_field
-from sharehub.metadata.models import Conflict, ConsistencyState, Notice, OutboxMessage, Run, utcnow
+from sharehub.metadata.models import Conflict, ConsistencyState, Notice, Run, utcnow
+from sharehub.notices import file_notice
 from warehouse.delta import open_table
 
 log = logging.getLogger(__name__)
@@ -358,9 +359,7 @@ def _conflict_notice(hub: Hub, res: Resource, conflicts: list[Conflict]) -> int:
             row_keys=keys,
             pending_keys=keys,
         )
-        s.add(notice)
-        s.flush()
-        s.add(OutboxMessage(notice_id=notice.id, recipient=department.contact_email))
+        file_notice(s, notice, department.contact_email)
         for c in conflicts:
             row = s.get(Conflict, c.id)
             assert row is not None
