@@ -81,3 +81,23 @@ def conflicts_decide(
         err.print(str(exc))
         raise typer.Exit(code=1) from None
     out.print(f"conflict {c.id}: decided, the {c.decision}'s value is right")
+
+
+@conflicts_app.command("verify")
+def conflicts_verify(
+    conflict_ids: Annotated[list[int], typer.Argument(help="The conflicts to take up.")],
+    by: Annotated[str, typer.Option(help="Who is verifying.")],
+    notify_authority: Annotated[
+        bool, typer.Option("--notify-authority", help="Also ask the authoritative department to check its value.")
+    ] = False,
+) -> None:
+    """Put conflicts under verification (核实), optionally notifying the authoritative department."""
+    from sharehub.consistency.check import verify
+
+    try:
+        rows = verify(_hub(), conflict_ids, by=by, notify_authority=notify_authority)
+    except (LookupError, ValueError) as exc:
+        err.print(str(exc))
+        raise typer.Exit(code=1) from None
+    asked = sorted({r.authority_resource for r in rows if r.authority_notice_id is not None})
+    out.print(f"{len(rows)} conflict(s) under verification" + (f"; asked {', '.join(asked)}" if asked else ""))

@@ -64,6 +64,24 @@ def _edit(root: Path, rid: str, change) -> None:
             "fields.name.corresponds_to",
             "no base resource is authoritative for population.shoe_size",
         ),
+        (
+            "swj.tax_registration",
+            lambda d: d["fields"][2].pop("vocabulary"),
+            "fields.taxpayer_status.corresponds_to",
+            "must both declare a vocabulary",
+        ),
+        (
+            "swj.tax_registration",
+            lambda d: d["fields"][2]["vocabulary"].update({"注销": "dissolved"}),
+            "fields.taxpayer_status.corresponds_to",
+            "meanings ['dissolved'] are not in legal_entity.status's vocabulary",
+        ),
+        (
+            "swj.tax_registration",
+            lambda d: d["fields"][2]["vocabulary"].pop("非正常"),
+            "-",
+            "vocabulary must give a meaning to each of its values",
+        ),
     ],
 )
 def test_broken_catalogue_names_file_key_and_reason(tmp_path: Path, rid: str, change, key: str, reason: str) -> None:

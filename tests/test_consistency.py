@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy import select
 
-from sharehub.consistency.check import check, list_conflicts, normalize_value
+from sharehub.consistency.check import check, decide, list_conflicts, normalize_value, verify
 from sharehub.demo.build import build_sources
 from sharehub.metadata.models import OutboxMessage
 from sharehub.notices import list_notices
@@ -83,3 +83,59 @@ def test_a_name_disagreement_is_raised_notified_and_closes_when_fixed(make_hub, 
     again = next(c for c in list_conflicts(hub) if c.id == conflict.id)
     assert again.status == "closed" and again.closed_at is not None
     assert person not in next(n for n in list_notices(hub, department="rsj") if n.id == notice.id).pending_keys
+
+
+def test_a_status_conflict_across_vocabularies_is_verified_with_the_authority_and_decided(
+    make_hub, pg_url: str, mariadb_url: str
+) -> None:
+    hub = make_hub(connections={"scjg_front": pg_url, "swj_front": mariadb_url})
+    build_sources(hub.settings, hub.catalogue, 200, 300)
+    run_resource(hub, "scjg.legal_entity")
+    run_resource(hub, "swj.tax_registration")
+    check(hub, full=True)
+    meaning = {
+        "scjg": hub.catalogue.resource("scjg.legal_entity").field("status").vocabulary or {},
+        "swj": hub.catalogue.resource("swj.tax_registration").field("taxpayer_status").vocabulary or {},
+    }
+    planted = [c for c in list_conflicts(hub) if c.kind == "status"]
+    # 吊销 against 非正常, or 存续 against 正常, say the same thing; only registered against deregistered differs.
+    for c in planted:
+        assert meaning["scjg"][c.authority_value or ""] != meaning["swj"][c.other_value or ""]
+    before = {c.id for c in planted}
+
+    # The market regulator deregisters a company the tax bureau still has as a normal taxpayer.
+    company = str(
+        _scalar(
+            mariadb_url,
+            "SELECT MIN(uscc) FROM tax_registration WHERE taxpayer_status = '正常'",
+        )
+    )
+    _sql(
+        pg_url,
+        "UPDATE legal_entity_register SET status = '注销', updated_at = '2026-11-21 10:00:00' WHERE uscc = :k",
+        k=company,
+    )
+    run_resource(hub, "scjg.legal_entity")
+    check(hub)
+    (conflict,) = [c for c in list_conflicts(hub) if c.kind == "status" and c.id not in before]
+    assert (conflict.item, conflict.entity_key, conflict.department) == ("legal_entity.status", company, "swj")
+    assert (conflict.authority_value, conflict.other_value) == ("注销", "正常")
+
+    (taken,) = verify(hub, [conflict.id], by="平台 王工", notify_authority=True)
+    assert taken.status == "verifying" and taken.verifying_by == "平台 王工" and taken.authority_notice_id
+    asked = next(n for n in list_notices(hub, department="scjg") if n.id == taken.authority_notice_id)
+    assert asked.kind == "conflict" and asked.pending_keys == [company] and asked.status == "open"
+    with hub.db() as s:
+        assert s.scalar(select(OutboxMessage.recipient).where(OutboxMessage.notice_id == asked.id))
+    check(hub)  # a check while verifying keeps the conflict where it is
+    assert next(c for c in list_conflicts(hub) if c.id == conflict.id).status == "verifying"
+
+    decided = decide(hub, conflict.id, right="authority", by="平台 王工", reason="市场监管局已核准注销登记")
+    assert decided.status == "decided" and decided.decision == "authority" and decided.decided_at
+    assert next(n for n in list_notices(hub, department="scjg") if n.id == asked.id).status == "resolved"
+
+    # The tax bureau follows: the copies converge and the decided conflict closes.
+    _sql(mariadb_url, "UPDATE tax_registration SET taxpayer_status = '注销' WHERE uscc = :k", k=company)
+    run_resource(hub, "swj.tax_registration")
+    check(hub)
+    assert next(c for c in list_conflicts(hub) if c.id == conflict.id).status == "closed"

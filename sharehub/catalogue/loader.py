@@ -143,20 +143,26 @@ def _authority_problems(cat: Catalogue) -> list[Problem]:
 
 
 def _correspondence_problems(cat: Catalogue) -> list[Problem]:
-    """Every `corresponds_to` names an item that some base resource is authoritative for."""
-    items = {
-        f"{res.store.base}.{item}"
+    """Every `corresponds_to` names an item some base resource is authoritative for, in the same vocabulary."""
+    owners = {
+        f"{res.store.base}.{item}": res.field(item)
         for res in cat.resources.values()
         if res.store.kind == "base"
         for item in res.authoritative_for
     }
-    return [
-        Problem(
-            f"{res.id}.yaml",
-            f"fields.{f.name}.corresponds_to",
-            f"no base resource is authoritative for {f.corresponds_to}",
-        )
-        for res in cat.resources.values()
-        for f in res.fields
-        if f.corresponds_to and f.corresponds_to not in items
-    ]
+    out = []
+    for res in cat.resources.values():
+        for f in res.fields:
+            if not f.corresponds_to:
+                continue
+            where = (f"{res.id}.yaml", f"fields.{f.name}.corresponds_to")
+            authority = owners.get(f.corresponds_to)
+            if authority is None:
+                out.append(Problem(*where, f"no base resource is authoritative for {f.corresponds_to}"))
+            elif (f.vocabulary is None) != (authority.vocabulary is None):
+                out.append(Problem(*where, f"{f.corresponds_to} and this field must both declare a vocabulary"))
+            elif f.vocabulary and authority.vocabulary:
+                unknown = sorted(set(f.vocabulary.values()) - set(authority.vocabulary.values()))
+                if unknown:
+                    out.append(Problem(*where, f"meanings {unknown} are not in {f.corresponds_to}'s vocabulary"))
+    return out

@@ -98,6 +98,9 @@ class FieldSpec(Strict):
     corresponds_to: Annotated[str | None, Field(pattern=r"^[a-z_]+\.[a-z][a-z0-9_]*$")] = None
     # Extra normalizations before comparing: `traditional` (繁→简). Width, spaces and case always apply.
     normalize: list[Literal["traditional"]] = Field(default_factory=list)
+    # For a coded field whose departments use different words for the same state (scjg 注销 vs swj 注销,
+    # scjg 存续 vs swj 正常): each value's shared meaning. Both sides of a correspondence compare meanings.
+    vocabulary: dict[str, Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]] | None = None
 
     @field_validator("type")
     @classmethod
@@ -276,6 +279,8 @@ class Resource(Strict):
                 raise ValueError(f"{f.name}.matches_id needs a date field or a sex field with values [男, 女]")
             if f.after_birth_of and f.type != "date":
                 raise ValueError(f"{f.name}.after_birth_of needs a date field")
+            if f.vocabulary is not None and f.values is not None and set(f.values) != set(f.vocabulary):
+                raise ValueError(f"{f.name}.vocabulary must give a meaning to each of its values {f.values}")
         inc = self.source.incremental_column
         if inc and inc not in names:
             raise ValueError(f"source.incremental_column {inc!r} is not a declared field")

@@ -24,6 +24,7 @@ from importlib import resources
 import duckdb
 import pyarrow as pa
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from connectors import duck
 from expectations.sql import ident, literal
@@ -55,6 +56,18 @@ def normalized(expr: str, traditional: bool) -> str:
         src, dst = _traditional()
         out = f"translate({out}, {literal(src)}, {literal(dst)})"
     return out
+
+
+def comparable(expr: str, spec: FieldSpec, traditional: bool) -> str:
+    """SQL for what a field's value means: its normalized form, mapped through its vocabulary if any."""
+    norm = normalized(expr, traditional)
+    if not spec.vocabulary:
+        return norm
+    whens = " ".join(
+        f"WHEN {literal(normalize_value(word, traditional) or '')} THEN {literal(meaning)}"
+        for word, meaning in sorted(spec.vocabulary.items())
+    )
+    return f"(CASE {norm} {whens} ELSE {norm} END)"
 
 
 def normalize_value(value: object, traditional: bool) -> str | None:
@@ -144,7 +157,7 @@ def check(hub: Hub, *, full: bool = False) -> CheckResult:
             rows = _compare(con, p, keys)
             result.items.add(p.item)
             for key, a_val, o_val, missing in rows:
-                kind = "missing_in_base" if missing else "value"
+                kind = "missing_in_base" if missing else ("status" if p.other_field.vocabulary else "value")
                 item = p.authority.store.base if missing else p.item
                 seen[(str(item), key, p.other.id)] = (
                     kind,
@@ -230,6 +243,7 @@ def _compare(con: duckdb.DuckDBPyConnection, p: Pairing, keys: set[str] | None) 
     """(key, authoritative value, other value, missing in base) for each disagreeing entity."""
     trad = "traditional" in p.authority_field.normalize or "traditional" in p.other_field.normalize
     a_val, o_val = f"a.{ident(p.authority_field.name)}", f"o.{ident(p.other_field.name)}"
+    differs = f"{comparable(o_val, p.other_field, trad)} IS DISTINCT FROM {comparable(a_val, p.authority_field, trad)}"
     a_key, o_key = f"a.{ident(p.authority_key)}", f"o.{ident(p.other_key)}"
     scope = ""
     if keys is not None:
@@ -239,13 +253,13 @@ def _compare(con: duckdb.DuckDBPyConnection, p: Pairing, keys: set[str] | None) 
         scope = f"AND {o_key} IN (SELECT k FROM scope_keys)"
     query = f"""
         SELECT {o_key} AS k, any_value({a_val}) AS a_val,
-               arg_max({o_val}, {normalized(o_val, trad)} IS DISTINCT FROM {normalized(a_val, trad)}) AS o_val,
+               arg_max({o_val}, {differs}) AS o_val,
                bool_or({a_key} IS NULL) AS missing
         FROM {_view(p.other.id)} o LEFT JOIN {_view(p.authority.id)} a ON {a_key} = {o_key}
         WHERE {o_key} IS NOT NULL AND {o_val} IS NOT NULL {scope}
         GROUP BY {o_key}
         HAVING bool_or({a_key} IS NULL)
-            OR bool_or({normalized(o_val, trad)} IS DISTINCT FROM {normalized(a_val, trad)})
+            OR bool_or({differs})
     """
     return [(str(k), a, o, bool(m)) for k, a, o, m in con.execute(query).fetchall()]
 
@@ -298,23 +312,27 @@ def _mark_checked(hub: Hub, tables: set[str], now: datetime) -> None:
 
 
 def _notify(hub: Hub) -> list[int]:
-    """One notice per resource with conflicts not yet noticed; close notices whose conflicts all closed."""
-    made = []
+    """One notice per resource with conflicts not yet noticed; close notices whose conflicts all ended."""
     with hub.db() as s:
         fresh = list(s.scalars(select(Conflict).where(Conflict.status == "open", Conflict.notice_id.is_(None))))
-        pending: dict[int, list[str]] = defaultdict(list)
-        for c in s.scalars(select(Conflict).where(Conflict.status.in_(OPEN), Conflict.notice_id.is_not(None))):
-            pending[int(c.notice_id or 0)].append(c.entity_key)
-        for notice in s.scalars(select(Notice).where(Notice.kind == "conflict", Notice.status != "resolved")):
-            notice.pending_keys = sorted(set(pending.get(notice.id, [])))
-            if not notice.pending_keys:
-                notice.status, notice.resolved_at = "resolved", utcnow()
+        _settle_notices(s)
     by_resource: dict[str, list[Conflict]] = defaultdict(list)
     for c in fresh:
         by_resource[c.resource_id].append(c)
-    for rid, conflicts in by_resource.items():
-        made.append(_conflict_notice(hub, hub.catalogue.resource(rid), conflicts))
-    return made
+    return [_conflict_notice(hub, hub.catalogue.resource(rid), cs) for rid, cs in by_resource.items()]
+
+
+def _settle_notices(s: Session) -> None:
+    """Each open conflict notice lists the keys still open or verifying; with none left it is resolved."""
+    pending: dict[int, list[str]] = defaultdict(list)
+    for c in s.scalars(select(Conflict).where(Conflict.status.in_(OPEN))):
+        for notice_id in (c.notice_id, c.authority_notice_id):
+            if notice_id is not None:
+                pending[notice_id].append(c.entity_key)
+    for notice in s.scalars(select(Notice).where(Notice.kind == "conflict", Notice.status != "resolved")):
+        notice.pending_keys = sorted(set(pending.get(notice.id, [])))
+        if not notice.pending_keys:
+            notice.status, notice.resolved_at = "resolved", utcnow()
 
 
 def _conflict_notice(hub: Hub, res: Resource, conflicts: list[Conflict]) -> int:
@@ -378,6 +396,77 @@ def list_conflicts(hub: Hub, department: str | None = None, status: str | None =
         return list(s.scalars(q))
 
 
+def verify(hub: Hub, conflict_ids: list[int], *, by: str, notify_authority: bool = False) -> list[Conflict]:
+    """Take conflicts up for verification (核实); optionally ask the authoritative department to check its value.
+
+    The authoritative department gets one notice per authoritative resource, with the profile's
+    rectification deadline, listing the entities; it resolves when those conflicts are decided or close.
+    """
+    if not by.strip():
+        raise ValueError("say who is verifying (--by)")
+    now = utcnow()
+    with hub.db() as s:
+        rows = []
+        for cid in conflict_ids:
+            row = s.get(Conflict, cid)
+            if row is None:
+                raise LookupError(f"no conflict {cid}")
+            if row.status not in OPEN:
+                raise ValueError(f"conflict {cid} is {row.status}; only open conflicts can be verified")
+            row.status, row.verifying_by, row.verifying_since = "verifying", by.strip(), now
+            rows.append(row)
+        if notify_authority:
+            asked: dict[str, list[Conflict]] = defaultdict(list)
+            for row in rows:
+                if row.authority_notice_id is None:
+                    asked[row.authority_resource].append(row)
+            for rid, conflicts in asked.items():
+                notice_id = _authority_notice(hub, s, hub.catalogue.resource(rid), conflicts, by.strip())
+                for row in conflicts:
+                    row.authority_notice_id = notice_id
+        s.flush()
+        return rows
+
+
+def _authority_notice(hub: Hub, s: Session, res: Resource, conflicts: list[Conflict], by: str) -> int:
+    department = hub.catalogue.departments[res.provider]
+    rule = hub.profile.deadlines["rectification"]
+    now = utcnow()
+    deadline = hub.calendar.deadline(now, rule.working_days)
+    lines = [
+        f"{department.name}：",
+        "",
+        f"贵部门是下列数据项的权威来源（{res.id}）。其他部门的数据与贵部门不一致，平台（{by}）请贵部门协助核实"
+        "贵部门的值是否正确；如有误，请更正后重新报送。",
+        f"请在 {deadline:%Y-%m-%d} 24:00（北京时间）前反馈，即 {rule.working_days} 个工作日；依据：{rule.basis}。",
+        "",
+        "待核实项（值已按分级脱敏）/ to verify, values masked:",
+    ]
+    for c in conflicts[:20]:
+        lines.append(
+            f"  - 冲突 {c.id} · {c.entity_key[:6]}… · {c.item}: 贵部门 {c.authority_value or '（无此实体）'}；"
+            f"{c.department} {c.other_value}"
+        )
+    if len(conflicts) > 20:
+        lines.append(f"  … and {len(conflicts) - 20:,} more: sharehub conflicts list --status verifying")
+    keys = sorted({c.entity_key for c in conflicts})
+    notice = Notice(
+        kind="conflict",
+        department=department.id,
+        resource_id=res.id,
+        run_id=None,
+        created_at=now,
+        deadline=deadline,
+        status="open",
+        subject=f"[sharehub] {res.id}: 请协助核实 {len(conflicts):,} 处不一致数据，{deadline:%Y-%m-%d} 前反馈",
+        body="\n".join(lines),
+        row_keys=keys,
+        pending_keys=keys,
+    )
+    file_notice(s, notice, department.contact_email)
+    return notice.id
+
+
 def decide(hub: Hub, conflict_id: int, *, right: str, by: str, reason: str) -> Conflict:
     """Record which value is right (`authority` or `provider`), who decided and why."""
     if right not in ("authority", "provider") or not by.strip() or len(reason.strip()) < 4:
@@ -386,5 +475,10 @@ def decide(hub: Hub, conflict_id: int, *, right: str, by: str, reason: str) -> C
         row = s.get(Conflict, conflict_id)
         if row is None:
             raise LookupError(f"no conflict {conflict_id}")
+        if row.status not in OPEN:
+            raise ValueError(f"conflict {conflict_id} is {row.status}; only open or verifying conflicts are decided")
         row.status, row.decision, row.decided_by, row.decision_reason = "decided", right, by.strip(), reason.strip()
+        row.decided_at = utcnow()
+        s.flush()
+        _settle_notices(s)
         return row

@@ -168,7 +168,9 @@ class Conflict(Base):
     """Two departments disagree about one item of one entity (一数一源, 多元校核).
 
     Values are kept masked by their field's classification: the stores hold the real ones.
-    `kind` is `value` (the copies differ) or `missing_in_base` (the authoritative store lacks the entity).
+    `kind` is `value` (the copies differ), `status` (coded states that mean different things, such as
+    deregistered in one and registered in another) or `missing_in_base` (the authoritative store lacks it).
+    `status` goes open → verifying → decided, and any of them → closed when the copies converge.
     """
 
     __tablename__ = "conflicts"
@@ -190,6 +192,13 @@ class Conflict(Base):
     decided_by: Mapped[str | None] = mapped_column(String(100))
     decision: Mapped[str | None] = mapped_column(String(20))  # authority or provider: whose value is right
     decision_reason: Mapped[str | None] = mapped_column(Text)
+    # Verification (核实): who took it up and when, and the notice asking the authoritative department.
+    verifying_by: Mapped[str | None] = mapped_column(String(100))
+    verifying_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    authority_notice_id: Mapped[int | None] = mapped_column(
+        ForeignKey("notices.id", name="fk_conflicts_authority_notice_id_notices")
+    )
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class ConsistencyState(Base):
