@@ -17,6 +17,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from sharehub.catalogue import Resource, load_catalogue
 from sharehub.settings import get_settings
+from warehouse.declared import Model, load_models
 
 DEFAULT_ARGS = {
     "owner": "sharehub",
@@ -146,3 +147,34 @@ def consistency() -> None:
 
 
 consistency()
+
+
+def build_theme_dag(model: Model) -> Any:
+    """The DAG of one thematic model: rebuilt when any store it reads is updated."""
+
+    @dag(
+        dag_id=f"sharehub.theme.{model.id}",
+        description=model.title,
+        schedule=AssetAny(*(store_asset(_catalogue.resources[rid]) for rid in model.sources)),
+        start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
+        catchup=False,
+        max_active_runs=1,
+        default_args=DEFAULT_ARGS,
+        tags=["sharehub", "theme", f"theme:{model.theme}"],
+        doc_md=f"**{model.title}** from {', '.join(model.sources)}; SQL in `{model.path.name}`.",
+    )
+    def theme() -> None:
+        @task(task_id="build", outlets=[Asset(name=f"sharehub.theme.{model.id}", uri=f"sharehub://{model.store_path}")])
+        @_fatal_is_final
+        def build_(model_id: str) -> dict[str, int | str | None]:
+            from sharehub.pipeline.tasks import theme_task
+
+            return theme_task(model_id)
+
+        build_(model.id)
+
+    return theme()
+
+
+for _model in load_models(get_settings().models_dir, _catalogue.resources).values():
+    globals()["theme__" + _model.id.replace(".", "__")] = build_theme_dag(_model)

@@ -13,6 +13,7 @@ from rich.table import Table
 from sharehub.cli_consistency import conflicts_app, consistency, run_check
 from sharehub.cli_consumers import consumers_app
 from sharehub.cli_notices import notices_app
+from sharehub.cli_themes import run_builds, themes_app
 from sharehub.console import err, out
 from sharehub.console import hub as _hub
 from sharehub.errors import SharehubError
@@ -29,6 +30,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(notices_app, name="notices")
 app.add_typer(consumers_app, name="consumers")
 app.add_typer(conflicts_app, name="conflicts")
+app.add_typer(themes_app, name="themes")
 app.command("consistency")(consistency)
 
 
@@ -159,6 +161,7 @@ def run_many(resource_ids: list[str]) -> list:
     out.print(_summary_table(summaries))
     if any(s.status == "succeeded" for s in summaries):
         run_check(full=False)  # the conflict check, on the entities these runs changed
+        run_builds(None)  # thematic stores whose sources changed
     if failed:
         err.print(f"[red]{len(failed)} resource(s) failed: {', '.join(failed)}[/red]")
     return summaries if not failed else [*summaries, None]

@@ -20,6 +20,9 @@ class Settings(BaseSettings):
     mode: Literal["development", "production"] = "development"
     home: Path = Field(default=Path(".sharehub"), description="Working directory of the embedded defaults.")
     catalogue_dir: Path = Field(default=REPO_ROOT / "catalogue", description="Folder of catalogue YAML.")
+    models_dir: Path = Field(
+        default=REPO_ROOT / "warehouse" / "models", description="Folder of thematic SQL models (<theme>.<name>.sql)."
+    )
     metadata_url: str = Field(default="", description="SQLAlchemy URL; default SQLite under home.")
     storage_url: str = Field(default="", description="file:///dir or s3://bucket/prefix; default home/lake.")
     s3_endpoint: str = Field(default="", description="S3 endpoint URL, e.g. http://minio:9000.")

@@ -49,3 +49,11 @@ def consistency_task(full: bool = False) -> dict[str, int]:
 
     result = check(Hub.from_env(), full=full)
     return {"found": result.found, "opened": result.opened, "closed": result.closed, "notices": len(result.notices)}
+
+
+def theme_task(model_id: str) -> dict[str, int | str | None]:
+    """Build one thematic model if its sources changed; the `sharehub.theme.<model>` DAG's task."""
+    from warehouse.themes import build
+
+    (done,) = build(Hub.from_env(), [model_id])
+    return {"status": done.status, "version": done.version, "rows": done.rows}
