@@ -23,8 +23,8 @@ def postgres_scanner_path() -> str:
     return str(found[0])
 
 
-def connect() -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection that never draws a progress bar on stdout."""
-    con = duckdb.connect()
+def connect(path: str = ":memory:") -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection (in memory unless a file is named) that never draws a progress bar on stdout."""
+    con = duckdb.connect(path)
     con.execute("SET enable_progress_bar = false")
     return con

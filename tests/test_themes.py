@@ -66,7 +66,8 @@ def test_themes_join_departments_record_lineage_and_rebuild_only_on_change(make_
         person = c.execute(sa.text("SELECT MIN(id_number) FROM insurance_enrolment")).scalar_one()
         c.execute(
             sa.text(
-                "UPDATE insurance_enrolment SET status = '暂停缴费', updated_at = '2026-11-21 10:00:00' WHERE id_number = :k"
+                "UPDATE insurance_enrolment SET status = '暂停缴费', updated_at = '2026-11-21 10:00:00' "
+                "WHERE id_number = :k"
             ),
             {"k": person},
         )

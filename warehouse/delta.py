@@ -11,6 +11,9 @@ from deltalake.exceptions import TableNotFoundError
 
 RUN_KEY = "sharehub.run_id"
 OP = "_op"
+# Stores keep Delta change data, so consumers of a store (the consistency check, incremental extracts)
+# read only what changed between two versions instead of scanning the table.
+CHANGE_DATA = {"delta.enableChangeDataFeed": "true"}
 
 
 @dataclass(frozen=True)
@@ -61,9 +64,13 @@ def merge_run(
             return MergeOutcome(done, 0, 0, 0, already_committed=True)
     source = rows.read_all() if isinstance(rows, pa.RecordBatchReader) else rows
     if table is None:
-        write_deltalake(uri, source, mode="error", storage_options=options, commit_properties=props)
+        write_deltalake(
+            uri, source, mode="error", storage_options=options, commit_properties=props, configuration=CHANGE_DATA
+        )
         table = DeltaTable(uri, storage_options=options)
         return MergeOutcome(table.version(), source.num_rows, 0, 0)
+    if table.metadata().configuration.get("delta.enableChangeDataFeed") != "true":
+        table.alter.set_table_properties(CHANGE_DATA)  # a store made before change data was kept
     target_cols = [f.name for f in table.schema().fields]
     source = source.append_column(OP, pa.array(["U"] * source.num_rows, pa.string()))
     if deleted_keys is not None and deleted_keys.num_rows:

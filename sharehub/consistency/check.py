@@ -6,32 +6,38 @@ normalized before comparing: full-width to half-width, no whitespace, lower case
 simplified characters where either field declares `normalize: [traditional]`. The entity key is the
 identifier (resident ID or credit code) of the authoritative resource's key.
 
-The check is incremental: it re-compares only the entities whose rows changed in runs that succeeded
-since the last check, plus those with an open conflict; `full=True` re-compares everything. Each
-disagreement is a conflict record (values masked). A conflict that is no longer found closes itself.
-New conflicts become one notice per resource to its provider department.
+The compared columns live in a local DuckDB cache kept in step with the stores' Delta change data
+(`cache.py`). The check is incremental: it re-compares only the entities whose rows changed in either
+store since the last check; `full=True` reloads the stores and re-compares everything. Values equal as
+stored are settled in SQL; only the rest go through the normalization, so its cost follows the
+disagreements, not the table size. Each disagreement is a conflict record (values masked). A conflict
+that is no longer found closes itself. New conflicts become one notice per resource to its provider.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from importlib import resources
+from typing import Any
 
 import duckdb
 import pyarrow as pa
-from sqlalchemy import select
+from duckdb.func import PythonUDFType
+from duckdb.sqltypes import VARCHAR
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
-from connectors import duck
 from expectations.sql import ident, literal
 from sharehub.catalogue.models import FieldSpec, Resource
+from sharehub.consistency.cache import StoreCache
 from sharehub.hub import Hub
 from sharehub.masking import mask_field
-from sharehub.metadata.models import Conflict, ConsistencyState, Notice, Run, utcnow
+from sharehub.metadata.models import Conflict, Notice, utcnow
 from sharehub.notices import file_notice
 from warehouse.delta import open_table
 
@@ -48,19 +54,31 @@ def _traditional() -> tuple[str, str]:
     return "".join(a for a, _ in pairs), "".join(b for _, b in pairs)
 
 
-def normalized(expr: str, traditional: bool) -> str:
-    """SQL for the comparable form of a value."""
-    spaceless = f"regexp_replace(CAST({expr} AS VARCHAR), '[\\s\u3000]+', '', 'g')"
-    out = f"lower(translate({spaceless}, {literal(FULL_WIDTH)}, {literal(HALF_WIDTH)}))"
-    if traditional:
-        src, dst = _traditional()
-        out = f"translate({out}, {literal(src)}, {literal(dst)})"
-    return out
+def _register_normalizers(con: duckdb.DuckDBPyConnection) -> None:
+    """`sh_norm(v)` and `sh_norm_t(v)` (also traditional → simplified) in SQL: Python's str.translate, vectorized."""
+    for name, trad in (("sh_norm", False), ("sh_norm_t", True)):
+        con.create_function(name, functools.partial(_normalize_array, trad), [VARCHAR], VARCHAR, **UDF)
+
+
+UDF: dict[str, Any] = {"type": PythonUDFType.ARROW, "side_effects": False}
+
+
+def _normalize_array(traditional: bool, values: pa.Array) -> pa.Array:
+    return pa.array([normalize_value(v, traditional) for v in values.to_pylist()], pa.string())
+
+
+def _as_stored(expr: str, spec: FieldSpec) -> str:
+    """SQL for a value as stored (mapped through its vocabulary): equal here means equal, cheaply."""
+    text = f"CAST({expr} AS VARCHAR)"
+    if not spec.vocabulary:
+        return text
+    whens = " ".join(f"WHEN {literal(w)} THEN {literal(m)}" for w, m in sorted(spec.vocabulary.items()))
+    return f"(CASE {text} {whens} ELSE {text} END)"
 
 
 def comparable(expr: str, spec: FieldSpec, traditional: bool) -> str:
     """SQL for what a field's value means: its normalized form, mapped through its vocabulary if any."""
-    norm = normalized(expr, traditional)
+    norm = f"{'sh_norm_t' if traditional else 'sh_norm'}(CAST({expr} AS VARCHAR))"
     if not spec.vocabulary:
         return norm
     whens = " ".join(
@@ -142,24 +160,25 @@ def check(hub: Hub, *, full: bool = False) -> CheckResult:
     """Compare every declared copy with its authority; record conflicts, close converged ones, notify."""
     started = utcnow()
     result = CheckResult()
-    con = duck.connect()
+    cache = StoreCache(hub.settings.home / "consistency.duckdb")
     try:
-        tables = _register_stores(hub, con)
-        changed = None if full else _changed_keys(hub, con, tables)
+        _register_normalizers(cache.con)
+        changed = _sync(hub, cache, reload=full)
         seen: dict[tuple[str, str, str], tuple[str, str, str | None, str | None]] = {}
-        scope: dict[str, set[str] | None] = {}
+        scope: dict[tuple[str, str], set[str] | None] = {}
         for p in pairings(hub):
-            if p.authority.id not in tables or p.other.id not in tables:
+            if p.authority.id not in changed or p.other.id not in changed:
                 continue
-            keys = None if changed is None else changed.get(p.other.id, set()) | changed.get(p.authority.id, set())
-            keys = None if keys is None else keys | _open_keys(hub, p.item, p.other.id)
-            scope[f"{p.item}|{p.other.id}"] = keys
-            rows = _compare(con, p, keys)
+            a, o = changed[p.authority.id], changed[p.other.id]
+            keys = None if a is None or o is None else a | o
+            for slot in (p.item, str(p.authority.store.base)):
+                prev = scope.get((slot, p.other.id), set())
+                scope[(slot, p.other.id)] = None if keys is None or prev is None else prev | keys
             result.items.add(p.item)
-            for key, a_val, o_val, missing in rows:
+            for key, a_val, o_val, missing in _compare(cache.con, p, keys):
                 kind = "missing_in_base" if missing else ("status" if p.other_field.vocabulary else "value")
-                item = p.authority.store.base if missing else p.item
-                seen[(str(item), key, p.other.id)] = (
+                item = str(p.authority.store.base) if missing else p.item
+                seen[(item, key, p.other.id)] = (
                     kind,
                     p.authority.id,
                     None if missing else mask_field(a_val, p.authority_field),
@@ -167,99 +186,64 @@ def check(hub: Hub, *, full: bool = False) -> CheckResult:
                 )
         result.found = len(seen)
         _record(hub, seen, scope, started, result)
-        _mark_checked(hub, tables, started)
+        cache.commit()  # the synced versions count as checked only once the results are recorded
     finally:
-        con.close()
+        cache.close()
     result.notices = _notify(hub)
     log.info("consistency: %d conflicts found, %d new, %d closed", result.found, result.opened, result.closed)
     return result
 
 
-def _register_stores(hub: Hub, con: duckdb.DuckDBPyConnection) -> set[str]:
-    """Load the columns the check needs from each current Delta table into a DuckDB table named after it.
-
-    Copying (key, compared fields, `_run_id`) into DuckDB keeps DuckDB from pushing join filters
-    into the Arrow dataset scan, which fails there on string views; it is also faster to join.
-    """
+def _sync(hub: Hub, cache: StoreCache, reload: bool) -> dict[str, set[str] | None]:
+    """Bring every compared store's cached columns up to date; per resource, the entities that changed."""
     needed: dict[str, set[str]] = defaultdict(set)
+    entity: dict[str, str] = {}
     for p in pairings(hub):
         needed[p.authority.id] |= {p.authority_key, p.authority_field.name}
         needed[p.other.id] |= {p.other_key, p.other_field.name}
-    present = set()
-    for rid, columns in needed.items():
+        entity[p.authority.id], entity[p.other.id] = p.authority_key, p.other_key
+    out = {}
+    for rid, columns in sorted(needed.items()):
         res = hub.catalogue.resource(rid)
         table = open_table(hub.store.uri(res.store_path), hub.store.delta_options())
         if table is None:
             continue
-        con.register("delta_scan", table.to_pyarrow_dataset())
-        select_list = ", ".join(ident(c) for c in sorted(columns | {"_run_id"}))
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {_view(rid)} AS SELECT {select_list} FROM delta_scan")
-        con.unregister("delta_scan")
-        present.add(rid)
-    return present
-
-
-def _view(resource_id: str) -> str:
-    return "store_" + resource_id.replace(".", "_")
-
-
-def _changed_keys(hub: Hub, con: duckdb.DuckDBPyConnection, tables: set[str]) -> dict[str, set[str]]:
-    """Per resource, the entity keys of rows written by runs that succeeded since its last check."""
-    out: dict[str, set[str]] = {}
-    with hub.db() as s:
-        checked = {c.resource_id: c.checked_until for c in s.scalars(select(ConsistencyState))}
-        for rid in tables:
-            q = select(Run.id).where(Run.resource_id == rid, Run.status == "succeeded")
-            if rid in checked:
-                q = q.where(Run.finished_at >= checked[rid])
-            runs = list(s.scalars(q))
-            res = hub.catalogue.resource(rid)
-            key = _entity_key(res, res.field(res.source.key[0]).identifier) or res.source.key[0]
-            if not runs:
-                out[rid] = set()
-                continue
-            ids = ", ".join(literal(r) for r in runs)
-            rows = con.execute(
-                f"SELECT DISTINCT {ident(key)} FROM {_view(rid)} WHERE list_contains([{ids}], _run_id)"
-            ).fetchall()
-            out[rid] = {str(k) for (k,) in rows if k is not None}
+        cols = sorted(columns | set(res.source.key) | {"_run_id"})
+        out[rid] = cache.sync(rid, table, cols, res.source.key, entity[rid], reload)
     return out
 
 
-def _open_keys(hub: Hub, item: str, resource_id: str) -> set[str]:
-    with hub.db() as s:
-        return set(
-            s.scalars(
-                select(Conflict.entity_key).where(
-                    Conflict.resource_id == resource_id,
-                    Conflict.status.in_(OPEN),
-                    Conflict.item.in_((item, item.split(".", 1)[0])),
-                )
-            )
-        )
-
-
 def _compare(con: duckdb.DuckDBPyConnection, p: Pairing, keys: set[str] | None) -> list[tuple]:
-    """(key, authoritative value, other value, missing in base) for each disagreeing entity."""
+    """(key, authoritative value, other value, missing in base) for each disagreeing entity in scope.
+
+    Rows whose values are equal as stored are settled by the join itself; only the remaining
+    candidates are normalized, which is where the cost of comparing lies.
+    """
     trad = "traditional" in p.authority_field.normalize or "traditional" in p.other_field.normalize
     a_val, o_val = f"a.{ident(p.authority_field.name)}", f"o.{ident(p.other_field.name)}"
-    differs = f"{comparable(o_val, p.other_field, trad)} IS DISTINCT FROM {comparable(a_val, p.authority_field, trad)}"
     a_key, o_key = f"a.{ident(p.authority_key)}", f"o.{ident(p.other_key)}"
+    differs = (
+        f"{comparable('o_val', p.other_field, trad)} IS DISTINCT FROM {comparable('a_val', p.authority_field, trad)}"
+    )
     scope = ""
     if keys is not None:
         if not keys:
             return []
         con.register("scope_keys", pa.table({"k": sorted(keys)}))
         scope = f"AND {o_key} IN (SELECT k FROM scope_keys)"
+    other, authority = StoreCache.table(p.other.id), StoreCache.table(p.authority.id)
     query = f"""
-        SELECT {o_key} AS k, any_value({a_val}) AS a_val,
-               arg_max({o_val}, {differs}) AS o_val,
-               bool_or({a_key} IS NULL) AS missing
-        FROM {_view(p.other.id)} o LEFT JOIN {_view(p.authority.id)} a ON {a_key} = {o_key}
-        WHERE {o_key} IS NOT NULL AND {o_val} IS NOT NULL {scope}
-        GROUP BY {o_key}
-        HAVING bool_or({a_key} IS NULL)
-            OR bool_or({differs})
+        WITH candidates AS MATERIALIZED (
+            SELECT {o_key} AS k, {a_val} AS a_val, {o_val} AS o_val, {a_key} IS NULL AS missing
+            FROM {other} o LEFT JOIN {authority} a ON {a_key} = {o_key}
+            WHERE {o_key} IS NOT NULL AND {o_val} IS NOT NULL {scope}
+              AND ({a_key} IS NULL
+                   OR {_as_stored(o_val, p.other_field)} IS DISTINCT FROM {_as_stored(a_val, p.authority_field)})
+        )
+        SELECT k, any_value(a_val), arg_max(o_val, {differs}), bool_or(missing)
+        FROM candidates
+        GROUP BY k
+        HAVING bool_or(missing) OR bool_or({differs})
     """
     return [(str(k), a, o, bool(m)) for k, a, o, m in con.execute(query).fetchall()]
 
@@ -267,56 +251,86 @@ def _compare(con: duckdb.DuckDBPyConnection, p: Pairing, keys: set[str] | None) 
 def _record(
     hub: Hub,
     seen: dict[tuple[str, str, str], tuple[str, str, str | None, str | None]],
-    scope: dict[str, set[str] | None],
+    scope: dict[tuple[str, str], set[str] | None],
     now: datetime,
     result: CheckResult,
 ) -> None:
-    """Upsert what was seen; close open conflicts inside the checked scope that were not seen again."""
+    """Upsert what was seen and close the conflicts in scope that were not seen again, in bulk."""
     with hub.db() as s:
-        existing = {(c.item, c.entity_key, c.resource_id): c for c in s.scalars(select(Conflict))}
+        existing = _existing(s, scope)
+        inserts, updates, reopened = [], [], []
         for (item, key, rid), (kind, authority, a_val, o_val) in seen.items():
-            res = hub.catalogue.resource(rid)
-            row = existing.get((item, key, rid))
-            if row is None:
-                row = Conflict(
-                    kind=kind,
-                    item=item,
-                    entity_key=key,
-                    resource_id=rid,
-                    department=res.provider,
-                    authority_resource=authority,
-                    status="open",
-                    first_seen=now,
+            department = hub.catalogue.resource(rid).provider
+            values = {"authority_value": a_val, "other_value": o_val, "last_seen": now}
+            found = existing.get((item, key, rid))
+            if found is None:
+                inserts.append(
+                    {
+                        "kind": kind,
+                        "item": item,
+                        "entity_key": key,
+                        "resource_id": rid,
+                        "department": department,
+                        "authority_resource": authority,
+                        "status": "open",
+                        "first_seen": now,
+                        **values,
+                    }
                 )
-                s.add(row)
                 result.opened += 1
-            elif row.status == "closed":
-                row.status, row.closed_at, row.notice_id = "open", None, None
+            elif found[1] == "closed":
+                reopened.append({"id": found[0], "status": "open", "closed_at": None, "notice_id": None, **values})
                 result.opened += 1
-            row.authority_value, row.other_value, row.last_seen = a_val, o_val, now
-            slot = (res.provider, item)
+            else:
+                updates.append({"id": found[0], **values})
+            slot = (department, item)
             result.by_department_item[slot] = result.by_department_item.get(slot, 0) + 1
-        for (item, key, rid), row in existing.items():
-            if row.status == "closed" or (item, key, rid) in seen:
-                continue
-            scopes = [v for k, v in scope.items() if k.endswith(f"|{rid}") and k.startswith(item)]
-            if scopes and any(v is None or key in v for v in scopes):
-                row.status, row.closed_at = "closed", now
-                result.closed += 1
+        closing = [
+            {"id": cid, "status": "closed", "closed_at": now}
+            for slot, (cid, status) in existing.items()
+            if status != "closed" and slot not in seen
+        ]
+        result.closed = len(closing)
+        if inserts:
+            s.execute(insert(Conflict), inserts)
+        for batch in (updates, reopened, closing):
+            if batch:
+                s.execute(update(Conflict), batch)
 
 
-def _mark_checked(hub: Hub, tables: set[str], now: datetime) -> None:
-    with hub.db() as s:
-        for rid in tables:
-            s.merge(ConsistencyState(resource_id=rid, checked_until=now))
+def _existing(s: Session, scope: dict[tuple[str, str], set[str] | None]) -> dict[tuple[str, str, str], tuple[int, str]]:
+    """(item, key, resource) → (id, status) of the recorded conflicts inside the checked scope."""
+    out = {}
+    cols = (Conflict.id, Conflict.item, Conflict.entity_key, Conflict.resource_id, Conflict.status)
+    for (item, rid), keys in scope.items():
+        q = select(*cols).where(Conflict.item == item, Conflict.resource_id == rid)
+        queries = [q] if keys is None else [q.where(Conflict.entity_key.in_(b)) for b in _batches(sorted(keys))]
+        for query in queries:
+            for cid, it, key, res, status in s.execute(query):
+                out[(it, key, res)] = (cid, status)
+    return out
+
+
+def _batches(items: list, size: int = 2000) -> list[list]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 def _notify(hub: Hub) -> list[int]:
     """One notice per resource with conflicts not yet noticed; close notices whose conflicts all ended."""
+    cols = (
+        Conflict.id,
+        Conflict.kind,
+        Conflict.item,
+        Conflict.entity_key,
+        Conflict.resource_id,
+        Conflict.authority_resource,
+        Conflict.authority_value,
+        Conflict.other_value,
+    )
     with hub.db() as s:
-        fresh = list(s.scalars(select(Conflict).where(Conflict.status == "open", Conflict.notice_id.is_(None))))
+        fresh = s.execute(select(*cols).where(Conflict.status == "open", Conflict.notice_id.is_(None))).all()
         _settle_notices(s)
-    by_resource: dict[str, list[Conflict]] = defaultdict(list)
+    by_resource: dict[str, list[Any]] = defaultdict(list)
     for c in fresh:
         by_resource[c.resource_id].append(c)
     return [_conflict_notice(hub, hub.catalogue.resource(rid), cs) for rid, cs in by_resource.items()]
@@ -324,18 +338,21 @@ def _notify(hub: Hub) -> list[int]:
 
 def _settle_notices(s: Session) -> None:
     """Each open conflict notice lists the keys still open or verifying; with none left it is resolved."""
-    pending: dict[int, list[str]] = defaultdict(list)
-    for c in s.scalars(select(Conflict).where(Conflict.status.in_(OPEN))):
-        for notice_id in (c.notice_id, c.authority_notice_id):
-            if notice_id is not None:
-                pending[notice_id].append(c.entity_key)
+    pending: dict[int, set[str]] = defaultdict(set)
+    cols = (Conflict.entity_key, Conflict.notice_id, Conflict.authority_notice_id)
+    for key, notice_id, asked_id in s.execute(select(*cols).where(Conflict.status.in_(OPEN))):
+        for nid in (notice_id, asked_id):
+            if nid is not None:
+                pending[nid].add(key)
     for notice in s.scalars(select(Notice).where(Notice.kind == "conflict", Notice.status != "resolved")):
-        notice.pending_keys = sorted(set(pending.get(notice.id, [])))
-        if not notice.pending_keys:
+        keys = sorted(pending.get(notice.id, ()))
+        if keys != notice.pending_keys:
+            notice.pending_keys = keys
+        if not keys:
             notice.status, notice.resolved_at = "resolved", utcnow()
 
 
-def _conflict_notice(hub: Hub, res: Resource, conflicts: list[Conflict]) -> int:
+def _conflict_notice(hub: Hub, res: Resource, conflicts: list[Any]) -> int:
     department = hub.catalogue.departments[res.provider]
     rule = hub.profile.deadlines["rectification"]
     now = utcnow()
@@ -378,10 +395,8 @@ def _conflict_notice(hub: Hub, res: Resource, conflicts: list[Conflict]) -> int:
             pending_keys=keys,
         )
         file_notice(s, notice, department.contact_email)
-        for c in conflicts:
-            row = s.get(Conflict, c.id)
-            assert row is not None
-            row.notice_id = notice.id
+        for ids in _batches([c.id for c in conflicts]):
+            s.execute(update(Conflict).where(Conflict.id.in_(ids)).values(notice_id=notice.id))
         return notice.id
 
 
