@@ -21,11 +21,11 @@ def conflict_table(by_department_item: dict[tuple[str, str], int]) -> Table:
     return t
 
 
-def run_check(full: bool) -> None:
+def run_check(full: bool, reload: bool = False) -> None:
     """Run the consistency check and print what it found."""
     from sharehub.consistency.check import check
 
-    result = check(_hub(), full=full)
+    result = check(_hub(), full=full or reload, reload=reload)
     out.print(conflict_table(result.by_department_item))
     out.print(
         f"{'full' if full else 'incremental'} check of {len(result.items)} item(s): {result.found:,} conflict(s) "
@@ -35,9 +35,12 @@ def run_check(full: bool) -> None:
 
 def consistency(
     full: Annotated[bool, typer.Option("--full", help="Re-compare every entity, not only the changed ones.")] = False,
+    reload: Annotated[
+        bool, typer.Option("--reload", help="Also rebuild the cached columns from the Delta stores (implies --full).")
+    ] = False,
 ) -> None:
     """Compare every department's copy of a base item with its authoritative source (一数一源)."""
-    run_check(full)
+    run_check(full, reload)
 
 
 @conflicts_app.command("list")

@@ -23,13 +23,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from importlib import resources
-from typing import Any
+from typing import Any, cast
 
 import duckdb
 import pyarrow as pa
 from duckdb.func import PythonUDFType
 from duckdb.sqltypes import VARCHAR
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from expectations.sql import ident, literal
@@ -67,8 +67,14 @@ def _normalize_array(traditional: bool, values: pa.Array) -> pa.Array:
     return pa.array([normalize_value(v, traditional) for v in values.to_pylist()], pa.string())
 
 
-def _as_stored(expr: str, spec: FieldSpec) -> str:
-    """SQL for a value as stored (mapped through its vocabulary): equal here means equal, cheaply."""
+def _as_stored(o_val: str, a_val: str, p: Pairing) -> str:
+    """SQL true where two values differ as stored (through their vocabularies): equal here means equal."""
+    if not p.other_field.vocabulary and p.other_field.arrow_type == p.authority_field.arrow_type:
+        return f"{o_val} IS DISTINCT FROM {a_val}"
+    return f"{_stored_text(o_val, p.other_field)} IS DISTINCT FROM {_stored_text(a_val, p.authority_field)}"
+
+
+def _stored_text(expr: str, spec: FieldSpec) -> str:
     text = f"CAST({expr} AS VARCHAR)"
     if not spec.vocabulary:
         return text
@@ -88,15 +94,24 @@ def comparable(expr: str, spec: FieldSpec, traditional: bool) -> str:
     return f"(CASE {norm} {whens} ELSE {norm} END)"
 
 
-def normalize_value(value: object, traditional: bool) -> str | None:
-    """The same normalization in Python, for the decision and notice texts and for tests."""
-    if value is None:
-        return None
-    text = "".join(str(value).split()).replace("\u3000", "").translate(str.maketrans(FULL_WIDTH, HALF_WIDTH)).lower()
+@lru_cache(maxsize=2)
+def _table(traditional: bool) -> dict[int, int]:
+    table = str.maketrans(FULL_WIDTH + "\u3000", HALF_WIDTH + " ")
     if traditional:
         src, dst = _traditional()
-        text = text.translate(str.maketrans(src, dst))
-    return text
+        table.update(str.maketrans(src, dst))
+    return table
+
+
+def normalize_value(value: object, traditional: bool) -> str | None:
+    """The comparable form of a value: half-width, no whitespace, lower case, simplified if `traditional`.
+
+    Width and traditional forms map character by character and never produce upper case or
+    whitespace, so one translation table does both before the rest.
+    """
+    if value is None:
+        return None
+    return "".join(str(value).translate(_table(traditional)).split()).lower()
 
 
 @dataclass(frozen=True)
@@ -153,43 +168,65 @@ class CheckResult:
     opened: int = 0
     closed: int = 0
     notices: list[int] = field(default_factory=list)
+    settle: set[int] = field(default_factory=set)  # notices some of whose conflicts closed in this check
     by_department_item: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
-def check(hub: Hub, *, full: bool = False) -> CheckResult:
-    """Compare every declared copy with its authority; record conflicts, close converged ones, notify."""
+Scope = dict[str, tuple[set[str], set[str] | None]]  # resource → (items, entity keys checked or None = all)
+
+
+def check(hub: Hub, *, full: bool = False, reload: bool = False) -> CheckResult:
+    """Compare every declared copy with its authority; record conflicts, close converged ones, notify.
+
+    `full` compares every entity instead of the changed ones; `reload` also rebuilds the cached
+    columns from the Delta tables instead of applying their change data.
+    """
     started = utcnow()
     result = CheckResult()
     cache = StoreCache(hub.settings.home / "consistency.duckdb")
     try:
         _register_normalizers(cache.con)
-        changed = _sync(hub, cache, reload=full)
+        changed = _sync(hub, cache, reload=reload)
+        if full:
+            changed = dict.fromkeys(changed)
         seen: dict[tuple[str, str, str], tuple[str, str, str | None, str | None]] = {}
-        scope: dict[tuple[str, str], set[str] | None] = {}
+        scope: Scope = {}
+        groups: dict[tuple[str, str], list[Pairing]] = defaultdict(list)
         for p in pairings(hub):
-            if p.authority.id not in changed or p.other.id not in changed:
+            groups[(p.other.id, p.authority.id)].append(p)
+        for (other, authority), pairs in groups.items():
+            if authority not in changed or other not in changed:
                 continue
-            a, o = changed[p.authority.id], changed[p.other.id]
+            a, o = changed[authority], changed[other]
             keys = None if a is None or o is None else a | o
-            for slot in (p.item, str(p.authority.store.base)):
-                prev = scope.get((slot, p.other.id), set())
-                scope[(slot, p.other.id)] = None if keys is None or prev is None else prev | keys
-            result.items.add(p.item)
-            for key, a_val, o_val, missing in _compare(cache.con, p, keys):
-                kind = "missing_in_base" if missing else ("status" if p.other_field.vocabulary else "value")
-                item = str(p.authority.store.base) if missing else p.item
-                seen[(item, key, p.other.id)] = (
-                    kind,
-                    p.authority.id,
-                    None if missing else mask_field(a_val, p.authority_field),
-                    mask_field(o_val, p.other_field),
-                )
+            items, prev = scope.get(other, (set(), set()))
+            items |= {str(pairs[0].authority.store.base), *(p.item for p in pairs)}
+            scope[other] = (items, None if keys is None or prev is None else prev | keys)
+            result.items |= {p.item for p in pairs}
+            for key, missing, fields in _compare(cache.con, pairs, keys):
+                if missing:
+                    p, _, o_val = next((pairs[i], a_val, o_val) for i, a_val, o_val in fields)
+                    seen[(str(p.authority.store.base), key, other)] = (
+                        "missing_in_base",
+                        authority,
+                        None,
+                        mask_field(o_val, p.other_field),
+                    )
+                    continue
+                for i, a_val, o_val in fields:
+                    p = pairs[i]
+                    seen[(p.item, key, other)] = (
+                        "status" if p.other_field.vocabulary else "value",
+                        authority,
+                        mask_field(a_val, p.authority_field),
+                        mask_field(o_val, p.other_field),
+                    )
         result.found = len(seen)
         _record(hub, seen, scope, started, result)
         cache.commit()  # the synced versions count as checked only once the results are recorded
     finally:
         cache.close()
-    result.notices = _notify(hub)
+    result.notices = _notify(hub, result.settle)
     log.info("consistency: %d conflicts found, %d new, %d closed", result.found, result.opened, result.closed)
     return result
 
@@ -213,52 +250,74 @@ def _sync(hub: Hub, cache: StoreCache, reload: bool) -> dict[str, set[str] | Non
     return out
 
 
-def _compare(con: duckdb.DuckDBPyConnection, p: Pairing, keys: set[str] | None) -> list[tuple]:
-    """(key, authoritative value, other value, missing in base) for each disagreeing entity in scope.
+def _compare(con: duckdb.DuckDBPyConnection, pairs: list[Pairing], keys: set[str] | None) -> list[tuple]:
+    """(key, missing in base, [(pair index, authoritative value, other value)]) per disagreeing entity.
 
-    Rows whose values are equal as stored are settled by the join itself; only the remaining
-    candidates are normalized, which is where the cost of comparing lies.
+    All copies one resource holds of one authority are compared in one join. Rows whose values
+    are equal as stored are settled by the join itself; only the remaining candidates are
+    normalized, which is where the cost of comparing lies.
     """
-    trad = "traditional" in p.authority_field.normalize or "traditional" in p.other_field.normalize
-    a_val, o_val = f"a.{ident(p.authority_field.name)}", f"o.{ident(p.other_field.name)}"
-    a_key, o_key = f"a.{ident(p.authority_key)}", f"o.{ident(p.other_key)}"
-    differs = (
-        f"{comparable('o_val', p.other_field, trad)} IS DISTINCT FROM {comparable('a_val', p.authority_field, trad)}"
-    )
-    scope = ""
-    if keys is not None:
+    first = pairs[0]
+    a_key, o_key = f"a.{ident(first.authority_key)}", f"o.{ident(first.other_key)}"
+    picked, candidates, flags, aggregates = [], [], [], []
+    for i, p in enumerate(pairs):
+        trad = "traditional" in p.authority_field.normalize or "traditional" in p.other_field.normalize
+        a_val, o_val = f"a.{ident(p.authority_field.name)}", f"o.{ident(p.other_field.name)}"
+        picked += [f"{a_val} AS a_{i}", f"{o_val} AS o_{i}"]
+        as_stored = _as_stored(o_val, a_val, p)
+        candidates.append(f"({o_val} IS NOT NULL AND {as_stored})")
+        o_means, a_means = comparable(f"o_{i}", p.other_field, trad), comparable(f"a_{i}", p.authority_field, trad)
+        meaning = f"{o_means} IS DISTINCT FROM {a_means}"
+        flags.append(f"(NOT missing AND o_{i} IS NOT NULL AND {meaning}) AS d_{i}")
+        aggregates += [f"any_value(a_{i})", f"arg_max(o_{i}, d_{i})", f"bool_or(d_{i})", f"any_value(o_{i})"]
+    other, authority = StoreCache.table(first.other.id), StoreCache.table(first.authority.id)
+    if keys is not None:  # both sides cut to the entities in scope before the join
         if not keys:
             return []
         con.register("scope_keys", pa.table({"k": sorted(keys)}))
-        scope = f"AND {o_key} IN (SELECT k FROM scope_keys)"
-    other, authority = StoreCache.table(p.other.id), StoreCache.table(p.authority.id)
+        other = f"(SELECT * FROM {other} WHERE {ident(first.other_key)} IN (SELECT k FROM scope_keys))"
+        authority = f"(SELECT * FROM {authority} WHERE {ident(first.authority_key)} IN (SELECT k FROM scope_keys))"
     query = f"""
         WITH candidates AS MATERIALIZED (
-            SELECT {o_key} AS k, {a_val} AS a_val, {o_val} AS o_val, {a_key} IS NULL AS missing
+            SELECT {o_key} AS k, {a_key} IS NULL AS missing, {", ".join(picked)}
             FROM {other} o LEFT JOIN {authority} a ON {a_key} = {o_key}
-            WHERE {o_key} IS NOT NULL AND {o_val} IS NOT NULL {scope}
-              AND ({a_key} IS NULL
-                   OR {_as_stored(o_val, p.other_field)} IS DISTINCT FROM {_as_stored(a_val, p.authority_field)})
+            WHERE {o_key} IS NOT NULL AND ({a_key} IS NULL OR {" OR ".join(candidates)})
+        ), flagged AS MATERIALIZED (
+            SELECT *, {", ".join(flags)} FROM candidates
         )
-        SELECT k, any_value(a_val), arg_max(o_val, {differs}), bool_or(missing)
-        FROM candidates
+        SELECT k, bool_or(missing), {", ".join(aggregates)}
+        FROM flagged
         GROUP BY k
-        HAVING bool_or(missing) OR bool_or({differs})
+        HAVING bool_or(missing) OR {" OR ".join(f"bool_or(d_{i})" for i in range(len(pairs)))}
     """
-    return [(str(k), a, o, bool(m)) for k, a, o, m in con.execute(query).fetchall()]
+    out = []
+    for row in con.execute(query).fetchall():
+        key, missing, rest = str(row[0]), bool(row[1]), row[2:]
+        if missing:
+            fields = [(i, None, rest[4 * i + 3]) for i in range(len(pairs)) if rest[4 * i + 3] is not None]
+        else:
+            fields = [(i, rest[4 * i], rest[4 * i + 1]) for i in range(len(pairs)) if rest[4 * i + 2]]
+        if fields:
+            out.append((key, missing, fields))
+    return out
 
 
 def _record(
     hub: Hub,
     seen: dict[tuple[str, str, str], tuple[str, str, str | None, str | None]],
-    scope: dict[tuple[str, str], set[str] | None],
+    scope: Scope,
     now: datetime,
     result: CheckResult,
 ) -> None:
-    """Upsert what was seen and close the conflicts in scope that were not seen again, in bulk."""
+    """Upsert what was seen and close the conflicts in scope that were not seen again, in bulk.
+
+    Only conflicts that are new, reopened, closed or whose values changed are written row by row;
+    `last_seen` of everything seen is then set in one statement per scope, since after the closing
+    every conflict still open in the checked scope is one that was seen.
+    """
     with hub.db() as s:
         existing = _existing(s, scope)
-        inserts, updates, reopened = [], [], []
+        inserts, changed, reopened = [], [], []
         for (item, key, rid), (kind, authority, a_val, o_val) in seen.items():
             department = hub.catalogue.resource(rid).provider
             values = {"authority_value": a_val, "other_value": o_val, "last_seen": now}
@@ -281,41 +340,57 @@ def _record(
             elif found[1] == "closed":
                 reopened.append({"id": found[0], "status": "open", "closed_at": None, "notice_id": None, **values})
                 result.opened += 1
-            else:
-                updates.append({"id": found[0], **values})
+            elif found[2:4] != (a_val, o_val):
+                changed.append({"id": found[0], **values})
             slot = (department, item)
             result.by_department_item[slot] = result.by_department_item.get(slot, 0) + 1
-        closing = [
-            {"id": cid, "status": "closed", "closed_at": now}
-            for slot, (cid, status) in existing.items()
-            if status != "closed" and slot not in seen
-        ]
-        result.closed = len(closing)
-        if inserts:
-            s.execute(insert(Conflict), inserts)
-        for batch in (updates, reopened, closing):
+        gone = [row for slot, row in existing.items() if row[1] != "closed" and slot not in seen]
+        result.closed = len(gone)
+        result.settle = {n for row in gone for n in row[4:] if n is not None}
+        table = cast(Table, Conflict.__table__)
+        if inserts:  # Core executemany: the ORM's bulk path costs more than the database here
+            s.execute(insert(table), inserts)
+        for batch in (changed, reopened):
             if batch:
                 s.execute(update(Conflict), batch)
+        for ids in _batches([row[0] for row in gone]):
+            s.execute(update(table).where(table.c.id.in_(ids)).values(status="closed", closed_at=now))
+        for rid, (items, keys) in scope.items():
+            q = update(Conflict).where(
+                Conflict.resource_id == rid, Conflict.item.in_(sorted(items)), Conflict.status != "closed"
+            )
+            for query in [q] if keys is None else [q.where(Conflict.entity_key.in_(b)) for b in _batches(sorted(keys))]:
+                s.execute(query.values(last_seen=now).execution_options(synchronize_session=False))
 
 
-def _existing(s: Session, scope: dict[tuple[str, str], set[str] | None]) -> dict[tuple[str, str, str], tuple[int, str]]:
-    """(item, key, resource) → (id, status) of the recorded conflicts inside the checked scope."""
+def _existing(s: Session, scope: Scope) -> dict[tuple[str, str, str], tuple]:
+    """(item, key, resource) → (id, status, authority value, other value, notice ids) of conflicts in scope."""
     out = {}
-    cols = (Conflict.id, Conflict.item, Conflict.entity_key, Conflict.resource_id, Conflict.status)
-    for (item, rid), keys in scope.items():
-        q = select(*cols).where(Conflict.item == item, Conflict.resource_id == rid)
+    cols = (
+        Conflict.id,
+        Conflict.item,
+        Conflict.entity_key,
+        Conflict.resource_id,
+        Conflict.status,
+        Conflict.authority_value,
+        Conflict.other_value,
+        Conflict.notice_id,
+        Conflict.authority_notice_id,
+    )
+    for rid, (items, keys) in scope.items():
+        q = select(*cols).where(Conflict.resource_id == rid, Conflict.item.in_(sorted(items)))
         queries = [q] if keys is None else [q.where(Conflict.entity_key.in_(b)) for b in _batches(sorted(keys))]
         for query in queries:
-            for cid, it, key, res, status in s.execute(query):
-                out[(it, key, res)] = (cid, status)
+            for cid, item, key, res, status, a_val, o_val, notice, asked in s.execute(query):
+                out[(item, key, res)] = (cid, status, a_val, o_val, notice, asked)
     return out
 
 
-def _batches(items: list, size: int = 2000) -> list[list]:
+def _batches(items: list, size: int = 5000) -> list[list]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
-def _notify(hub: Hub) -> list[int]:
+def _notify(hub: Hub, settle: set[int]) -> list[int]:
     """One notice per resource with conflicts not yet noticed; close notices whose conflicts all ended."""
     cols = (
         Conflict.id,
@@ -329,22 +404,27 @@ def _notify(hub: Hub) -> list[int]:
     )
     with hub.db() as s:
         fresh = s.execute(select(*cols).where(Conflict.status == "open", Conflict.notice_id.is_(None))).all()
-        _settle_notices(s)
+        _settle_notices(s, settle)
     by_resource: dict[str, list[Any]] = defaultdict(list)
     for c in fresh:
         by_resource[c.resource_id].append(c)
     return [_conflict_notice(hub, hub.catalogue.resource(rid), cs) for rid, cs in by_resource.items()]
 
 
-def _settle_notices(s: Session) -> None:
-    """Each open conflict notice lists the keys still open or verifying; with none left it is resolved."""
+def _settle_notices(s: Session, notice_ids: set[int]) -> None:
+    """Each of these conflict notices lists the keys still open or verifying; with none left it is resolved."""
+    if not notice_ids:
+        return
     pending: dict[int, set[str]] = defaultdict(set)
     cols = (Conflict.entity_key, Conflict.notice_id, Conflict.authority_notice_id)
-    for key, notice_id, asked_id in s.execute(select(*cols).where(Conflict.status.in_(OPEN))):
+    ids = sorted(notice_ids)
+    linked = or_(Conflict.notice_id.in_(ids), Conflict.authority_notice_id.in_(ids))
+    for key, notice_id, asked_id in s.execute(select(*cols).where(Conflict.status.in_(OPEN), linked)):
         for nid in (notice_id, asked_id):
             if nid is not None:
                 pending[nid].add(key)
-    for notice in s.scalars(select(Notice).where(Notice.kind == "conflict", Notice.status != "resolved")):
+    unresolved = select(Notice).where(Notice.id.in_(ids), Notice.kind == "conflict", Notice.status != "resolved")
+    for notice in s.scalars(unresolved):
         keys = sorted(pending.get(notice.id, ()))
         if keys != notice.pending_keys:
             notice.pending_keys = keys
@@ -495,5 +575,5 @@ def decide(hub: Hub, conflict_id: int, *, right: str, by: str, reason: str) -> C
         row.status, row.decision, row.decided_by, row.decision_reason = "decided", right, by.strip(), reason.strip()
         row.decided_at = utcnow()
         s.flush()
-        _settle_notices(s)
+        _settle_notices(s, {n for n in (row.notice_id, row.authority_notice_id) if n is not None})
         return row
