@@ -207,3 +207,86 @@ class ConsistencyState(Base):
     __tablename__ = "consistency_state"
     resource_id: Mapped[str] = mapped_column(String(100), primary_key=True)
     checked_until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Application(Base):
+    """A consumer's application for a resource (Lichuan 18–22): fields, serving modes, purpose, validity.
+
+    `status` is `review` (the platform office checks it), `provider` (the providing department
+    decides), `granted` or `refused`. Each open step has a working-day deadline from the profile;
+    `overdue_at` is set when a step ran past it, and the step counts against its department.
+    """
+
+    __tablename__ = "applications"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    consumer_id: Mapped[int] = mapped_column(ForeignKey("consumers.id", name="fk_applications_consumer_id"))
+    department: Mapped[str] = mapped_column(String(50), index=True)  # the applicant's department
+    resource_id: Mapped[str] = mapped_column(String(100), index=True)
+    provider: Mapped[str] = mapped_column(String(50), index=True)
+    fields: Mapped[list[str]] = mapped_column(JSON)
+    modes: Mapped[list[str]] = mapped_column(JSON)
+    purpose: Mapped[str] = mapped_column(Text)
+    valid_until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    share_type: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    step_deadline: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    overdue_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    overdue_department: Mapped[str | None] = mapped_column(String(50))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    reviewed_by: Mapped[str | None] = mapped_column(String(100))
+    reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    review_reason: Mapped[str | None] = mapped_column(Text)
+    decided_by: Mapped[str | None] = mapped_column(String(100))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    decision_reason: Mapped[str | None] = mapped_column(Text)
+    notified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Grant(Base):
+    """What a consumer may do with a resource: these fields, these modes, until `valid_until`."""
+
+    __tablename__ = "grants"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    application_id: Mapped[int] = mapped_column(ForeignKey("applications.id", name="fk_grants_application_id"))
+    consumer_id: Mapped[int] = mapped_column(ForeignKey("consumers.id", name="fk_grants_consumer_id"), index=True)
+    resource_id: Mapped[str] = mapped_column(String(100), index=True)
+    fields: Mapped[list[str]] = mapped_column(JSON)
+    modes: Mapped[list[str]] = mapped_column(JSON)
+    purpose: Mapped[str] = mapped_column(Text)
+    granted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    valid_until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_by: Mapped[str | None] = mapped_column(String(100))
+    revoke_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class AuditEntry(Base):
+    """One call, in an append-only hash chain: `hash` = sha256(previous hash + this entry's canonical JSON).
+
+    Nothing personal is kept beyond `record_key`, the key that was asked for.
+    """
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    action: Mapped[str] = mapped_column(String(40), index=True)
+    consumer_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    department: Mapped[str | None] = mapped_column(String(50), index=True)
+    resource_id: Mapped[str | None] = mapped_column(String(100), index=True)
+    grant_id: Mapped[int | None] = mapped_column(Integer)
+    purpose: Mapped[str | None] = mapped_column(Text)
+    record_key: Mapped[str | None] = mapped_column(String(200))
+    result: Mapped[str] = mapped_column(String(40))
+    response_bytes: Mapped[int] = mapped_column(Integer, default=0)
+    detail: Mapped[str | None] = mapped_column(Text)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class AuditHead(Base):
+    """The chain's last hash, in one row that every append locks, so appends are strictly ordered."""
+
+    __tablename__ = "audit_head"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_id: Mapped[int] = mapped_column(Integer, default=0)
+    last_hash: Mapped[str] = mapped_column(String(64))

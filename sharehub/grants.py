@@ -1,0 +1,341 @@
+"""Applications and grants (Lichuan 12, 18–22; Zhejiang 26; Hengyang 17).
+
+A consumer applies for fields of a resource, in serving modes, for a purpose, until a date:
+  - unconditional resources are granted at once by the platform;
+  - conditional ones go through the platform's review, then the provider's decision (reasons required
+    to refuse), then the applicant is told; each step has a working-day clock from the profile, and a
+    step that runs over is marked overdue against its department and escalated to the platform office;
+  - not-shared resources are refused, citing their legal basis.
+A grant can be revoked, and it expires. `active_grant` is the one check every serving call makes.
+Every step is written to the audit chain.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from sharehub import audit
+from sharehub.consumers import PLATFORM, Caller
+from sharehub.hub import Hub
+from sharehub.metadata.models import Application, Grant, Notice, utcnow
+from sharehub.notices import file_notice
+
+MAX_VALIDITY = timedelta(days=366 * 3)
+STEP_RULE = {"review": "application_review", "provider": "provider_decision"}
+
+
+class GrantError(Exception):
+    """An application or grant action that is not allowed; the message says why (shown to the caller)."""
+
+
+class Forbidden(GrantError):
+    """The caller may not take this step."""
+
+
+@dataclass(frozen=True)
+class Access:
+    """What a serving call may use: the grant, its fields and its purpose."""
+
+    grant_id: int
+    fields: frozenset[str]
+    purpose: str
+
+
+def apply(
+    hub: Hub, caller: Caller, resource_id: str, fields: list[str], modes: list[str], purpose: str, valid_until: datetime
+) -> Application:
+    """File an application; unconditional resources are granted and not-shared ones refused at once."""
+    if caller.role != "consumer":
+        raise Forbidden("only a consumer applies for data")
+    res = hub.catalogue.resources.get(resource_id)
+    if res is None:
+        raise GrantError(f"no resource {resource_id!r} in the catalogue")
+    names = {f.name for f in res.fields}
+    unknown = sorted(set(fields) - names)
+    if not fields or unknown:
+        raise GrantError(f"{resource_id}: name the fields you need; unknown: {unknown}" if unknown else "no fields")
+    bad_modes = sorted(set(modes) - {"verification", "query", "bulk"})
+    if not modes or bad_modes:
+        raise GrantError(f"modes are verification, query or bulk; not {bad_modes}" if bad_modes else "no modes")
+    if len(purpose.strip()) < 4:
+        raise GrantError("state the purpose (用途) of the application")
+    now = utcnow()
+    if valid_until.tzinfo is None or not now < valid_until <= now + MAX_VALIDITY:
+        raise GrantError("valid_until must be a future date with a time zone, at most three years ahead")
+    app = Application(
+        consumer_id=caller.id,
+        department=caller.department,
+        resource_id=res.id,
+        provider=res.provider,
+        fields=sorted(set(fields)),
+        modes=sorted(set(modes)),
+        purpose=purpose.strip(),
+        valid_until=valid_until,
+        share_type=res.share.type,
+        status="review",
+        created_at=now,
+    )
+    grant = None
+    with hub.db() as s:
+        s.add(app)
+        s.flush()
+        offered = set(res.serving_modes)
+        if res.share.type == "not_shared":
+            _refuse(s, app, "platform", f"不予共享（{res.id}）：{res.share.legal_basis}", now)
+        elif not set(modes) <= offered:
+            _refuse(s, app, "platform", f"{res.id} 只提供 {', '.join(sorted(offered))} 方式", now)
+        elif res.share.type == "unconditional":
+            app.reviewed_by, app.reviewed_at, app.review_reason = "platform", now, "无条件共享，直接授权"
+            grant = _grant(s, app, now)
+        else:
+            app.step_deadline = hub.calendar.deadline(now, hub.profile.deadlines["application_review"].working_days)
+    audit.record(hub, "application", caller, res.id, result=app.status, purpose=app.purpose, detail=f"#{app.id}")
+    _audit_grant(hub, grant, "platform")
+    return app
+
+
+def review(hub: Hub, caller: Caller, application_id: int, approve: bool, reason: str) -> Application:
+    """The platform office's review of a conditional application (规范性检查)."""
+    if caller.role != "platform":
+        raise Forbidden("only the platform office reviews applications")
+    now = utcnow()
+    with hub.db() as s:
+        app = _open_step(s, application_id, "review")
+        if not approve and len(reason.strip()) < 4:
+            raise GrantError("a refusal states its reasons")
+        app.reviewed_by, app.reviewed_at, app.review_reason = caller.name, now, reason.strip() or "通过"
+        if approve:
+            app.status = "provider"
+            app.step_deadline = hub.calendar.deadline(now, hub.profile.deadlines["provider_decision"].working_days)
+            _ask_provider(hub, s, app)
+        else:
+            _refuse(s, app, caller.name, reason, now)
+            _tell_applicant(hub, s, app)
+    audit.record(hub, "application_review", caller, app.resource_id, result=app.status, detail=f"#{app.id}")
+    return app
+
+
+def decide(hub: Hub, caller: Caller, application_id: int, approve: bool, reason: str) -> Application:
+    """The providing department's decision (授权); a refusal must give its reasons. The applicant is told."""
+    now = utcnow()
+    with hub.db() as s:
+        app = _open_step(s, application_id, "provider")
+        if caller.role != "provider" or caller.department != app.provider:
+            raise Forbidden(f"only the providing department ({app.provider}) decides on {app.resource_id}")
+        if not approve and len(reason.strip()) < 4:
+            raise GrantError("a refusal states its reasons (Lichuan 20)")
+        app.decided_by, app.decided_at, app.decision_reason = caller.name, now, reason.strip() or "同意"
+        grant = _grant(s, app, now) if approve else None
+        if not approve:
+            _refuse(s, app, caller.name, reason, now)
+        _tell_applicant(hub, s, app)
+    audit.record(hub, "application_decision", caller, app.resource_id, result=app.status, detail=f"#{app.id}")
+    _audit_grant(hub, grant, caller.name)
+    return app
+
+
+def revoke_grant(hub: Hub, caller: Caller, grant_id: int, reason: str) -> Grant:
+    """End a grant at once: by the platform office, or by the department that provides the resource."""
+    with hub.db() as s:
+        grant = s.get(Grant, grant_id)
+        if grant is None:
+            raise GrantError(f"no grant {grant_id}")
+        provider = hub.catalogue.resource(grant.resource_id).provider
+        if not (caller.role == "platform" or (caller.role == "provider" and caller.department == provider)):
+            raise Forbidden(f"only the platform office or {provider} revokes grants on {grant.resource_id}")
+        if len(reason.strip()) < 4:
+            raise GrantError("a revocation states its reason")
+        if grant.revoked_at is None:
+            grant.revoked_at, grant.revoked_by, grant.revoke_reason = utcnow(), caller.name, reason.strip()
+    audit.record(hub, "grant_revoke", caller, grant.resource_id, grant_id=grant.id, result="revoked")
+    return grant
+
+
+def active_grant(hub: Hub, caller: Caller, resource_id: str, mode: str) -> Access:
+    """The grant that lets this consumer use this resource in this mode now, or Forbidden saying why."""
+    if caller.role != "consumer":
+        raise Forbidden("serving calls are made by consumers under a grant")
+    if resource_id not in hub.catalogue.resources:
+        raise Forbidden(f"no grant for {resource_id}")  # the same answer as for a resource not granted
+    now = utcnow()
+    with hub.db() as s:
+        grants = list(
+            s.scalars(
+                select(Grant).where(Grant.consumer_id == caller.id, Grant.resource_id == resource_id).order_by(Grant.id)
+            )
+        )
+    usable = [g for g in grants if g.revoked_at is None and _aware(g.valid_until) > now and mode in g.modes]
+    if not usable:
+        if any(mode in g.modes and g.revoked_at is not None for g in grants):
+            raise Forbidden(f"your grant for {resource_id} ({mode}) was revoked")
+        if any(mode in g.modes for g in grants):
+            raise Forbidden(f"your grant for {resource_id} ({mode}) has expired")
+        raise Forbidden(f"no grant for {resource_id} in mode {mode}")
+    fields = frozenset(f for g in usable for f in g.fields)
+    return Access(usable[-1].id, fields, usable[-1].purpose)
+
+
+def list_applications(hub: Hub, caller: Caller) -> list[Application]:
+    """Applications the caller may see: its own, its department's resources', or all for the platform."""
+    with hub.db() as s:
+        q = select(Application).order_by(Application.id.desc())
+        if caller.role == "consumer":
+            q = q.where(Application.consumer_id == caller.id)
+        elif caller.role == "provider":
+            q = q.where(Application.provider == caller.department)
+        return list(s.scalars(q))
+
+
+def list_grants(hub: Hub, caller: Caller) -> list[Grant]:
+    """Grants the caller may see, on the same rule as applications."""
+    with hub.db() as s:
+        q = select(Grant).order_by(Grant.id.desc())
+        if caller.role == "consumer":
+            q = q.where(Grant.consumer_id == caller.id)
+        elif caller.role == "provider":
+            owned = [r.id for r in hub.catalogue.resources.values() if r.provider == caller.department]
+            q = q.where(Grant.resource_id.in_(owned))
+        return list(s.scalars(q))
+
+
+def mark_overdue_steps(hub: Hub, now: datetime | None = None) -> list[int]:
+    """Applications whose open step ran past its deadline: marked against the department, escalated once."""
+    now = now or utcnow()
+    late = []
+    with hub.db() as s:
+        for app in s.scalars(
+            select(Application).where(Application.status.in_(tuple(STEP_RULE)), Application.overdue_at.is_(None))
+        ):
+            if app.step_deadline is not None and _aware(app.step_deadline) < now:
+                app.overdue_at = now
+                app.overdue_department = PLATFORM if app.status == "review" else app.provider
+                rule = hub.profile.deadlines[STEP_RULE[app.status]]
+                notice = Notice(
+                    kind="escalation",
+                    department=PLATFORM,
+                    resource_id=app.resource_id,
+                    run_id=None,
+                    created_at=now,
+                    deadline=now,
+                    status="open",
+                    subject=f"[sharehub] 数据申请 #{app.id}（{app.resource_id}）{_STEP_NAME[app.status]}已逾期",
+                    body=(
+                        f"平台管理部门：\n\n{app.department} 对 {app.resource_id} 的数据申请 #{app.id} 在"
+                        f"{_STEP_NAME[app.status]}环节逾期（时限 {rule.working_days} 个工作日，依据：{rule.basis}）。"
+                        f"逾期计入 {app.overdue_department} 的考核。"
+                    ),
+                    row_keys=[],
+                    pending_keys=[],
+                )
+                file_notice(s, notice, hub.settings.platform_email)
+                late.append(app.id)
+    return late
+
+
+_STEP_NAME = {"review": "平台审核", "provider": "提供部门授权"}
+
+
+def _open_step(s: Session, application_id: int, step: str) -> Application:
+    app = s.get(Application, application_id)
+    if app is None:
+        raise GrantError(f"no application {application_id}")
+    if app.status != step:
+        raise GrantError(f"application {application_id} is {app.status}, not waiting for {_STEP_NAME[step]}")
+    return app
+
+
+def _grant(s: Session, app: Application, now: datetime) -> Grant:
+    app.status, app.step_deadline = "granted", None
+    grant = Grant(
+        application_id=app.id,
+        consumer_id=app.consumer_id,
+        resource_id=app.resource_id,
+        fields=app.fields,
+        modes=app.modes,
+        purpose=app.purpose,
+        granted_at=now,
+        valid_until=app.valid_until,
+    )
+    s.add(grant)
+    s.flush()
+    return grant
+
+
+def _audit_grant(hub: Hub, grant: Grant | None, by: str) -> None:
+    if grant is not None:
+        audit.record(
+            hub,
+            "grant",
+            None,
+            grant.resource_id,
+            grant_id=grant.id,
+            purpose=grant.purpose,
+            result="granted",
+            detail=f"consumer {grant.consumer_id}; fields {','.join(grant.fields)}; modes {','.join(grant.modes)}; {by}",
+        )
+
+
+def _refuse(s: Session, app: Application, by: str, reason: str, now: datetime) -> None:
+    app.status, app.step_deadline = "refused", None
+    if app.decided_at is None:
+        app.decided_by, app.decided_at, app.decision_reason = by, now, reason.strip()
+
+
+def _ask_provider(hub: Hub, s: Session, app: Application) -> None:
+    dept = hub.catalogue.departments[app.provider]
+    rule = hub.profile.deadlines["provider_decision"]
+    assert app.step_deadline is not None
+    notice = Notice(
+        kind="application",
+        department=app.provider,
+        resource_id=app.resource_id,
+        run_id=None,
+        created_at=utcnow(),
+        deadline=app.step_deadline,
+        status="open",
+        subject=(
+            f"[sharehub] 数据申请 #{app.id}：{app.department} 申请 {app.resource_id}，"
+            f"请于 {app.step_deadline:%Y-%m-%d} 前答复"
+        ),
+        body=(
+            f"{dept.name}：\n\n{app.department} 申请使用 {app.resource_id} 的字段 {', '.join(app.fields)}，"
+            f"方式 {', '.join(app.modes)}，用途：{app.purpose}，有效期至 {app.valid_until:%Y-%m-%d}。\n"
+            f"请在 {rule.working_days} 个工作日内答复（依据：{rule.basis}）；不同意的须说明理由。\n"
+            f"sharehub applications decide {app.id} --approve|--refuse --reason TEXT"
+        ),
+        row_keys=[],
+        pending_keys=[],
+    )
+    file_notice(s, notice, dept.contact_email)
+
+
+def _tell_applicant(hub: Hub, s: Session, app: Application) -> None:
+    """The third step: the applicant learns the outcome and the reasons (in the same transaction)."""
+    dept = hub.catalogue.departments.get(app.department)
+    now = utcnow()
+    outcome = "已授权" if app.status == "granted" else f"未获同意，理由：{app.decision_reason}"
+    notice = Notice(
+        kind="application",
+        department=app.department,
+        resource_id=app.resource_id,
+        run_id=None,
+        created_at=now,
+        deadline=now,
+        status="resolved",
+        resolved_at=now,
+        subject=f"[sharehub] 数据申请 #{app.id}（{app.resource_id}）{outcome[:40]}",
+        body=f"{dept.name if dept else app.department}：\n\n您对 {app.resource_id} 的数据申请 #{app.id} {outcome}。",
+        row_keys=[],
+        pending_keys=[],
+    )
+    file_notice(s, notice, dept.contact_email if dept else hub.settings.platform_email)
+    app.notified_at = now
+
+
+def _aware(value: datetime) -> datetime:
+    """SQLite hands back naive datetimes; they were stored in UTC."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
