@@ -1,27 +1,56 @@
-"""The FastAPI application: health, API callers, and notices.
+"""The FastAPI application: catalogue, applications and grants, verification and query, notices, callers.
 
 Every route except health and the OpenAPI document needs `Authorization: Bearer <api key>`. One
-dependency (`get_caller`) resolves the caller; routes state the roles they admit with `require`.
+dependency (`get_caller`) resolves the caller; routes state the roles they admit with `require`; one
+dependency (`granted(mode)`) resolves the grant of every serving call. Every serving call, allowed or
+not, is written to the audit chain.
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, HTTPException, Query, status
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
+from sharehub import audit
+from sharehub.catalogue.models import Resource
 from sharehub.consumers import AuthError, Caller, add_consumer, authenticate, list_consumers, revoke
+from sharehub.grants import (
+    Access,
+    Forbidden,
+    GrantError,
+    NotFound,
+    WrongState,
+    active_grant,
+    apply,
+    decide,
+    list_applications,
+    list_grants,
+    review,
+    revoke_grant,
+)
 from sharehub.hub import Hub
 from sharehub.notices import list_notices
+from sharehub.service import BadRequest, masked, request_key, verify
+from sharehub.serving import key_of, lookup_as_of
+from sharehub.settings import Settings, get_settings
+
+_hubs: dict[int, tuple[Settings, Hub]] = {}
 
 
 def get_hub() -> Hub:
-    """The hub configured by the environment."""
-    return Hub.from_env()
+    """The hub configured by the environment, built once per settings (catalogue changes need a restart)."""
+    settings = get_settings()
+    found = _hubs.get(id(settings))
+    if found is None:
+        found = _hubs[id(settings)] = (settings, Hub(settings))
+    return found[1]
 
 
 HubDep = Annotated[Hub, Depends(get_hub)]
@@ -50,6 +79,147 @@ def require(*roles: str) -> Callable[[Caller], Caller]:
         return caller
 
     return check
+
+
+def granted(mode: str) -> Callable[..., Access]:
+    """The dependency of every serving route: the caller's grant for this resource in this mode, or 403."""
+
+    def resolve(hub: HubDep, caller: CallerDep, resource_id: str) -> Access:
+        try:
+            return active_grant(hub, caller, resource_id, mode)
+        except Forbidden as exc:
+            audit.record(hub, mode, caller, resource_id, result="denied", detail=str(exc))
+            raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from None
+
+    return resolve
+
+
+class RateLimit:
+    """A token bucket per consumer: `per_minute` calls a minute, refilled continuously."""
+
+    def __init__(self) -> None:
+        self._buckets: dict[tuple[int, int], tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def allow(self, consumer_id: int, per_minute: int) -> bool:
+        """Take one token if there is one."""
+        now = time.monotonic()
+        with self._lock:
+            tokens, last = self._buckets.get((consumer_id, per_minute), (float(per_minute), now))
+            tokens = min(float(per_minute), tokens + (now - last) * per_minute / 60.0)
+            if tokens < 1:
+                self._buckets[(consumer_id, per_minute)] = (tokens, now)
+                return False
+            self._buckets[(consumer_id, per_minute)] = (tokens - 1, now)
+            return True
+
+
+class VerifyIn(BaseModel):
+    """The record's key and the values claimed for it."""
+
+    key: dict[str, str] = Field(description="Every key field of the resource, e.g. {'id_number': '…'}.")
+    claims: dict[str, str | int | float | bool | None] = Field(min_length=1, max_length=50)
+
+
+class VerifyOut(BaseModel):
+    """Whether every claim matches, and each one; never a stored value."""
+
+    match: bool
+    fields: dict[str, bool]
+
+
+class QueryOut(BaseModel):
+    """The granted fields of one record, masked by their classification."""
+
+    resource_id: str
+    version: int | None
+    as_of: datetime | None
+    record: dict[str, Any]
+
+
+class ApplicationIn(BaseModel):
+    """An application for data (申请): which fields, how, why, until when."""
+
+    resource_id: str = Field(min_length=3, max_length=100)
+    fields: list[str] = Field(min_length=1, max_length=100)
+    modes: list[Literal["verification", "query", "bulk"]] = Field(min_length=1)
+    purpose: str = Field(min_length=4, max_length=2000)
+    valid_until: datetime
+
+
+class StepIn(BaseModel):
+    """A review or decision: approve, or refuse with reasons."""
+
+    approve: bool
+    reason: str = Field(default="", max_length=2000)
+
+
+class RevokeIn(BaseModel):
+    """Why a grant ends."""
+
+    reason: str = Field(min_length=4, max_length=2000)
+
+
+class ApplicationOut(BaseModel):
+    """An application and where it stands."""
+
+    id: int
+    consumer_id: int
+    department: str
+    resource_id: str
+    provider: str
+    fields: list[str]
+    modes: list[str]
+    purpose: str
+    valid_until: datetime
+    share_type: str
+    status: str
+    step_deadline: datetime | None
+    overdue_at: datetime | None
+    review_reason: str | None
+    decision_reason: str | None
+    notified_at: datetime | None
+
+
+class GrantOut(BaseModel):
+    """A grant: fields and modes of one resource for one consumer, until a date."""
+
+    id: int
+    application_id: int
+    consumer_id: int
+    resource_id: str
+    fields: list[str]
+    modes: list[str]
+    purpose: str
+    granted_at: datetime
+    valid_until: datetime
+    revoked_at: datetime | None
+
+
+class FieldOut(BaseModel):
+    """A field as the catalogue publishes it."""
+
+    name: str
+    title: str
+    type: str
+    classification: str
+    masking: str
+
+
+class ResourceOut(BaseModel):
+    """A catalogue entry as consumers see it (目录)."""
+
+    id: str
+    title: str
+    description: str
+    provider: str
+    share_type: str
+    conditions: str | None
+    legal_basis: str | None
+    serving_modes: list[str]
+    update_frequency: str
+    key: list[str]
+    fields: list[FieldOut]
 
 
 class ConsumerIn(BaseModel):
@@ -192,4 +362,227 @@ def create_app() -> FastAPI:
             for n in list_notices(hub, department, notice_status)
         ]
 
+    @app.get("/catalogue", response_model=list[ResourceOut], tags=["catalogue"])
+    def catalogue(hub: HubDep, caller: CallerDep) -> list[ResourceOut]:
+        """Every catalogue resource: fields, classification, share type and serving modes."""
+        return [_resource_out(r) for r in sorted(hub.catalogue.resources.values(), key=lambda r: r.id)]
+
+    @app.get(
+        "/catalogue/{resource_id}",
+        response_model=ResourceOut,
+        tags=["catalogue"],
+        responses={404: {"description": "No such resource"}},
+    )
+    def catalogue_entry(hub: HubDep, caller: CallerDep, resource_id: str) -> ResourceOut:
+        """One catalogue resource."""
+        res = hub.catalogue.resources.get(resource_id)
+        if res is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no resource {resource_id!r}")
+        return _resource_out(res)
+
+    @app.post(
+        "/applications",
+        response_model=ApplicationOut,
+        status_code=201,
+        tags=["applications"],
+        responses={403: {"description": "Not a consumer"}, 422: {"description": "Invalid application"}},
+    )
+    def application_add(hub: HubDep, caller: CallerDep, body: ApplicationIn) -> ApplicationOut:
+        """Apply for fields of a resource. Unconditional resources are granted at once; not-shared ones refused."""
+        made = _step(
+            lambda: apply(hub, caller, body.resource_id, body.fields, list(body.modes), body.purpose, body.valid_until)
+        )
+        return ApplicationOut.model_validate(made, from_attributes=True)
+
+    @app.get("/applications", response_model=list[ApplicationOut], tags=["applications"])
+    def applications(hub: HubDep, caller: CallerDep) -> list[ApplicationOut]:
+        """A consumer's own applications; a provider's, for its resources; all, for the platform office."""
+        return [ApplicationOut.model_validate(a, from_attributes=True) for a in list_applications(hub, caller)]
+
+    @app.post(
+        "/applications/{application_id}/review",
+        response_model=ApplicationOut,
+        tags=["applications"],
+        responses={
+            403: {"description": "Not the platform office"},
+            404: {"description": "No such application"},
+            409: {"description": "Not waiting for review"},
+        },
+    )
+    def application_review(hub: HubDep, caller: CallerDep, application_id: int, body: StepIn) -> ApplicationOut:
+        """The platform office's review of a conditional application."""
+        made = _step(lambda: review(hub, caller, application_id, body.approve, body.reason))
+        return ApplicationOut.model_validate(made, from_attributes=True)
+
+    @app.post(
+        "/applications/{application_id}/decision",
+        response_model=ApplicationOut,
+        tags=["applications"],
+        responses={
+            403: {"description": "Not the provider"},
+            404: {"description": "No such application"},
+            409: {"description": "Not waiting for a decision"},
+        },
+    )
+    def application_decision(hub: HubDep, caller: CallerDep, application_id: int, body: StepIn) -> ApplicationOut:
+        """The providing department's decision; a refusal gives its reasons. The applicant is told."""
+        made = _step(lambda: decide(hub, caller, application_id, body.approve, body.reason))
+        return ApplicationOut.model_validate(made, from_attributes=True)
+
+    @app.get("/grants", response_model=list[GrantOut], tags=["applications"])
+    def grants(hub: HubDep, caller: CallerDep) -> list[GrantOut]:
+        """Grants the caller may see, on the same rule as applications."""
+        return [GrantOut.model_validate(g, from_attributes=True) for g in list_grants(hub, caller)]
+
+    @app.post(
+        "/grants/{grant_id}/revoke",
+        response_model=GrantOut,
+        tags=["applications"],
+        responses={403: {"description": "Neither platform nor provider"}, 404: {"description": "No such grant"}},
+    )
+    def grant_revoke(hub: HubDep, caller: CallerDep, grant_id: int, body: RevokeIn) -> GrantOut:
+        """End a grant at once (the platform office, or the providing department)."""
+        return GrantOut.model_validate(
+            _step(lambda: revoke_grant(hub, caller, grant_id, body.reason)), from_attributes=True
+        )
+
+    limiter = RateLimit()
+
+    @app.post(
+        "/verify/{resource_id}",
+        response_model=VerifyOut,
+        tags=["serving"],
+        responses={
+            403: {"description": "No grant, or a claimed field outside it"},
+            422: {"description": "Key fields wrong"},
+            429: {"description": "Rate limit"},
+        },
+    )
+    def verify_(
+        hub: HubDep,
+        caller: CallerDep,
+        resource_id: str,
+        body: VerifyIn,
+        access: Annotated[Access, Depends(granted("verification"))],
+    ) -> VerifyOut:
+        """Do these claimed values match the record? Per-field booleans only; no record looks like no match."""
+        res = hub.catalogue.resource(resource_id)
+        if not limiter.allow(caller.id, hub.settings.verify_rate_per_minute):
+            audit.record(hub, "verification", caller, res.id, grant_id=access.grant_id, result="rate_limited")
+            raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, "too many verification calls", {"Retry-After": "1"})
+        key = _key(hub, caller, res.id, access, "verification", body.key)
+        outside = sorted(set(body.claims) - access.fields)
+        if outside:
+            detail = f"{res.id}: field {outside[0]} is not in your grant"
+            audit.record(hub, "verification", caller, res.id, grant_id=access.grant_id, result="denied", detail=detail)
+            raise HTTPException(status.HTTP_403_FORBIDDEN, detail)
+        fields = verify(res, hub.serving.lookup(res, key), body.claims)
+        out = VerifyOut(match=all(fields.values()), fields=fields)
+        audit.record(
+            hub,
+            "verification",
+            caller,
+            res.id,
+            grant_id=access.grant_id,
+            purpose=access.purpose,
+            record_key=key_of(res, key),
+            result="match" if out.match else "no_match",
+            response_bytes=len(out.model_dump_json()),
+        )
+        return out
+
+    @app.get(
+        "/query/{resource_id}",
+        response_model=QueryOut,
+        tags=["serving"],
+        responses={
+            403: {"description": "No grant"},
+            404: {"description": "No such record"},
+            422: {"description": "Key fields wrong"},
+        },
+    )
+    def query(
+        hub: HubDep,
+        caller: CallerDep,
+        request: Request,
+        resource_id: str,
+        access: Annotated[Access, Depends(granted("query"))],
+        as_of: Annotated[datetime | None, Query(description="Read the record as the store held it then.")] = None,
+    ) -> QueryOut:
+        """The granted fields of the record with these key fields (`?id_number=…`), masked by classification."""
+        res = hub.catalogue.resource(resource_id)
+        given = {k: v for k, v in request.query_params.items() if k != "as_of"}
+        key = _key(hub, caller, res.id, access, "query", given)
+        if as_of is not None and as_of.tzinfo is None:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "as_of needs a time zone, e.g. +08:00")
+        if as_of is None:
+            row, version = hub.serving.lookup(res, key), hub.serving.version(res.id)
+        else:
+            try:
+                version, row = lookup_as_of(hub, res, key, as_of)
+            except LookupError as exc:
+                raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+        if row is None:
+            audit.record(
+                hub, "query", caller, res.id, grant_id=access.grant_id, record_key=key_of(res, key), result="not_found"
+            )
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"{res.id}: no record with that key")
+        out = QueryOut(resource_id=res.id, version=version, as_of=as_of, record=masked(res, row, access.fields))
+        audit.record(
+            hub,
+            "query",
+            caller,
+            res.id,
+            grant_id=access.grant_id,
+            purpose=access.purpose,
+            record_key=key_of(res, key),
+            result="ok",
+            response_bytes=len(out.model_dump_json()),
+        )
+        return out
+
     return app
+
+
+def _resource_out(r: Resource) -> ResourceOut:
+    return ResourceOut(
+        id=r.id,
+        title=r.title,
+        description=r.description,
+        provider=r.provider,
+        share_type=r.share.type,
+        conditions=r.share.conditions,
+        legal_basis=r.share.legal_basis,
+        serving_modes=list(r.serving_modes),
+        update_frequency=r.update.frequency,
+        key=list(r.source.key),
+        fields=[
+            FieldOut(name=f.name, title=f.title, type=f.type, classification=f.classification, masking=f.masking)
+            for f in r.fields
+        ],
+    )
+
+
+def _step(action: Callable[[], Any]) -> Any:
+    """Run an application or grant step, turning its refusals into 403 / 404 / 409 / 422 with the reason."""
+    try:
+        return action()
+    except Forbidden as exc:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from None
+    except NotFound as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+    except WrongState as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    except GrantError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+
+
+def _key(
+    hub: Hub, caller: Caller, resource_id: str, access: Access, mode: str, given: dict[str, Any]
+) -> dict[str, str]:
+    res = hub.catalogue.resource(resource_id)
+    try:
+        return request_key(res, given)
+    except BadRequest as exc:
+        audit.record(hub, mode, caller, resource_id, grant_id=access.grant_id, result="bad_request", detail=str(exc))
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None

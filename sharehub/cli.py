@@ -12,6 +12,7 @@ from rich.table import Table
 
 from sharehub.cli_consistency import conflicts_app, consistency, run_check
 from sharehub.cli_consumers import consumers_app
+from sharehub.cli_grants import applications_app, audit_app, grants_app
 from sharehub.cli_notices import notices_app
 from sharehub.cli_themes import run_builds, themes_app
 from sharehub.console import err, out
@@ -31,6 +32,9 @@ app.add_typer(notices_app, name="notices")
 app.add_typer(consumers_app, name="consumers")
 app.add_typer(conflicts_app, name="conflicts")
 app.add_typer(themes_app, name="themes")
+app.add_typer(applications_app, name="applications")
+app.add_typer(grants_app, name="grants")
+app.add_typer(audit_app, name="audit")
 app.command("consistency")(consistency)
 
 

@@ -57,6 +57,11 @@ def add_consumer(hub: Hub, name: str, department: str, role: Role) -> tuple[Cons
             name=name.strip(), department=department, role=role, key_prefix=prefix, key_hash=_digest(key)
         )
         s.add(consumer)
+    from sharehub import audit
+
+    audit.record(
+        hub, "key_create", None, None, result="created", detail=f"consumer {consumer.id} ({role}, {department})"
+    )
     return consumer, key
 
 
@@ -82,7 +87,10 @@ def revoke(hub: Hub, consumer_id: int) -> Consumer:
             raise LookupError(f"no consumer {consumer_id}")
         if consumer.revoked_at is None:
             consumer.revoked_at = utcnow()
-        return consumer
+    from sharehub import audit
+
+    audit.record(hub, "key_revoke", None, None, result="revoked", detail=f"consumer {consumer_id}")
+    return consumer
 
 
 def list_consumers(hub: Hub, department: str | None = None) -> list[Consumer]:

@@ -36,6 +36,14 @@ class Forbidden(GrantError):
     """The caller may not take this step."""
 
 
+class NotFound(GrantError):
+    """No such application or grant."""
+
+
+class WrongState(GrantError):
+    """The application is not at the step asked for."""
+
+
 @dataclass(frozen=True)
 class Access:
     """What a serving call may use: the grant, its fields and its purpose."""
@@ -143,7 +151,7 @@ def revoke_grant(hub: Hub, caller: Caller, grant_id: int, reason: str) -> Grant:
     with hub.db() as s:
         grant = s.get(Grant, grant_id)
         if grant is None:
-            raise GrantError(f"no grant {grant_id}")
+            raise NotFound(f"no grant {grant_id}")
         provider = hub.catalogue.resource(grant.resource_id).provider
         if not (caller.role == "platform" or (caller.role == "provider" and caller.department == provider)):
             raise Forbidden(f"only the platform office or {provider} revokes grants on {grant.resource_id}")
@@ -242,9 +250,9 @@ _STEP_NAME = {"review": "平台审核", "provider": "提供部门授权"}
 def _open_step(s: Session, application_id: int, step: str) -> Application:
     app = s.get(Application, application_id)
     if app is None:
-        raise GrantError(f"no application {application_id}")
+        raise NotFound(f"no application {application_id}")
     if app.status != step:
-        raise GrantError(f"application {application_id} is {app.status}, not waiting for {_STEP_NAME[step]}")
+        raise WrongState(f"application {application_id} is {app.status}, not waiting for {_STEP_NAME[step]}")
     return app
 
 
@@ -275,7 +283,7 @@ def _audit_grant(hub: Hub, grant: Grant | None, by: str) -> None:
             grant_id=grant.id,
             purpose=grant.purpose,
             result="granted",
-            detail=f"consumer {grant.consumer_id}; fields {','.join(grant.fields)}; modes {','.join(grant.modes)}; {by}",
+            detail=f"consumer {grant.consumer_id}; {','.join(grant.fields)}; {','.join(grant.modes)}; {by}",
         )
 
 

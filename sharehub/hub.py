@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -17,6 +18,9 @@ from sharehub.objectstore import ObjectStore
 from sharehub.profiles import Profile, load_profile
 from sharehub.settings import Settings, get_settings
 from sharehub.workdays import WorkCalendar
+
+if TYPE_CHECKING:
+    from sharehub.serving import ServingCopies
 
 
 @dataclass
@@ -51,6 +55,13 @@ class Hub:
     def store(self) -> ObjectStore:
         """The object store for landing, quarantine and Delta stores."""
         return ObjectStore(self.settings)
+
+    @cached_property
+    def serving(self) -> ServingCopies:
+        """The key-indexed serving copies of the stores (verification and query lookups)."""
+        from sharehub.serving import ServingCopies
+
+        return ServingCopies(self, self.settings.serving_refresh_seconds)
 
     @contextmanager
     def db(self) -> Iterator[Session]:

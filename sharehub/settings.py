@@ -52,6 +52,13 @@ class Settings(BaseSettings):
         description="duckdb: rules that compile to SQL run in DuckDB, the rest in Great Expectations; gx: all in GX.",
     )
 
+    verify_rate_per_minute: int = Field(
+        default=600, gt=0, description="Verification calls one consumer may make per minute (then 429)."
+    )
+    serving_refresh_seconds: float = Field(
+        default=5.0, ge=0, description="How often the API checks whether a store moved and refreshes its copy."
+    )
+
     @model_validator(mode="after")
     def _defaults_and_secrets(self) -> Settings:
         self.home = self.home.resolve()

@@ -1,0 +1,164 @@
+"""`sharehub applications …`, `sharehub grants …` and `sharehub audit verify`, on the functions the API uses.
+
+The CLI acts for the platform office (review, revoke), for a provider department (`--department`,
+decide) or for a registered consumer (`--consumer ID`, apply); every step is audited like the API's.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from sharehub.console import err, out
+from sharehub.console import hub as _hub
+from sharehub.consumers import PLATFORM, Caller
+
+applications_app = typer.Typer(help="Applications for data: apply, review (platform), decide (provider).")
+grants_app = typer.Typer(help="Grants: list and revoke.")
+audit_app = typer.Typer(help="The audit chain of every call and step.")
+
+
+def _consumer(consumer_id: int) -> Caller:
+    from sharehub.metadata.models import Consumer
+
+    with _hub().db() as s:
+        c = s.get(Consumer, consumer_id)
+    if c is None or c.role != "consumer" or c.revoked_at is not None:
+        err.print(f"no active consumer {consumer_id}")
+        raise typer.Exit(code=1)
+    return Caller(c.id, c.name, c.department, "consumer")
+
+
+def _run(action):  # type: ignore[no-untyped-def]
+    from sharehub.grants import GrantError
+
+    try:
+        return action()
+    except GrantError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(code=1) from None
+
+
+def _show(apps: list) -> None:
+    t = Table("id", "applicant", "resource", "fields", "modes", "status", "step due", "overdue", "reason")
+    for a in apps:
+        due = f"{a.step_deadline:%Y-%m-%d}" if a.step_deadline else ""
+        t.add_row(
+            str(a.id),
+            a.department,
+            a.resource_id,
+            ", ".join(a.fields),
+            ", ".join(a.modes),
+            a.status,
+            due,
+            a.overdue_department or "",
+            a.decision_reason or a.review_reason or "",
+        )
+    out.print(t)
+
+
+@applications_app.command("apply")
+def applications_apply(
+    resource_id: str,
+    consumer: Annotated[int, typer.Option(help="The applying consumer's id (sharehub consumers list).")],
+    fields: Annotated[str, typer.Option(help="Comma-separated fields.")],
+    modes: Annotated[str, typer.Option(help="Comma-separated: verification, query, bulk.")],
+    purpose: Annotated[str, typer.Option(help="What the data is for (用途).")],
+    valid_until: Annotated[datetime, typer.Option(help="Last day of use, e.g. 2027-12-31.")],
+) -> None:
+    """Apply for data; unconditional resources are granted at once, not-shared ones refused with the legal basis."""
+    from sharehub.grants import apply
+    from sharehub.workdays import CHINA
+
+    caller = _consumer(consumer)
+    until = valid_until if valid_until.tzinfo else valid_until.replace(hour=23, minute=59, tzinfo=CHINA)
+    split = [f.strip() for f in fields.split(",") if f.strip()]
+    made = _run(lambda: apply(_hub(), caller, resource_id, split, modes.split(","), purpose, until))
+    _show([made])
+
+
+@applications_app.command("list")
+def applications_list() -> None:
+    """Every application, newest first (the platform office's view)."""
+    from sharehub.grants import list_applications
+
+    _show(list_applications(_hub(), Caller(0, "cli", PLATFORM, "platform")))
+
+
+@applications_app.command("review")
+def applications_review(
+    application_id: int,
+    approve: Annotated[bool, typer.Option("--approve/--refuse", help="Pass the review, or refuse.")],
+    by: Annotated[str, typer.Option(help="Who reviewed, at the platform office.")],
+    reason: Annotated[str, typer.Option(help="Reasons (required to refuse).")] = "",
+) -> None:
+    """The platform office's review of a conditional application."""
+    from sharehub.grants import review
+
+    _show([_run(lambda: review(_hub(), Caller(0, by, PLATFORM, "platform"), application_id, approve, reason))])
+
+
+@applications_app.command("decide")
+def applications_decide(
+    application_id: int,
+    department: Annotated[str, typer.Option(help="The providing department deciding.")],
+    approve: Annotated[bool, typer.Option("--approve/--refuse", help="Grant, or refuse.")],
+    by: Annotated[str, typer.Option(help="Who decided.")],
+    reason: Annotated[str, typer.Option(help="Reasons (required to refuse).")] = "",
+) -> None:
+    """The providing department's decision; the applicant is told."""
+    from sharehub.grants import decide
+
+    caller = Caller(0, by, department, "provider")
+    _show([_run(lambda: decide(_hub(), caller, application_id, approve, reason))])
+
+
+@applications_app.command("check")
+def applications_check() -> None:
+    """Mark steps past their working-day deadline overdue against their department, and escalate them."""
+    from sharehub.grants import mark_overdue_steps
+
+    late = mark_overdue_steps(_hub())
+    out.print(f"{len(late)} application step(s) overdue" + (f": {', '.join(map(str, late))}" if late else ""))
+
+
+@grants_app.command("list")
+def grants_list() -> None:
+    """Every grant, newest first."""
+    from sharehub.grants import list_grants
+
+    t = Table("id", "consumer", "resource", "fields", "modes", "until", "revoked")
+    for g in list_grants(_hub(), Caller(0, "cli", PLATFORM, "platform")):
+        revoked = f"{g.revoked_at:%Y-%m-%d}" if g.revoked_at else ""
+        until = f"{g.valid_until:%Y-%m-%d}"
+        t.add_row(str(g.id), str(g.consumer_id), g.resource_id, ", ".join(g.fields), ", ".join(g.modes), until, revoked)
+    out.print(t)
+
+
+@grants_app.command("revoke")
+def grants_revoke(
+    grant_id: int,
+    by: Annotated[str, typer.Option(help="Who revokes, at the platform office.")],
+    reason: Annotated[str, typer.Option(help="Why.")],
+) -> None:
+    """End a grant at once."""
+    from sharehub.grants import revoke_grant
+
+    g = _run(lambda: revoke_grant(_hub(), Caller(0, by, PLATFORM, "platform"), grant_id, reason))
+    out.print(f"grant {g.id} on {g.resource_id} revoked")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Walk the hash chain; exit 1 naming the first entry that was edited, removed or reordered."""
+    from sharehub.audit import verify
+
+    result = verify(_hub())
+    if result.ok:
+        out.print(f"audit chain intact: {result.entries:,} entries")
+        return
+    err.print(f"[red]audit chain broken at entry {result.first_bad}: {result.reason}[/red]")
+    raise typer.Exit(code=1)

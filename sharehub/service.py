@@ -1,0 +1,75 @@
+"""What the serving modes answer: per-field verification and masked query results.
+
+Verification compares claimed values with the stored ones after the consistency check's
+normalization (width, whitespace, case, traditional forms where the field declares them) and, for
+dates, any of the usual ways of writing them. It answers booleans only; a missing record answers
+false for every field, exactly like a record whose values all differ.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Any
+
+from sharehub.catalogue.models import Resource
+from sharehub.consistency.check import normalize_value
+from sharehub.masking import mask_field
+
+_DATE = re.compile(r"^\s*(\d{4})\s*[-/.年]?\s*(\d{1,2})\s*[-/.月]?\s*(\d{1,2})\s*日?\s*$")
+
+
+class BadRequest(ValueError):
+    """A request that names fields wrongly; the message names the resource and the field."""
+
+
+def request_key(resource: Resource, given: dict[str, Any]) -> dict[str, str]:
+    """The full source key from a request, or BadRequest naming the missing or unknown field."""
+    missing = [k for k in resource.source.key if given.get(k) in (None, "")]
+    if missing:
+        raise BadRequest(f"{resource.id}: the key needs {', '.join(resource.source.key)}; missing {missing[0]}")
+    unknown = sorted(set(given) - set(resource.source.key))
+    if unknown:
+        raise BadRequest(f"{resource.id}: {unknown[0]} is not a key field ({', '.join(resource.source.key)})")
+    return {k: str(given[k]).strip() for k in resource.source.key}
+
+
+def _comparable(resource: Resource, name: str, value: Any) -> str | None:
+    spec = resource.field(name)
+    if value is None:
+        return None
+    if spec.type == "date":
+        if isinstance(value, date):
+            return value.isoformat()
+        m = _DATE.match(str(value))
+        if not m:
+            return "invalid:" + str(value)
+        try:
+            return date(int(m.group(1)), int(m.group(2)), int(m.group(3))).isoformat()
+        except ValueError:
+            return "invalid:" + str(value)
+    return normalize_value(value, "traditional" in spec.normalize)
+
+
+def verify(resource: Resource, stored: dict[str, Any] | None, claims: dict[str, Any]) -> dict[str, bool]:
+    """Per claimed field: does the claim match the stored value? All false when there is no record."""
+    out = {}
+    for name, claimed in claims.items():
+        if stored is None:
+            out[name] = False
+            continue
+        have, want = _comparable(resource, name, stored.get(name)), _comparable(resource, name, claimed)
+        out[name] = have is not None and have == want
+    return out
+
+
+def masked(resource: Resource, row: dict[str, Any], fields: frozenset[str]) -> dict[str, Any]:
+    """The granted fields of a row, each masked by its classification (L3/L4 never in the clear)."""
+    out: dict[str, Any] = {}
+    for spec in resource.fields:
+        if spec.name not in fields:
+            continue
+        value = row.get(spec.name)
+        shown = mask_field(value, spec)
+        out[spec.name] = None if value is None else (value if shown == str(value) else shown)
+    return out
