@@ -47,10 +47,12 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _doc(resource: Resource, row: dict[str, Any]) -> tuple[str, str]:
+    return key_of(resource, row), json.dumps({k: _plain(v) for k, v in row.items()}, ensure_ascii=False)
+
+
 def _docs(resource: Resource, table: pa.Table) -> list[tuple[str, str]]:
-    names = [f.name for f in resource.fields]
-    rows = table.select(names).to_pylist()
-    return [(key_of(resource, r), json.dumps({k: _plain(v) for k, v in r.items()}, ensure_ascii=False)) for r in rows]
+    return [_doc(resource, r) for r in table.select([f.name for f in resource.fields]).to_pylist()]
 
 
 class ServingCopies:
@@ -143,14 +145,17 @@ def _apply_changes(path: Path, resource: Resource, table: DeltaTable, start: int
         )
     except (DeltaError, OSError, ValueError):
         return False
-    changes = changes.filter(pc.field("_change_type") != "update_preimage").sort_by("_commit_version")
-    deleted = changes.filter(pc.field("_change_type") == "delete")
-    written = changes.filter(pc.field("_change_type") != "delete")
+    rows = sorted(changes.to_pylist(), key=lambda r: r["_commit_version"])  # change data is small
     with sqlite3.connect(path) as con:
-        con.executemany("DELETE FROM rows WHERE k = ?", [(key_of(resource, r),) for r in deleted.to_pylist()])
-        con.executemany("INSERT OR REPLACE INTO rows VALUES (?, ?)", _docs(resource, written))
+        for r in rows:
+            kind = r.pop("_change_type")
+            r.pop("_commit_version")
+            if kind == "delete":
+                con.execute("DELETE FROM rows WHERE k = ?", (key_of(resource, r),))
+            elif kind != "update_preimage":
+                con.execute("INSERT OR REPLACE INTO rows VALUES (?, ?)", _doc(resource, r))
         con.execute("UPDATE meta SET version = ?", (end,))
-    log.info("serving copy %s: versions %d..%d applied (%d rows)", resource.id, start, end, changes.num_rows)
+    log.info("serving copy %s: versions %d..%d applied (%d changes)", resource.id, start, end, len(rows))
     return True
 
 

@@ -1,0 +1,261 @@
+"""Applications, grants, verification, query and the audit chain, end to end through the HTTP API."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from api.app import create_app
+from sharehub.audit import verify as verify_chain
+from sharehub.cli import app as cli
+from sharehub.consumers import add_consumer
+from sharehub.demo.build import build_sources
+from sharehub.grants import mark_overdue_steps
+from sharehub.notices import list_notices
+from sharehub.pipeline.run import run_resource
+
+UNTIL = (datetime.now(UTC) + timedelta(days=200)).isoformat()
+SERVED = ["gongan.population", "scjg.legal_entity", "swj.tax_registration", "wjw.health_record"]
+
+
+def _auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def _row(hub, table: str, where: str = "1 = 1") -> dict:
+    engine = sa.create_engine(hub.settings.connection_url(table.split(":")[0]))
+    with engine.connect() as c:
+        row = c.execute(sa.text(f"SELECT * FROM {table.split(':')[1]} WHERE {where} LIMIT 1")).mappings().one()
+    engine.dispose()
+    return dict(row)
+
+
+@pytest.fixture
+def served(make_hub, use_env, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("SHAREHUB_SERVING_REFRESH_SECONDS", "0")  # see store changes at once
+    hub = make_hub(serving_refresh_seconds=0)
+    build_sources(hub.settings, hub.catalogue, 300, 60)
+    for rid in SERVED:
+        run_resource(hub, rid)
+    use_env(hub)
+    keys = {
+        "platform": add_consumer(hub, "平台", "platform", "platform")[1],
+        "rsj": add_consumer(hub, "人社 待遇资格认证", "rsj", "consumer")[1],
+        "mzj": add_consumer(hub, "民政 低保核对", "mzj", "consumer")[1],
+        "swj": add_consumer(hub, "税务局", "swj", "provider")[1],
+        "scjg": add_consumer(hub, "市场监管局", "scjg", "provider")[1],
+    }
+    return hub, TestClient(create_app()), keys
+
+
+def _apply(client, key, resource_id, fields, modes, purpose="社会保险待遇资格认证"):
+    body = {"resource_id": resource_id, "fields": fields, "modes": modes, "purpose": purpose, "valid_until": UNTIL}
+    return client.post("/applications", json=body, headers=_auth(key))
+
+
+def test_applications_follow_the_share_type_with_working_day_clocks(served) -> None:
+    hub, client, keys = served
+    direct = _apply(client, keys["rsj"], "gongan.population", ["name", "sex"], ["verification"])
+    assert direct.status_code == 201 and direct.json()["status"] == "granted"
+
+    refused = _apply(client, keys["rsj"], "wjw.health_record", ["name"], ["query"]).json()
+    basis = hub.catalogue.resource("wjw.health_record").share.legal_basis
+    assert refused["status"] == "refused" and basis in refused["decision_reason"]
+
+    app = _apply(client, keys["rsj"], "swj.tax_registration", ["taxpayer_status"], ["query"]).json()
+    created = datetime.fromisoformat(app["step_deadline"])
+    assert app["status"] == "review" and created > datetime.now(UTC)
+    assert _apply(client, keys["platform"], "swj.tax_registration", ["name"], ["query"]).status_code == 403
+
+    path = f"/applications/{app['id']}"
+    # Out of order, by the wrong party, or refusing without reasons: each refused with its reason.
+    assert client.post(f"{path}/decision", json={"approve": True}, headers=_auth(keys["swj"])).status_code == 409
+    assert client.post(f"{path}/review", json={"approve": True}, headers=_auth(keys["rsj"])).status_code == 403
+    reviewed = client.post(f"{path}/review", json={"approve": True}, headers=_auth(keys["platform"])).json()
+    assert reviewed["status"] == "provider"
+    asked = [n for n in list_notices(hub, department="swj") if n.kind == "application"]
+    assert asked and f"#{app['id']}" in asked[0].subject
+    assert client.post(f"{path}/decision", json={"approve": True}, headers=_auth(keys["scjg"])).status_code == 403
+    assert client.post(f"{path}/decision", json={"approve": False}, headers=_auth(keys["swj"])).status_code == 422
+    decided = client.post(f"{path}/decision", json={"approve": True, "reason": "同意"}, headers=_auth(keys["swj"]))
+    assert decided.json()["status"] == "granted" and decided.json()["notified_at"]
+    told = [n for n in list_notices(hub, department="rsj") if n.kind == "application"]
+    assert any("已授权" in n.subject for n in told)
+
+    # A step left past its working-day deadline is marked against its department and escalated.
+    late = _apply(client, keys["mzj"], "swj.tax_registration", ["name"], ["query"]).json()
+    assert mark_overdue_steps(hub, datetime.now(UTC) + timedelta(days=30)) == [late["id"]]
+    mine = client.get("/applications", headers=_auth(keys["mzj"])).json()
+    assert [(a["id"], a["overdue_at"] is not None) for a in mine] == [(late["id"], True)]
+    assert any(n.kind == "escalation" and f"#{late['id']}" in n.subject for n in list_notices(hub, "platform"))
+    # A provider sees the applications for its own resources only.
+    assert {a["resource_id"] for a in client.get("/applications", headers=_auth(keys["swj"])).json()} == {
+        "swj.tax_registration"
+    }
+
+
+def test_verify_and_query_answer_only_what_is_granted_and_are_audited(served) -> None:
+    hub, client, keys = served
+    person = _row(hub, "gongan_front:population_register", "phone IS NOT NULL AND length(name) = 3")
+    grant = _apply(
+        client, keys["rsj"], "gongan.population", ["name", "sex", "birth_date", "phone"], ["verification", "query"]
+    )
+    assert grant.json()["status"] == "granted"
+    key = {"id_number": person["id_number"]}
+
+    # Verification: normalized, per field, booleans only.
+    variant = person["name"][0] + "\u3000" + person["name"][1:]
+    born = str(person["birth_date"]).replace("-", "/")
+    wrong_sex = "女" if person["sex"] == "男" else "男"
+    answer = client.post(
+        "/verify/gongan.population",
+        json={"key": key, "claims": {"name": variant, "birth_date": born, "sex": wrong_sex}},
+        headers=_auth(keys["rsj"]),
+    )
+    assert answer.status_code == 200
+    assert answer.json() == {"match": False, "fields": {"name": True, "birth_date": True, "sex": False}}
+    assert person["name"] not in answer.text
+    # No record and wrong values look alike.
+    nobody = client.post(
+        "/verify/gongan.population",
+        json={"key": {"id_number": "11010519491231002X"}, "claims": {"name": "张三", "sex": "男"}},
+        headers=_auth(keys["rsj"]),
+    )
+    assert nobody.json() == {"match": False, "fields": {"name": False, "sex": False}}
+    outside = client.post(
+        "/verify/gongan.population", json={"key": key, "claims": {"address": "x"}}, headers=_auth(keys["rsj"])
+    )
+    assert outside.status_code == 403 and "address" in outside.json()["detail"]
+    assert (
+        client.post(
+            "/verify/gongan.population", json={"key": {}, "claims": {"name": "x"}}, headers=_auth(keys["rsj"])
+        ).status_code
+        == 422
+    )
+    ungranted = client.post(
+        "/verify/gongan.population", json={"key": key, "claims": {"name": "x"}}, headers=_auth(keys["mzj"])
+    )
+    assert ungranted.status_code == 403 and person["name"] not in ungranted.text
+
+    # Query: granted fields only, masked by classification.
+    record = client.get("/query/gongan.population", params=key, headers=_auth(keys["rsj"])).json()["record"]
+    assert set(record) == {"name", "sex", "birth_date", "phone"}
+    name = person["name"]
+    assert record["name"] == name[0] + "*" + name[-1] and record["sex"] == person["sex"]
+    assert record["phone"] == person["phone"][:3] + "****" + person["phone"][-4:]
+    assert record["birth_date"] == "***"  # L3, redacted
+
+    # History: after the source changes, the current answer moves and as_of still reads the past.
+    before = datetime.now(UTC)
+    engine = sa.create_engine(hub.settings.connection_url("gongan_front"))
+    with engine.begin() as c:
+        c.execute(
+            sa.text(
+                "UPDATE population_register SET name = :n, updated_at = '2026-11-21 10:00:00' WHERE id_number = :k"
+            ),
+            {"n": "欧阳" + name[-1], "k": person["id_number"]},
+        )
+    engine.dispose()
+    run_resource(hub, "gongan.population")
+    now = client.get("/query/gongan.population", params=key, headers=_auth(keys["rsj"])).json()["record"]
+    assert now["name"] == "欧*" + name[-1]
+    past = client.get(
+        "/query/gongan.population", params={**key, "as_of": before.isoformat()}, headers=_auth(keys["rsj"])
+    ).json()
+    assert past["record"]["name"] == name[0] + "*" + name[-1] and past["version"] == 0
+
+    # Revoked: refused at once.
+    grant_id = client.get("/grants", headers=_auth(keys["rsj"])).json()[0]["id"]
+    revoked = client.post(f"/grants/{grant_id}/revoke", json={"reason": "用途已结束"}, headers=_auth(keys["platform"]))
+    assert revoked.status_code == 200
+    again = client.post(
+        "/verify/gongan.population", json={"key": key, "claims": {"name": name}}, headers=_auth(keys["rsj"])
+    )
+    assert again.status_code == 403 and "revoked" in again.json()["detail"]
+
+    # The audit chain holds every call, with the record key and no other personal data.
+    with hub.db() as s:
+        rows = s.execute(sa.text("SELECT id, action, result, record_key, detail FROM audit_log ORDER BY id")).all()
+    actions = [(a, r) for _, a, r, _, _ in rows]
+    assert ("verification", "no_match") in actions and ("verification", "denied") in actions
+    assert (
+        ("query", "ok") in actions and ("grant_revoke", "revoked") in actions and ("key_create", "created") in actions
+    )
+    assert all(name not in f"{k}{d}" and person["phone"] not in f"{k}{d}" for _, _, _, k, d in rows)
+    assert verify_chain(hub).ok
+
+    # One edited entry breaks the chain there, and the CLI names it.
+    target = next(i for i, a, r, _, _ in rows if a == "verification" and r == "no_match")
+    with hub.db() as s:
+        s.execute(sa.text("UPDATE audit_log SET result = 'match' WHERE id = :i"), {"i": target})
+    broken = verify_chain(hub)
+    assert not broken.ok and broken.first_bad == target
+    result = CliRunner().invoke(cli, ["audit", "verify"])
+    assert result.exit_code == 1 and f"entry {target}" in result.output
+
+
+def test_verification_is_rate_limited_per_consumer(make_hub, use_env, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHAREHUB_VERIFY_RATE_PER_MINUTE", "3")
+    hub = make_hub(verify_rate_per_minute=3)
+    build_sources(hub.settings, hub.catalogue, 50, 10)
+    run_resource(hub, "scjg.legal_entity")
+    use_env(hub)
+    client = TestClient(create_app())
+    keys = [add_consumer(hub, f"c{i}", "rsj", "consumer")[1] for i in range(2)]
+    body = {"resource_id": "scjg.legal_entity", "fields": ["name"], "modes": ["verification"], "purpose": "招投标核验"}
+    for key in keys:
+        client.post("/applications", json={**body, "valid_until": UNTIL}, headers=_auth(key))
+    call = {"key": {"uscc": "91350100M000100Y43"}, "claims": {"name": "x"}}
+    codes = [client.post("/verify/scjg.legal_entity", json=call, headers=_auth(keys[0])).status_code for _ in range(5)]
+    assert codes == [200, 200, 200, 429, 429]
+    assert client.post("/verify/scjg.legal_entity", json=call, headers=_auth(keys[1])).status_code == 200
+
+
+def test_exactly_the_granted_combinations_succeed(served) -> None:
+    """Every consumer × resource × mode × field of the demo catalogue: exactly the granted ones are answered.
+
+    Verification of a field outside the grant is refused (403); a query returns the granted fields
+    and never another; a resource or mode without a grant is refused (403).
+    """
+    hub, client, keys = served
+    grants = {
+        ("rsj", "gongan.population", "verification"): {"name", "sex", "birth_date"},
+        ("rsj", "gongan.population", "query"): {"name", "division_code"},
+        ("mzj", "scjg.legal_entity", "query"): {"name", "status", "legal_rep_name"},
+    }
+    for (who, rid, mode), fields in grants.items():
+        assert _apply(client, keys[who], rid, sorted(fields), [mode]).json()["status"] == "granted"
+    samples = {
+        "gongan.population": _row(hub, "gongan_front:population_register"),
+        "scjg.legal_entity": _row(hub, "scjg_front:legal_entity_register"),
+    }
+    cat = hub.catalogue
+    combos = itertools.product(["rsj", "mzj"], sorted(cat.resources), ["verification", "query"])
+    for who, rid, mode in combos:
+        res = cat.resource(rid)
+        sample = samples.get(rid, {})
+        key = {k: str(sample.get(k, "x")) for k in res.source.key}
+        for f in res.fields:
+            allowed = f.name in grants.get((who, rid, mode), set())
+            if mode == "verification":
+                claim = {"key": key, "claims": {f.name: str(sample.get(f.name, "x"))}}
+                r = client.post(f"/verify/{rid}", json=claim, headers=_auth(keys[who]))
+                ok = r.status_code == 200 and set(r.json()["fields"]) == {f.name}
+            else:
+                r = client.get(f"/query/{rid}", params=key, headers=_auth(keys[who]))
+                ok = r.status_code == 200 and f.name in r.json()["record"]
+                if r.status_code == 200:
+                    assert set(r.json()["record"]) == grants[(who, rid, mode)], (who, rid)
+            assert ok == allowed, (who, rid, mode, f.name, r.status_code, r.text[:200])
+            # A query answers with the granted fields only; without any grant in that mode it is refused.
+            refused = mode == "verification" and not ok or (who, rid, mode) not in grants
+            if refused:
+                assert r.status_code == 403 and r.json()["detail"], (who, rid, mode, f.name)
+                for value in sample.values():  # nothing of the record leaks through a refusal
+                    if isinstance(value, str) and len(value) > 3:
+                        assert value not in r.text
