@@ -14,11 +14,16 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request, status
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
 from sharehub import audit
+from sharehub.bulk import Issued
+from sharehub.bulk import create as bulk_create
+from sharehub.bulk import get as bulk_get
+from sharehub.bulk import issue_url as bulk_issue
+from sharehub.bulk import open_signed as bulk_open
 from sharehub.catalogue.models import Resource
 from sharehub.consumers import AuthError, Caller, add_consumer, authenticate, list_consumers, revoke
 from sharehub.grants import (
@@ -135,6 +140,29 @@ class QueryOut(BaseModel):
     version: int | None
     as_of: datetime | None
     record: dict[str, Any]
+
+
+class BulkIn(BaseModel):
+    """What extract to make."""
+
+    incremental: bool = Field(
+        default=False, description="Only the rows changed since your last extract of this resource under this grant."
+    )
+
+
+class ExtractOut(BaseModel):
+    """A bulk extract and a fresh short-lived download URL."""
+
+    id: str
+    resource_id: str
+    grant_id: int
+    rows: int
+    sha256: str
+    store_version: int
+    since_version: int | None
+    columns: list[str]
+    url: str
+    expires_at: datetime
 
 
 class ApplicationIn(BaseModel):
@@ -541,6 +569,49 @@ def create_app() -> FastAPI:
         )
         return out
 
+    @app.post(
+        "/bulk/{resource_id}",
+        response_model=ExtractOut,
+        status_code=201,
+        tags=["serving"],
+        responses={403: {"description": "No bulk grant"}, 404: {"description": "No store yet"}},
+    )
+    def bulk(
+        hub: HubDep,
+        caller: CallerDep,
+        resource_id: str,
+        access: Annotated[Access, Depends(granted("bulk"))],
+        body: BulkIn | None = None,
+    ) -> ExtractOut:
+        """Write a masked Parquet extract of the granted columns (and its manifest); return a short-lived URL."""
+        issued = _step(lambda: bulk_create(hub, caller, access, resource_id, bool(body and body.incremental)))
+        return _extract_out(issued)
+
+    @app.get(
+        "/bulk/extracts/{extract_id}",
+        response_model=ExtractOut,
+        tags=["serving"],
+        responses={404: {"description": "No such extract of yours"}},
+    )
+    def bulk_extract(hub: HubDep, caller: CallerDep, extract_id: str) -> ExtractOut:
+        """One of your extracts, with a fresh download URL (its issuance is audited)."""
+        extract = _step(lambda: bulk_get(hub, caller, extract_id))
+        _step(lambda: active_grant(hub, caller, extract.resource_id, "bulk"))
+        return _extract_out(bulk_issue(hub, caller, extract))
+
+    @app.get(
+        "/bulk/extracts/{extract_id}/download",
+        tags=["serving"],
+        response_class=Response,
+        responses={200: {"content": {"application/vnd.apache.parquet": {}}}, 403: {"description": "Bad link"}},
+    )
+    def bulk_download(
+        hub: HubDep, extract_id: str, expires: Annotated[int, Query()], sig: Annotated[str, Query(max_length=64)]
+    ) -> Response:
+        """The extract's Parquet, for a signed, unexpired link (local object store; S3 links go to S3)."""
+        data = _step(lambda: bulk_open(hub, extract_id, expires, sig))
+        return Response(data, media_type="application/vnd.apache.parquet")
+
     return app
 
 
@@ -560,6 +631,22 @@ def _resource_out(r: Resource) -> ResourceOut:
             FieldOut(name=f.name, title=f.title, type=f.type, classification=f.classification, masking=f.masking)
             for f in r.fields
         ],
+    )
+
+
+def _extract_out(issued: Issued) -> ExtractOut:
+    e = issued.extract
+    return ExtractOut(
+        id=e.id,
+        resource_id=e.resource_id,
+        grant_id=e.grant_id,
+        rows=e.rows,
+        sha256=e.sha256,
+        store_version=e.store_version,
+        since_version=e.since_version,
+        columns=e.columns,
+        url=issued.url,
+        expires_at=issued.expires_at,
     )
 
 

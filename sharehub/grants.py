@@ -176,7 +176,7 @@ def active_grant(hub: Hub, caller: Caller, resource_id: str, mode: str) -> Acces
                 select(Grant).where(Grant.consumer_id == caller.id, Grant.resource_id == resource_id).order_by(Grant.id)
             )
         )
-    usable = [g for g in grants if g.revoked_at is None and _aware(g.valid_until) > now and mode in g.modes]
+    usable = [g for g in grants if g.revoked_at is None and aware(g.valid_until) > now and mode in g.modes]
     if not usable:
         if any(mode in g.modes and g.revoked_at is not None for g in grants):
             raise Forbidden(f"your grant for {resource_id} ({mode}) was revoked")
@@ -218,7 +218,7 @@ def mark_overdue_steps(hub: Hub, now: datetime | None = None) -> list[int]:
         for app in s.scalars(
             select(Application).where(Application.status.in_(tuple(STEP_RULE)), Application.overdue_at.is_(None))
         ):
-            if app.step_deadline is not None and _aware(app.step_deadline) < now:
+            if app.step_deadline is not None and aware(app.step_deadline) < now:
                 app.overdue_at = now
                 app.overdue_department = PLATFORM if app.status == "review" else app.provider
                 rule = hub.profile.deadlines[STEP_RULE[app.status]]
@@ -344,6 +344,6 @@ def _tell_applicant(hub: Hub, s: Session, app: Application) -> None:
     app.notified_at = now
 
 
-def _aware(value: datetime) -> datetime:
+def aware(value: datetime) -> datetime:
     """SQLite hands back naive datetimes; they were stored in UTC."""
     return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -59,6 +59,14 @@ class Settings(BaseSettings):
         default=5.0, ge=0, description="How often the API checks whether a store moved and refreshes its copy."
     )
 
+    extract_url_minutes: int = Field(default=15, gt=0, le=7 * 24 * 60, description="Life of a bulk download URL.")
+    public_url: str = Field(
+        default="http://127.0.0.1:8000", description="The API's address as consumers reach it (download links)."
+    )
+    url_signing_key: SecretStr = Field(
+        default=SecretStr(""), description="Signs download links of a local object store; default: made under home."
+    )
+
     @model_validator(mode="after")
     def _defaults_and_secrets(self) -> Settings:
         self.home = self.home.resolve()
@@ -74,6 +82,12 @@ class Settings(BaseSettings):
             missing = [n for n in ("s3_access_key", "s3_secret_key") if not getattr(self, n).get_secret_value()]
             if missing:
                 raise ValueError(f"production mode needs SHAREHUB_{missing[0].upper()} for {self.storage_url}")
+        if (
+            self.mode == "production"
+            and self.storage_url.startswith("file:")
+            and not self.url_signing_key.get_secret_value()
+        ):
+            raise ValueError("production mode with a local object store needs SHAREHUB_URL_SIGNING_KEY")
         if self.mode == "production" and self.metadata_url.startswith("sqlite"):
             raise ValueError("production mode needs SHAREHUB_METADATA_URL pointing at PostgreSQL")
         return self

@@ -253,9 +253,71 @@ def test_exactly_the_granted_combinations_succeed(served) -> None:
                     assert set(r.json()["record"]) == grants[(who, rid, mode)], (who, rid)
             assert ok == allowed, (who, rid, mode, f.name, r.status_code, r.text[:200])
             # A query answers with the granted fields only; without any grant in that mode it is refused.
-            refused = mode == "verification" and not ok or (who, rid, mode) not in grants
+            refused = (mode == "verification" and not ok) or (who, rid, mode) not in grants
             if refused:
                 assert r.status_code == 403 and r.json()["detail"], (who, rid, mode, f.name)
                 for value in sample.values():  # nothing of the record leaks through a refusal
                     if isinstance(value, str) and len(value) > 3:
                         assert value not in r.text
+
+
+def test_bulk_extracts_are_masked_manifested_incremental_and_tied_to_the_grant(served) -> None:
+    import hashlib
+    import io
+    import json
+
+    import pyarrow.parquet as pq
+
+    hub, client, keys = served
+    fields = ["uscc", "name", "legal_rep_name", "status"]
+    assert _apply(client, keys["rsj"], "scjg.legal_entity", fields, ["bulk"]).json()["status"] == "granted"
+    made = client.post("/bulk/scjg.legal_entity", json={}, headers=_auth(keys["rsj"]))
+    assert made.status_code == 201, made.text
+    first = made.json()
+    link = first["url"].removeprefix(hub.settings.public_url)
+    data = client.get(link).content
+    assert hashlib.sha256(data).hexdigest() == first["sha256"]
+    table = pq.read_table(io.BytesIO(data))
+    assert table.column_names == fields and table.num_rows == first["rows"] > 0
+    company = _row(hub, "scjg_front:legal_entity_register", "legal_rep_name IS NOT NULL")
+    rows = {r["uscc"]: r for r in table.to_pylist()}
+    rep = company["legal_rep_name"]
+    assert rows[company["uscc"]]["legal_rep_name"] == rep[0] + "*" * (len(rep) - 2) + rep[-1]  # L2, masked as a name
+    manifest_path = f"extracts/rsj/scjg.legal_entity/{first['id']}/manifest.json"
+    with hub.store.fs.open_input_stream(hub.store.path(manifest_path)) as f:
+        manifest = json.loads(f.read())
+    assert (manifest["rows"], manifest["sha256"], manifest["store_version"]) == (
+        first["rows"],
+        first["sha256"],
+        first["store_version"],
+    )
+    assert manifest["grant_id"] == first["grant_id"] and [c["name"] for c in manifest["schema"]] == fields
+
+    # Only what changed since the last extract, from the store's change data.
+    engine = sa.create_engine(hub.settings.connection_url("scjg_front"))
+    with engine.begin() as c:
+        c.execute(
+            sa.text(
+                "UPDATE legal_entity_register SET status = '注销', updated_at = '2026-11-21 10:00:00' WHERE uscc = :k"
+            ),
+            {"k": company["uscc"]},
+        )
+    engine.dispose()
+    run_resource(hub, "scjg.legal_entity")
+    delta = client.post("/bulk/scjg.legal_entity", json={"incremental": True}, headers=_auth(keys["rsj"])).json()
+    assert delta["since_version"] == first["store_version"] and delta["store_version"] == first["store_version"] + 1
+    changed = pq.read_table(io.BytesIO(client.get(delta["url"].removeprefix(hub.settings.public_url)).content))
+    assert changed.to_pylist() == [{**rows[company["uscc"]], "status": "注销", "_change_type": "upsert"}]
+
+    # Links are the extract owner's, signed and short-lived, and die with the grant.
+    assert client.get(f"/bulk/extracts/{first['id']}", headers=_auth(keys["mzj"])).status_code == 404
+    again = client.get(f"/bulk/extracts/{first['id']}", headers=_auth(keys["rsj"])).json()
+    assert (again["id"], again["sha256"], again["rows"]) == (first["id"], first["sha256"], first["rows"])
+    forged = link[:-1] + ("0" if link[-1] != "0" else "1")
+    assert client.get(forged).status_code == 403
+    grant_id = first["grant_id"]
+    client.post(f"/grants/{grant_id}/revoke", json={"reason": "用途已结束"}, headers=_auth(keys["scjg"]))
+    assert client.get(link).status_code == 403
+    with hub.db() as s:
+        issued = s.execute(sa.text("SELECT count(*) FROM audit_log WHERE action = 'download_url'")).scalar_one()
+    assert issued == 3

@@ -290,3 +290,41 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     last_id: Mapped[int] = mapped_column(Integer, default=0)
     last_hash: Mapped[str] = mapped_column(String(64))
+
+
+class Extract(Base):
+    """A bulk copy (批量复制): a masked Parquet extract of granted columns, with its manifest."""
+
+    __tablename__ = "extracts"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    consumer_id: Mapped[int] = mapped_column(Integer, index=True)
+    grant_id: Mapped[int] = mapped_column(ForeignKey("grants.id", name="fk_extracts_grant_id"))
+    resource_id: Mapped[str] = mapped_column(String(100), index=True)
+    store_version: Mapped[int] = mapped_column(Integer)
+    since_version: Mapped[int | None] = mapped_column(Integer)  # incremental: changes after this version
+    rows: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    path: Mapped[str] = mapped_column(String(400))
+    columns: Mapped[list[str]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Objection(Base):
+    """A consumer's report that a record is wrong (疑义/纠错), the provider's answer, and its deadline."""
+
+    __tablename__ = "objections"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    consumer_id: Mapped[int] = mapped_column(Integer, index=True)
+    department: Mapped[str] = mapped_column(String(50))
+    resource_id: Mapped[str] = mapped_column(String(100), index=True)
+    provider: Mapped[str] = mapped_column(String(50), index=True)
+    record_key: Mapped[str] = mapped_column(String(200))
+    fields: Mapped[list[str]] = mapped_column(JSON)
+    reason: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), index=True)  # open, corrected, confirmed
+    notice_id: Mapped[int | None] = mapped_column(ForeignKey("notices.id", name="fk_objections_notice_id"))
+    deadline: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    answered_by: Mapped[str | None] = mapped_column(String(100))
+    answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    answer: Mapped[str | None] = mapped_column(Text)
