@@ -42,9 +42,12 @@ from sharehub.grants import (
 )
 from sharehub.hub import Hub
 from sharehub.notices import list_notices
+from sharehub.objections import answer as answer_objection
+from sharehub.objections import list_objections, raise_objection
 from sharehub.service import BadRequest, masked, request_key, verify
 from sharehub.serving import key_of, lookup_as_of
 from sharehub.settings import Settings, get_settings
+from sharehub.stats import department_stats
 
 _hubs: dict[int, tuple[Settings, Hub]] = {}
 
@@ -163,6 +166,38 @@ class ExtractOut(BaseModel):
     columns: list[str]
     url: str
     expires_at: datetime
+
+
+class ObjectionIn(BaseModel):
+    """A record the consumer believes wrong (疑义): its key, the fields, and what is wrong."""
+
+    resource_id: str = Field(min_length=3, max_length=100)
+    key: dict[str, str]
+    fields: list[str] = Field(min_length=1, max_length=50)
+    reason: str = Field(min_length=4, max_length=2000)
+
+
+class AnswerIn(BaseModel):
+    """The provider's answer to an objection."""
+
+    outcome: Literal["corrected", "confirmed"]
+    reason: str = Field(min_length=4, max_length=2000)
+
+
+class ObjectionOut(BaseModel):
+    """An objection and its answer."""
+
+    id: int
+    department: str
+    resource_id: str
+    provider: str
+    fields: list[str]
+    reason: str
+    status: str
+    deadline: datetime
+    created_at: datetime
+    answered_at: datetime | None
+    answer: str | None
 
 
 class ApplicationIn(BaseModel):
@@ -612,6 +647,43 @@ def create_app() -> FastAPI:
         data = _step(lambda: bulk_open(hub, extract_id, expires, sig))
         return Response(data, media_type="application/vnd.apache.parquet")
 
+    @app.post(
+        "/objections",
+        response_model=ObjectionOut,
+        status_code=201,
+        tags=["objections"],
+        responses={403: {"description": "No grant on the resource"}, 422: {"description": "Invalid objection"}},
+    )
+    def objection_add(hub: HubDep, caller: CallerDep, body: ObjectionIn) -> ObjectionOut:
+        """Report a record you are granted as wrong; its provider must answer within the profile's deadline."""
+        made = _step(lambda: raise_objection(hub, caller, body.resource_id, body.key, body.fields, body.reason))
+        return ObjectionOut.model_validate(made, from_attributes=True)
+
+    @app.get("/objections", response_model=list[ObjectionOut], tags=["objections"])
+    def objections(hub: HubDep, caller: CallerDep) -> list[ObjectionOut]:
+        """A consumer's own objections, a provider's on its resources, all for the platform office."""
+        return [ObjectionOut.model_validate(o, from_attributes=True) for o in list_objections(hub, caller)]
+
+    @app.post(
+        "/objections/{objection_id}/answer",
+        response_model=ObjectionOut,
+        tags=["objections"],
+        responses={
+            403: {"description": "Not the provider"},
+            404: {"description": "No such objection"},
+            409: {"description": "Already answered"},
+        },
+    )
+    def objection_answer(hub: HubDep, caller: CallerDep, objection_id: int, body: AnswerIn) -> ObjectionOut:
+        """The provider's answer, corrected or confirmed with reasons; it goes back to the consumer."""
+        made = _step(lambda: answer_objection(hub, caller, objection_id, body.outcome, body.reason))
+        return ObjectionOut.model_validate(made, from_attributes=True)
+
+    @app.get("/stats", response_model=list[dict[str, Any]], tags=["stats"])
+    def stats(hub: HubDep, caller: CallerDep) -> list[dict[str, Any]]:
+        """Figures per department; the platform office sees all departments, anyone else its own."""
+        return department_stats(hub, None if caller.role == "platform" else caller.department)
+
     return app
 
 
@@ -660,7 +732,7 @@ def _step(action: Callable[[], Any]) -> Any:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
     except WrongState as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
-    except GrantError as exc:
+    except (GrantError, BadRequest) as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
 
 

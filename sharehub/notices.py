@@ -212,7 +212,7 @@ def mark_overdue(hub: Hub, now: datetime | None = None) -> list[int]:
                 select(Notice).where(
                     Notice.status.in_(("open", "acknowledged")),
                     Notice.deadline < now,
-                    Notice.kind.in_(("quality", "delivery")),
+                    Notice.kind.in_(("quality", "delivery", "objection")),
                 )
             )
         )
@@ -236,11 +236,11 @@ def escalate(hub: Hub, notice: Notice, now: datetime) -> Notice:
                 "平台管理部门：",
                 "",
                 f"{dept.name if dept else notice.department}未在 {notice.deadline.astimezone(CHINA):%Y-%m-%d} 24:00 前"
-                + (
-                    f"更正资源 {notice.resource_id} 的 {len(notice.pending_keys):,} 行数据"
-                    if notice.kind == "quality"
-                    else f"报送资源 {notice.resource_id} 的更新数据"
-                )
+                + {
+                    "quality": f"更正资源 {notice.resource_id} 的 {len(notice.pending_keys):,} 行数据",
+                    "delivery": f"报送资源 {notice.resource_id} 的更新数据",
+                    "objection": f"答复对资源 {notice.resource_id} 的数据疑义",
+                }.get(notice.kind, f"处理资源 {notice.resource_id} 的通知")
                 + f"（通知 #{notice.id}），已逾期。",
                 f"整改时限依据：{rule.basis}。请督促整改，并计入部门考核（利川办法第三十一条；衡阳办法第二十六条）。",
                 f"明细：sharehub notices show {notice.id}",

@@ -49,6 +49,7 @@ def served(make_hub, use_env, monkeypatch: pytest.MonkeyPatch):
         "mzj": add_consumer(hub, "民政 低保核对", "mzj", "consumer")[1],
         "swj": add_consumer(hub, "税务局", "swj", "provider")[1],
         "scjg": add_consumer(hub, "市场监管局", "scjg", "provider")[1],
+        "gongan": add_consumer(hub, "公安局", "gongan", "provider")[1],
     }
     return hub, TestClient(create_app()), keys
 
@@ -321,3 +322,54 @@ def test_bulk_extracts_are_masked_manifested_incremental_and_tied_to_the_grant(s
     with hub.db() as s:
         issued = s.execute(sa.text("SELECT count(*) FROM audit_log WHERE action = 'download_url'")).scalar_one()
     assert issued == 3
+
+
+def test_objections_are_answered_in_time_and_counted(served) -> None:
+    from sharehub.notices import mark_overdue
+
+    hub, client, keys = served
+    person = _row(hub, "gongan_front:population_register")
+    _apply(client, keys["rsj"], "gongan.population", ["name", "sex"], ["query"])
+    body = {"resource_id": "gongan.population", "key": {"id_number": person["id_number"]}, "fields": ["name"]}
+    assert (
+        client.post("/objections", json={**body, "reason": "姓名与户口簿不符"}, headers=_auth(keys["mzj"])).status_code
+        == 403
+    )
+    assert (
+        client.post(
+            "/objections", json={**body, "fields": ["phone"], "reason": "号码已停用"}, headers=_auth(keys["rsj"])
+        )
+    ).status_code == 422
+    made = client.post("/objections", json={**body, "reason": "姓名与户口簿不符"}, headers=_auth(keys["rsj"]))
+    assert made.status_code == 201, made.text
+    objection = made.json()
+    rule = hub.profile.deadlines["objection"]
+    created = datetime.fromisoformat(objection["created_at"])
+    assert datetime.fromisoformat(objection["deadline"]) == hub.calendar.deadline(created, rule.working_days)
+    asked = [n for n in list_notices(hub, department="gongan") if n.kind == "objection"]
+    assert len(asked) == 1 and person["name"] not in asked[0].body and person["id_number"] not in asked[0].body
+
+    path = f"/objections/{objection['id']}/answer"
+    reply = {"outcome": "confirmed", "reason": "经核对户籍档案，登记无误"}
+    assert client.post(path, json=reply, headers=_auth(keys["scjg"])).status_code == 403
+    answered = client.post(path, json=reply, headers=_auth(keys["gongan"]))
+    assert answered.json()["status"] == "confirmed" and answered.json()["answer"] == reply["reason"]
+    assert client.post(path, json=reply, headers=_auth(keys["gongan"])).status_code == 409
+    told = [n for n in list_notices(hub, department="rsj") if n.kind == "objection_answer"]
+    assert told and "经核实无误" in told[0].subject
+
+    # An objection left unanswered runs overdue and is escalated to the platform office.
+    late = client.post("/objections", json={**body, "reason": "性别有误"}, headers=_auth(keys["rsj"])).json()
+    overdue = mark_overdue(hub, datetime.now(UTC) + timedelta(days=30))
+    late_notice = next(
+        n for n in list_notices(hub, department="gongan") if n.kind == "objection" and n.status == "overdue"
+    )
+    assert late_notice.id in overdue and late["id"]
+
+    figures = {r["department"]: r for r in client.get("/stats", headers=_auth(keys["platform"])).json()}
+    assert figures["gongan"]["objections_received"] == 2 and figures["gongan"]["runs_succeeded"] >= 1
+    assert figures["gongan"]["notices_overdue"] >= 1
+    own = client.get("/stats", headers=_auth(keys["gongan"])).json()
+    assert [r["department"] for r in own] == ["gongan"]
+    result = CliRunner().invoke(cli, ["stats", "--department", "gongan"])
+    assert result.exit_code == 0 and "gongan" in result.output

@@ -1,0 +1,158 @@
+"""Objections (疑义/纠错): a consumer reports a record it believes wrong; the provider answers in time.
+
+The provider gets a notice with the profile's `objection` deadline in working days; an unanswered
+objection runs overdue and is escalated like any notice. The answer, `corrected` (the source was
+fixed; the next run carries it) or `confirmed` (the record stands, with reasons), goes back to the
+consumer's department as a notice. Every step is audited; the record key is the only personal datum
+kept.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from sharehub import audit
+from sharehub.consumers import Caller
+from sharehub.grants import Forbidden, GrantError, NotFound, WrongState, active_grant
+from sharehub.hub import Hub
+from sharehub.masking import mask_field
+from sharehub.metadata.models import Notice, Objection, utcnow
+from sharehub.notices import file_notice
+from sharehub.service import request_key
+from sharehub.serving import key_of
+
+
+def raise_objection(
+    hub: Hub, caller: Caller, resource_id: str, key: dict[str, str], fields: list[str], reason: str
+) -> Objection:
+    """File an objection on a record the consumer is granted; notify the provider with its deadline."""
+    res = hub.catalogue.resources.get(resource_id)
+    if res is None:
+        raise Forbidden(f"no grant for {resource_id}")
+    granted: set[str] = set()
+    for mode in res.serving_modes:
+        try:
+            granted |= active_grant(hub, caller, resource_id, mode).fields
+        except Forbidden:
+            continue
+    if not granted:
+        raise Forbidden(f"no grant for {resource_id}: only data you use can be objected to")
+    outside = sorted(set(fields) - granted)
+    if not fields or outside:
+        raise GrantError(
+            f"{resource_id}: name the granted fields you dispute" + (f"; not granted: {outside}" if outside else "")
+        )
+    if len(reason.strip()) < 4:
+        raise GrantError("say what is wrong with the record")
+    record = key_of(res, request_key(res, key))
+    now = utcnow()
+    rule = hub.profile.deadlines["objection"]
+    deadline = hub.calendar.deadline(now, rule.working_days)
+    dept = hub.catalogue.departments[res.provider]
+    key_field = res.field(res.source.key[0])
+    shown = mask_field(record.split("\x1f")[0], key_field)
+    with hub.db() as s:
+        notice = file_notice(
+            s,
+            Notice(
+                kind="objection",
+                department=res.provider,
+                resource_id=res.id,
+                run_id=None,
+                created_at=now,
+                deadline=deadline,
+                status="open",
+                subject=f"[sharehub] {res.id}: {caller.department} 对一条记录提出疑义，请于 {deadline:%Y-%m-%d} 前答复",
+                body=(
+                    f"{dept.name}：\n\n{caller.department} 认为 {res.id} 中记录 {shown} 的 {', '.join(fields)} 有误："
+                    f"{reason.strip()}\n请在 {rule.working_days} 个工作日内核实并答复（依据：{rule.basis}）：\n"
+                    "POST /objections/{id}/answer，更正（corrected）或确认无误并说明理由（confirmed）。"
+                ),
+                row_keys=[record],
+                pending_keys=[record],
+            ),
+            dept.contact_email,
+        )
+        objection = Objection(
+            consumer_id=caller.id,
+            department=caller.department,
+            resource_id=res.id,
+            provider=res.provider,
+            record_key=record,
+            fields=sorted(set(fields)),
+            reason=reason.strip(),
+            status="open",
+            notice_id=notice.id,
+            deadline=deadline,
+            created_at=now,
+        )
+        s.add(objection)
+        s.flush()
+    audit.record(hub, "objection", caller, res.id, record_key=record, result="open", detail=f"objection {objection.id}")
+    return objection
+
+
+def answer(hub: Hub, caller: Caller, objection_id: int, outcome: str, reason: str) -> Objection:
+    """The provider's answer: `corrected` or `confirmed` (with reasons); the consumer is told."""
+    if outcome not in ("corrected", "confirmed"):
+        raise GrantError("the answer is corrected or confirmed")
+    if len(reason.strip()) < 4:
+        raise GrantError("an answer gives its reasons")
+    now = utcnow()
+    with hub.db() as s:
+        objection = s.get(Objection, objection_id)
+        if objection is None:
+            raise NotFound(f"no objection {objection_id}")
+        if caller.role != "provider" or caller.department != objection.provider:
+            raise Forbidden(f"only {objection.provider} answers objections on {objection.resource_id}")
+        if objection.status != "open":
+            raise WrongState(f"objection {objection_id} is already {objection.status}")
+        objection.status, objection.answered_by, objection.answered_at = outcome, caller.name, now
+        objection.answer = reason.strip()
+        asked = s.get(Notice, objection.notice_id) if objection.notice_id else None
+        if asked is not None:
+            asked.status, asked.resolved_at, asked.pending_keys = "resolved", now, []
+        dept = hub.catalogue.departments.get(objection.department)
+        word = "已更正，下一次更新后生效" if outcome == "corrected" else "经核实无误"
+        file_notice(
+            s,
+            Notice(
+                kind="objection_answer",
+                department=objection.department,
+                resource_id=objection.resource_id,
+                run_id=None,
+                created_at=now,
+                deadline=now,
+                status="resolved",
+                resolved_at=now,
+                subject=f"[sharehub] 疑义 #{objection.id}（{objection.resource_id}）：{word}",
+                body=(
+                    f"您对 {objection.resource_id} 提出的疑义 #{objection.id}：{word}。"
+                    f"{objection.provider} 的说明：{objection.answer}"
+                ),
+                row_keys=[],
+                pending_keys=[],
+            ),
+            dept.contact_email if dept else hub.settings.platform_email,
+        )
+    audit.record(
+        hub,
+        "objection_answer",
+        caller,
+        objection.resource_id,
+        record_key=objection.record_key,
+        result=outcome,
+        detail=f"objection {objection.id}",
+    )
+    return objection
+
+
+def list_objections(hub: Hub, caller: Caller) -> list[Objection]:
+    """A consumer's own objections, a provider's on its resources, all for the platform office."""
+    with hub.db() as s:
+        q = select(Objection).order_by(Objection.id.desc())
+        if caller.role == "consumer":
+            q = q.where(Objection.consumer_id == caller.id)
+        elif caller.role == "provider":
+            q = q.where(Objection.provider == caller.department)
+        return list(s.scalars(q))

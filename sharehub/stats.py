@@ -1,0 +1,80 @@
+"""Statistics per department (Lichuan 31; Hengyang 26): what it provides, how well, and what it uses.
+
+All figures are counted in SQL from the metadata database: runs and rows, quarantined rows, notices
+open and overdue, open conflicts, application steps overdue against the department, objections
+received, and serving calls made (as a consumer) and answered (on its resources), from the audit chain.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from sqlalchemy import case, func, select
+
+from sharehub.hub import Hub
+from sharehub.metadata.models import Application, AuditEntry, Conflict, Notice, Objection, Run
+
+SERVING = ("verification", "query", "extract")
+
+
+def department_stats(hub: Hub, department: str | None = None) -> list[dict[str, Any]]:
+    """One row of figures per department (all, or the one named)."""
+    owner = {r.id: r.provider for r in hub.catalogue.resources.values()}
+    depts = sorted(hub.catalogue.departments) if department is None else [department]
+    out: dict[str, dict[str, Any]] = {
+        d: defaultdict(int, {"department": d, "resources": sum(1 for p in owner.values() if p == d)}) for d in depts
+    }
+    with hub.db() as s:
+        for rid, runs, ok, landed, quarantined in s.execute(
+            select(
+                Run.resource_id,
+                func.count(),
+                func.sum(case((Run.status == "succeeded", 1), else_=0)),
+                func.coalesce(func.sum(Run.rows_landed), 0),
+                func.coalesce(func.sum(Run.rows_quarantined), 0),
+            ).group_by(Run.resource_id)
+        ):
+            row = out.get(owner.get(rid, ""))
+            if row is not None:
+                row["runs"] += runs
+                row["runs_succeeded"] += int(ok or 0)
+                row["rows_landed"] += int(landed)
+                row["rows_quarantined"] += int(quarantined)
+        for dept, kind, status, n in s.execute(
+            select(Notice.department, Notice.kind, Notice.status, func.count()).group_by(
+                Notice.department, Notice.kind, Notice.status
+            )
+        ):
+            row = out.get(dept)
+            if row is not None and kind != "application":
+                row["notices_open"] += n if status in ("open", "acknowledged", "disputed", "overdue") else 0
+                row["notices_overdue"] += n if status == "overdue" else 0
+        for dept, n in s.execute(
+            select(Conflict.department, func.count())
+            .where(Conflict.status.in_(("open", "verifying")))
+            .group_by(Conflict.department)
+        ):
+            if dept in out:
+                out[dept]["conflicts_open"] += n
+        for late, n in s.execute(
+            select(Application.overdue_department, func.count())
+            .where(Application.overdue_department.is_not(None))
+            .group_by(Application.overdue_department)
+        ):
+            if late in out:
+                out[str(late)]["application_steps_overdue"] += n
+        for dept, n in s.execute(select(Objection.provider, func.count()).group_by(Objection.provider)):
+            if dept in out:
+                out[dept]["objections_received"] += n
+        for caller, rid, n in s.execute(
+            select(AuditEntry.department, AuditEntry.resource_id, func.count())
+            .where(AuditEntry.action.in_(SERVING))
+            .group_by(AuditEntry.department, AuditEntry.resource_id)
+        ):
+            if caller in out:
+                out[str(caller)]["calls_made"] += n
+            provider = owner.get(rid or "")
+            if provider in out:
+                out[provider]["calls_answered"] += n
+    return [dict(row) for row in out.values()]
