@@ -18,6 +18,7 @@ from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response, s
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
+from api.sharing import build_router as build_sharing_router
 from sharehub import audit
 from sharehub.bulk import Issued
 from sharehub.bulk import create as bulk_create
@@ -634,18 +635,46 @@ def create_app() -> FastAPI:
         _step(lambda: active_grant(hub, caller, extract.resource_id, "bulk"))
         return _extract_out(bulk_issue(hub, caller, extract))
 
-    @app.get(
+    @app.api_route(
         "/bulk/extracts/{extract_id}/download",
+        methods=["GET", "HEAD"],
         tags=["serving"],
         response_class=Response,
-        responses={200: {"content": {"application/vnd.apache.parquet": {}}}, 403: {"description": "Bad link"}},
+        responses={
+            200: {"content": {"application/vnd.apache.parquet": {}}},
+            206: {"description": "The requested byte range"},
+            403: {"description": "Bad or expired link"},
+        },
     )
     def bulk_download(
-        hub: HubDep, extract_id: str, expires: Annotated[int, Query()], sig: Annotated[str, Query(max_length=64)]
+        hub: HubDep,
+        request: Request,
+        extract_id: str,
+        expires: Annotated[int, Query()],
+        sig: Annotated[str, Query(max_length=64)],
     ) -> Response:
-        """The extract's Parquet, for a signed, unexpired link (local object store; S3 links go to S3)."""
-        data = _step(lambda: bulk_open(hub, extract_id, expires, sig))
-        return Response(data, media_type="application/vnd.apache.parquet")
+        """The extract's Parquet, for a signed, unexpired link (local object store; S3 links go to S3).
+
+        Byte ranges are served, so Parquet readers (pyarrow, fsspec, the delta-sharing client) can seek.
+        """
+        data = _step(lambda: bulk_open(hub, extract_id, expires, sig, audited=request.method == "GET"))
+        kind = "application/vnd.apache.parquet"
+        whole = {"Accept-Ranges": "bytes", "Content-Length": str(len(data))}
+        if request.method == "HEAD":
+            return Response(media_type=kind, headers=whole)
+        wanted = request.headers.get("range", "")
+        if wanted.startswith("bytes="):
+            first, _, last = wanted[6:].split(",")[0].partition("-")
+            try:
+                start = int(first) if first else max(len(data) - int(last), 0)
+                end = min(int(last), len(data) - 1) if first and last else len(data) - 1
+            except ValueError:
+                start, end = 0, len(data) - 1
+            if start >= len(data) or start > end:
+                return Response(status_code=416, headers={"Content-Range": f"bytes */{len(data)}"})
+            headers = {"Accept-Ranges": "bytes", "Content-Range": f"bytes {start}-{end}/{len(data)}"}
+            return Response(data[start : end + 1], status_code=206, media_type=kind, headers=headers)
+        return Response(data, media_type=kind, headers={"Accept-Ranges": "bytes"})
 
     @app.post(
         "/objections",
@@ -684,6 +713,7 @@ def create_app() -> FastAPI:
         """Figures per department; the platform office sees all departments, anyone else its own."""
         return department_stats(hub, None if caller.role == "platform" else caller.department)
 
+    app.include_router(build_sharing_router(get_hub, get_caller))
     return app
 
 

@@ -254,8 +254,8 @@ def sign(hub: Hub, extract_id: str, expires: int) -> str:
     return hmac.new(_signing_key(hub), f"{extract_id}:{expires}".encode(), hashlib.sha256).hexdigest()
 
 
-def open_signed(hub: Hub, extract_id: str, expires: int, sig: str) -> bytes:
-    """The extract's bytes, if the link is genuine and unexpired; Forbidden otherwise."""
+def open_signed(hub: Hub, extract_id: str, expires: int, sig: str, audited: bool = True) -> bytes:
+    """The extract's bytes, if the link is genuine and unexpired and its grant lives; Forbidden otherwise."""
     if not hmac.compare_digest(sign(hub, extract_id, expires), sig):
         raise Forbidden("this download link is not valid")
     if utcnow().timestamp() > expires:

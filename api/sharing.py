@@ -1,0 +1,190 @@
+"""The open Delta Sharing protocol over bulk grants, so the `delta-sharing` client, Spark or pandas can pull.
+
+Each consumer's bearer token is its own API key. Each of its active grants with the `bulk` mode is a
+share `grant-<id>`, holding one schema (the providing department) with one table (the resource's
+name). A table is the grant's latest full extract (masked Parquet, as `POST /bulk` makes it); a query
+makes a fresh one when the store moved since. File URLs are the same short-lived, audited links.
+"""
+
+# No `from __future__ import annotations` here: the routes' Annotated aliases are local to
+# build_router, and FastAPI must see them evaluated.
+import json
+from collections.abc import Callable
+from typing import Annotated, Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from fastapi import APIRouter, Depends, HTTPException, Response, status
+from sqlalchemy import select
+
+from sharehub import audit
+from sharehub.bulk import create, issue_url
+from sharehub.consumers import Caller
+from sharehub.grants import Access, Forbidden, active_grant, aware
+from sharehub.hub import Hub
+from sharehub.metadata.models import Extract, Grant, utcnow
+from warehouse.delta import open_table
+
+NDJSON = "application/x-ndjson; charset=utf-8"
+
+
+def _spark_type(t: pa.DataType) -> str:
+    if pa.types.is_decimal(t):
+        return f"decimal({t.precision},{t.scale})"
+    if pa.types.is_timestamp(t):
+        return "timestamp"
+    simple = {
+        pa.string(): "string",
+        pa.large_string(): "string",
+        pa.date32(): "date",
+        pa.int64(): "long",
+        pa.int32(): "integer",
+        pa.float64(): "double",
+        pa.bool_(): "boolean",
+    }
+    return simple.get(t, "string")
+
+
+def build_router(get_hub: Callable[[], Hub], get_caller: Callable[..., Caller]) -> APIRouter:
+    """The protocol's routes under /delta-sharing, resolving callers like every other route."""
+    router = APIRouter(prefix="/delta-sharing", tags=["delta sharing"])
+    HubDep = Annotated[Hub, Depends(get_hub)]
+    CallerDep = Annotated[Caller, Depends(get_caller)]
+
+    def shares_of(hub: Hub, caller: Caller) -> list[Grant]:
+        if caller.role != "consumer":
+            return []
+        now = utcnow()
+        with hub.db() as s:
+            grants = s.scalars(select(Grant).where(Grant.consumer_id == caller.id).order_by(Grant.id))
+            return [g for g in grants if g.revoked_at is None and aware(g.valid_until) > now and "bulk" in g.modes]
+
+    def resolve(hub: Hub, caller: Caller, share: str, schema: str | None = None, table: str | None = None) -> Grant:
+        found = next((g for g in shares_of(hub, caller) if f"grant-{g.id}" == share), None)
+        if found is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"share {share} not found")
+        provider, _, name = found.resource_id.partition(".")
+        if (schema is not None and schema != provider) or (table is not None and table != name):
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"{share}: no such schema or table")
+        return found
+
+    def table_items(g: Grant) -> list[dict[str, str]]:
+        provider, _, name = g.resource_id.partition(".")
+        return [{"name": name, "schema": provider, "share": f"grant-{g.id}", "shareId": str(g.id), "id": g.resource_id}]
+
+    @router.get("/shares")
+    def shares(hub: HubDep, caller: CallerDep) -> dict[str, Any]:
+        """The caller's shares: one per active bulk grant."""
+        return {"items": [{"name": f"grant-{g.id}", "id": str(g.id)} for g in shares_of(hub, caller)]}
+
+    @router.get("/shares/{share}")
+    def share(hub: HubDep, caller: CallerDep, share: str) -> dict[str, Any]:
+        """One share."""
+        g = resolve(hub, caller, share)
+        return {"share": {"name": share, "id": str(g.id)}}
+
+    @router.get("/shares/{share}/schemas")
+    def schemas(hub: HubDep, caller: CallerDep, share: str) -> dict[str, Any]:
+        """The share's one schema: the providing department."""
+        g = resolve(hub, caller, share)
+        return {"items": [{"name": g.resource_id.partition(".")[0], "share": share}]}
+
+    @router.get("/shares/{share}/schemas/{schema}/tables")
+    def tables(hub: HubDep, caller: CallerDep, share: str, schema: str) -> dict[str, Any]:
+        """The schema's one table: the granted resource."""
+        return {"items": table_items(resolve(hub, caller, share, schema))}
+
+    @router.get("/shares/{share}/all-tables")
+    def all_tables(hub: HubDep, caller: CallerDep, share: str) -> dict[str, Any]:
+        """Every table of the share."""
+        return {"items": table_items(resolve(hub, caller, share))}
+
+    def current_extract(hub: Hub, caller: Caller, g: Grant) -> Extract:
+        """The grant's latest full extract at the store's current version, made if missing."""
+        res = hub.catalogue.resource(g.resource_id)
+        store = open_table(hub.store.uri(res.store_path), hub.store.delta_options())
+        if store is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"{g.resource_id} has no data yet")
+        with hub.db() as s:
+            found = s.scalar(
+                select(Extract)
+                .where(
+                    Extract.grant_id == g.id,
+                    Extract.consumer_id == caller.id,
+                    Extract.since_version.is_(None),
+                    Extract.store_version == store.version(),
+                )
+                .order_by(Extract.created_at.desc())
+                .limit(1)
+            )
+        if found is not None:
+            return found
+        try:
+            access = active_grant(hub, caller, g.resource_id, "bulk")
+        except Forbidden as exc:
+            raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from None
+        return create(hub, caller, Access(g.id, frozenset(g.fields), access.purpose), g.resource_id, False).extract
+
+    def head_lines(hub: Hub, e: Extract) -> list[dict[str, Any]]:
+        with hub.store.fs.open_input_file(hub.store.path(e.path)) as f:
+            schema = pq.read_schema(f)
+        fields = [
+            {"name": f.name, "type": _spark_type(f.type), "nullable": True, "metadata": {}}
+            for f in schema
+            if f.name != "_change_type"
+        ]
+        return [
+            {"protocol": {"minReaderVersion": 1}},
+            {
+                "metaData": {
+                    "id": e.id,
+                    "format": {"provider": "parquet"},
+                    "schemaString": json.dumps({"type": "struct", "fields": fields}),
+                    "partitionColumns": [],
+                    "configuration": {},
+                    "numFiles": 1,
+                    "size": e.rows,
+                }
+            },
+        ]
+
+    def ndjson(lines: list[dict[str, Any]], version: int) -> Response:
+        body = "\n".join(json.dumps(line, ensure_ascii=False) for line in lines) + "\n"
+        return Response(body, media_type=NDJSON, headers={"Delta-Table-Version": str(version)})
+
+    @router.get("/shares/{share}/schemas/{schema}/tables/{table}/version")
+    def version(hub: HubDep, caller: CallerDep, share: str, schema: str, table: str) -> Response:
+        """The table's version (the store's Delta version) in the `Delta-Table-Version` header."""
+        e = current_extract(hub, caller, resolve(hub, caller, share, schema, table))
+        return Response(headers={"Delta-Table-Version": str(e.store_version)})
+
+    @router.get("/shares/{share}/schemas/{schema}/tables/{table}/metadata")
+    def metadata(hub: HubDep, caller: CallerDep, share: str, schema: str, table: str) -> Response:
+        """Protocol and metadata of the table, as newline-delimited JSON."""
+        e = current_extract(hub, caller, resolve(hub, caller, share, schema, table))
+        return ndjson(head_lines(hub, e), e.store_version)
+
+    @router.post("/shares/{share}/schemas/{schema}/tables/{table}/query")
+    def query(hub: HubDep, caller: CallerDep, share: str, schema: str, table: str) -> Response:
+        """The table's file: the masked extract, behind a short-lived audited URL."""
+        g = resolve(hub, caller, share, schema, table)
+        e = current_extract(hub, caller, g)
+        issued = issue_url(hub, caller, e)
+        with hub.store.fs.open_input_file(hub.store.path(e.path)) as f:
+            size = f.size()
+        file_line = {
+            "file": {
+                "url": issued.url,
+                "id": e.id,
+                "partitionValues": {},
+                "size": size,
+                "stats": json.dumps({"numRecords": e.rows}),
+                "expirationTimestamp": int(issued.expires_at.timestamp() * 1000),
+            }
+        }
+        audit.record(
+            hub, "delta_sharing_query", caller, g.resource_id, grant_id=g.id, result="ok", detail=f"extract {e.id}"
+        )
+        return ndjson([*head_lines(hub, e), file_line], e.store_version)
+
+    return router
