@@ -635,9 +635,9 @@ def create_app() -> FastAPI:
         _step(lambda: active_grant(hub, caller, extract.resource_id, "bulk"))
         return _extract_out(bulk_issue(hub, caller, extract))
 
-    @app.api_route(
+    @app.head("/bulk/extracts/{extract_id}/download", include_in_schema=False)
+    @app.get(
         "/bulk/extracts/{extract_id}/download",
-        methods=["GET", "HEAD"],
         tags=["serving"],
         response_class=Response,
         responses={
@@ -651,7 +651,7 @@ def create_app() -> FastAPI:
         request: Request,
         extract_id: str,
         expires: Annotated[int, Query()],
-        sig: Annotated[str, Query(max_length=64)],
+        sig: Annotated[str, Query(pattern="^[0-9a-f]{64}$")],
     ) -> Response:
         """The extract's Parquet, for a signed, unexpired link (local object store; S3 links go to S3).
 

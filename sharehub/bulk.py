@@ -256,7 +256,7 @@ def sign(hub: Hub, extract_id: str, expires: int) -> str:
 
 def open_signed(hub: Hub, extract_id: str, expires: int, sig: str, audited: bool = True) -> bytes:
     """The extract's bytes, if the link is genuine and unexpired and its grant lives; Forbidden otherwise."""
-    if not hmac.compare_digest(sign(hub, extract_id, expires), sig):
+    if not hmac.compare_digest(sign(hub, extract_id, expires).encode(), sig.encode("utf-8", "replace")):
         raise Forbidden("this download link is not valid")
     if utcnow().timestamp() > expires:
         raise Forbidden("this download link has expired; ask GET /bulk/extracts/{id} for a new one")
