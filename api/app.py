@@ -53,7 +53,7 @@ from sharehub.stats import department_stats
 _hubs: dict[int, tuple[Settings, Hub]] = {}
 
 
-def get_hub() -> Hub:
+async def get_hub() -> Hub:
     """The hub configured by the environment, built once per settings (catalogue changes need a restart)."""
     settings = get_settings()
     found = _hubs.get(id(settings))
@@ -66,7 +66,9 @@ HubDep = Annotated[Hub, Depends(get_hub)]
 _bearer = HTTPBearer(auto_error=False, description="An API key from `sharehub consumers add` or POST /consumers.")
 
 
-def get_caller(hub: HubDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Caller:
+async def get_caller(
+    hub: HubDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Caller:
     """The caller behind the bearer key, or 401."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "an API key is required", {"WWW-Authenticate": "Bearer"})
@@ -79,10 +81,10 @@ def get_caller(hub: HubDep, credentials: Annotated[HTTPAuthorizationCredentials 
 CallerDep = Annotated[Caller, Depends(get_caller)]
 
 
-def require(*roles: str) -> Callable[[Caller], Caller]:
+def require(*roles: str) -> Callable[..., Any]:
     """A dependency that admits only callers of these roles (403 otherwise, saying which roles may)."""
 
-    def check(caller: CallerDep) -> Caller:
+    async def check(caller: CallerDep) -> Caller:
         if caller.role not in roles:
             raise HTTPException(status.HTTP_403_FORBIDDEN, f"this route is for the {' or '.join(roles)} role")
         return caller
@@ -90,14 +92,14 @@ def require(*roles: str) -> Callable[[Caller], Caller]:
     return check
 
 
-def granted(mode: str) -> Callable[..., Access]:
+def granted(mode: str) -> Callable[..., Any]:
     """The dependency of every serving route: the caller's grant for this resource in this mode, or 403."""
 
-    def resolve(hub: HubDep, caller: CallerDep, resource_id: str) -> Access:
+    async def resolve(hub: HubDep, caller: CallerDep, resource_id: str) -> Access:
         try:
             return active_grant(hub, caller, resource_id, mode)
         except Forbidden as exc:
-            audit.record(hub, mode, caller, resource_id, result="denied", detail=str(exc))
+            await audit.arecord(hub, mode, caller, resource_id, result="denied", detail=str(exc))
             raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from None
 
     return resolve
@@ -359,6 +361,11 @@ def create_app() -> FastAPI:
             object_store=hub.settings.storage_url.split("://", 1)[0],
         )
 
+    @app.get("/health/noop", tags=["health"])
+    async def noop() -> dict[str, bool]:
+        """Does nothing: the baseline that bench/serving compares the serving routes with."""
+        return {"ok": True}
+
     platform_only = Depends(require("platform"))
 
     @app.get("/consumers", response_model=list[ConsumerOut], tags=["consumers"], dependencies=[platform_only])
@@ -522,7 +529,7 @@ def create_app() -> FastAPI:
             429: {"description": "Rate limit"},
         },
     )
-    def verify_(
+    async def verify_(
         hub: HubDep,
         caller: CallerDep,
         resource_id: str,
@@ -532,17 +539,19 @@ def create_app() -> FastAPI:
         """Do these claimed values match the record? Per-field booleans only; no record looks like no match."""
         res = hub.catalogue.resource(resource_id)
         if not limiter.allow(caller.id, hub.settings.verify_rate_per_minute):
-            audit.record(hub, "verification", caller, res.id, grant_id=access.grant_id, result="rate_limited")
+            await audit.arecord(hub, "verification", caller, res.id, grant_id=access.grant_id, result="rate_limited")
             raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, "too many verification calls", {"Retry-After": "1"})
-        key = _key(hub, caller, res.id, access, "verification", body.key)
+        key = await _key(hub, caller, res.id, access, "verification", body.key)
         outside = sorted(set(body.claims) - access.fields)
         if outside:
             detail = f"{res.id}: field {outside[0]} is not in your grant"
-            audit.record(hub, "verification", caller, res.id, grant_id=access.grant_id, result="denied", detail=detail)
+            await audit.arecord(
+                hub, "verification", caller, res.id, grant_id=access.grant_id, result="denied", detail=detail
+            )
             raise HTTPException(status.HTTP_403_FORBIDDEN, detail)
         fields = verify(res, hub.serving.lookup(res, key), body.claims)
         out = VerifyOut(match=all(fields.values()), fields=fields)
-        audit.record(
+        await audit.arecord(
             hub,
             "verification",
             caller,
@@ -565,7 +574,7 @@ def create_app() -> FastAPI:
             422: {"description": "Key fields wrong"},
         },
     )
-    def query(
+    async def query(
         hub: HubDep,
         caller: CallerDep,
         request: Request,
@@ -576,7 +585,7 @@ def create_app() -> FastAPI:
         """The granted fields of the record with these key fields (`?id_number=…`), masked by classification."""
         res = hub.catalogue.resource(resource_id)
         given = {k: v for k, v in request.query_params.items() if k != "as_of"}
-        key = _key(hub, caller, res.id, access, "query", given)
+        key = await _key(hub, caller, res.id, access, "query", given)
         if as_of is not None and as_of.tzinfo is None:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "as_of needs a time zone, e.g. +08:00")
         if as_of is None:
@@ -587,12 +596,12 @@ def create_app() -> FastAPI:
             except LookupError as exc:
                 raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
         if row is None:
-            audit.record(
+            await audit.arecord(
                 hub, "query", caller, res.id, grant_id=access.grant_id, record_key=key_of(res, key), result="not_found"
             )
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"{res.id}: no record with that key")
         out = QueryOut(resource_id=res.id, version=version, as_of=as_of, record=masked(res, row, access.fields))
-        audit.record(
+        await audit.arecord(
             hub,
             "query",
             caller,
@@ -766,12 +775,14 @@ def _step(action: Callable[[], Any]) -> Any:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
 
 
-def _key(
+async def _key(
     hub: Hub, caller: Caller, resource_id: str, access: Access, mode: str, given: dict[str, Any]
 ) -> dict[str, str]:
     res = hub.catalogue.resource(resource_id)
     try:
         return request_key(res, given)
     except BadRequest as exc:
-        audit.record(hub, mode, caller, resource_id, grant_id=access.grant_id, result="bad_request", detail=str(exc))
+        await audit.arecord(
+            hub, mode, caller, resource_id, grant_id=access.grant_id, result="bad_request", detail=str(exc)
+        )
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None

@@ -45,7 +45,7 @@ def _spark_type(t: pa.DataType) -> str:
     return simple.get(t, "string")
 
 
-def build_router(get_hub: Callable[[], Hub], get_caller: Callable[..., Caller]) -> APIRouter:
+def build_router(get_hub: Callable[..., Any], get_caller: Callable[..., Any]) -> APIRouter:
     """The protocol's routes under /delta-sharing, resolving callers like every other route."""
     router = APIRouter(prefix="/delta-sharing", tags=["delta sharing"])
     HubDep = Annotated[Hub, Depends(get_hub)]

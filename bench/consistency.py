@@ -149,11 +149,15 @@ def main() -> None:
         fixed, new = change_rsj(hub, con, n)
         inc_s, inc = timed("sharehub incremental check after 10,000 changes", lambda: check(hub))
         if (inc.opened, inc.closed) != (new, fixed):
-            raise SystemExit(f"incremental check opened {inc.opened:,} and closed {inc.closed:,}; not {new:,}, {fixed:,}")
+            raise SystemExit(
+                f"incremental check opened {inc.opened:,} and closed {inc.closed:,}; not {new:,}, {fixed:,}"
+            )
         open_now = len(list_conflicts(hub, status="open"))
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print()
-    print(f"conflicts: {first.found:,} planted and found ({raw_count - planted:,} rows differing only in form were not);")
+    print(
+        f"conflicts: {first.found:,} planted and found ({raw_count - planted:,} rows differing only in form were not);"
+    )
     print(f"after the change: {inc.opened:,} new, {inc.closed:,} closed, {open_now:,} open; peak RSS {peak:,.0f} MB")
     print(f"full check (first) / raw join:     {first_s / raw_s:5.2f}×")
     print(f"full check --reload / raw join:    {reload_s / raw_s:5.2f}×")

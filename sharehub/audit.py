@@ -10,20 +10,24 @@ is `record_key`, the key that was asked for.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import queue
 import threading
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from sharehub.consumers import Caller
 from sharehub.hub import Hub
 from sharehub.metadata.models import AuditEntry, AuditHead, utcnow
 
 GENESIS = "0" * 64
-_lock = threading.Lock()
+_lock = threading.RLock()
 
 
 def _ts(value: datetime) -> str:
@@ -64,32 +68,130 @@ def record(
     response_bytes: int = 0,
     detail: str | None = None,
 ) -> int:
-    """Append one entry in its own transaction, after the action it records committed; return its id."""
-    with _lock, hub.db() as s:
-        head = s.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one_or_none()
-        if head is None:
-            head = AuditHead(id=1, last_id=0, last_hash=GENESIS)
-            s.add(head)
-        entry = AuditEntry(
-            at=utcnow(),
-            action=action,
-            consumer_id=caller.id if caller else None,
-            department=caller.department if caller else None,
-            resource_id=resource_id,
+    """Append one entry, after the action it records committed; return its id once it is durable."""
+    return submit(
+        hub,
+        action,
+        caller,
+        resource_id,
+        result=result,
+        grant_id=grant_id,
+        purpose=purpose,
+        record_key=record_key,
+        response_bytes=response_bytes,
+        detail=detail,
+    ).result()
+
+
+async def arecord(
+    hub: Hub,
+    action: str,
+    caller: Caller | None,
+    resource_id: str | None,
+    *,
+    result: str,
+    grant_id: int | None = None,
+    purpose: str | None = None,
+    record_key: str | None = None,
+    response_bytes: int = 0,
+    detail: str | None = None,
+) -> int:
+    """`record` for async routes: the call waits for its entry's commit without blocking the event loop."""
+    return await asyncio.wrap_future(
+        submit(
+            hub,
+            action,
+            caller,
+            resource_id,
+            result=result,
             grant_id=grant_id,
             purpose=purpose,
             record_key=record_key,
-            result=result,
             response_bytes=response_bytes,
             detail=detail,
-            prev_hash=head.last_hash,
-            hash="",
         )
-        s.add(entry)
-        s.flush()
-        entry.hash = entry_hash(entry)
-        head.last_id, head.last_hash = entry.id, entry.hash
-        return entry.id
+    )
+
+
+def submit(hub: Hub, action: str, caller: Caller | None, resource_id: str | None, **values: Any) -> Future[int]:
+    """Queue an entry for the hub's writer; the future resolves with its id when its batch commits."""
+    fields = {
+        "at": utcnow(),
+        "action": action,
+        "consumer_id": caller.id if caller else None,
+        "department": caller.department if caller else None,
+        "resource_id": resource_id,
+        **values,
+    }
+    return _writer(hub).submit(fields)
+
+
+class _Writer:
+    """One thread per hub that appends queued entries in batches: one transaction, one commit per batch.
+
+    Callers still wait for the commit of their own entry (group commit), so no answer leaves before its
+    audit entry is durable, but concurrent calls share a commit instead of queueing for one each.
+    """
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        self.queue: queue.Queue[tuple[dict[str, Any], Future[int]]] = queue.Queue()
+        threading.Thread(target=self._run, name="sharehub-audit", daemon=True).start()
+
+    def submit(self, fields: dict[str, Any]) -> Future[int]:
+        future: Future[int] = Future()
+        self.queue.put((fields, future))
+        return future
+
+    def _run(self) -> None:
+        while True:
+            batch = [self.queue.get()]
+            while len(batch) < 1000:
+                try:
+                    batch.append(self.queue.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                ids = self._append([fields for fields, _ in batch])
+            except Exception as exc:  # noqa: BLE001 -- whatever failed, every waiting caller must learn it
+                for _, future in batch:
+                    future.set_exception(exc)
+                continue
+            for (_, future), entry_id in zip(batch, ids, strict=True):
+                future.set_result(entry_id)
+
+    def _append(self, rows: list[dict[str, Any]]) -> list[int]:
+        with _lock, self.hub.db() as s:
+            # Writing the head first takes the database's write lock (SQLite) or the row lock (PostgreSQL)
+            # before the head is read, so appends from several processes queue instead of forking the chain.
+            s.execute(update(AuditHead).where(AuditHead.id == 1).values(last_id=AuditHead.last_id))
+            head = s.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one_or_none()
+            if head is None:
+                head = AuditHead(id=1, last_id=0, last_hash=GENESIS)
+                s.add(head)
+            entries = []
+            last_id, last_hash = head.last_id, head.last_hash
+            for fields in rows:
+                last_id += 1
+                entry = AuditEntry(id=last_id, prev_hash=last_hash, hash="", **fields)
+                entry.response_bytes = entry.response_bytes or 0
+                entry.hash = entry_hash(entry)
+                last_hash = entry.hash
+                entries.append(entry)
+            s.add_all(entries)
+            head.last_id, head.last_hash = last_id, last_hash
+            return [e.id for e in entries]
+
+
+_writers: dict[str, _Writer] = {}
+
+
+def _writer(hub: Hub) -> _Writer:
+    url = hub.settings.metadata_url
+    with _lock:
+        if url not in _writers:
+            _writers[url] = _Writer(hub)
+        return _writers[url]
 
 
 @dataclass(frozen=True)

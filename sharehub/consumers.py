@@ -70,13 +70,14 @@ def authenticate(hub: Hub, key: str) -> Caller:
     parts = key.split("_")
     if len(parts) < 3 or parts[0] != "shk":
         raise AuthError("malformed API key")
-    with hub.db() as s:
-        consumer = s.scalar(select(Consumer).where(Consumer.key_prefix == parts[1]))
-    if consumer is None or not hmac.compare_digest(consumer.key_hash, _digest(key)):
+    cols = (Consumer.id, Consumer.name, Consumer.department, Consumer.role, Consumer.key_hash, Consumer.revoked_at)
+    with hub.read() as con:
+        row = con.execute(select(*cols).where(Consumer.key_prefix == parts[1])).first()
+    if row is None or not hmac.compare_digest(row.key_hash, _digest(key)):
         raise AuthError("unknown API key")
-    if consumer.revoked_at is not None:
+    if row.revoked_at is not None:
         raise AuthError("revoked API key")
-    return Caller(consumer.id, consumer.name, consumer.department, consumer.role)  # type: ignore[arg-type]
+    return Caller(row.id, row.name, row.department, row.role)
 
 
 def revoke(hub: Hub, consumer_id: int) -> Consumer:

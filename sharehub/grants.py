@@ -170,12 +170,11 @@ def active_grant(hub: Hub, caller: Caller, resource_id: str, mode: str) -> Acces
     if resource_id not in hub.catalogue.resources:
         raise Forbidden(f"no grant for {resource_id}")  # the same answer as for a resource not granted
     now = utcnow()
-    with hub.db() as s:
-        grants = list(
-            s.scalars(
-                select(Grant).where(Grant.consumer_id == caller.id, Grant.resource_id == resource_id).order_by(Grant.id)
-            )
-        )
+    cols = (Grant.id, Grant.fields, Grant.modes, Grant.purpose, Grant.valid_until, Grant.revoked_at)
+    with hub.read() as con:
+        grants = con.execute(
+            select(*cols).where(Grant.consumer_id == caller.id, Grant.resource_id == resource_id).order_by(Grant.id)
+        ).all()
     usable = [g for g in grants if g.revoked_at is None and aware(g.valid_until) > now and mode in g.modes]
     if not usable:
         if any(mode in g.modes and g.revoked_at is not None for g in grants):

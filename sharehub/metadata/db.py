@@ -7,6 +7,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import command
@@ -41,11 +42,19 @@ def _factory(url: str) -> sessionmaker[Session]:
     with _LOCK:
         if url not in _FACTORIES:
             upgrade(url)
-            engine = sa.create_engine(url, pool_pre_ping=True)
+            engine = sa.create_engine(url, pool_pre_ping=not url.startswith("sqlite"))
             if engine.dialect.name == "sqlite":
-                sa.event.listen(engine, "connect", lambda c, _: c.execute("PRAGMA busy_timeout = 30000"))
+                sa.event.listen(engine, "connect", _sqlite_pragmas)
             _FACTORIES[url] = sessionmaker(engine, expire_on_commit=False)
         return _FACTORIES[url]
+
+
+def _sqlite_pragmas(con: Any, _record: Any) -> None:
+    """Wait for a busy database instead of failing; write-ahead log with normal sync (the API appends
+    an audit entry per call: a full fsync per commit would bound it; WAL survives a process crash)."""
+    con.execute("PRAGMA busy_timeout = 30000")
+    con.execute("PRAGMA journal_mode = WAL")
+    con.execute("PRAGMA synchronous = NORMAL")
 
 
 def dispose_all() -> None:
@@ -62,3 +71,10 @@ def session(url: str) -> Iterator[Session]:
     """A session that commits on success and rolls back on error."""
     with _factory(url)() as s, s.begin():
         yield s
+
+
+@contextmanager
+def reading(url: str) -> Iterator[sa.Connection]:
+    """A plain connection for a hot read path (a serving call's key and grant checks): no ORM, no commit."""
+    with _factory(url).kw["bind"].connect() as con:
+        yield con
