@@ -13,9 +13,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import queue
 import threading
-from concurrent.futures import Future
+import weakref
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -69,18 +68,8 @@ def record(
     detail: str | None = None,
 ) -> int:
     """Append one entry, after the action it records committed; return its id once it is durable."""
-    return submit(
-        hub,
-        action,
-        caller,
-        resource_id,
-        result=result,
-        grant_id=grant_id,
-        purpose=purpose,
-        record_key=record_key,
-        response_bytes=response_bytes,
-        detail=detail,
-    ).result()
+    values = _values(action, caller, resource_id, result, grant_id, purpose, record_key, response_bytes, detail)
+    return _append(hub, [values])[0]
 
 
 async def arecord(
@@ -96,102 +85,98 @@ async def arecord(
     response_bytes: int = 0,
     detail: str | None = None,
 ) -> int:
-    """`record` for async routes: the call waits for its entry's commit without blocking the event loop."""
-    return await asyncio.wrap_future(
-        submit(
-            hub,
-            action,
-            caller,
-            resource_id,
-            result=result,
-            grant_id=grant_id,
-            purpose=purpose,
-            record_key=record_key,
-            response_bytes=response_bytes,
-            detail=detail,
-        )
-    )
+    """`record` for async routes, with group commit: entries queued in one turn of the event loop are
+    appended in one transaction, and every caller still waits for the commit of its own entry."""
+    values = _values(action, caller, resource_id, result, grant_id, purpose, record_key, response_bytes, detail)
+    loop = asyncio.get_running_loop()
+    per_loop = _batchers.setdefault(loop, {})
+    batcher = per_loop.get(hub.settings.metadata_url)
+    if batcher is None:
+        batcher = per_loop[hub.settings.metadata_url] = _Batcher(hub)
+    return await batcher.add(loop, values)
 
 
-def submit(hub: Hub, action: str, caller: Caller | None, resource_id: str | None, **values: Any) -> Future[int]:
-    """Queue an entry for the hub's writer; the future resolves with its id when its batch commits."""
-    fields = {
+def _values(
+    action: str,
+    caller: Caller | None,
+    resource_id: str | None,
+    result: str,
+    grant_id: int | None,
+    purpose: str | None,
+    record_key: str | None,
+    response_bytes: int,
+    detail: str | None,
+) -> dict[str, Any]:
+    return {
         "at": utcnow(),
         "action": action,
         "consumer_id": caller.id if caller else None,
         "department": caller.department if caller else None,
         "resource_id": resource_id,
-        **values,
+        "grant_id": grant_id,
+        "purpose": purpose,
+        "record_key": record_key,
+        "result": result,
+        "response_bytes": response_bytes,
+        "detail": detail,
     }
-    return _writer(hub).submit(fields)
 
 
-class _Writer:
-    """One thread per hub that appends queued entries in batches: one transaction, one commit per batch.
-
-    Callers still wait for the commit of their own entry (group commit), so no answer leaves before its
-    audit entry is durable, but concurrent calls share a commit instead of queueing for one each.
-    """
+class _Batcher:
+    """Collects the entries of one event-loop turn and appends them together, on the loop itself
+    (a writer thread would fight the loop for the GIL and slow every request down)."""
 
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
-        self.queue: queue.Queue[tuple[dict[str, Any], Future[int]]] = queue.Queue()
-        threading.Thread(target=self._run, name="sharehub-audit", daemon=True).start()
+        self.rows: list[dict[str, Any]] = []
+        self.futures: list[asyncio.Future[int]] = []
 
-    def submit(self, fields: dict[str, Any]) -> Future[int]:
-        future: Future[int] = Future()
-        self.queue.put((fields, future))
+    def add(self, loop: asyncio.AbstractEventLoop, values: dict[str, Any]) -> asyncio.Future[int]:
+        future: asyncio.Future[int] = loop.create_future()
+        if not self.rows:
+            loop.call_soon(self.flush)
+        self.rows.append(values)
+        self.futures.append(future)
         return future
 
-    def _run(self) -> None:
-        while True:
-            batch = [self.queue.get()]
-            while len(batch) < 1000:
-                try:
-                    batch.append(self.queue.get_nowait())
-                except queue.Empty:
-                    break
-            try:
-                ids = self._append([fields for fields, _ in batch])
-            except Exception as exc:  # noqa: BLE001 -- whatever failed, every waiting caller must learn it
-                for _, future in batch:
-                    future.set_exception(exc)
-                continue
-            for (_, future), entry_id in zip(batch, ids, strict=True):
-                future.set_result(entry_id)
-
-    def _append(self, rows: list[dict[str, Any]]) -> list[int]:
-        with _lock, self.hub.db() as s:
-            # Writing the head first takes the database's write lock (SQLite) or the row lock (PostgreSQL)
-            # before the head is read, so appends from several processes queue instead of forking the chain.
-            s.execute(update(AuditHead).where(AuditHead.id == 1).values(last_id=AuditHead.last_id))
-            head = s.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one_or_none()
-            if head is None:
-                head = AuditHead(id=1, last_id=0, last_hash=GENESIS)
-                s.add(head)
-            entries = []
-            last_id, last_hash = head.last_id, head.last_hash
-            for fields in rows:
-                last_id += 1
-                entry = AuditEntry(id=last_id, prev_hash=last_hash, hash="", **fields)
-                entry.response_bytes = entry.response_bytes or 0
-                entry.hash = entry_hash(entry)
-                last_hash = entry.hash
-                entries.append(entry)
-            s.add_all(entries)
-            head.last_id, head.last_hash = last_id, last_hash
-            return [e.id for e in entries]
+    def flush(self) -> None:
+        rows, futures = self.rows, self.futures
+        self.rows, self.futures = [], []
+        try:
+            ids = _append(self.hub, rows)
+        except Exception as exc:  # noqa: BLE001 -- whatever failed, every waiting caller must learn it
+            for future in futures:
+                future.set_exception(exc)
+            return
+        for future, entry_id in zip(futures, ids, strict=True):
+            future.set_result(entry_id)
 
 
-_writers: dict[str, _Writer] = {}
+# Per event loop (weakly: a closed loop takes its batchers with it), per metadata database.
+_batchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _Batcher]] = weakref.WeakKeyDictionary()
 
 
-def _writer(hub: Hub) -> _Writer:
-    url = hub.settings.metadata_url
-    with _lock:
-        if url not in _writers:
-            _writers[url] = _Writer(hub)
-        return _writers[url]
+def _append(hub: Hub, rows: list[dict[str, Any]]) -> list[int]:
+    """Append entries in one transaction, chaining each to the one before."""
+    with _lock, hub.db() as s:
+        # Writing the head first takes the database's write lock (SQLite) or the row lock (PostgreSQL)
+        # before the head is read, so appends from several processes queue instead of forking the chain.
+        s.execute(update(AuditHead).where(AuditHead.id == 1).values(last_id=AuditHead.last_id))
+        head = s.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one_or_none()
+        if head is None:
+            head = AuditHead(id=1, last_id=0, last_hash=GENESIS)
+            s.add(head)
+        entries = []
+        last_id, last_hash = head.last_id, head.last_hash
+        for values in rows:
+            last_id += 1
+            entry = AuditEntry(id=last_id, prev_hash=last_hash, hash="", **values)
+            entry.hash = entry_hash(entry)
+            last_hash = entry.hash
+            entries.append(entry)
+        s.add_all(entries)
+        head.last_id, head.last_hash = last_id, last_hash
+        return [e.id for e in entries]
 
 
 @dataclass(frozen=True)
