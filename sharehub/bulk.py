@@ -33,7 +33,7 @@ from sharehub.catalogue.models import Resource
 from sharehub.consumers import Caller
 from sharehub.grants import Access, Forbidden, NotFound, aware
 from sharehub.hub import Hub
-from sharehub.masking import mask_field
+from sharehub.masking import mask_field, shown_in_clear
 from sharehub.metadata.models import Extract, Grant, utcnow
 from warehouse.delta import open_table
 
@@ -53,7 +53,7 @@ def _masked_table(resource: Resource, table: pa.Table, columns: list[str]) -> pa
     for name in columns:
         spec = resource.field(name)
         col = table.column(name)
-        if mask_field("sample-value-0000", spec) == "sample-value-0000":  # shown in the clear
+        if shown_in_clear(spec):
             out[name] = col.cast(spec.arrow_type) if pa.types.is_string_view(col.type) else col
         else:
             out[name] = pa.array([None if v is None else mask_field(v, spec) for v in col.to_pylist()], pa.string())
@@ -103,7 +103,7 @@ def create(hub: Hub, caller: Caller, access: Access, resource_id: str, increment
                 "name": f.name,
                 "type": str(served.schema.field(f.name).type),
                 "classification": f.classification,
-                "masked": mask_field("sample-value-0000", f) != "sample-value-0000",
+                "masked": not shown_in_clear(f),
             }
             for f in res.fields
             if f.name in columns

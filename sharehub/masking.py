@@ -24,9 +24,17 @@ def mask(value: object, rule: Masking) -> str:
     return "***"
 
 
+def shown_in_clear(field: FieldSpec) -> bool:
+    """Whether the field's values are served as they are (no masking rule, classification below L3)."""
+    return _rule(field) == Masking.none
+
+
+def _rule(field: FieldSpec) -> Masking:
+    if field.masking == Masking.none and field.classification in (Classification.L3, Classification.L4):
+        return Masking.redact
+    return field.masking
+
+
 def mask_field(value: object, field: FieldSpec) -> str:
     """Mask by the field's rule; L3 and L4 data with no rule of its own is redacted, never shown."""
-    rule = field.masking
-    if rule == Masking.none and field.classification in (Classification.L3, Classification.L4):
-        rule = Masking.redact
-    return mask(value, rule)
+    return mask(value, _rule(field))

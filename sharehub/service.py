@@ -14,7 +14,7 @@ from typing import Any
 
 from sharehub.catalogue.models import Resource
 from sharehub.consistency.check import normalize_value
-from sharehub.masking import mask_field
+from sharehub.masking import mask_field, shown_in_clear
 
 _DATE = re.compile(r"^\s*(\d{4})\s*[-/.年]?\s*(\d{1,2})\s*[-/.月]?\s*(\d{1,2})\s*日?\s*$")
 
@@ -70,6 +70,5 @@ def masked(resource: Resource, row: dict[str, Any], fields: frozenset[str]) -> d
         if spec.name not in fields:
             continue
         value = row.get(spec.name)
-        shown = mask_field(value, spec)
-        out[spec.name] = None if value is None else (value if shown == str(value) else shown)
+        out[spec.name] = None if value is None else (value if shown_in_clear(spec) else mask_field(value, spec))
     return out

@@ -459,22 +459,9 @@ def _conflict_notice(hub: Hub, res: Resource, conflicts: list[Any]) -> int:
     if len(conflicts) > 20:
         lines.append(f"  … and {len(conflicts) - 20:,} more: sharehub conflicts list --department {res.provider}")
     lines += ["", "数据一致后，下一次比对将自动关闭这些不一致项，本通知随之办结。"]
-    keys = sorted({c.entity_key for c in conflicts})
+    subject = f"[sharehub] {res.id}: {len(conflicts):,} 处数据与权威来源不一致，请于 {deadline:%Y-%m-%d} 前核实"
     with hub.db() as s:
-        notice = Notice(
-            kind="conflict",
-            department=department.id,
-            resource_id=res.id,
-            run_id=None,
-            created_at=now,
-            deadline=deadline,
-            status="open",
-            subject=f"[sharehub] {res.id}: {len(conflicts):,} 处数据与权威来源不一致，请于 {deadline:%Y-%m-%d} 前核实",
-            body="\n".join(lines),
-            row_keys=keys,
-            pending_keys=keys,
-        )
-        file_notice(s, notice, department.contact_email)
+        notice = _file_conflict_notice(s, res, department, deadline, subject, lines, conflicts)
         for ids in _batches([c.id for c in conflicts]):
             s.execute(update(Conflict).where(Conflict.id.in_(ids)).values(notice_id=notice.id))
         return notice.id
@@ -544,22 +531,35 @@ def _authority_notice(hub: Hub, s: Session, res: Resource, conflicts: list[Confl
         )
     if len(conflicts) > 20:
         lines.append(f"  … and {len(conflicts) - 20:,} more: sharehub conflicts list --status verifying")
+    subject = f"[sharehub] {res.id}: 请协助核实 {len(conflicts):,} 处不一致数据，{deadline:%Y-%m-%d} 前反馈"
+    return _file_conflict_notice(s, res, department, deadline, subject, lines, conflicts).id
+
+
+def _file_conflict_notice(
+    s: Session,
+    res: Resource,
+    department: Any,
+    deadline: datetime,
+    subject: str,
+    lines: list[str],
+    conflicts: list[Any],
+) -> Notice:
+    """A conflict notice to a department about these conflicts' entities, with its e-mail queued."""
     keys = sorted({c.entity_key for c in conflicts})
     notice = Notice(
         kind="conflict",
         department=department.id,
         resource_id=res.id,
         run_id=None,
-        created_at=now,
+        created_at=utcnow(),
         deadline=deadline,
         status="open",
-        subject=f"[sharehub] {res.id}: 请协助核实 {len(conflicts):,} 处不一致数据，{deadline:%Y-%m-%d} 前反馈",
+        subject=subject,
         body="\n".join(lines),
         row_keys=keys,
         pending_keys=keys,
     )
-    file_notice(s, notice, department.contact_email)
-    return notice.id
+    return file_notice(s, notice, department.contact_email)
 
 
 def decide(hub: Hub, conflict_id: int, *, right: str, by: str, reason: str) -> Conflict:
