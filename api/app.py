@@ -63,6 +63,7 @@ async def get_hub() -> Hub:
 
 
 HubDep = Annotated[Hub, Depends(get_hub)]
+PathId = Annotated[int, Path(ge=1, le=2**62, description="A row id (positive, within a 64-bit integer).")]
 _bearer = HTTPBearer(auto_error=False, description="An API key from `sharehub consumers add` or POST /consumers.")
 
 
@@ -112,7 +113,7 @@ class RateLimit:
         self._buckets: dict[tuple[int, int], tuple[float, float]] = {}
         self._lock = threading.Lock()
 
-    def allow(self, consumer_id: Annotated[int, Path(ge=1, le=2**62)], per_minute: int) -> bool:
+    def allow(self, consumer_id: int, per_minute: int) -> bool:
         """Take one token if there is one."""
         now = time.monotonic()
         with self._lock:
@@ -161,7 +162,7 @@ class ExtractOut(BaseModel):
 
     id: str
     resource_id: str
-    grant_id: Annotated[int, Path(ge=1, le=2**62)]
+    grant_id: int
     rows: int
     sha256: str
     store_version: int
@@ -230,7 +231,7 @@ class ApplicationOut(BaseModel):
     """An application and where it stands."""
 
     id: int
-    consumer_id: Annotated[int, Path(ge=1, le=2**62)]
+    consumer_id: int
     department: str
     resource_id: str
     provider: str
@@ -251,8 +252,8 @@ class GrantOut(BaseModel):
     """A grant: fields and modes of one resource for one consumer, until a date."""
 
     id: int
-    application_id: Annotated[int, Path(ge=1, le=2**62)]
-    consumer_id: Annotated[int, Path(ge=1, le=2**62)]
+    application_id: int
+    consumer_id: int
     resource_id: str
     fields: list[str]
     modes: list[str]
@@ -396,7 +397,7 @@ def create_app() -> FastAPI:
         dependencies=[platform_only],
         responses={404: {"description": "No such consumer"}},
     )
-    def consumer_revoke(hub: HubDep, consumer_id: Annotated[int, Path(ge=1, le=2**62)]) -> ConsumerOut:
+    def consumer_revoke(hub: HubDep, consumer_id: PathId) -> ConsumerOut:
         """Revoke a caller's key at once (platform office only)."""
         try:
             return ConsumerOut.model_validate(revoke(hub, consumer_id), from_attributes=True)
@@ -480,9 +481,7 @@ def create_app() -> FastAPI:
             409: {"description": "Not waiting for review"},
         },
     )
-    def application_review(
-        hub: HubDep, caller: CallerDep, application_id: Annotated[int, Path(ge=1, le=2**62)], body: StepIn
-    ) -> ApplicationOut:
+    def application_review(hub: HubDep, caller: CallerDep, application_id: PathId, body: StepIn) -> ApplicationOut:
         """The platform office's review of a conditional application."""
         made = _step(lambda: review(hub, caller, application_id, body.approve, body.reason))
         return ApplicationOut.model_validate(made, from_attributes=True)
@@ -497,9 +496,7 @@ def create_app() -> FastAPI:
             409: {"description": "Not waiting for a decision"},
         },
     )
-    def application_decision(
-        hub: HubDep, caller: CallerDep, application_id: Annotated[int, Path(ge=1, le=2**62)], body: StepIn
-    ) -> ApplicationOut:
+    def application_decision(hub: HubDep, caller: CallerDep, application_id: PathId, body: StepIn) -> ApplicationOut:
         """The providing department's decision; a refusal gives its reasons. The applicant is told."""
         made = _step(lambda: decide(hub, caller, application_id, body.approve, body.reason))
         return ApplicationOut.model_validate(made, from_attributes=True)
@@ -515,9 +512,7 @@ def create_app() -> FastAPI:
         tags=["applications"],
         responses={403: {"description": "Neither platform nor provider"}, 404: {"description": "No such grant"}},
     )
-    def grant_revoke(
-        hub: HubDep, caller: CallerDep, grant_id: Annotated[int, Path(ge=1, le=2**62)], body: RevokeIn
-    ) -> GrantOut:
+    def grant_revoke(hub: HubDep, caller: CallerDep, grant_id: PathId, body: RevokeIn) -> GrantOut:
         """End a grant at once (the platform office, or the providing department)."""
         return GrantOut.model_validate(
             _step(lambda: revoke_grant(hub, caller, grant_id, body.reason)), from_attributes=True
@@ -718,9 +713,7 @@ def create_app() -> FastAPI:
             409: {"description": "Already answered"},
         },
     )
-    def objection_answer(
-        hub: HubDep, caller: CallerDep, objection_id: Annotated[int, Path(ge=1, le=2**62)], body: AnswerIn
-    ) -> ObjectionOut:
+    def objection_answer(hub: HubDep, caller: CallerDep, objection_id: PathId, body: AnswerIn) -> ObjectionOut:
         """The provider's answer, corrected or confirmed with reasons; it goes back to the consumer."""
         made = _step(lambda: answer_objection(hub, caller, objection_id, body.outcome, body.reason))
         return ObjectionOut.model_validate(made, from_attributes=True)

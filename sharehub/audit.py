@@ -2,10 +2,11 @@
 
 Each entry stores the sha256 of the previous entry and its own hash over its canonical JSON, so
 an edited, deleted or reordered entry breaks the chain. `audit_head` holds the last id and hash in a
-row every append locks (SELECT … FOR UPDATE on PostgreSQL; a process lock as well, for SQLite), so
-appends are strictly ordered and truncating the tail is detected too. Entries carry the caller, the
-resource, the grant, the purpose, the result and the response size; the only personal datum allowed
-is `record_key`, the key that was asked for.
+row every append locks (SELECT … FOR UPDATE on PostgreSQL; the write lock and a process lock, for
+SQLite), so appends are strictly ordered and truncating the tail is detected too. Appends are plain
+DBAPI statements (the API makes one per call). Entries carry the caller, the resource, the grant, the
+purpose, the result and the response size; the only personal datum allowed is `record_key`, the key
+that was asked for.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from sharehub.consumers import Caller
 from sharehub.hub import Hub
+from sharehub.metadata import fast
 from sharehub.metadata.models import AuditEntry, AuditHead, utcnow
 
 GENESIS = "0" * 64
@@ -34,24 +36,30 @@ def _ts(value: datetime) -> str:
     return aware.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
 
 
+HASHED = (
+    "action",
+    "consumer_id",
+    "department",
+    "resource_id",
+    "grant_id",
+    "purpose",
+    "record_key",
+    "result",
+    "response_bytes",
+    "detail",
+)
+
+
 def entry_hash(e: AuditEntry) -> str:
     """sha256 over the previous hash and the entry's canonical JSON (its id included, so order counts)."""
-    body = {
-        "id": e.id,
-        "at": _ts(e.at),
-        "action": e.action,
-        "consumer_id": e.consumer_id,
-        "department": e.department,
-        "resource_id": e.resource_id,
-        "grant_id": e.grant_id,
-        "purpose": e.purpose,
-        "record_key": e.record_key,
-        "result": e.result,
-        "response_bytes": e.response_bytes,
-        "detail": e.detail,
-    }
+    return _hash(e.id, e.prev_hash, e.at, {name: getattr(e, name) for name in HASHED})
+
+
+def _hash(entry_id: int, prev_hash: str, at: datetime, values: dict[str, Any]) -> str:
+    body = {name: values[name] for name in HASHED}
+    body["id"], body["at"] = entry_id, _ts(at)
     canonical = json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256((e.prev_hash + canonical).encode()).hexdigest()
+    return hashlib.sha256((prev_hash + canonical).encode()).hexdigest()
 
 
 def record(
@@ -156,27 +164,34 @@ class _Batcher:
 _batchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _Batcher]] = weakref.WeakKeyDictionary()
 
 
+_COLUMNS = ("id", "at", *HASHED, "prev_hash", "hash")
+_INSERT = f"INSERT INTO audit_log ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)})"
+
+
 def _append(hub: Hub, rows: list[dict[str, Any]]) -> list[int]:
-    """Append entries in one transaction, chaining each to the one before."""
-    with _lock, hub.db() as s:
-        # Writing the head first takes the database's write lock (SQLite) or the row lock (PostgreSQL)
-        # before the head is read, so appends from several processes queue instead of forking the chain.
-        s.execute(update(AuditHead).where(AuditHead.id == 1).values(last_id=AuditHead.last_id))
-        head = s.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one_or_none()
+    """Append entries in one transaction, chaining each to the one before.
+
+    The head row is locked before it is read (SQLite: the transaction starts with the write lock;
+    elsewhere SELECT … FOR UPDATE), so appends from several processes queue instead of forking the chain.
+    """
+    db = fast.raw(hub.settings.metadata_url)
+    lock = "" if db.sqlite else " FOR UPDATE"
+    with _lock, db.transaction() as cur:
+        cur.execute(db.sql("SELECT last_id, last_hash FROM audit_head WHERE id = 1" + lock), ())
+        head = cur.fetchone()
         if head is None:
-            head = AuditHead(id=1, last_id=0, last_hash=GENESIS)
-            s.add(head)
-        entries = []
-        last_id, last_hash = head.last_id, head.last_hash
+            cur.execute(db.sql("INSERT INTO audit_head (id, last_id, last_hash) VALUES (1, 0, ?)"), (GENESIS,))
+            head = (0, GENESIS)
+        last_id, last_hash = int(head[0]), str(head[1])
+        params, ids = [], []
         for values in rows:
             last_id += 1
-            entry = AuditEntry(id=last_id, prev_hash=last_hash, hash="", **values)
-            entry.hash = entry_hash(entry)
-            last_hash = entry.hash
-            entries.append(entry)
-        s.add_all(entries)
-        head.last_id, head.last_hash = last_id, last_hash
-        return [e.id for e in entries]
+            last_hash_before, last_hash = last_hash, _hash(last_id, last_hash, values["at"], values)
+            params.append((last_id, db.stamp(values["at"]), *(values[n] for n in HASHED), last_hash_before, last_hash))
+            ids.append(last_id)
+        cur.executemany(db.sql(_INSERT), params)
+        cur.execute(db.sql("UPDATE audit_head SET last_id = ?, last_hash = ? WHERE id = 1"), (last_id, last_hash))
+    return ids
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from typing import Literal
 from sqlalchemy import select
 
 from sharehub.hub import Hub
+from sharehub.metadata import fast
 from sharehub.metadata.models import Consumer, utcnow
 
 Role = Literal["platform", "provider", "consumer"]
@@ -70,14 +71,15 @@ def authenticate(hub: Hub, key: str) -> Caller:
     parts = key.split("_")
     if len(parts) < 3 or parts[0] != "shk":
         raise AuthError("malformed API key")
-    cols = (Consumer.id, Consumer.name, Consumer.department, Consumer.role, Consumer.key_hash, Consumer.revoked_at)
-    with hub.read() as con:
-        row = con.execute(select(*cols).where(Consumer.key_prefix == parts[1])).first()
-    if row is None or not hmac.compare_digest(row.key_hash, _digest(key)):
+    found = fast.raw(hub.settings.metadata_url).rows(
+        "SELECT id, name, department, role, key_hash, revoked_at FROM consumers WHERE key_prefix = ?", (parts[1],)
+    )
+    if not found or not hmac.compare_digest(found[0][4], _digest(key)):
         raise AuthError("unknown API key")
-    if row.revoked_at is not None:
+    consumer_id, name, department, role, _, revoked_at = found[0]
+    if revoked_at is not None:
         raise AuthError("revoked API key")
-    return Caller(row.id, row.name, row.department, row.role)
+    return Caller(consumer_id, name, department, role)
 
 
 def revoke(hub: Hub, consumer_id: int) -> Consumer:

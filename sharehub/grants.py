@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -21,6 +22,7 @@ from sqlalchemy.orm import Session
 from sharehub import audit
 from sharehub.consumers import PLATFORM, Caller
 from sharehub.hub import Hub
+from sharehub.metadata import fast
 from sharehub.metadata.models import Application, Grant, Notice, utcnow
 from sharehub.notices import file_notice
 
@@ -163,6 +165,15 @@ def revoke_grant(hub: Hub, caller: Caller, grant_id: int, reason: str) -> Grant:
     return grant
 
 
+class _GrantRow(NamedTuple):
+    id: int
+    fields: frozenset[str]
+    modes: list[str]
+    purpose: str
+    valid_until: datetime
+    revoked_at: object
+
+
 def active_grant(hub: Hub, caller: Caller, resource_id: str, mode: str) -> Access:
     """The grant that lets this consumer use this resource in this mode now, or Forbidden saying why."""
     if caller.role != "consumer":
@@ -170,12 +181,16 @@ def active_grant(hub: Hub, caller: Caller, resource_id: str, mode: str) -> Acces
     if resource_id not in hub.catalogue.resources:
         raise Forbidden(f"no grant for {resource_id}")  # the same answer as for a resource not granted
     now = utcnow()
-    cols = (Grant.id, Grant.fields, Grant.modes, Grant.purpose, Grant.valid_until, Grant.revoked_at)
-    with hub.read() as con:
-        grants = con.execute(
-            select(*cols).where(Grant.consumer_id == caller.id, Grant.resource_id == resource_id).order_by(Grant.id)
-        ).all()
-    usable = [g for g in grants if g.revoked_at is None and aware(g.valid_until) > now and mode in g.modes]
+    found = fast.raw(hub.settings.metadata_url).rows(
+        "SELECT id, fields, modes, purpose, valid_until, revoked_at FROM grants"
+        " WHERE consumer_id = ? AND resource_id = ? ORDER BY id",
+        (caller.id, resource_id),
+    )
+    grants = [
+        _GrantRow(gid, frozenset(fast.read_json(f)), fast.read_json(m), purpose, fast.read_time(until), revoked)
+        for gid, f, m, purpose, until, revoked in found
+    ]
+    usable = [g for g in grants if g.revoked_at is None and g.valid_until > now and mode in g.modes]
     if not usable:
         if any(mode in g.modes and g.revoked_at is not None for g in grants):
             raise Forbidden(f"your grant for {resource_id} ({mode}) was revoked")

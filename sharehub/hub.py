@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from sharehub.catalogue import Catalogue, load_catalogue
@@ -68,12 +68,6 @@ class Hub:
         """A metadata-database session that commits on success."""
         with db.session(self.settings.metadata_url) as s:
             yield s
-
-    @contextmanager
-    def read(self) -> Iterator[Connection]:
-        """A plain metadata connection for reads on a hot path."""
-        with db.reading(self.settings.metadata_url) as con:
-            yield con
 
     def record_catalogue(self, cat: Catalogue) -> int:
         """Record this catalogue content as a version if it is new; return its version number."""

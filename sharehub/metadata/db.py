@@ -44,12 +44,12 @@ def _factory(url: str) -> sessionmaker[Session]:
             upgrade(url)
             engine = sa.create_engine(url, pool_pre_ping=not url.startswith("sqlite"))
             if engine.dialect.name == "sqlite":
-                sa.event.listen(engine, "connect", _sqlite_pragmas)
+                sa.event.listen(engine, "connect", sqlite_pragmas)
             _FACTORIES[url] = sessionmaker(engine, expire_on_commit=False)
         return _FACTORIES[url]
 
 
-def _sqlite_pragmas(con: Any, _record: Any) -> None:
+def sqlite_pragmas(con: Any, _record: Any) -> None:
     """Wait for a busy database instead of failing; write-ahead log with normal sync (the API appends
     an audit entry per call: a full fsync per commit would bound it; WAL survives a process crash)."""
     con.execute("PRAGMA busy_timeout = 30000")
@@ -57,8 +57,17 @@ def _sqlite_pragmas(con: Any, _record: Any) -> None:
     con.execute("PRAGMA synchronous = NORMAL")
 
 
+def engine(url: str) -> sa.Engine:
+    """The migrated engine of the metadata database at `url`."""
+    bind: sa.Engine = _factory(url).kw["bind"]
+    return bind
+
+
 def dispose_all() -> None:
     """Close every pooled metadata connection (at the end of a process or a test)."""
+    from sharehub.metadata import fast  # fast builds on this module
+
+    fast.close_all()
     with _LOCK:
         for factory in _FACTORIES.values():
             bind = factory.kw["bind"]
@@ -71,10 +80,3 @@ def session(url: str) -> Iterator[Session]:
     """A session that commits on success and rolls back on error."""
     with _factory(url)() as s, s.begin():
         yield s
-
-
-@contextmanager
-def reading(url: str) -> Iterator[sa.Connection]:
-    """A plain connection for a hot read path (a serving call's key and grant checks): no ORM, no commit."""
-    with _factory(url).kw["bind"].connect() as con:
-        yield con
