@@ -32,8 +32,10 @@ _lock = threading.RLock()
 
 
 def _ts(value: datetime) -> str:
-    aware = value if value.tzinfo else value.replace(tzinfo=UTC)
-    return aware.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
+    if value.tzinfo is not None and value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    v = value
+    return f"{v.year:04d}-{v.month:02d}-{v.day:02d}T{v.hour:02d}:{v.minute:02d}:{v.second:02d}.{v.microsecond:06d}"
 
 
 HASHED = (
@@ -50,6 +52,9 @@ HASHED = (
 )
 
 
+_CANONICAL = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
 def entry_hash(e: AuditEntry) -> str:
     """sha256 over the previous hash and the entry's canonical JSON (its id included, so order counts)."""
     return _hash(e.id, e.prev_hash, e.at, {name: getattr(e, name) for name in HASHED})
@@ -58,7 +63,7 @@ def entry_hash(e: AuditEntry) -> str:
 def _hash(entry_id: int, prev_hash: str, at: datetime, values: dict[str, Any]) -> str:
     body = {name: values[name] for name in HASHED}
     body["id"], body["at"] = entry_id, _ts(at)
-    canonical = json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    canonical = _CANONICAL.encode(body)
     return hashlib.sha256((prev_hash + canonical).encode()).hexdigest()
 
 

@@ -181,7 +181,7 @@ def active_grant(hub: Hub, caller: Caller, resource_id: str, mode: str) -> Acces
     if resource_id not in hub.catalogue.resources:
         raise Forbidden(f"no grant for {resource_id}")  # the same answer as for a resource not granted
     now = utcnow()
-    found = fast.raw(hub.settings.metadata_url).rows(
+    found = fast.raw(hub.settings.metadata_url).rows_cached(
         "SELECT id, fields, modes, purpose, valid_until, revoked_at FROM grants"
         " WHERE consumer_id = ? AND resource_id = ? ORDER BY id",
         (caller.id, resource_id),

@@ -64,26 +64,35 @@ class ServingCopies:
         self.refresh_seconds = refresh_seconds
         self._local = threading.local()
         self._checked: dict[str, float] = {}
-        self._refresh_lock = threading.Lock()
+        self._state_lock = threading.Lock()
+        self._refreshing: set[str] = set()
+        self._work_lock = threading.Lock()  # one refresh at a time
 
     def path(self, resource_id: str) -> Path:
         """The copy's file."""
         return self.root / f"{resource_id}.sqlite"
 
     def _con(self, resource_id: str) -> sqlite3.Connection | None:
-        cons: dict[str, tuple[sqlite3.Connection, int]] = self._local.__dict__.setdefault("cons", {})
-        path = self.path(resource_id)
-        if not path.exists():
-            return None
-        inode = path.stat().st_ino
+        """This thread's connection to the copy. Whether a rebuild replaced the file is checked at most
+        every `refresh_seconds` (a stat per call costs as much as the lookup itself)."""
+        cons: dict[str, tuple[sqlite3.Connection, int, float]] = self._local.__dict__.setdefault("cons", {})
         found = cons.get(resource_id)
-        if found is None or found[1] != inode:  # a rebuild replaced the file: reopen
+        now = time.monotonic()
+        if found is not None and now - found[2] < self.refresh_seconds:
+            return found[0]
+        try:
+            inode = os.stat(self.path(resource_id)).st_ino
+        except FileNotFoundError:
+            return None
+        if found is not None and found[1] == inode:
+            con = found[0]
+        else:  # first use, or a rebuild replaced the file: reopen
             if found is not None:
                 found[0].close()
-            con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
-            cons[resource_id] = (con, inode)
-            return con
-        return found[0]
+            con = sqlite3.connect(f"file:{self.path(resource_id)}?mode=ro", uri=True, check_same_thread=False)
+            con.execute("PRAGMA mmap_size = 17179869184")  # pages straight from the OS cache, no read() per lookup
+        cons[resource_id] = (con, inode, now)
+        return con
 
     def lookup(self, resource: Resource, key: dict[str, Any]) -> dict[str, Any] | None:
         """The current row with this key, or None."""
@@ -95,15 +104,38 @@ class ServingCopies:
         return None if row is None else json.loads(row[0])
 
     def ensure_fresh(self, resource: Resource) -> None:
-        """Refresh the copy if its store moved, checking the store at most every `refresh_seconds`."""
+        """Refresh the copy if its store moved, checking the store at most every `refresh_seconds`.
+
+        Once a copy exists, the check runs in a background thread: a lookup never waits for Delta,
+        and serves the copy it has (at most one interval plus one refresh behind the store).
+        """
         now = time.monotonic()
         if now - self._checked.get(resource.id, -1e9) < self.refresh_seconds:
             return
-        with self._refresh_lock:
-            if now - self._checked.get(resource.id, -1e9) < self.refresh_seconds:
-                return
+        if self.refresh_seconds > 0 and self.path(resource.id).exists():
+            with self._state_lock:
+                if resource.id in self._refreshing:
+                    return
+                self._refreshing.add(resource.id)
+                self._checked[resource.id] = now
+            threading.Thread(
+                target=self._refresh, args=(resource,), name=f"serving-refresh-{resource.id}", daemon=True
+            ).start()
+            return
+        with self._work_lock:
             refresh(self.hub, resource)
-            self._checked[resource.id] = time.monotonic()
+        self._checked[resource.id] = time.monotonic()
+
+    def _refresh(self, resource: Resource) -> None:
+        try:
+            with self._work_lock:
+                refresh(self.hub, resource)
+        except Exception:  # a failed refresh keeps serving the copy it has, and says so
+            log.exception("refreshing the serving copy of %s failed; still serving the previous copy", resource.id)
+        finally:
+            with self._state_lock:
+                self._refreshing.discard(resource.id)
+                self._checked[resource.id] = time.monotonic()
 
     def version(self, resource_id: str) -> int | None:
         """The store version the copy holds."""

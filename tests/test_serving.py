@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import itertools
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -18,6 +21,7 @@ from sharehub.demo.build import build_sources
 from sharehub.grants import mark_overdue_steps
 from sharehub.notices import list_notices
 from sharehub.pipeline.run import run_resource
+from sharehub.settings import REPO_ROOT
 
 UNTIL = (datetime.now(UTC) + timedelta(days=200)).isoformat()
 SERVED = ["gongan.population", "scjg.legal_entity", "swj.tax_registration", "wjw.health_record"]
@@ -215,6 +219,30 @@ def test_verification_is_rate_limited_per_consumer(make_hub, use_env, monkeypatc
     codes = [client.post("/verify/scjg.legal_entity", json=call, headers=_auth(keys[0])).status_code for _ in range(5)]
     assert codes == [200, 200, 200, 429, 429]
     assert client.post("/verify/scjg.legal_entity", json=call, headers=_auth(keys[1])).status_code == 200
+
+
+def test_revocations_made_elsewhere_take_effect_on_the_next_call(served) -> None:
+    """The serving path remembers keys and grants between calls; a revocation committed by another
+    process (the CLI) or another connection must still be seen by the very next call."""
+    _, _, keys = served
+    with TestClient(create_app()) as client:  # one event-loop thread for every call, as in a server
+        grant = _apply(client, keys["rsj"], "gongan.population", ["name"], ["verification"]).json()
+        call = {"key": {"id_number": "11010519491231002X"}, "claims": {"name": "张三"}}
+        assert client.post("/verify/gongan.population", json=call, headers=_auth(keys["rsj"])).status_code == 200
+        env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+        revoke = ["grants", "revoke", str(grant["id"]), "--by", "平台", "--reason", "用途已结束"]
+        done = subprocess.run([sys.executable, "-m", "sharehub", *revoke], env=env, capture_output=True, check=False)
+        assert done.returncode == 0, done.stderr
+        refused = client.post("/verify/gongan.population", json=call, headers=_auth(keys["rsj"]))
+        assert refused.status_code == 403 and "revoked" in refused.json()["detail"]
+
+        _apply(client, keys["mzj"], "gongan.population", ["name"], ["verification"])
+        assert client.post("/verify/gongan.population", json=call, headers=_auth(keys["mzj"])).status_code == 200
+        listed = client.get("/consumers", headers=_auth(keys["platform"])).json()
+        mzj = next(c for c in listed if c["department"] == "mzj")
+        assert CliRunner().invoke(cli, ["consumers", "revoke", str(mzj["id"])]).exit_code == 0
+        gone = client.post("/verify/gongan.population", json=call, headers=_auth(keys["mzj"]))
+        assert gone.status_code == 401 and gone.json()["detail"] == "revoked API key"
 
 
 def test_exactly_the_granted_combinations_succeed(served) -> None:

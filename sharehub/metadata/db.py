@@ -55,6 +55,7 @@ def sqlite_pragmas(con: Any, _record: Any) -> None:
     con.execute("PRAGMA busy_timeout = 30000")
     con.execute("PRAGMA journal_mode = WAL")
     con.execute("PRAGMA synchronous = NORMAL")
+    con.execute("PRAGMA journal_size_limit = 67108864")  # the log shrinks back to 64 MB after a checkpoint
 
 
 def engine(url: str) -> sa.Engine:

@@ -11,6 +11,7 @@ the next call opens a new one.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -22,6 +23,7 @@ from sqlalchemy.pool import NullPool
 
 from sharehub.metadata import db
 
+log = logging.getLogger(__name__)
 _RAWS: dict[str, Raw] = {}
 _LOCK = threading.Lock()
 
@@ -42,7 +44,7 @@ def close_all() -> None:
     """Close this thread's hot-path connections and forget every database (end of a process or a test)."""
     with _LOCK:
         for found in _RAWS.values():
-            found.drop()
+            found.close()
         _RAWS.clear()
 
 
@@ -58,6 +60,8 @@ class Raw:
         self._errors: type[Exception] = self.engine.dialect.loaded_dbapi.Error
         self._local = threading.local()
         self._sql: dict[str, str] = {}
+        self._stop = threading.Event()
+        self._checkpointer: threading.Thread | None = None
 
     def sql(self, text: str) -> str:
         """`text` with the driver's placeholders."""
@@ -71,12 +75,40 @@ class Raw:
         con = getattr(self._local, "con", None)
         if con is None:
             con = self._local.con = self.engine.raw_connection()
+            if self.sqlite:
+                self._hand_off_checkpoints(con)
         return con
+
+    def _hand_off_checkpoints(self, con: Any) -> None:
+        """SQLite copies its write-ahead log back into the database on the commit that fills it, and
+        that commit waits for the copy and its fsync (8 ms, every ~100th audit append). Hot-path
+        connections leave that to a background thread, which checkpoints once a second."""
+        con.cursor().execute("PRAGMA wal_autocheckpoint = 0")
+        if self._checkpointer is None:
+            self._checkpointer = threading.Thread(target=self._checkpoint, name="sharehub-wal-checkpoint", daemon=True)
+            self._checkpointer.start()
+
+    def _checkpoint(self) -> None:
+        con = self.engine.raw_connection()
+        try:
+            while not self._stop.wait(1.0):
+                try:
+                    con.cursor().execute("PRAGMA wal_checkpoint(PASSIVE)")
+                except self._errors:
+                    log.warning("WAL checkpoint of the metadata database failed; retrying in a second")
+        finally:
+            con.close()
+
+    def close(self) -> None:
+        """Stop the checkpoint thread and drop this thread's connection."""
+        self._stop.set()
+        self.drop()
 
     def drop(self) -> None:
         """Forget this thread's connection after an error (it may be broken)."""
         con = getattr(self._local, "con", None)
         self._local.con = None
+        self._local.version = None  # a new connection has its own data_version
         if con is not None:
             try:
                 con.invalidate()
@@ -99,6 +131,34 @@ class Raw:
                 if attempt == 2:
                     raise
         raise AssertionError("unreachable")
+
+    def rows_cached(self, text: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        """`rows`, answered from this thread's memory while nobody else has changed the database.
+
+        On SQLite, `PRAGMA data_version` moves whenever another connection commits (a revocation by
+        the API, the CLI or another process), and then everything remembered is forgotten; the writes
+        this connection makes itself (audit appends) do not move it. Other databases have no such
+        cheap signal, so there every call reads.
+        """
+        if not self.sqlite:
+            return self.rows(text, params)
+        con = self.connection()
+        try:
+            cur = con.cursor()
+            cur.execute("PRAGMA data_version")
+            version = cur.fetchone()[0]
+            cur.close()
+        except self._errors:
+            self.drop()
+            return self.rows(text, params)
+        memory: dict[tuple[str, tuple[Any, ...]], list[tuple[Any, ...]]] = self._local.__dict__.setdefault("memory", {})
+        if getattr(self._local, "version", None) != version or len(memory) > 10_000:
+            memory.clear()
+            self._local.version = version
+        found = memory.get((text, params))
+        if found is None:
+            found = memory[(text, params)] = self.rows(text, params)
+        return found
 
     @contextmanager
     def transaction(self) -> Iterator[Any]:
