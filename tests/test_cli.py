@@ -24,7 +24,7 @@ def _sharehub(home: Path, *args: str, **env: str) -> subprocess.CompletedProcess
 
 
 def test_demo_prints_landed_stored_and_quarantined_per_resource(tmp_path: Path) -> None:
-    done = _sharehub(tmp_path, "demo", "--persons", "3000", "--entities", "600")
+    done = _sharehub(tmp_path, "demo", "--persons", "3000", "--entities", "600", COLUMNS="320")
     assert done.returncode == 0, done.stderr[-3000:]
     for rid in (
         "gongan.population",
@@ -45,6 +45,14 @@ def test_demo_prints_landed_stored_and_quarantined_per_resource(tmp_path: Path) 
     first_id = next(ln.split("│")[1].strip() for ln in notices.stdout.splitlines() if "gongan.population" in ln)
     shown = _sharehub(tmp_path, "notices", "show", first_id)
     assert "市公安局" in shown.stdout and "pending rows" in shown.stdout
+    # The serving tour: real HTTP calls under grants, each with its outcome, and an intact audit chain.
+    tour = done.stdout[done.stdout.index("serving, under grants") :]
+    assert '"match": true' in tour and '"birth_date": false' in tour and "sha256 matches" in tour
+    assert "403 no grant for wjw.health_record" in tour and "granted, notified" in tour
+    assert "entries, intact" in tour
+    key = next(w for w in tour.split() if w.startswith("shk_"))
+    audit = _sharehub(tmp_path, "audit", "verify")
+    assert audit.returncode == 0 and key not in audit.stdout
 
 
 def test_unknown_resource_is_a_clean_error(tmp_path: Path) -> None:
