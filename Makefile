@@ -2,7 +2,7 @@
 PYTHON ?= python3
 UV := $(PYTHON) -m uv
 
-.PHONY: install demo test check bench
+.PHONY: install demo test check bench bench-serving
 
 install:
 	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv==0.13.9"
@@ -19,3 +19,7 @@ test: install
 bench: install
 	$(UV) run --frozen python -m bench.extract
 	$(UV) run --frozen python -m bench.quality
+	$(UV) run --frozen python -m bench.consistency
+
+bench-serving: install
+	$(UV) run --frozen python -m bench.serving
