@@ -168,7 +168,7 @@ class CheckResult:
     opened: int = 0
     closed: int = 0
     notices: list[int] = field(default_factory=list)
-    settle: set[int] = field(default_factory=set)  # notices some of whose conflicts closed in this check
+    settle: dict[int, set[str]] = field(default_factory=dict)  # notice → keys whose conflicts closed in this check
     by_department_item: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
@@ -344,16 +344,19 @@ def _record(
                 changed.append({"id": found[0], **values})
             slot = (department, item)
             result.by_department_item[slot] = result.by_department_item.get(slot, 0) + 1
-        gone = [row for slot, row in existing.items() if row[1] != "closed" and slot not in seen]
+        gone = [(slot, row) for slot, row in existing.items() if row[1] != "closed" and slot not in seen]
         result.closed = len(gone)
-        result.settle = {n for row in gone for n in row[4:] if n is not None}
+        for (_, key, _), row in gone:
+            for n in row[4:]:
+                if n is not None:
+                    result.settle.setdefault(n, set()).add(key)
         table = cast(Table, Conflict.__table__)
         if inserts:  # Core executemany: the ORM's bulk path costs more than the database here
             s.execute(insert(table), inserts)
         for batch in (changed, reopened):
             if batch:
                 s.execute(update(Conflict), batch)
-        for ids in _batches([row[0] for row in gone]):
+        for ids in _batches([row[0] for _, row in gone]):
             s.execute(update(table).where(table.c.id.in_(ids)).values(status="closed", closed_at=now))
         for rid, (items, keys) in scope.items():
             q = update(Conflict).where(
@@ -390,7 +393,7 @@ def _batches(items: list, size: int = 5000) -> list[list]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
-def _notify(hub: Hub, settle: set[int]) -> list[int]:
+def _notify(hub: Hub, settle: dict[int, set[str]]) -> list[int]:
     """One notice per resource with conflicts not yet noticed; close notices whose conflicts all ended."""
     cols = (
         Conflict.id,
@@ -411,22 +414,27 @@ def _notify(hub: Hub, settle: set[int]) -> list[int]:
     return [_conflict_notice(hub, hub.catalogue.resource(rid), cs) for rid, cs in by_resource.items()]
 
 
-def _settle_notices(s: Session, notice_ids: set[int]) -> None:
-    """Each of these conflict notices lists the keys still open or verifying; with none left it is resolved."""
-    if not notice_ids:
+def _settle_notices(s: Session, ended: dict[int, set[str]]) -> None:
+    """Take the keys whose conflicts ended off their notices' pending lists (unless the key still has an
+    open conflict under that notice); a notice with no key left is resolved. Only the ended keys are
+    looked up, so the cost follows what changed, not how many conflicts a notice lists."""
+    if not ended:
         return
-    pending: dict[int, set[str]] = defaultdict(set)
-    cols = (Conflict.entity_key, Conflict.notice_id, Conflict.authority_notice_id)
-    ids = sorted(notice_ids)
+    ids = sorted(ended)
     linked = or_(Conflict.notice_id.in_(ids), Conflict.authority_notice_id.in_(ids))
-    for key, notice_id, asked_id in s.execute(select(*cols).where(Conflict.status.in_(OPEN), linked)):
-        for nid in (notice_id, asked_id):
-            if nid is not None:
-                pending[nid].add(key)
+    cols = (Conflict.entity_key, Conflict.notice_id, Conflict.authority_notice_id)
+    still: dict[int, set[str]] = defaultdict(set)
+    for keys in _batches(sorted(set().union(*ended.values()))):
+        query = select(*cols).where(Conflict.status.in_(OPEN), Conflict.entity_key.in_(keys), linked)
+        for key, notice_id, asked_id in s.execute(query):
+            for nid in (notice_id, asked_id):
+                if nid in ended:
+                    still[nid].add(key)
     unresolved = select(Notice).where(Notice.id.in_(ids), Notice.kind == "conflict", Notice.status != "resolved")
     for notice in s.scalars(unresolved):
-        keys = sorted(pending.get(notice.id, ()))
-        if keys != notice.pending_keys:
+        gone = ended[notice.id] - still[notice.id]
+        keys = [k for k in notice.pending_keys if k not in gone]
+        if len(keys) != len(notice.pending_keys):
             notice.pending_keys = keys
         if not keys:
             notice.status, notice.resolved_at = "resolved", utcnow()
@@ -575,5 +583,5 @@ def decide(hub: Hub, conflict_id: int, *, right: str, by: str, reason: str) -> C
         row.status, row.decision, row.decided_by, row.decision_reason = "decided", right, by.strip(), reason.strip()
         row.decided_at = utcnow()
         s.flush()
-        _settle_notices(s, {n for n in (row.notice_id, row.authority_notice_id) if n is not None})
+        _settle_notices(s, {n: {row.entity_key} for n in (row.notice_id, row.authority_notice_id) if n is not None})
         return row
