@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import sqlalchemy as sa
 from sqlalchemy import select
 
@@ -149,3 +151,43 @@ def test_a_status_conflict_across_vocabularies_is_verified_with_the_authority_an
     run_resource(hub, "swj.tax_registration")
     check(hub)
     assert next(c for c in list_conflicts(hub) if c.id == conflict.id).status == "closed"
+
+
+def test_a_notice_keeps_a_key_until_every_conflict_of_it_has_closed(make_hub) -> None:
+    hub = make_hub()
+    build_sources(hub.settings, hub.catalogue, 300, 60)
+    run_resource(hub, "scjg.legal_entity")
+    run_resource(hub, "swj.tax_registration")
+    check(hub, full=True)
+    url = hub.settings.connection_url("swj_front")
+    before = {c.id for c in list_conflicts(hub)}
+    known = hub.settings.connection_url("scjg_front").removeprefix("sqlite:///")
+    with sqlite3.connect(url.removeprefix("sqlite:///")) as con:  # a registered company both hold alike
+        con.execute("ATTACH DATABASE ? AS scjg", (known,))
+        company, name = con.execute(
+            "SELECT t.uscc, t.name FROM tax_registration t JOIN scjg.legal_entity_register e USING (uscc)"
+            " WHERE t.name = e.name AND t.taxpayer_status = '正常' AND e.status = '存续' ORDER BY t.uscc LIMIT 1"
+        ).fetchone()
+    change = "UPDATE tax_registration SET name = :n, taxpayer_status = :s WHERE uscc = :k"
+
+    # The tax bureau gets the name wrong and has the company deregistered: two conflicts, one notice.
+    _sql(url, change, n=name + "某", s="注销", k=company)
+    run_resource(hub, "swj.tax_registration")
+    check(hub)
+    mine = [c for c in list_conflicts(hub) if c.id not in before and c.entity_key == company]
+    assert sorted((c.item, c.kind) for c in mine) == [("legal_entity.name", "value"), ("legal_entity.status", "status")]
+    assert len({c.notice_id for c in mine}) == 1
+    notice_id = mine[0].notice_id
+
+    def pending() -> list[str]:
+        return next(n for n in list_notices(hub, department="swj") if n.id == notice_id).pending_keys
+
+    assert company in pending()
+    # The name is fixed, the status is not: the company is still pending on the notice.
+    _sql(url, change, n=name, s="注销", k=company)
+    run_resource(hub, "swj.tax_registration")
+    assert check(hub).closed == 1 and company in pending()
+    # Both fixed: the company leaves the notice.
+    _sql(url, change, n=name, s="正常", k=company)
+    run_resource(hub, "swj.tax_registration")
+    assert check(hub).closed == 1 and company not in pending()
