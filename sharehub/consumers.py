@@ -71,9 +71,9 @@ def authenticate(hub: Hub, key: str) -> Caller:
     parts = key.split("_")
     if len(parts) < 3 or parts[0] != "shk":
         raise AuthError("malformed API key")
-    found = fast.raw(hub.settings.metadata_url).rows_cached(
-        "SELECT id, name, department, role, key_hash, revoked_at FROM consumers WHERE key_prefix = ?", (parts[1],)
-    )
+    db = fast.raw(hub.settings.metadata_url)
+    sql = "SELECT id, name, department, role, key_hash, revoked_at FROM consumers WHERE key_prefix = ?"
+    found = db.remembered(("consumer", parts[1]), lambda: db.rows(sql, (parts[1],)))
     if not found or not hmac.compare_digest(found[0][4], _digest(key)):
         raise AuthError("unknown API key")
     consumer_id, name, department, role, _, revoked_at = found[0]

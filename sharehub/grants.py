@@ -174,6 +174,18 @@ class _GrantRow(NamedTuple):
     revoked_at: object
 
 
+def _grant_rows(db: fast.Raw, consumer_id: int, resource_id: str) -> list[_GrantRow]:
+    found = db.rows(
+        "SELECT id, fields, modes, purpose, valid_until, revoked_at FROM grants"
+        " WHERE consumer_id = ? AND resource_id = ? ORDER BY id",
+        (consumer_id, resource_id),
+    )
+    return [
+        _GrantRow(gid, frozenset(fast.read_json(f)), fast.read_json(m), purpose, fast.read_time(until), revoked)
+        for gid, f, m, purpose, until, revoked in found
+    ]
+
+
 def active_grant(hub: Hub, caller: Caller, resource_id: str, mode: str) -> Access:
     """The grant that lets this consumer use this resource in this mode now, or Forbidden saying why."""
     if caller.role != "consumer":
@@ -181,15 +193,8 @@ def active_grant(hub: Hub, caller: Caller, resource_id: str, mode: str) -> Acces
     if resource_id not in hub.catalogue.resources:
         raise Forbidden(f"no grant for {resource_id}")  # the same answer as for a resource not granted
     now = utcnow()
-    found = fast.raw(hub.settings.metadata_url).rows_cached(
-        "SELECT id, fields, modes, purpose, valid_until, revoked_at FROM grants"
-        " WHERE consumer_id = ? AND resource_id = ? ORDER BY id",
-        (caller.id, resource_id),
-    )
-    grants = [
-        _GrantRow(gid, frozenset(fast.read_json(f)), fast.read_json(m), purpose, fast.read_time(until), revoked)
-        for gid, f, m, purpose, until, revoked in found
-    ]
+    db = fast.raw(hub.settings.metadata_url)
+    grants = db.remembered(("grants", caller.id, resource_id), lambda: _grant_rows(db, caller.id, resource_id))
     usable = [g for g in grants if g.revoked_at is None and g.valid_until > now and mode in g.modes]
     if not usable:
         if any(mode in g.modes and g.revoked_at is not None for g in grants):

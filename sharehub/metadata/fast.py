@@ -13,10 +13,10 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
@@ -24,6 +24,7 @@ from sqlalchemy.pool import NullPool
 from sharehub.metadata import db
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 _RAWS: dict[str, Raw] = {}
 _LOCK = threading.Lock()
 
@@ -132,16 +133,16 @@ class Raw:
                     raise
         raise AssertionError("unreachable")
 
-    def rows_cached(self, text: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-        """`rows`, answered from this thread's memory while nobody else has changed the database.
+    def remembered(self, key: Hashable, load: Callable[[], _T]) -> _T:
+        """What `load()` (a read) gives, remembered in this thread while nobody else changes the database.
 
         On SQLite, `PRAGMA data_version` moves whenever another connection commits (a revocation by
         the API, the CLI or another process), and then everything remembered is forgotten; the writes
         this connection makes itself (audit appends) do not move it. Other databases have no such
-        cheap signal, so there every call reads.
+        cheap signal, so there every call loads.
         """
         if not self.sqlite:
-            return self.rows(text, params)
+            return load()
         con = self.connection()
         try:
             cur = con.cursor()
@@ -150,14 +151,15 @@ class Raw:
             cur.close()
         except self._errors:
             self.drop()
-            return self.rows(text, params)
-        memory: dict[tuple[str, tuple[Any, ...]], list[tuple[Any, ...]]] = self._local.__dict__.setdefault("memory", {})
+            return load()
+        memory: dict[Hashable, Any] = self._local.__dict__.setdefault("memory", {})
         if getattr(self._local, "version", None) != version or len(memory) > 10_000:
             memory.clear()
             self._local.version = version
-        found = memory.get((text, params))
-        if found is None:
-            found = memory[(text, params)] = self.rows(text, params)
+        if key in memory:
+            found: _T = memory[key]
+            return found
+        found = memory[key] = load()
         return found
 
     @contextmanager

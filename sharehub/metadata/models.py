@@ -269,10 +269,12 @@ class AuditEntry(Base):
     __tablename__ = "audit_log"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    action: Mapped[str] = mapped_column(String(40), index=True)
-    consumer_id: Mapped[int | None] = mapped_column(Integer, index=True)
-    department: Mapped[str | None] = mapped_column(String(50), index=True)
-    resource_id: Mapped[str | None] = mapped_column(String(100), index=True)
+    # No secondary indexes: every serving call appends here, and each index is one more B-tree page
+    # written per commit; the reports over it (stats) scan it whole anyway.
+    action: Mapped[str] = mapped_column(String(40))
+    consumer_id: Mapped[int | None] = mapped_column(Integer)
+    department: Mapped[str | None] = mapped_column(String(50))
+    resource_id: Mapped[str | None] = mapped_column(String(100))
     grant_id: Mapped[int | None] = mapped_column(Integer)
     purpose: Mapped[str | None] = mapped_column(Text)
     record_key: Mapped[str | None] = mapped_column(String(200))
