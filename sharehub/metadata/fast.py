@@ -61,8 +61,6 @@ class Raw:
         self._errors: type[Exception] = self.engine.dialect.loaded_dbapi.Error
         self._local = threading.local()
         self._sql: dict[str, str] = {}
-        self._stop = threading.Event()
-        self._checkpointer: threading.Thread | None = None
 
     def sql(self, text: str) -> str:
         """`text` with the driver's placeholders."""
@@ -76,33 +74,10 @@ class Raw:
         con = getattr(self._local, "con", None)
         if con is None:
             con = self._local.con = self.engine.raw_connection()
-            if self.sqlite:
-                self._hand_off_checkpoints(con)
         return con
 
-    def _hand_off_checkpoints(self, con: Any) -> None:
-        """SQLite copies its write-ahead log back into the database on the commit that fills it, and
-        that commit waits for the copy and its fsync (8 ms, every ~100th audit append). Hot-path
-        connections leave that to a background thread, which checkpoints once a second."""
-        con.cursor().execute("PRAGMA wal_autocheckpoint = 0")
-        if self._checkpointer is None:
-            self._checkpointer = threading.Thread(target=self._checkpoint, name="sharehub-wal-checkpoint", daemon=True)
-            self._checkpointer.start()
-
-    def _checkpoint(self) -> None:
-        con = self.engine.raw_connection()
-        try:
-            while not self._stop.wait(1.0):
-                try:
-                    con.cursor().execute("PRAGMA wal_checkpoint(PASSIVE)")
-                except self._errors:
-                    log.warning("WAL checkpoint of the metadata database failed; retrying in a second")
-        finally:
-            con.close()
-
     def close(self) -> None:
-        """Stop the checkpoint thread and drop this thread's connection."""
-        self._stop.set()
+        """Drop this thread's connection."""
         self.drop()
 
     def drop(self) -> None:

@@ -269,8 +269,9 @@ class AuditEntry(Base):
     __tablename__ = "audit_log"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    # No secondary indexes: every serving call appends here, and each index is one more B-tree page
-    # written per commit; the reports over it (stats) scan it whole anyway.
+    # No secondary indexes, not even a unique one on `hash`: every serving call appends here, and each
+    # index is one more B-tree page written per commit; the reports over it (stats) scan it whole, and
+    # `sharehub audit verify` walks it by id.
     action: Mapped[str] = mapped_column(String(40))
     consumer_id: Mapped[int | None] = mapped_column(Integer)
     department: Mapped[str | None] = mapped_column(String(50))
@@ -282,7 +283,7 @@ class AuditEntry(Base):
     response_bytes: Mapped[int] = mapped_column(Integer, default=0)
     detail: Mapped[str | None] = mapped_column(Text)
     prev_hash: Mapped[str] = mapped_column(String(64))
-    hash: Mapped[str] = mapped_column(String(64), unique=True)
+    hash: Mapped[str] = mapped_column(String(64))
 
 
 class AuditHead(Base):
