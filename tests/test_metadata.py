@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import sqlalchemy as sa
 from sqlalchemy import select
 
@@ -33,3 +35,48 @@ def test_runs_are_recorded_in_postgresql_metadata(make_hub, pg_url: str) -> None
         assert run is not None and run.status == "succeeded" and run.rows_passed == summary.passed
         assert s.get(Watermark, "scjg.legal_entity").value == run.watermark_to
         assert s.scalars(select(CatalogueVersion)).one().resource_ids == sorted(hub.catalogue.resources)
+
+
+def test_serving_on_postgresql_metadata_checks_grants_and_chains_the_audit(make_hub, use_env, pg_url: str) -> None:
+    """The serving path's own statements (key, grant, audit append) on PostgreSQL, as docker-compose runs it."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from sharehub.audit import verify as verify_chain
+    from sharehub.consumers import add_consumer
+
+    meta = _fresh_database(pg_url, "sharehub_serving_test")
+    hub = make_hub(metadata_url=meta, serving_refresh_seconds=0)
+    build_sources(hub.settings, hub.catalogue, 300, 60)
+    run_resource(hub, "gongan.population")
+    use_env(hub)
+    platform = {"Authorization": f"Bearer {add_consumer(hub, '平台', 'platform', 'platform')[1]}"}
+    mzj = {"Authorization": f"Bearer {add_consumer(hub, '低保核对', 'mzj', 'consumer')[1]}"}
+    until = (datetime.now(UTC) + timedelta(days=200)).isoformat()
+    with TestClient(create_app()) as client:
+        app = {"resource_id": "gongan.population", "fields": ["name", "sex"], "modes": ["verification", "query"]}
+        grant = client.post("/applications", json={**app, "purpose": "低保核对", "valid_until": until}, headers=mzj)
+        assert grant.status_code == 201 and grant.json()["status"] == "granted"
+        call = {"key": {"id_number": "11010519491231002X"}, "claims": {"name": "张三", "sex": "男"}}
+        answers = [client.post("/verify/gongan.population", json=call, headers=mzj) for _ in range(5)]
+        assert [a.json()["match"] for a in answers] == [False] * 5
+        outside = client.post("/verify/gongan.population", json={**call, "claims": {"phone": "1"}}, headers=mzj)
+        assert outside.status_code == 403
+        (granted,) = client.get("/grants", headers=platform).json()
+        revoked = client.post(f"/grants/{granted['id']}/revoke", json={"reason": "用途已结束"}, headers=platform)
+        assert revoked.status_code == 200
+        after = client.post("/verify/gongan.population", json=call, headers=mzj)
+        assert after.status_code == 403 and "revoked" in after.json()["detail"]
+    chain = verify_chain(hub)
+    assert chain.ok and chain.entries >= 10
+    engine = sa.create_engine(meta)
+    with engine.begin() as c:
+        rows = c.exec_driver_sql("SELECT action, result FROM audit_log ORDER BY id").all()
+        assert [r for r in rows if r[0] == "verification"] == [("verification", "no_match")] * 5 + [
+            ("verification", "denied"),
+            ("verification", "denied"),
+        ]
+        target = c.exec_driver_sql("SELECT id FROM audit_log WHERE action = 'verification' ORDER BY id").first()[0]
+        c.exec_driver_sql(f"UPDATE audit_log SET result = 'match' WHERE id = {target}")
+    engine.dispose()
+    assert verify_chain(hub).first_bad == target
