@@ -225,7 +225,8 @@ def _presigned(hub: Hub, relative: str, life: timedelta) -> str:
     from minio import Minio
 
     s = hub.settings
-    endpoint = urlparse(s.s3_endpoint or "https://s3.amazonaws.com")
+    # Signing is offline (the region is given): the link names the address consumers reach the store at.
+    endpoint = urlparse(s.s3_public_endpoint or s.s3_endpoint or "https://s3.amazonaws.com")
     client = Minio(
         endpoint.netloc,
         access_key=s.s3_access_key.get_secret_value() or None,

@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     s3_access_key: SecretStr = SecretStr("")
     s3_secret_key: SecretStr = SecretStr("")
     s3_region: str = "us-east-1"
+    s3_public_endpoint: str = Field(
+        default="", description="S3 endpoint as consumers reach it, for presigned links; default: s3_endpoint."
+    )
     connections: dict[str, str] = Field(
         default_factory=dict,
         description="Connection name -> SQLAlchemy-style URL. Unset names fall back to SQLite under home/frontdb.",

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
+import json
+import urllib.request
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pyarrow.fs as pafs
+import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable
 
+from sharehub.bulk import create
+from sharehub.consumers import Caller, add_consumer
 from sharehub.demo.build import build_sources
+from sharehub.grants import active_grant, apply
 from sharehub.pipeline import paths
 from sharehub.pipeline.run import run_resource
 from tests.support.seaweed import S3Server, seaweed
@@ -42,3 +52,33 @@ def test_run_writes_landing_quarantine_and_delta_to_s3(s3: S3Server, make_hub, t
     assert (again.inserted, again.updated) == (0, 0)
     # Staging is transient: nothing is left of it once the run has committed.
     assert hub.store.list(f"staging/{res.id}") == []
+
+
+def test_bulk_extract_on_s3_is_a_presigned_link_to_the_public_endpoint(s3: S3Server, make_hub) -> None:
+    """A bulk extract lands in S3 with its manifest; the presigned link names the public address and works."""
+    public = s3.endpoint.replace("127.0.0.1", "localhost")
+    hub = make_hub(
+        storage_url="s3://sharehub-bulk/city",
+        s3_endpoint=s3.endpoint,
+        s3_public_endpoint=public,
+        s3_access_key=s3.access_key,
+        s3_secret_key=s3.secret_key,
+    )
+    hub.store.ensure_bucket()
+    build_sources(hub.settings, hub.catalogue, 600, 120)
+    run_resource(hub, "scjg.legal_entity")
+    made = add_consumer(hub, "招投标核验", "swj", "consumer")[0]
+    caller = Caller(made.id, made.name, made.department, "consumer")
+    until = datetime.now(UTC) + timedelta(days=30)
+    apply(hub, caller, "scjg.legal_entity", ["uscc", "name", "status"], ["bulk"], "招投标资格核验", until)
+    issued = create(hub, caller, active_grant(hub, caller, "scjg.legal_entity", "bulk"), "scjg.legal_entity", False)
+    assert urlsplit(issued.url).netloc == urlsplit(public).netloc and "X-Amz-Signature" in issued.url
+    with urllib.request.urlopen(issued.url, timeout=30) as response:
+        data = response.read()
+    assert hashlib.sha256(data).hexdigest() == issued.extract.sha256
+    table = pq.read_table(io.BytesIO(data))
+    assert table.num_rows == issued.extract.rows > 0 and set(table.column_names) == {"uscc", "name", "status"}
+    manifest_path = issued.extract.path.rsplit("/", 1)[0] + "/manifest.json"
+    with hub.store.fs.open_input_stream(hub.store.path(manifest_path)) as stream:
+        manifest = json.loads(stream.read())
+    assert manifest["rows"] == table.num_rows and manifest["sha256"] == issued.extract.sha256
