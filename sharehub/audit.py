@@ -170,6 +170,7 @@ _batchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _Batch
 
 
 _COLUMNS = ("id", "at", *HASHED, "prev_hash", "hash")
+_FIRST_HEAD = "INSERT INTO audit_head (id, last_id, last_hash) VALUES (1, 0, ?) ON CONFLICT (id) DO NOTHING"
 _INSERT = f"INSERT INTO audit_log ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)})"
 
 
@@ -178,15 +179,18 @@ def _append(hub: Hub, rows: list[dict[str, Any]]) -> list[int]:
 
     The head row is locked before it is read (SQLite: the transaction starts with the write lock;
     elsewhere SELECT … FOR UPDATE), so appends from several processes queue instead of forking the chain.
+    The very first append creates the head row; when several processes make it at once, one insert
+    wins and the others wait for it (ON CONFLICT DO NOTHING) and then lock the row it made.
     """
     db = fast.raw(hub.settings.metadata_url)
-    lock = "" if db.sqlite else " FOR UPDATE"
+    head_sql = db.sql("SELECT last_id, last_hash FROM audit_head WHERE id = 1" + ("" if db.sqlite else " FOR UPDATE"))
     with _lock, db.transaction() as cur:
-        cur.execute(db.sql("SELECT last_id, last_hash FROM audit_head WHERE id = 1" + lock), ())
+        cur.execute(head_sql, ())
         head = cur.fetchone()
         if head is None:
-            cur.execute(db.sql("INSERT INTO audit_head (id, last_id, last_hash) VALUES (1, 0, ?)"), (GENESIS,))
-            head = (0, GENESIS)
+            cur.execute(db.sql(_FIRST_HEAD), (GENESIS,))
+            cur.execute(head_sql, ())
+            head = cur.fetchone()
         last_id, last_hash = int(head[0]), str(head[1])
         params, ids = [], []
         for values in rows:

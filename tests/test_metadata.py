@@ -80,3 +80,38 @@ def test_serving_on_postgresql_metadata_checks_grants_and_chains_the_audit(make_
         c.exec_driver_sql(f"UPDATE audit_log SET result = 'match' WHERE id = {target}")
     engine.dispose()
     assert verify_chain(hub).first_bad == target
+
+
+APPENDER = """
+import sys, time
+from sharehub.audit import record
+from sharehub.hub import Hub
+from sharehub.settings import Settings
+from sharehub.metadata import fast
+hub = Hub(Settings(home=sys.argv[1], metadata_url=sys.argv[2]))
+fast.raw(sys.argv[2]).connection()  # connected before the start, so the first appends meet
+time.sleep(max(0.0, float(sys.argv[3]) - time.time()))
+for _ in range(20):
+    record(hub, "key_change", None, None, result="ok")
+"""
+
+
+def test_processes_appending_the_first_audit_entries_at_once_make_one_chain(make_hub, pg_url: str) -> None:
+    """The head row does not exist before the first append: concurrent first appends must queue, not fail."""
+    import subprocess
+    import sys
+    import time
+
+    from sharehub.audit import verify as verify_chain
+
+    meta = _fresh_database(pg_url, "sharehub_audit_race_test")
+    hub = make_hub(metadata_url=meta)
+    with hub.db() as s:  # migrated, and no audit entry yet
+        assert s.execute(sa.text("SELECT count(*) FROM audit_head")).scalar_one() == 0
+    start = str(time.time() + 4)
+    args = [sys.executable, "-c", APPENDER, str(hub.settings.home), meta, start]
+    workers = [subprocess.Popen(args, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    errors = [w.communicate(timeout=120)[1] for w in workers]
+    assert [w.returncode for w in workers] == [0] * 4, "\n".join(errors)
+    chain = verify_chain(hub)
+    assert chain.ok and chain.entries == 80

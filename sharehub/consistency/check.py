@@ -17,6 +17,7 @@ that is no longer found closes itself. New conflicts become one notice per resou
 from __future__ import annotations
 
 import functools
+import gc
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -181,6 +182,16 @@ def check(hub: Hub, *, full: bool = False, reload: bool = False) -> CheckResult:
     `full` compares every entity instead of the changed ones; `reload` also rebuilds the cached
     columns from the Delta tables instead of applying their change data.
     """
+    collecting = gc.isenabled()
+    gc.disable()  # a check makes no reference cycles; collections would only rescan the whole heap, many times
+    try:
+        return _check(hub, full, reload)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _check(hub: Hub, full: bool, reload: bool) -> CheckResult:
     started = utcnow()
     result = CheckResult()
     cache = StoreCache(hub.settings.home / "consistency.duckdb")
