@@ -201,14 +201,6 @@ class Conflict(Base):
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
-class ConsistencyState(Base):
-    """Up to when each resource's changes have been checked for conflicts."""
-
-    __tablename__ = "consistency_state"
-    resource_id: Mapped[str] = mapped_column(String(100), primary_key=True)
-    checked_until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-
-
 class Application(Base):
     """A consumer's application for a resource (Lichuan 18–22): fields, serving modes, purpose, validity.
 
