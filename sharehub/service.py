@@ -8,15 +8,12 @@ false for every field, exactly like a record whose values all differ.
 
 from __future__ import annotations
 
-import re
-from datetime import date
 from typing import Any
 
 from sharehub.catalogue.models import Resource
 from sharehub.consistency.check import normalize_value
+from sharehub.dates import date_from_text
 from sharehub.masking import mask_field, shown_in_clear
-
-_DATE = re.compile(r"^\s*(\d{4})\s*[-/.年]?\s*(\d{1,2})\s*[-/.月]?\s*(\d{1,2})\s*日?\s*$")
 
 
 class BadRequest(ValueError):
@@ -39,15 +36,8 @@ def _comparable(resource: Resource, name: str, value: Any) -> str | None:
     if value is None:
         return None
     if spec.type == "date":
-        if isinstance(value, date):
-            return value.isoformat()
-        m = _DATE.match(str(value))
-        if not m:
-            return "invalid:" + str(value)
-        try:
-            return date(int(m.group(1)), int(m.group(2)), int(m.group(3))).isoformat()
-        except ValueError:
-            return "invalid:" + str(value)
+        read = date_from_text(value)
+        return "invalid:" + str(value) if read is None else read.isoformat()
     return normalize_value(value, "traditional" in spec.normalize)
 
 

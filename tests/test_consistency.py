@@ -3,15 +3,29 @@
 from __future__ import annotations
 
 import sqlite3
+from datetime import date
 
+import duckdb
 import sqlalchemy as sa
 from sqlalchemy import select
 
-from sharehub.consistency.check import check, decide, list_conflicts, normalize_value, verify
+from sharehub.catalogue.loader import load_catalogue
+from sharehub.consistency.cache import StoreCache
+from sharehub.consistency.check import (
+    Pairing,
+    _compare,
+    _register_normalizers,
+    check,
+    decide,
+    list_conflicts,
+    normalize_value,
+    verify,
+)
 from sharehub.demo.build import build_sources
 from sharehub.metadata.models import OutboxMessage
 from sharehub.notices import list_notices
 from sharehub.pipeline.run import run_resource
+from sharehub.settings import REPO_ROOT
 
 
 def _sql(url: str, statement: str, **params: object) -> None:
@@ -34,6 +48,31 @@ def test_normalization_ignores_width_spaces_case_and_traditional_forms() -> None
     assert normalize_value("ＡＢＣ有限公司", traditional=False) == normalize_value("abc有限公司", traditional=False)
     assert normalize_value("张靜", traditional=False) != normalize_value("张静", traditional=False)
     assert normalize_value("张玮", traditional=True) != normalize_value("张伟", traditional=True)
+
+
+def test_a_text_copy_of_a_date_is_compared_as_the_date_it_writes() -> None:
+    """A department that keeps a birth date as text (1990/1/2, 1990年1月2日, 19900102) agrees with the
+    authority's DATE 1990-01-02; a different day is a conflict, and so is text that is no date at all."""
+    catalogue = load_catalogue(REPO_ROOT / "catalogue")
+    population, health = catalogue.resource("gongan.population"), catalogue.resource("wjw.health_record")
+    as_text = health.field("birth_date").model_copy(update={"type": "string"})
+    pair = Pairing("birth_date", population, population.field("birth_date"), "id_number", health, as_text, "id_number")
+    con = duckdb.connect()
+    _register_normalizers(con)
+    keys = [f"42280119900102{n:04d}" for n in range(6)]
+    written = ["1990-01-02", "1990/1/2", "1990年1月2日", "１９９０．０１．０２", "1990-01-03", "unknown"]
+    authority, other = StoreCache.table(population.id), StoreCache.table(health.id)
+    con.execute(
+        f"CREATE TABLE {authority} AS SELECT unnest($1::VARCHAR[]) AS id_number, DATE '1990-01-02' AS birth_date",
+        [keys],
+    )
+    con.execute(
+        f"CREATE TABLE {other} AS SELECT unnest($1::VARCHAR[]) AS id_number, unnest($2::VARCHAR[]) AS birth_date",
+        [keys, written],
+    )
+    found = {key: fields for key, _, fields in _compare(con, [pair], None)}
+    assert sorted(found) == [keys[4], keys[5]]
+    assert found[keys[4]] == [(0, date(1990, 1, 2), "1990-01-03")]
 
 
 def test_a_name_disagreement_is_raised_notified_and_closes_when_fixed(make_hub, pg_url: str, mariadb_url: str) -> None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+import re
+from datetime import UTC, date, datetime
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
@@ -231,3 +233,40 @@ def test_killed_after_commit_is_not_applied_twice(pg_hub) -> None:
     with hub.db() as db:
         assert db.get(Run, run_id).status == "succeeded"
         assert db.get(Watermark, res.id).run_id == run_id
+
+
+def _written_date(text: str) -> date:
+    """The test's own reading of the demo's date forms: 2024-03-01, 2024/03/01, 2024年3月1日, 20240301."""
+    parts = re.findall(r"\d+", text)
+    if len(parts) == 1:
+        parts = [parts[0][:4], parts[0][4:6], parts[0][6:]]
+    return date(*(int(p) for p in parts))
+
+
+def test_a_file_drop_with_dates_written_every_usual_way_stores_them_as_dates(make_hub) -> None:
+    """Offline files carry dates however their clerk typed them; each usual form is the same date, and an
+    impossible day is quarantined under the field's name, not read as another day."""
+    hub = make_hub()
+    sources = build_sources(hub.settings, hub.catalogue, PERSONS, ENTITIES)
+    rid = "mzj.subsistence_allowance"
+    (drop,) = hub.settings.filedrop_dir.glob("mzj/dibao_*.csv")
+    lines = drop.read_text(encoding="gbk").splitlines()  # commas only separate fields here
+    header = lines[0].split(",")
+    at, key_at = header.index("起始日期"), header.index("身份证号")
+    impossible = lines[1].split(",")
+    impossible[at] = "2023年2月30日"
+    lines[1] = ",".join(impossible)
+    drop.write_text("\n".join(lines) + "\n", encoding="gbk")
+    written = {r["身份证号"]: r["起始日期"] for r in sources.world.csv_rows}
+    assert len({("-" in t, "/" in t, "年" in t, t.isdigit()) for t in written.values()}) == 4  # every form
+    s = run_resource(hub, rid)
+    planted = sum(sources.world.planted[rid].values())
+    assert s.status == "succeeded" and s.quarantined == planted + 1, (s.quarantined, planted)
+    stored = _table(hub, rid).to_pyarrow_table(columns=["id_number", "start_date"])
+    assert stored.schema.field("start_date").type == pa.date32()
+    got = dict(zip(stored.column("id_number").to_pylist(), stored.column("start_date").to_pylist(), strict=True))
+    assert impossible[key_at] not in got and len(got) == s.passed
+    assert all(got[k] == _written_date(written[k]) for k in got)
+    with hub.db() as db:
+        row = db.scalars(select(QuarantinedRow).where(QuarantinedRow.row_key.contains(impossible[key_at][-4:]))).first()
+    assert row is not None and "start_date: value is not a valid date" in row.reasons

@@ -2,8 +2,9 @@
 
 The catalogue says which base resource is authoritative for an item (`authoritative_for`) and which
 fields of other resources hold a copy of it (`corresponds_to: <base>.<item>`). Both sides are
-normalized before comparing: full-width to half-width, no whitespace, lower case, and traditional to
-simplified characters where either field declares `normalize: [traditional]`. The entity key is the
+normalized before comparing: full-width to half-width, no whitespace, lower case, traditional to
+simplified characters where either field declares `normalize: [traditional]`, and a date compared with
+its ISO form however either side writes it (`sharehub.dates`). The entity key is the
 identifier (resident ID or credit code) of the authoritative resource's key.
 
 The compared columns live in a local DuckDB cache kept in step with the stores' Delta change data
@@ -36,6 +37,7 @@ from sqlalchemy.orm import Session
 from expectations.sql import ident, literal
 from sharehub.catalogue.models import FieldSpec, Resource
 from sharehub.consistency.cache import StoreCache
+from sharehub.dates import date_from_text
 from sharehub.hub import Hub
 from sharehub.masking import mask_field
 from sharehub.metadata.models import Conflict, Notice, utcnow
@@ -56,9 +58,11 @@ def _traditional() -> tuple[str, str]:
 
 
 def _register_normalizers(con: duckdb.DuckDBPyConnection) -> None:
-    """`sh_norm(v)` and `sh_norm_t(v)` (also traditional → simplified) in SQL: Python's str.translate, vectorized."""
+    """`sh_norm(v)` and `sh_norm_t(v)` (also traditional → simplified) in SQL: Python's str.translate,
+    vectorized; `sh_date(v)`: the ISO form of a date however it is written (else `sh_norm`)."""
     for name, trad in (("sh_norm", False), ("sh_norm_t", True)):
         con.create_function(name, functools.partial(_normalize_array, trad), [VARCHAR], VARCHAR, **UDF)
+    con.create_function("sh_date", _date_array, [VARCHAR], VARCHAR, **UDF)
 
 
 UDF: dict[str, Any] = {"type": PythonUDFType.ARROW, "side_effects": False}
@@ -66,6 +70,11 @@ UDF: dict[str, Any] = {"type": PythonUDFType.ARROW, "side_effects": False}
 
 def _normalize_array(traditional: bool, values: pa.Array) -> pa.Array:
     return pa.array([normalize_value(v, traditional) for v in values.to_pylist()], pa.string())
+
+
+def _date_array(values: pa.Array) -> pa.Array:
+    read = ((v, date_from_text(v)) for v in values.to_pylist())
+    return pa.array([normalize_value(v, False) if d is None else d.isoformat() for v, d in read], pa.string())
 
 
 def _as_stored(o_val: str, a_val: str, p: Pairing) -> str:
@@ -83,9 +92,11 @@ def _stored_text(expr: str, spec: FieldSpec) -> str:
     return f"(CASE {text} {whens} ELSE {text} END)"
 
 
-def comparable(expr: str, spec: FieldSpec, traditional: bool) -> str:
-    """SQL for what a field's value means: its normalized form, mapped through its vocabulary if any."""
-    norm = f"{'sh_norm_t' if traditional else 'sh_norm'}(CAST({expr} AS VARCHAR))"
+def comparable(expr: str, spec: FieldSpec, traditional: bool, dated: bool = False) -> str:
+    """SQL for what a field's value means: its normalized form (`dated`: the date it writes, in ISO form),
+    mapped through its vocabulary if any."""
+    normalizer = "sh_date" if dated else "sh_norm_t" if traditional else "sh_norm"
+    norm = f"{normalizer}(CAST({expr} AS VARCHAR))"
     if not spec.vocabulary:
         return norm
     whens = " ".join(
@@ -277,7 +288,9 @@ def _compare(con: duckdb.DuckDBPyConnection, pairs: list[Pairing], keys: set[str
         picked += [f"{a_val} AS a_{i}", f"{o_val} AS o_{i}"]
         as_stored = _as_stored(o_val, a_val, p)
         candidates.append(f"({o_val} IS NOT NULL AND {as_stored})")
-        o_means, a_means = comparable(f"o_{i}", p.other_field, trad), comparable(f"a_{i}", p.authority_field, trad)
+        dated = p.authority_field.type == "date" or p.other_field.type == "date"
+        o_means = comparable(f"o_{i}", p.other_field, trad, dated)
+        a_means = comparable(f"a_{i}", p.authority_field, trad, dated)
         meaning = f"{o_means} IS DISTINCT FROM {a_means}"
         flags.append(f"(NOT missing AND o_{i} IS NOT NULL AND {meaning}) AS d_{i}")
         aggregates += [f"any_value(a_{i})", f"arg_max(o_{i}, d_{i})", f"bool_or(d_{i})", f"any_value(o_{i})"]

@@ -258,6 +258,12 @@ def _health(rng: random.Random, world: World, people: list[dict]) -> list[dict]:
     return rows
 
 
+def _as_written(rng: random.Random, day: date) -> str:
+    """A date as an offline spreadsheet holds it: in whichever of the usual forms its clerk typed."""
+    forms = (f"{day:%Y-%m-%d}", f"{day:%Y/%m/%d}", f"{day.year}年{day.month}月{day.day}日", f"{day:%Y%m%d}")
+    return rng.choice(forms)
+
+
 def _dibao(rng: random.Random, world: World, people: list[dict]) -> list[dict]:
     rows = []
     for p in rng.sample(people, max(10, len(people) // 100)):
@@ -267,7 +273,9 @@ def _dibao(rng: random.Random, world: World, people: list[dict]) -> list[dict]:
                 "姓名": p["name"],
                 "区划代码": p["division_code"],
                 "月保障金": f"{rng.randrange(30000, 90000) / 100:.2f}",
-                "起始日期": f"{max(date(2018, 1, 1) + timedelta(days=rng.randrange(0, 2500)), p['birth_date']):%Y-%m-%d}",
+                "起始日期": _as_written(
+                    rng, max(date(2018, 1, 1) + timedelta(days=rng.randrange(0, 2500)), p["birth_date"])
+                ),
             }
         )
     bad = rng.sample(rows, max(1, len(rows) // 100))

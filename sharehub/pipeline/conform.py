@@ -8,6 +8,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sharehub.catalogue.models import FieldSpec
+from sharehub.dates import dates_from_texts
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,11 @@ def _vectorised(arr: pa.Array, spec: FieldSpec, tz: str) -> pa.Array:
                 return pc.assume_timezone(naive, tz, ambiguous="earliest", nonexistent="earliest").cast(target)
     if pa.types.is_date(target) and (pa.types.is_timestamp(arr.type)):
         return pc.cast(arr, target)
+    if pa.types.is_date(target) and (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        try:
+            return pc.cast(arr, target)
+        except pa.ArrowInvalid:  # not all ISO: the other ways departments write dates
+            return dates_from_texts(arr)
     if pa.types.is_string(target) and not pa.types.is_string(arr.type):
         return pc.cast(arr, target)
     return pc.cast(arr, target, safe=True)
