@@ -36,21 +36,28 @@ def _vectorised(arr: pa.Array, spec: FieldSpec, tz: str) -> pa.Array:
                 return pc.assume_timezone(naive, tz, ambiguous="earliest", nonexistent="earliest").cast(target)
     if pa.types.is_date(target) and (pa.types.is_timestamp(arr.type)):
         return pc.cast(arr, target)
-    if pa.types.is_date(target) and (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
-        try:
-            return pc.cast(arr, target)
-        except pa.ArrowInvalid:  # not all ISO: the other ways departments write dates
-            return dates_from_texts(arr)
     if pa.types.is_string(target) and not pa.types.is_string(arr.type):
         return pc.cast(arr, target)
     return pc.cast(arr, target, safe=True)
 
 
+def _is_text(t: pa.DataType) -> bool:
+    return pa.types.is_string(t) or pa.types.is_large_string(t)
+
+
 def conform_column(arr: pa.Array, spec: FieldSpec, tz: str) -> tuple[pa.Array, CastFailure | None]:
     """The column in its declared type; cells that cannot be cast become null and are reported."""
-    if pa.types.is_string(arr.type) and not pa.types.is_string(spec.arrow_type):
+    if _is_text(arr.type) and not pa.types.is_string(spec.arrow_type):
         # Blank text in an untyped source means "no value", not a malformed one.
         arr = pc.if_else(pc.equal(pc.utf8_trim_whitespace(arr), ""), pa.scalar(None, arr.type), arr)
+    reason = f"{spec.name}: value is not a valid {spec.type}"
+    if pa.types.is_date(spec.arrow_type) and _is_text(arr.type):
+        try:
+            return pc.cast(arr, spec.arrow_type), None
+        except pa.ArrowInvalid:  # not all ISO: the other ways departments write dates, or no date at all
+            dates = dates_from_texts(arr)
+        failed = pc.indices_nonzero(pc.and_(pc.is_null(dates), pc.is_valid(arr))).to_pylist()
+        return dates, (CastFailure(spec.name, failed, reason) if failed else None)
     try:
         return _vectorised(arr, spec, tz), None
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
@@ -67,5 +74,4 @@ def conform_column(arr: pa.Array, spec: FieldSpec, tz: str) -> tuple[pa.Array, C
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
             values.append(None)
             bad.append(i)
-    reason = f"{spec.name}: value is not a valid {spec.type}"
     return pa.array(values, spec.arrow_type), (CastFailure(spec.name, bad, reason) if bad else None)
