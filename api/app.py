@@ -9,6 +9,7 @@ not, is written to the audit chain.
 from __future__ import annotations
 
 import gc
+import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -379,8 +380,27 @@ async def _lifespan(_app: FastAPI) -> AsyncIterator[None]:
     gc.unfreeze()
 
 
+class QueryStringHidden(logging.Filter):
+    """uvicorn's access log, with each query string replaced by `?…`: a query's key is personal data (an
+    ID number) and a download link carries its signature there; the path, method and status stay."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite the access line's path argument (uvicorn logs client, method, path, version, status)."""
+        args = record.args
+        if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str) and "?" in args[2]:
+            record.args = (*args[:2], args[2].split("?", 1)[0] + "?…", *args[3:])
+        return True
+
+
+def _hide_query_strings() -> None:
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, QueryStringHidden) for f in access.filters):
+        access.addFilter(QueryStringHidden())
+
+
 def create_app() -> FastAPI:
     """Build the application."""
+    _hide_query_strings()
     app = FastAPI(
         title="sharehub",
         version="0.1.0",
