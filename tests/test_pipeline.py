@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from datetime import UTC, date, datetime
 
 import pyarrow as pa
@@ -14,12 +15,13 @@ from deltalake import DeltaTable
 from sqlalchemy import select
 
 from sharehub.demo.build import build_sources
-from sharehub.errors import SchemaDrift
+from sharehub.errors import FatalError, SchemaDrift
 from sharehub.hub import Hub
 from sharehub.metadata.models import QuarantinedRow, Run, Watermark
 from sharehub.pipeline import paths
 from sharehub.pipeline.extract import extract
 from sharehub.pipeline.gate import gate
+from sharehub.pipeline.locks import store_lock
 from sharehub.pipeline.promote import promote
 from sharehub.pipeline.run import run_resource
 from sharehub.report import report_path
@@ -270,3 +272,45 @@ def test_a_file_drop_with_dates_written_every_usual_way_stores_them_as_dates(mak
     with hub.db() as db:
         row = db.scalars(select(QuarantinedRow).where(QuarantinedRow.row_key.contains(impossible[key_at][-4:]))).first()
     assert row is not None and "start_date: value is not a valid date" in row.reasons
+
+
+@pytest.mark.parametrize("metadata", ["sqlite", "postgresql"])
+def test_promotes_of_one_store_queue_and_an_overtaken_run_is_refused(metadata: str, make_hub, pg_url: str) -> None:
+    """Two promotes of one resource never merge at once (file lock / PostgreSQL advisory lock), and a run
+    extracted before one already stored is refused instead of turning the store back."""
+    overrides: dict[str, object] = {"connections": {c: pg_url for c in CONNECTIONS}}
+    if metadata == "postgresql":
+        admin = sa.create_engine(pg_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as c:
+            c.exec_driver_sql("DROP DATABASE IF EXISTS sharehub_lock_test WITH (FORCE)")
+            c.exec_driver_sql("CREATE DATABASE sharehub_lock_test")
+        admin.dispose()
+        overrides["metadata_url"] = (
+            sa.engine.make_url(pg_url).set(database="sharehub_lock_test").render_as_string(False)
+        )
+    hub = make_hub(**overrides)
+    build_sources(hub.settings, hub.catalogue, PERSONS, ENTITIES)
+    rid = "gongan.population"
+    older = extract(hub, rid)
+    gate(hub, older)
+    _exec(
+        pg_url,
+        "UPDATE population_register SET address = '后来的地址', updated_at = now() WHERE ctid IN "
+        "(SELECT ctid FROM population_register LIMIT 2)",
+    )
+    newer = extract(hub, rid)
+    gate(hub, newer)
+    done = threading.Event()
+    worker = threading.Thread(target=lambda: (promote(hub, newer), done.set()))
+    with store_lock(hub, rid):
+        worker.start()
+        assert not done.wait(3), "promote merged while another held the store"
+    worker.join(120)
+    assert done.is_set()
+    with pytest.raises(FatalError, match=f"run {older} was extracted before run {newer}"):
+        promote(hub, older)
+    with hub.db() as db:
+        assert db.get(Run, older).status == "failed"
+        assert db.get(Watermark, rid).run_id == newer
+    stored = _table(hub, rid).to_pyarrow_table(columns=["address"]).column("address").to_pylist()
+    assert stored.count("后来的地址") == 2

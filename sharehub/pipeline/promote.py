@@ -5,12 +5,15 @@ from __future__ import annotations
 import logging
 
 import pyarrow as pa
+from sqlalchemy import select
 
 from connectors import duck
 from sharehub.catalogue.models import Resource
+from sharehub.errors import FatalError
 from sharehub.hub import Hub
 from sharehub.metadata.models import Run, Watermark, utcnow
 from sharehub.pipeline import paths
+from sharehub.pipeline.locks import store_lock
 from sharehub.pipeline.runs import fail_run, get_run, update_run
 from warehouse.delta import MergeOutcome, current_keys, merge_run
 
@@ -43,29 +46,14 @@ def promote(hub: Hub, run_id: str) -> MergeOutcome:
         return MergeOutcome(run.store_version or -1, run.rows_inserted, run.rows_updated, run.rows_deleted, True)
     resource = hub.catalogue.resource(run.resource_id)
     update_run(hub, run_id, status="running", step="promote")
-    try:
-        staged = hub.store.parquet_file(paths.staging(resource.id, run_id)).read()
-        gone = _deleted_keys(hub, resource, run_id)
-        if staged.num_rows == 0 and (gone is None or gone.num_rows == 0) and not hub.store.exists(resource.store_path):
-            outcome = MergeOutcome(-1, 0, 0, 0)
-        else:
-            outcome = merge_run(
-                hub.store.uri(resource.store_path), hub.store.delta_options(), staged, resource.source.key, gone, run_id
-            )
-    except Exception as exc:
-        fail_run(hub, run_id, "promote", exc)
-        raise
-    with hub.db() as s:
-        r = s.get(Run, run_id)
-        assert r is not None
-        r.status, r.step, r.finished_at = "succeeded", "promote", utcnow()
-        r.store_version = outcome.version if outcome.version >= 0 else None
-        if not outcome.already_committed:
-            r.rows_inserted, r.rows_updated, r.rows_deleted = outcome.inserted, outcome.updated, outcome.deleted
-        if r.watermark_to and r.watermark_to != r.watermark_from:
-            wm = s.get(Watermark, resource.id) or Watermark(resource_id=resource.id)
-            wm.value, wm.run_id, wm.updated_at = r.watermark_to, run_id, utcnow()
-            s.add(wm)
+    with store_lock(hub, resource.id):
+        try:
+            _refuse_if_overtaken(hub, run)
+            outcome = _merge(hub, resource, run_id)
+        except Exception as exc:
+            fail_run(hub, run_id, "promote", exc)
+            raise
+        _record(hub, resource, run_id, outcome)
     hub.store.delete_dir(paths.staging_dir(resource.id, run_id))
     log.info(
         "run %s promoted %s: v%s +%d ~%d -%d",
@@ -77,3 +65,44 @@ def promote(hub: Hub, run_id: str) -> MergeOutcome:
         outcome.deleted,
     )
     return outcome
+
+
+def _refuse_if_overtaken(hub: Hub, run: Run) -> None:
+    """A run extracted before another run of its resource that is already stored holds older rows than
+    the store: merging them would turn the store back, and a snapshot would delete newer keys."""
+    with hub.db() as s:
+        newer = s.scalars(
+            select(Run.id)
+            .where(Run.resource_id == run.resource_id, Run.status == "succeeded", Run.started_at > run.started_at)
+            .order_by(Run.started_at.desc())
+            .limit(1)
+        ).first()
+    if newer is not None:
+        raise FatalError(
+            f"{run.resource_id}: run {run.id} was extracted before run {newer}, which is already stored; "
+            "its rows are older than the store's, so it is not merged (run the resource again)"
+        )
+
+
+def _merge(hub: Hub, resource: Resource, run_id: str) -> MergeOutcome:
+    staged = hub.store.parquet_file(paths.staging(resource.id, run_id)).read()
+    gone = _deleted_keys(hub, resource, run_id)
+    if staged.num_rows == 0 and (gone is None or gone.num_rows == 0) and not hub.store.exists(resource.store_path):
+        return MergeOutcome(-1, 0, 0, 0)
+    return merge_run(
+        hub.store.uri(resource.store_path), hub.store.delta_options(), staged, resource.source.key, gone, run_id
+    )
+
+
+def _record(hub: Hub, resource: Resource, run_id: str, outcome: MergeOutcome) -> None:
+    with hub.db() as s:
+        r = s.get(Run, run_id)
+        assert r is not None
+        r.status, r.step, r.finished_at = "succeeded", "promote", utcnow()
+        r.store_version = outcome.version if outcome.version >= 0 else None
+        if not outcome.already_committed:
+            r.rows_inserted, r.rows_updated, r.rows_deleted = outcome.inserted, outcome.updated, outcome.deleted
+        if r.watermark_to and r.watermark_to != r.watermark_from:
+            wm = s.get(Watermark, resource.id) or Watermark(resource_id=resource.id)
+            wm.value, wm.run_id, wm.updated_at = r.watermark_to, run_id, utcnow()
+            s.add(wm)
