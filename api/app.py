@@ -164,6 +164,12 @@ class VerifyOut(BaseModel):
 
     match: bool
     fields: dict[str, bool]
+    found: bool | None = Field(
+        None,
+        description="Whether a record has this key: only for a caller that also holds a query grant on the "
+        "resource (it could learn that by querying). To any other caller a missing record answers like a "
+        "record whose values all differ, and this field is absent.",
+    )
 
 
 class QueryOut(BaseModel):
@@ -593,7 +599,8 @@ def create_app() -> FastAPI:
     async def verify_(
         resource_id: str, request: Request, served: Annotated[Served, Depends(granted("verification"))]
     ) -> Response:
-        """Do these claimed values match the record? Per-field booleans only; no record looks like no match."""
+        """Do these claimed values match the record? Per-field booleans only; a missing record answers like a
+        mismatch, unless the caller also holds a query grant on the resource (then `found` says which)."""
         hub, caller, access = served
         body = _parse(VerifyIn, await request.body())
         res = hub.catalogue.resource(resource_id)
@@ -608,9 +615,11 @@ def create_app() -> FastAPI:
                 hub, "verification", caller, res.id, grant_id=access.grant_id, result="denied", detail=detail
             )
             raise HTTPException(status.HTTP_403_FORBIDDEN, detail)
-        fields = verify(res, hub.serving.lookup(res, key), body.claims)
-        out = VerifyOut(match=all(fields.values()), fields=fields)
-        payload = out.model_dump_json()
+        record = hub.serving.lookup(res, key)
+        fields = verify(res, record, body.claims)
+        told = "query" in access.modes  # the right to tell a missing record from a mismatch
+        out = VerifyOut(match=all(fields.values()), fields=fields, found=(record is not None) if told else None)
+        payload = out.model_dump_json(exclude_none=True)
         await audit.arecord(
             hub,
             "verification",
@@ -619,7 +628,7 @@ def create_app() -> FastAPI:
             grant_id=access.grant_id,
             purpose=access.purpose,
             record_key=key_of(res, key),
-            result="match" if out.match else "no_match",
+            result="not_found" if record is None else "match" if out.match else "no_match",
             response_bytes=len(payload),
         )
         return Response(payload, media_type="application/json")

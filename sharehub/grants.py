@@ -48,11 +48,14 @@ class WrongState(GrantError):
 
 @dataclass(frozen=True)
 class Access:
-    """What a serving call may use: the grant, its fields and its purpose."""
+    """What a serving call may use: the grant, its fields and its purpose; `modes`, every mode the
+    consumer's live grants on the resource allow (verification tells a query-granted caller whether
+    the record exists, which it could learn by querying anyway)."""
 
     grant_id: int
     fields: frozenset[str]
     purpose: str
+    modes: frozenset[str] = frozenset()
 
 
 def apply(
@@ -195,7 +198,8 @@ def active_grant(hub: Hub, caller: Caller, resource_id: str, mode: str) -> Acces
     now = utcnow()
     db = fast.raw(hub.settings.metadata_url)
     grants = db.remembered(("grants", caller.id, resource_id), lambda: _grant_rows(db, caller.id, resource_id))
-    usable = [g for g in grants if g.revoked_at is None and g.valid_until > now and mode in g.modes]
+    live = [g for g in grants if g.revoked_at is None and g.valid_until > now]
+    usable = [g for g in live if mode in g.modes]
     if not usable:
         if any(mode in g.modes and g.revoked_at is not None for g in grants):
             raise Forbidden(f"your grant for {resource_id} ({mode}) was revoked")
@@ -203,7 +207,7 @@ def active_grant(hub: Hub, caller: Caller, resource_id: str, mode: str) -> Acces
             raise Forbidden(f"your grant for {resource_id} ({mode}) has expired")
         raise Forbidden(f"no grant for {resource_id} in mode {mode}")
     fields = frozenset(f for g in usable for f in g.fields)
-    return Access(usable[-1].id, fields, usable[-1].purpose)
+    return Access(usable[-1].id, fields, usable[-1].purpose, frozenset(m for g in live for m in g.modes))
 
 
 def list_applications(hub: Hub, caller: Caller) -> list[Application]:

@@ -72,7 +72,7 @@ def test_serving_on_postgresql_metadata_checks_grants_and_chains_the_audit(make_
     engine = sa.create_engine(meta)
     with engine.begin() as c:
         rows = c.exec_driver_sql("SELECT action, result FROM audit_log ORDER BY id").all()
-        assert [r for r in rows if r[0] == "verification"] == [("verification", "no_match")] * 5 + [
+        assert [r for r in rows if r[0] == "verification"] == [("verification", "not_found")] * 5 + [
             ("verification", "denied"),
             ("verification", "denied"),
         ]

@@ -123,15 +123,24 @@ def test_verify_and_query_answer_only_what_is_granted_and_are_audited(served) ->
         headers=_auth(keys["rsj"]),
     )
     assert answer.status_code == 200
-    assert answer.json() == {"match": False, "fields": {"name": True, "birth_date": True, "sex": False}}
+    assert answer.json() == {
+        "match": False,
+        "fields": {"name": True, "birth_date": True, "sex": False},
+        "found": True,  # rsj may query this resource too, so it may know the record exists
+    }
     assert person["name"] not in answer.text
-    # No record and wrong values look alike.
-    nobody = client.post(
-        "/verify/gongan.population",
-        json={"key": {"id_number": "11010519491231002X"}, "claims": {"name": "张三", "sex": "男"}},
-        headers=_auth(keys["rsj"]),
-    )
-    assert nobody.json() == {"match": False, "fields": {"name": False, "sex": False}}
+    nobody_call = {"key": {"id_number": "11010519491231002X"}, "claims": {"name": "张三", "sex": "男"}}
+    nobody = client.post("/verify/gongan.population", json=nobody_call, headers=_auth(keys["rsj"]))
+    assert nobody.json() == {"match": False, "fields": {"name": False, "sex": False}, "found": False}
+    # To a caller granted verification only, no record and wrong values look alike, byte for byte.
+    checker = add_consumer(hub, "卫健 身份核验", "wjw", "consumer")[1]
+    only = _apply(client, checker, "gongan.population", ["name", "sex"], ["verification"])
+    assert only.json()["status"] == "granted"
+    wrong = {"key": key, "claims": {"name": "张三" if person["name"] != "张三" else "李四", "sex": wrong_sex}}
+    mismatch = client.post("/verify/gongan.population", json=wrong, headers=_auth(checker))
+    missing = client.post("/verify/gongan.population", json=nobody_call, headers=_auth(checker))
+    assert mismatch.status_code == missing.status_code == 200
+    assert mismatch.content == missing.content == b'{"match":false,"fields":{"name":false,"sex":false}}'
     outside = client.post(
         "/verify/gongan.population", json={"key": key, "claims": {"address": "x"}}, headers=_auth(keys["rsj"])
     )
@@ -188,6 +197,7 @@ def test_verify_and_query_answer_only_what_is_granted_and_are_audited(served) ->
         rows = s.execute(sa.text("SELECT id, action, result, record_key, detail FROM audit_log ORDER BY id")).all()
     actions = [(a, r) for _, a, r, _, _ in rows]
     assert ("verification", "no_match") in actions and ("verification", "denied") in actions
+    assert ("verification", "not_found") in actions  # the platform's trail tells them apart, the caller not
     assert (
         ("query", "ok") in actions and ("grant_revoke", "revoked") in actions and ("key_create", "created") in actions
     )
