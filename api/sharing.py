@@ -10,7 +10,7 @@ makes a fresh one when the store moved since. File URLs are the same short-lived
 # build_router, and FastAPI must see them evaluated.
 import json
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -62,11 +62,17 @@ def build_router(get_hub: Callable[..., Any], get_caller: Callable[..., Any]) ->
     def resolve(hub: Hub, caller: Caller, share: str, schema: str | None = None, table: str | None = None) -> Grant:
         found = next((g for g in shares_of(hub, caller) if f"grant-{g.id}" == share), None)
         if found is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"share {share} not found")
+            refuse(hub, caller, f"share {share} not found")
         provider, _, name = found.resource_id.partition(".")
         if (schema is not None and schema != provider) or (table is not None and table != name):
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"{share}: no such schema or table")
+            refuse(hub, caller, f"{share}: no such schema or table")
         return found
+
+    def refuse(hub: Hub, caller: Caller, reason: str) -> NoReturn:
+        """A share the caller has no live grant for (another consumer's, revoked, expired): audited, and
+        answered as not found, so share names reveal nothing."""
+        audit.record(hub, "delta_sharing", caller, None, result="denied", detail=reason[:200])
+        raise HTTPException(status.HTTP_404_NOT_FOUND, reason)
 
     def table_items(g: Grant) -> list[dict[str, str]]:
         provider, _, name = g.resource_id.partition(".")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import delta_sharing
 import pytest
+import sqlalchemy as sa
 import uvicorn
 from fastapi.testclient import TestClient
 
@@ -41,7 +42,8 @@ def test_delta_sharing_client_reads_a_granted_share_and_no_other(make_hub, use_e
     use_env(hub)
     app = create_app()
     owner = add_consumer(hub, "人社 招聘核验", "rsj", "consumer")[1]
-    other = add_consumer(hub, "民政", "mzj", "consumer")[1]
+    other_consumer, other = add_consumer(hub, "民政", "mzj", "consumer")
+    other_id = other_consumer.id
     until = (datetime.now(UTC) + timedelta(days=30)).isoformat()
     body = {"resource_id": "scjg.legal_entity", "fields": ["uscc", "name", "legal_rep_name", "status"]}
     made = TestClient(app).post(
@@ -76,6 +78,13 @@ def test_delta_sharing_client_reads_a_granted_share_and_no_other(make_hub, use_e
         assert delta_sharing.SharingClient(theirs).list_all_tables() == []
         with pytest.raises(Exception, match="404"):
             delta_sharing.load_as_pandas(f"{theirs}#{grant_share}.scjg.legal_entity")
+        with hub.db() as s:
+            refused = s.execute(
+                sa.text(
+                    "SELECT consumer_id, detail FROM audit_log WHERE action = 'delta_sharing' AND result = 'denied'"
+                )
+            ).all()
+        assert refused and {c for c, _ in refused} == {other_id} and all(grant_share in d for _, d in refused)
     finally:
         server.should_exit = True
         thread.join(timeout=10)
