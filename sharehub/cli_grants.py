@@ -15,6 +15,7 @@ from rich.table import Table
 from sharehub.console import err, out
 from sharehub.console import hub as _hub
 from sharehub.consumers import PLATFORM, Caller
+from sharehub.workdays import due_text
 
 applications_app = typer.Typer(help="Applications for data: apply, review (platform), decide (provider).")
 grants_app = typer.Typer(help="Grants: list and revoke.")
@@ -45,7 +46,7 @@ def _run(action):  # type: ignore[no-untyped-def]
 def _show(apps: list) -> None:
     t = Table("id", "applicant", "resource", "fields", "modes", "status", "step due", "overdue", "reason")
     for a in apps:
-        due = f"{a.step_deadline:%Y-%m-%d}" if a.step_deadline else ""
+        due = due_text(a.step_deadline) if a.step_deadline else ""
         t.add_row(
             str(a.id),
             a.department,

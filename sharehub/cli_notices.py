@@ -9,7 +9,7 @@ from rich.table import Table
 
 from sharehub.console import err, out
 from sharehub.console import hub as _hub
-from sharehub.workdays import CHINA
+from sharehub.workdays import due_text
 
 notices_app = typer.Typer(help="Notices to provider departments.", no_args_is_help=True)
 
@@ -29,7 +29,7 @@ def notices_list(
             n.department,
             n.resource_id,
             n.status,
-            f"{n.deadline.astimezone(CHINA):%Y-%m-%d %H:%M}",
+            due_text(n.deadline),
             str(len(n.row_keys)),
             str(len(n.pending_keys)),
             n.run_id,

@@ -25,6 +25,7 @@ from sharehub.hub import Hub
 from sharehub.metadata import fast
 from sharehub.metadata.models import Application, Grant, Notice, utcnow
 from sharehub.notices import file_notice
+from sharehub.workdays import due_text
 
 MAX_VALIDITY = timedelta(days=366 * 3)
 STEP_RULE = {"review": "application_review", "provider": "provider_decision"}
@@ -330,7 +331,7 @@ def _ask_provider(hub: Hub, s: Session, app: Application) -> None:
         status="open",
         subject=(
             f"[sharehub] 数据申请 #{app.id}：{app.department} 申请 {app.resource_id}，"
-            f"请于 {app.step_deadline:%Y-%m-%d} 前答复"
+            f"请于 {due_text(app.step_deadline)} 前答复"
         ),
         body=(
             f"{dept.name}：\n\n{app.department} 申请使用 {app.resource_id} 的字段 {', '.join(app.fields)}，"

@@ -23,7 +23,7 @@ from sharehub.masking import mask_field
 from sharehub.metadata.models import Notice, OutboxMessage, QuarantinedRow, RowDispute, Run, utcnow
 from sharehub.pipeline import paths
 from sharehub.pipeline.gate import ROW, UNIQUE_RULE, key_strings
-from sharehub.workdays import CHINA
+from sharehub.workdays import CHINA, due_text
 
 log = logging.getLogger(__name__)
 SAMPLE_ROWS = 20
@@ -129,9 +129,9 @@ def raise_quality_notice(hub: Hub, run_id: str) -> Notice | None:
     lines = [
         f"{department.name}：",
         "",
-        f"共享平台在 {now:%Y-%m-%d %H:%M} UTC 检查资源 {resource.id}（{resource.title}）时，"
+        f"共享平台在 {now.astimezone(CHINA):%Y-%m-%d %H:%M}（北京时间）检查资源 {resource.id}（{resource.title}）时，"
         f"有 {len(rows):,} 行未通过质量检查，已隔离，未进入{resource.store.path}库。",
-        f"请在 {deadline:%Y-%m-%d} 24:00（北京时间）前更正，即 {rule.working_days} 个工作日；依据：{rule.basis}。",
+        f"请在 {due_text(deadline)}（北京时间）前更正，即 {rule.working_days} 个工作日；依据：{rule.basis}。",
         f"Run: {run_id}. {len(rows):,} of {run.rows_landed:,} rows quarantined.",
         "",
         "未通过的规则 / rules that failed:",
@@ -146,7 +146,7 @@ def raise_quality_notice(hub: Hub, run_id: str) -> Notice | None:
         lines.append(f"  … and {len(rows) - SAMPLE_ROWS:,} more: sharehub notices show <id>")
     lines += ["", "更正后的行将在下一次运行时自动入库，本通知随之自动办结。"]
     keys = sorted({q.row_key for q in rows})
-    subject = f"[sharehub] {resource.id}: {len(rows):,} 行数据未通过质量检查，请于 {deadline:%Y-%m-%d} 前更正"
+    subject = f"[sharehub] {resource.id}: {len(rows):,} 行数据未通过质量检查，请于 {due_text(deadline)} 前更正"
     with hub.db() as s:
         notice = Notice(
             kind="quality",
@@ -235,7 +235,7 @@ def escalate(hub: Hub, notice: Notice, now: datetime) -> Notice:
             [
                 "平台管理部门：",
                 "",
-                f"{dept.name if dept else notice.department}未在 {notice.deadline.astimezone(CHINA):%Y-%m-%d} 24:00 前"
+                f"{dept.name if dept else notice.department}未在 {due_text(notice.deadline)} 前"
                 + {
                     "quality": f"更正资源 {notice.resource_id} 的 {len(notice.pending_keys):,} 行数据",
                     "delivery": f"报送资源 {notice.resource_id} 的更新数据",
@@ -406,10 +406,9 @@ def _delivery_notice(
             f"{department.name}：",
             "",
             f"资源 {resource.id}（{resource.title}）按目录应{_FREQUENCY[resource.update.frequency]}更新，"
-            f"截至 {start:%Y-%m-%d %H:%M} 的数据应在 {due.astimezone(CHINA):%Y-%m-%d} 24:00 前报送"
+            f"截至 {start:%Y-%m-%d %H:%M} 的数据应在 {due_text(due)} 前报送"
             f"（{resource.update.deadline_working_days} 个工作日），至今未收到。最近一次成功报送：{last_text}。",
-            f"请在 {deadline.astimezone(CHINA):%Y-%m-%d} 24:00（北京时间）前报送，即 {rule.working_days} 个工作日；"
-            f"依据：{rule.basis}。",
+            f"请在 {due_text(deadline)}（北京时间）前报送，即 {rule.working_days} 个工作日；依据：{rule.basis}。",
             "前置库恢复报送、下一次运行成功后，本通知自动办结。",
         ]
     )
@@ -422,7 +421,7 @@ def _delivery_notice(
             created_at=now,
             deadline=deadline,
             status="open",
-            subject=f"[sharehub] {resource.id}: 本期数据未按时报送，请于 {deadline.astimezone(CHINA):%Y-%m-%d} 前报送",
+            subject=f"[sharehub] {resource.id}: 本期数据未按时报送，请于 {due_text(deadline)} 前报送",
             body=body,
             row_keys=[],
             pending_keys=[],

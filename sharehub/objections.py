@@ -20,6 +20,7 @@ from sharehub.metadata.models import Notice, Objection, utcnow
 from sharehub.notices import file_notice
 from sharehub.service import request_key
 from sharehub.serving import key_of
+from sharehub.workdays import due_text
 
 
 def raise_objection(
@@ -51,6 +52,7 @@ def raise_objection(
     dept = hub.catalogue.departments[res.provider]
     key_field = res.field(res.source.key[0])
     shown = mask_field(record.split("\x1f")[0], key_field)
+    due = due_text(deadline)
     with hub.db() as s:
         notice = file_notice(
             s,
@@ -62,10 +64,11 @@ def raise_objection(
                 created_at=now,
                 deadline=deadline,
                 status="open",
-                subject=f"[sharehub] {res.id}: {caller.department} 对一条记录提出疑义，请于 {deadline:%Y-%m-%d} 前答复",
+                subject=f"[sharehub] {res.id}: {caller.department} 对一条记录提出疑义，请于 {due} 前答复",
                 body=(
                     f"{dept.name}：\n\n{caller.department} 认为 {res.id} 中记录 {shown} 的 {', '.join(fields)} 有误："
-                    f"{reason.strip()}\n请在 {rule.working_days} 个工作日内核实并答复（依据：{rule.basis}）：\n"
+                    f"{reason.strip()}\n请在 {due}（北京时间）前，即 {rule.working_days} 个工作日内核实并答复"
+                    f"（依据：{rule.basis}）：\n"
                     "POST /objections/{id}/answer，更正（corrected）或确认无误并说明理由（confirmed）。"
                 ),
                 row_keys=[record],

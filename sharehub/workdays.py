@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -79,3 +79,17 @@ class WorkCalendar:
     def working_days_between(self, start: date, end: date) -> int:
         """How many working days lie after `start` up to and including `end`."""
         return sum(1 for i in range(1, (end - start).days + 1) if self.is_workday(start + timedelta(days=i)))
+
+
+def last_day(deadline: datetime) -> date:
+    """The day (China time) at whose 24:00 a deadline falls: the day a notice says the period ends on.
+
+    `deadline()` returns that moment as 00:00 of the next day, so its own date is one day late."""
+    if deadline.tzinfo is None:  # SQLite hands stored moments back naive, in UTC
+        deadline = deadline.replace(tzinfo=UTC)
+    return (deadline.astimezone(CHINA) - timedelta(microseconds=1)).date()
+
+
+def due_text(deadline: datetime) -> str:
+    """A deadline as notices and listings write it: `2026-11-27 24:00` (China time)."""
+    return f"{last_day(deadline):%Y-%m-%d} 24:00"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 from collections.abc import Iterator
+from datetime import UTC
 from email.message import Message
 
 import pytest
@@ -17,6 +18,7 @@ from sharehub.demo.build import build_sources
 from sharehub.metadata.models import Notice, OutboxMessage, QuarantinedRow
 from sharehub.notices import decide_dispute, deliver, dispute, list_disputes, list_notices, mark_overdue
 from sharehub.pipeline.run import run_resource
+from sharehub.workdays import CHINA
 from tests.support.seaweed import free_port
 
 
@@ -82,6 +84,9 @@ def test_quality_cycle_on_postgresql(make_hub, pg_url: str, smtp) -> None:
     assert "expect_column_values_to_not_be_null(name)" in body and "a value is required" in body
     (notice,) = list_notices(hub, department="gongan")
     assert notice.status == "open" and notice.deadline > notice.created_at
+    # The e-mail names 24:00 of the 5th working day after today (China time), not the day after it.
+    created = notice.created_at.replace(tzinfo=UTC).astimezone(CHINA).date()
+    assert f"请在 {hub.calendar.add_working_days(created, 5):%Y-%m-%d} 24:00（北京时间）前更正" in body
     # No full ID number of a quarantined row appears in the e-mail: keys are masked (L3).
     assert not any(k in body for k in notice.row_keys if k)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from sharehub.profiles import DEADLINES, load_profile
-from sharehub.workdays import CHINA, WorkCalendar
+from sharehub.workdays import CHINA, WorkCalendar, due_text
 
 CAL = WorkCalendar()
 
@@ -34,6 +34,15 @@ def at(y: int, m: int, d: int, h: int = 10) -> datetime:
 )
 def test_deadlines_cross_the_spring_festival(starts: datetime, days: int, ends: datetime) -> None:
     assert CAL.deadline(starts, days) == ends
+
+
+def test_a_deadline_is_written_as_24_00_of_its_last_working_day() -> None:
+    """The deadline is stored as the moment it ends (00:00 of the next day); notices name the day it ends."""
+    ends = CAL.deadline(datetime(2026, 11, 25, 14, 37, tzinfo=UTC), 2)  # Wednesday 22:37 in Beijing
+    assert ends == at(2026, 11, 28, 0)
+    assert due_text(ends) == "2026-11-27 24:00"  # Friday's end, not "Saturday 24:00"
+    assert due_text(ends.astimezone(UTC).replace(tzinfo=None)) == "2026-11-27 24:00"  # as SQLite hands it back
+    assert due_text(CAL.deadline(at(2026, 2, 13), 1)) == "2026-02-14 24:00"  # the 调休 Saturday
 
 
 def test_start_day_is_the_china_date_of_the_moment() -> None:

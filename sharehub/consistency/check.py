@@ -42,6 +42,7 @@ from sharehub.hub import Hub
 from sharehub.masking import mask_field
 from sharehub.metadata.models import Conflict, Notice, utcnow
 from sharehub.notices import file_notice
+from sharehub.workdays import due_text
 from warehouse.delta import open_table
 
 log = logging.getLogger(__name__)
@@ -475,7 +476,7 @@ def _conflict_notice(hub: Hub, res: Resource, conflicts: list[Any]) -> int:
         "",
         f"共享平台比对发现，资源 {res.id}（{res.title}）有 {len(conflicts):,} 处数据与权威来源不一致"
         "（一数一源、多元校核）。请核实：如本部门数据有误，请更正；如权威来源有误，请说明理由，由平台协调权威部门核实。",
-        f"请在 {deadline:%Y-%m-%d} 24:00（北京时间）前反馈，即 {rule.working_days} 个工作日；依据：{rule.basis}。",
+        f"请在 {due_text(deadline)}（北京时间）前反馈，即 {rule.working_days} 个工作日；依据：{rule.basis}。",
         "",
         "不一致项（值已按分级脱敏）/ conflicts, values masked:",
     ]
@@ -491,7 +492,7 @@ def _conflict_notice(hub: Hub, res: Resource, conflicts: list[Any]) -> int:
     if len(conflicts) > 20:
         lines.append(f"  … and {len(conflicts) - 20:,} more: sharehub conflicts list --department {res.provider}")
     lines += ["", "数据一致后，下一次比对将自动关闭这些不一致项，本通知随之办结。"]
-    subject = f"[sharehub] {res.id}: {len(conflicts):,} 处数据与权威来源不一致，请于 {deadline:%Y-%m-%d} 前核实"
+    subject = f"[sharehub] {res.id}: {len(conflicts):,} 处数据与权威来源不一致，请于 {due_text(deadline)} 前核实"
     with hub.db() as s:
         notice = _file_conflict_notice(s, res, department, deadline, subject, lines, conflicts)
         for ids in _batches([c.id for c in conflicts]):
@@ -552,7 +553,7 @@ def _authority_notice(hub: Hub, s: Session, res: Resource, conflicts: list[Confl
         "",
         f"贵部门是下列数据项的权威来源（{res.id}）。其他部门的数据与贵部门不一致，平台（{by}）请贵部门协助核实"
         "贵部门的值是否正确；如有误，请更正后重新报送。",
-        f"请在 {deadline:%Y-%m-%d} 24:00（北京时间）前反馈，即 {rule.working_days} 个工作日；依据：{rule.basis}。",
+        f"请在 {due_text(deadline)}（北京时间）前反馈，即 {rule.working_days} 个工作日；依据：{rule.basis}。",
         "",
         "待核实项（值已按分级脱敏）/ to verify, values masked:",
     ]
@@ -563,7 +564,7 @@ def _authority_notice(hub: Hub, s: Session, res: Resource, conflicts: list[Confl
         )
     if len(conflicts) > 20:
         lines.append(f"  … and {len(conflicts) - 20:,} more: sharehub conflicts list --status verifying")
-    subject = f"[sharehub] {res.id}: 请协助核实 {len(conflicts):,} 处不一致数据，{deadline:%Y-%m-%d} 前反馈"
+    subject = f"[sharehub] {res.id}: 请协助核实 {len(conflicts):,} 处不一致数据，{due_text(deadline)} 前反馈"
     return _file_conflict_notice(s, res, department, deadline, subject, lines, conflicts).id
 
 

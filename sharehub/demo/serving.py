@@ -30,6 +30,7 @@ from sharehub.audit import verify as verify_chain
 from sharehub.consumers import add_consumer
 from sharehub.hub import Hub
 from sharehub.masking import mask_field
+from sharehub.workdays import due_text
 from warehouse.delta import open_table
 
 
@@ -88,6 +89,11 @@ class _Api:
         with urllib.request.urlopen(f"{self.base}{parts.path}?{parts.query}", timeout=60) as response:
             data: bytes = response.read()
             return data
+
+
+def _due(moment: object) -> str:
+    """An API deadline (ISO 8601) as notices write it, e.g. `2026-11-27 24:00`."""
+    return due_text(datetime.fromisoformat(str(moment))) if moment else ""
 
 
 def _person(hub: Hub) -> dict[str, Any]:
@@ -162,12 +168,12 @@ def tour(hub: Hub) -> Tour:
                 "valid_until": until,
             },
         )
-        deadline = str(app.get("step_deadline", ""))[:10]
+        deadline = _due(app.get("step_deadline"))
         step(
             "民政局 applies for rsj.insurance_enrolment (有条件共享)", f"{code} {app['status']}, review due {deadline}"
         )
         code, app = api.call("POST", f"/applications/{app['id']}/review", platform, {"approve": True})
-        deadline = str(app.get("step_deadline", ""))[:10]
+        deadline = _due(app.get("step_deadline"))
         step("平台办 reviews it", f"{code} {app['status']}, provider's decision due {deadline}")
         code, app = api.call(
             "POST", f"/applications/{app['id']}/decision", rsj, {"approve": True, "reason": "用途符合社会救助核查"}
