@@ -147,6 +147,8 @@ def decide(hub: Hub, caller: Caller, application_id: int, approve: bool, reason:
         if not approve:
             _refuse(s, app, caller.name, reason, now)
         _tell_applicant(hub, s, app)
+        for asked in _provider_notices(s, app):  # answered: the provider's notice is done
+            asked.status, asked.resolved_at, asked.pending_keys = "resolved", now, []
     audit.record(hub, "application_decision", caller, app.resource_id, result=app.status, detail=f"#{app.id}")
     _audit_grant(hub, grant, caller.name)
     return app
@@ -245,6 +247,8 @@ def mark_overdue_steps(hub: Hub, now: datetime | None = None) -> list[int]:
             if app.step_deadline is not None and aware(app.step_deadline) < now:
                 app.overdue_at = now
                 app.overdue_department = PLATFORM if app.status == "review" else app.provider
+                for asked in _provider_notices(s, app):
+                    asked.status = "overdue"
                 rule = hub.profile.deadlines[STEP_RULE[app.status]]
                 notice = Notice(
                     kind="escalation",
@@ -339,10 +343,27 @@ def _ask_provider(hub: Hub, s: Session, app: Application) -> None:
             f"请在 {rule.working_days} 个工作日内答复（依据：{rule.basis}）；不同意的须说明理由。\n"
             f"sharehub applications decide {app.id} --approve|--refuse --reason TEXT"
         ),
-        row_keys=[],
-        pending_keys=[],
+        row_keys=[_asked(app)],
+        pending_keys=[_asked(app)],
     )
     file_notice(s, notice, dept.contact_email)
+
+
+def _asked(app: Application) -> str:
+    return f"application {app.id}"
+
+
+def _provider_notices(s: Session, app: Application) -> list[Notice]:
+    """The unresolved notice that asked the provider to decide on this application."""
+    candidates = s.scalars(
+        select(Notice).where(
+            Notice.kind == "application",
+            Notice.department == app.provider,
+            Notice.resource_id == app.resource_id,
+            Notice.status != "resolved",
+        )
+    )
+    return [n for n in candidates if _asked(app) in n.pending_keys]
 
 
 def _tell_applicant(hub: Hub, s: Session, app: Application) -> None:

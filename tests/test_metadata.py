@@ -28,7 +28,7 @@ def test_runs_are_recorded_in_postgresql_metadata(make_hub, pg_url: str) -> None
     summary = run_resource(hub, "scjg.legal_entity")
     engine = sa.create_engine(meta)
     with engine.connect() as c:
-        assert c.exec_driver_sql("SELECT version_num FROM alembic_version").scalar_one() == "0010"
+        assert c.exec_driver_sql("SELECT version_num FROM alembic_version").scalar_one() == "0011"
     engine.dispose()
     with hub.db() as s:
         run = s.get(Run, summary.run_id)

@@ -6,7 +6,7 @@ import itertools
 import os
 import subprocess
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -22,6 +22,7 @@ from sharehub.grants import mark_overdue_steps
 from sharehub.notices import list_notices
 from sharehub.pipeline.run import run_resource
 from sharehub.settings import REPO_ROOT
+from sharehub.workdays import CHINA
 
 UNTIL = (datetime.now(UTC) + timedelta(days=200)).isoformat()
 SERVED = ["gongan.population", "scjg.legal_entity", "swj.tax_registration", "wjw.health_record"]
@@ -83,14 +84,22 @@ def test_applications_follow_the_share_type_with_working_day_clocks(served) -> N
     assert client.post(f"{path}/review", json={"approve": True}, headers=_auth(keys["rsj"])).status_code == 403
     reviewed = client.post(f"{path}/review", json={"approve": True}, headers=_auth(keys["platform"])).json()
     assert reviewed["status"] == "provider"
-    asked = [n for n in list_notices(hub, department="swj") if n.kind == "application"]
-    assert asked and f"#{app['id']}" in asked[0].subject
+    (asked,) = [n for n in list_notices(hub, department="swj") if n.kind == "application"]
+    assert f"#{app['id']}" in asked.subject and asked.status == "open"
+    # The provider's deadline ends a working day at 24:00 China time; the notice names that day.
+    ends = datetime.fromisoformat(reviewed["step_deadline"]).astimezone(CHINA)
+    last = ends.date() - timedelta(days=1)
+    assert asked.deadline == ends and ends.time() == time(0) and hub.calendar.is_workday(last)
+    assert f"请于 {last:%Y-%m-%d} 24:00 前答复" in asked.subject
     assert client.post(f"{path}/decision", json={"approve": True}, headers=_auth(keys["scjg"])).status_code == 403
     assert client.post(f"{path}/decision", json={"approve": False}, headers=_auth(keys["swj"])).status_code == 422
     decided = client.post(f"{path}/decision", json={"approve": True, "reason": "同意"}, headers=_auth(keys["swj"]))
     assert decided.json()["status"] == "granted" and decided.json()["notified_at"]
     told = [n for n in list_notices(hub, department="rsj") if n.kind == "application"]
     assert any("已授权" in n.subject for n in told)
+    # Answered: the notice that asked the provider is resolved, not left open to run overdue.
+    (answered,) = [n for n in list_notices(hub, department="swj") if n.kind == "application"]
+    assert answered.id == asked.id and answered.status == "resolved" and answered.pending_keys == []
 
     # A step left past its working-day deadline is marked against its department and escalated.
     late = _apply(client, keys["mzj"], "swj.tax_registration", ["name"], ["query"]).json()

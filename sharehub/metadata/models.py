@@ -3,14 +3,37 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Dialect, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
 
 
 def utcnow() -> datetime:
     """Now, in UTC: the platform's timestamps are the ones that count (Lichuan 22)."""
     return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A moment, stored in UTC and read back aware.
+
+    SQLite has no time zones: SQLAlchemy writes an aware datetime's wall-clock time and drops its
+    offset, so a deadline made in China time (00:00+08:00) read back as UTC was 8 hours late. Every
+    moment is turned to UTC before it is written, and a naive one read back is UTC. PostgreSQL's
+    timestamptz does the same by itself.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """To UTC before it is written (a naive value is taken to be UTC already)."""
+        return value.astimezone(UTC) if value is not None and value.tzinfo is not None else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        """Aware, in UTC where the database gave it back naive."""
+        return value.replace(tzinfo=UTC) if isinstance(value, datetime) and value.tzinfo is None else value
 
 
 class Base(DeclarativeBase):
@@ -23,7 +46,7 @@ class CatalogueVersion(Base):
     __tablename__ = "catalogue_versions"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     digest: Mapped[str] = mapped_column(String(64), unique=True)
-    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     resource_ids: Mapped[list] = mapped_column(JSON)
     documents: Mapped[dict] = mapped_column(JSON)
 
@@ -38,8 +61,8 @@ class Run(Base):
     trigger: Mapped[str] = mapped_column(String(20))
     status: Mapped[str] = mapped_column(String(20), index=True)
     step: Mapped[str] = mapped_column(String(20))
-    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     mode: Mapped[str] = mapped_column(String(20))
     watermark_from: Mapped[str | None] = mapped_column(String(64))
     watermark_to: Mapped[str | None] = mapped_column(String(64))
@@ -62,7 +85,7 @@ class Watermark(Base):
     resource_id: Mapped[str] = mapped_column(String(100), primary_key=True)
     value: Mapped[str] = mapped_column(String(64))
     run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class QualityResult(Base):
@@ -103,14 +126,14 @@ class Notice(Base):
     run_id: Mapped[str | None] = mapped_column(ForeignKey("runs.id"))
     # An escalation points at the notice it escalates.
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("notices.id"), index=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    deadline: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    deadline: Mapped[datetime] = mapped_column(UTCDateTime())
     status: Mapped[str] = mapped_column(String(20), index=True)
     subject: Mapped[str] = mapped_column(String(300))
     body: Mapped[str] = mapped_column(Text)
     row_keys: Mapped[list] = mapped_column(JSON)
     pending_keys: Mapped[list] = mapped_column(JSON)
-    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     resolved_by_run: Mapped[str | None] = mapped_column(String(120))
 
 
@@ -122,8 +145,8 @@ class OutboxMessage(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     notice_id: Mapped[int] = mapped_column(ForeignKey("notices.id"), index=True)
     recipient: Mapped[str] = mapped_column(String(200))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(String(300))
 
@@ -138,12 +161,12 @@ class RowDispute(Base):
     department: Mapped[str] = mapped_column(String(50), index=True)
     row_key: Mapped[str] = mapped_column(String(400))
     reason: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     review: Mapped[str] = mapped_column(String(20), default="pending")  # pending, accepted, rejected
     resource_id: Mapped[str | None] = mapped_column(String(100), index=True)
     rules: Mapped[list | None] = mapped_column(JSON)  # the rules the row failed, which an acceptance waives
     decided_by: Mapped[str | None] = mapped_column(String(100))
-    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     decision_reason: Mapped[str | None] = mapped_column(Text)
 
 
@@ -160,8 +183,8 @@ class Consumer(Base):
     role: Mapped[str] = mapped_column(String(20))  # platform, provider, consumer
     key_prefix: Mapped[str] = mapped_column(String(16), unique=True)
     key_hash: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class Conflict(Base):
@@ -185,20 +208,20 @@ class Conflict(Base):
     authority_value: Mapped[str | None] = mapped_column(String(400))
     other_value: Mapped[str | None] = mapped_column(String(400))
     status: Mapped[str] = mapped_column(String(20), index=True)  # open, verifying, decided, closed
-    first_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    first_seen: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     notice_id: Mapped[int | None] = mapped_column(ForeignKey("notices.id"))
     decided_by: Mapped[str | None] = mapped_column(String(100))
     decision: Mapped[str | None] = mapped_column(String(20))  # authority or provider: whose value is right
     decision_reason: Mapped[str | None] = mapped_column(Text)
     # Verification (核实): who took it up and when, and the notice asking the authoritative department.
     verifying_by: Mapped[str | None] = mapped_column(String(100))
-    verifying_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    verifying_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
     authority_notice_id: Mapped[int | None] = mapped_column(
         ForeignKey("notices.id", name="fk_conflicts_authority_notice_id_notices")
     )
-    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class Application(Base):
@@ -218,20 +241,20 @@ class Application(Base):
     fields: Mapped[list[str]] = mapped_column(JSON)
     modes: Mapped[list[str]] = mapped_column(JSON)
     purpose: Mapped[str] = mapped_column(Text)
-    valid_until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    valid_until: Mapped[datetime] = mapped_column(UTCDateTime())
     share_type: Mapped[str] = mapped_column(String(20))
     status: Mapped[str] = mapped_column(String(20), index=True)
-    step_deadline: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    overdue_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    step_deadline: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    overdue_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     overdue_department: Mapped[str | None] = mapped_column(String(50))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     reviewed_by: Mapped[str | None] = mapped_column(String(100))
-    reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     review_reason: Mapped[str | None] = mapped_column(Text)
     decided_by: Mapped[str | None] = mapped_column(String(100))
-    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     decision_reason: Mapped[str | None] = mapped_column(Text)
-    notified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class Grant(Base):
@@ -245,9 +268,9 @@ class Grant(Base):
     fields: Mapped[list[str]] = mapped_column(JSON)
     modes: Mapped[list[str]] = mapped_column(JSON)
     purpose: Mapped[str] = mapped_column(Text)
-    granted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    valid_until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    granted_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    valid_until: Mapped[datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     revoked_by: Mapped[str | None] = mapped_column(String(100))
     revoke_reason: Mapped[str | None] = mapped_column(Text)
 
@@ -260,7 +283,7 @@ class AuditEntry(Base):
 
     __tablename__ = "audit_log"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     # No secondary indexes, not even a unique one on `hash`: every serving call appends here, and each
     # index is one more B-tree page written per commit; the reports over it (stats) scan it whole, and
     # `sharehub audit verify` walks it by id.
@@ -301,7 +324,7 @@ class Extract(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     path: Mapped[str] = mapped_column(String(400))
     columns: Mapped[list[str]] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class Objection(Base):
@@ -318,8 +341,8 @@ class Objection(Base):
     reason: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(20), index=True)  # open, corrected, confirmed
     notice_id: Mapped[int | None] = mapped_column(ForeignKey("notices.id", name="fk_objections_notice_id"))
-    deadline: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    deadline: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     answered_by: Mapped[str | None] = mapped_column(String(100))
-    answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     answer: Mapped[str | None] = mapped_column(Text)
