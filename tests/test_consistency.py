@@ -230,3 +230,36 @@ def test_a_notice_keeps_a_key_until_every_conflict_of_it_has_closed(make_hub) ->
     _sql(url, change, n=name, s="正常", k=company)
     run_resource(hub, "swj.tax_registration")
     assert check(hub).closed == 1 and company not in pending()
+
+
+def test_an_entity_the_authority_quarantined_is_not_put_to_the_copy_holder(
+    make_hub, pg_url: str, mariadb_url: str
+) -> None:
+    """公安 delivered a person whose row failed its gate: the base store lacks them until 公安 corrects it.
+    The conflict is on record, but 人社 is not asked to verify it; it closes once the row is corrected."""
+    hub = make_hub(connections={"gongan_front": pg_url, "rsj_front": mariadb_url})
+    build_sources(hub.settings, hub.catalogue, 400, 80)
+    person = str(_scalar(mariadb_url, "SELECT MIN(id_number) FROM insurance_enrolment"))
+    rsj_name = str(_scalar(mariadb_url, f"SELECT MIN(name) FROM insurance_enrolment WHERE id_number = '{person}'"))
+    _sql(pg_url, "UPDATE population_register SET name = NULL WHERE id_number = :k", k=person)
+    run_resource(hub, "gongan.population")
+    run_resource(hub, "rsj.insurance_enrolment")
+    quality = next(n for n in list_notices(hub, department="gongan") if n.kind == "quality")
+    assert person in quality.pending_keys
+    check(hub, full=True)
+    (held,) = [c for c in list_conflicts(hub) if c.entity_key == person]
+    assert (held.kind, held.status, held.notice_id) == ("missing_in_base", "open", None)
+    notices = [n for n in list_notices(hub, department="rsj") if n.kind == "conflict"]
+    assert notices and all(person not in n.pending_keys for n in notices)
+    assert any("无需本部门处理" in n.body for n in notices)
+
+    _sql(
+        pg_url,
+        "UPDATE population_register SET name = :n, updated_at = now() + interval '1 minute' WHERE id_number = :k",
+        n=rsj_name,
+        k=person,
+    )
+    run_resource(hub, "gongan.population")
+    check(hub)
+    (after,) = [c for c in list_conflicts(hub) if c.entity_key == person and c.id == held.id]
+    assert after.status == "closed" and after.notice_id is None

@@ -21,6 +21,7 @@ import functools
 import gc
 import logging
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
@@ -433,10 +434,31 @@ def _notify(hub: Hub, settle: dict[int, set[str]]) -> list[int]:
     with hub.db() as s:
         fresh = s.execute(select(*cols).where(Conflict.status == "open", Conflict.notice_id.is_(None))).all()
         _settle_notices(s, settle)
+        held = _quarantined_at_authority(s, fresh)
     by_resource: dict[str, list[Any]] = defaultdict(list)
+    waiting: dict[str, int] = defaultdict(int)
     for c in fresh:
-        by_resource[c.resource_id].append(c)
-    return [_conflict_notice(hub, hub.catalogue.resource(rid), cs) for rid, cs in by_resource.items()]
+        if c.kind == "missing_in_base" and (c.authority_resource, c.entity_key) in held:
+            waiting[c.resource_id] += 1  # the authority's to correct, and its quality notice says so
+        else:
+            by_resource[c.resource_id].append(c)
+    return [_conflict_notice(hub, hub.catalogue.resource(rid), cs, waiting[rid]) for rid, cs in by_resource.items()]
+
+
+def _quarantined_at_authority(s: Session, conflicts: Sequence[Any]) -> set[tuple[str, str]]:
+    """(authoritative resource, entity key) of entities the authority did deliver, but whose rows failed its
+    quality gate and await its correction (pending on an open quality notice to it).
+
+    The base store lacks such an entity only until the authority corrects it, so the department holding
+    a copy is not asked to verify it: the conflict stays on record, un-noticed, and is noticed at a later
+    check only if it outlives the authority's quality notice."""
+    authorities = {c.authority_resource for c in conflicts if c.kind == "missing_in_base"}
+    if not authorities:
+        return set()
+    pending = select(Notice.resource_id, Notice.pending_keys).where(
+        Notice.kind == "quality", Notice.resource_id.in_(sorted(authorities)), Notice.status != "resolved"
+    )
+    return {(rid, str(k).split("|")[0]) for rid, keys in s.execute(pending) for k in keys or []}
 
 
 def _settle_notices(s: Session, ended: dict[int, set[str]]) -> None:
@@ -465,7 +487,7 @@ def _settle_notices(s: Session, ended: dict[int, set[str]]) -> None:
             notice.status, notice.resolved_at = "resolved", utcnow()
 
 
-def _conflict_notice(hub: Hub, res: Resource, conflicts: list[Any]) -> int:
+def _conflict_notice(hub: Hub, res: Resource, conflicts: list[Any], waiting: int = 0) -> int:
     department = hub.catalogue.departments[res.provider]
     rule = hub.profile.deadlines["rectification"]
     now = utcnow()
@@ -491,6 +513,12 @@ def _conflict_notice(hub: Hub, res: Resource, conflicts: list[Any]) -> int:
             )
     if len(conflicts) > 20:
         lines.append(f"  … and {len(conflicts) - 20:,} more: sharehub conflicts list --department {res.provider}")
+    if waiting:
+        lines += [
+            "",
+            f"另有 {waiting:,} 个实体权威库暂缺：权威来源报送了这些实体，但其数据未通过质量检查、已隔离待其更正"
+            "（见对其的质量整改通知），无需本部门处理。",
+        ]
     lines += ["", "数据一致后，下一次比对将自动关闭这些不一致项，本通知随之办结。"]
     subject = f"[sharehub] {res.id}: {len(conflicts):,} 处数据与权威来源不一致，请于 {due_text(deadline)} 前核实"
     with hub.db() as s:
