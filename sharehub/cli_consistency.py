@@ -53,7 +53,7 @@ def conflicts_list(
     from sharehub.consistency.check import list_conflicts
 
     t = Table("id", "status", "department", "resource", "item", "entity", "value", "authoritative", "since")
-    for c in list_conflicts(_hub(), department, status)[:limit]:
+    for c in list_conflicts(_hub(), department, status, limit):
         t.add_row(
             str(c.id),
             c.status,

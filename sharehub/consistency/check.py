@@ -528,15 +528,17 @@ def _conflict_notice(hub: Hub, res: Resource, conflicts: list[Any], waiting: int
         return notice.id
 
 
-def list_conflicts(hub: Hub, department: str | None = None, status: str | None = None) -> list[Conflict]:
-    """Conflicts, newest first."""
+def list_conflicts(
+    hub: Hub, department: str | None = None, status: str | None = None, limit: int | None = None
+) -> list[Conflict]:
+    """Conflicts, newest first (the first `limit` of them, read as such)."""
     with hub.db() as s:
         q = select(Conflict).order_by(Conflict.last_seen.desc(), Conflict.id)
         if department:
             q = q.where(Conflict.department == department)
         if status:
             q = q.where(Conflict.status == status)
-        return list(s.scalars(q))
+        return list(s.scalars(q if limit is None else q.limit(limit)))
 
 
 def verify(hub: Hub, conflict_ids: list[int], *, by: str, notify_authority: bool = False) -> list[Conflict]:
