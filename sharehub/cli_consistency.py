@@ -9,6 +9,7 @@ from rich.table import Table
 
 from sharehub.console import err, out
 from sharehub.console import hub as _hub
+from sharehub.workdays import china_time
 
 conflicts_app = typer.Typer(help="Conflicts between departments' copies and the authoritative source.")
 
@@ -63,7 +64,7 @@ def conflicts_list(
             c.entity_key[:6] + "…",
             c.other_value or "",
             c.authority_value or "(absent)",
-            f"{c.first_seen:%Y-%m-%d}",
+            china_time(c.first_seen),
         )
     out.print(t)
 

@@ -9,6 +9,7 @@ from rich.table import Table
 
 from sharehub.console import err, out
 from sharehub.console import hub as _hub
+from sharehub.workdays import china_time
 
 consumers_app = typer.Typer(help="API callers (consumers, provider departments, the platform office) and keys.")
 
@@ -38,8 +39,8 @@ def consumers_list(department: Annotated[str | None, typer.Option(help="Only thi
 
     t = Table("id", "name", "department", "role", "key prefix", "created", "revoked")
     for c in list_consumers(_hub(), department):
-        revoked = f"{c.revoked_at:%Y-%m-%d %H:%M}" if c.revoked_at else ""
-        t.add_row(str(c.id), c.name, c.department, c.role, c.key_prefix, f"{c.created_at:%Y-%m-%d}", revoked)
+        revoked = china_time(c.revoked_at, "%Y-%m-%d %H:%M") if c.revoked_at else ""
+        t.add_row(str(c.id), c.name, c.department, c.role, c.key_prefix, china_time(c.created_at), revoked)
     out.print(t)
 
 

@@ -15,7 +15,7 @@ from rich.table import Table
 from sharehub.console import err, out
 from sharehub.console import hub as _hub
 from sharehub.consumers import PLATFORM, Caller
-from sharehub.workdays import due_text
+from sharehub.workdays import china_time, due_text
 
 applications_app = typer.Typer(help="Applications for data: apply, review (platform), decide (provider).")
 grants_app = typer.Typer(help="Grants: list and revoke.")
@@ -133,8 +133,8 @@ def grants_list() -> None:
 
     t = Table("id", "consumer", "resource", "fields", "modes", "until", "revoked")
     for g in list_grants(_hub(), Caller(0, "cli", PLATFORM, "platform")):
-        revoked = f"{g.revoked_at:%Y-%m-%d}" if g.revoked_at else ""
-        until = f"{g.valid_until:%Y-%m-%d}"
+        revoked = china_time(g.revoked_at) if g.revoked_at else ""
+        until = china_time(g.valid_until)
         t.add_row(str(g.id), str(g.consumer_id), g.resource_id, ", ".join(g.fields), ", ".join(g.modes), until, revoked)
     out.print(t)
 

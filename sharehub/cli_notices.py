@@ -9,7 +9,7 @@ from rich.table import Table
 
 from sharehub.console import err, out
 from sharehub.console import hub as _hub
-from sharehub.workdays import due_text
+from sharehub.workdays import china_time, due_text
 
 notices_app = typer.Typer(help="Notices to provider departments.", no_args_is_help=True)
 
@@ -94,7 +94,7 @@ def notices_disputes(
         decision = "" if d.review == "pending" else f"{d.review} by {d.decided_by}: {d.decision_reason}"
         rules = ", ".join(d.rules or [])
         t.add_row(
-            str(d.id), str(d.notice_id), d.department, d.row_key, rules, d.reason, f"{d.created_at:%Y-%m-%d}", decision
+            str(d.id), str(d.notice_id), d.department, d.row_key, rules, d.reason, china_time(d.created_at), decision
         )
     out.print(t)
 

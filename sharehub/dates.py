@@ -9,7 +9,7 @@ accepted; any other time, an impossible day such as 2023-02-30, or any other for
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, datetime
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -22,6 +22,8 @@ _COMPACT = re.compile(r"(\d{4})(\d{2})(\d{2})" + _MIDNIGHT)
 
 def date_from_text(text: object) -> date | None:
     """The date a text means, or None when it is no date in any accepted form."""
+    if isinstance(text, datetime):
+        return text.date()
     if isinstance(text, date):
         return text
     if text is None:

@@ -25,7 +25,7 @@ from sharehub.hub import Hub
 from sharehub.metadata import fast
 from sharehub.metadata.models import Application, Grant, Notice, utcnow
 from sharehub.notices import file_notice
-from sharehub.workdays import due_text
+from sharehub.workdays import china_time, due_text
 
 MAX_VALIDITY = timedelta(days=366 * 3)
 STEP_RULE = {"review": "application_review", "provider": "provider_decision"}
@@ -339,7 +339,7 @@ def _ask_provider(hub: Hub, s: Session, app: Application) -> None:
         ),
         body=(
             f"{dept.name}：\n\n{app.department} 申请使用 {app.resource_id} 的字段 {', '.join(app.fields)}，"
-            f"方式 {', '.join(app.modes)}，用途：{app.purpose}，有效期至 {app.valid_until:%Y-%m-%d}。\n"
+            f"方式 {', '.join(app.modes)}，用途：{app.purpose}，有效期至 {china_time(app.valid_until)}。\n"
             f"请在 {rule.working_days} 个工作日内答复（依据：{rule.basis}）；不同意的须说明理由。\n"
             f"sharehub applications decide {app.id} --approve|--refuse --reason TEXT"
         ),

@@ -85,7 +85,7 @@ def last_day(deadline: datetime) -> date:
     """The day (China time) at whose 24:00 a deadline falls: the day a notice says the period ends on.
 
     `deadline()` returns that moment as 00:00 of the next day, so its own date is one day late."""
-    if deadline.tzinfo is None:  # SQLite hands stored moments back naive, in UTC
+    if deadline.tzinfo is None:  # a naive moment is UTC, as the metadata database keeps every moment
         deadline = deadline.replace(tzinfo=UTC)
     return (deadline.astimezone(CHINA) - timedelta(microseconds=1)).date()
 
@@ -93,3 +93,9 @@ def last_day(deadline: datetime) -> date:
 def due_text(deadline: datetime) -> str:
     """A deadline as notices and listings write it: `2026-11-27 24:00` (China time)."""
     return f"{last_day(deadline):%Y-%m-%d} 24:00"
+
+
+def china_time(moment: datetime, form: str = "%Y-%m-%d") -> str:
+    """A stored moment as people here read it: in China time (a naive moment is UTC)."""
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return aware.astimezone(CHINA).strftime(form)
