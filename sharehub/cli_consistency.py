@@ -27,7 +27,8 @@ def run_check(full: bool, reload: bool = False) -> None:
     from sharehub.consistency.check import check
 
     result = check(_hub(), full=full or reload, reload=reload)
-    out.print(conflict_table(result.by_department_item))
+    if result.by_department_item:
+        out.print(conflict_table(result.by_department_item))
     out.print(
         f"{'full' if full else 'incremental'} check of {len(result.items)} item(s): {result.found:,} conflict(s) "
         f"in scope, {result.opened:,} new, {result.closed:,} closed, {len(result.notices)} notice(s) raised"
