@@ -30,7 +30,7 @@ from sharehub.audit import verify as verify_chain
 from sharehub.consumers import add_consumer
 from sharehub.hub import Hub
 from sharehub.masking import mask_field
-from sharehub.workdays import due_text
+from sharehub.workdays import china_time, due_text
 from warehouse.delta import open_table
 
 
@@ -89,6 +89,11 @@ class _Api:
         with urllib.request.urlopen(f"{self.base}{parts.path}?{parts.query}", timeout=60) as response:
             data: bytes = response.read()
             return data
+
+
+def _china_clock(moment: object) -> str:
+    """An API moment (ISO 8601) as a Beijing wall-clock time, e.g. `23:25`."""
+    return china_time(datetime.fromisoformat(str(moment)), "%H:%M")
 
 
 def _due(moment: object) -> str:
@@ -190,7 +195,8 @@ def tour(hub: Hub) -> Tour:
             step(
                 "bulk extract of rsj.insurance_enrolment, then download",
                 f"{code} {extract['rows']:,} rows ({', '.join(extract['columns'])}); got {rows:,}, "
-                f"sha256 {'matches' if same else 'DIFFERS'}; link expires {str(extract['expires_at'])[11:16]} UTC",
+                f"sha256 {'matches' if same else 'DIFFERS'}; "
+                f"link expires {_china_clock(extract['expires_at'])} Beijing time",
             )
         else:
             step("bulk extract of rsj.insurance_enrolment", f"{code} {extract.get('detail')}")
