@@ -28,7 +28,7 @@ def test_runs_are_recorded_in_postgresql_metadata(make_hub, pg_url: str) -> None
     summary = run_resource(hub, "scjg.legal_entity")
     engine = sa.create_engine(meta)
     with engine.connect() as c:
-        assert c.exec_driver_sql("SELECT version_num FROM alembic_version").scalar_one() == "0011"
+        assert c.exec_driver_sql("SELECT version_num FROM alembic_version").scalar_one() == "0012"
     engine.dispose()
     with hub.db() as s:
         run = s.get(Run, summary.run_id)
@@ -115,3 +115,50 @@ def test_processes_appending_the_first_audit_entries_at_once_make_one_chain(make
     assert [w.returncode for w in workers] == [0] * 4, "\n".join(errors)
     chain = verify_chain(hub)
     assert chain.ok and chain.entries == 80
+
+
+def test_serving_on_postgresql_remembers_keys_and_grants_until_any_writer_changes_them(
+    make_hub, use_env, pg_url: str, monkeypatch
+) -> None:
+    """Key and grant rows are read once, then remembered; a change by anyone (here a DBA's own UPDATE,
+    outside sharehub) is NOTIFYed by the tables' triggers, and the very next call reads afresh."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from sharehub.consumers import add_consumer
+    from sharehub.metadata import fast
+
+    meta = _fresh_database(pg_url, "sharehub_notify_test")
+    hub = make_hub(metadata_url=meta, serving_refresh_seconds=0)
+    build_sources(hub.settings, hub.catalogue, 300, 60)
+    run_resource(hub, "gongan.population")
+    use_env(hub)
+    mzj = {"Authorization": f"Bearer {add_consumer(hub, '低保核对', 'mzj', 'consumer')[1]}"}
+    reads: list[str] = []
+    real_rows = fast.Raw.rows
+
+    def counted(self, text, params):  # type: ignore[no-untyped-def]
+        reads.append(text)
+        return real_rows(self, text, params)
+
+    monkeypatch.setattr(fast.Raw, "rows", counted)
+    until = (datetime.now(UTC) + timedelta(days=200)).isoformat()
+    call = {"key": {"id_number": "11010519491231002X"}, "claims": {"name": "张三"}}
+    app = {"resource_id": "gongan.population", "fields": ["name"], "modes": ["verification"]}
+    with TestClient(create_app()) as client:
+        made = client.post("/applications", json={**app, "purpose": "低保核对", "valid_until": until}, headers=mzj)
+        assert made.json()["status"] == "granted"
+        reads.clear()
+        assert [client.post("/verify/gongan.population", json=call, headers=mzj).status_code for _ in range(5)] == [
+            200
+        ] * 5
+        assert sum("FROM consumers" in r for r in reads) <= 1 and sum("FROM grants" in r for r in reads) <= 1
+        engine = sa.create_engine(meta)
+        with engine.begin() as c:
+            c.exec_driver_sql("UPDATE grants SET revoked_at = now()")
+        refused = client.post("/verify/gongan.population", json=call, headers=mzj)
+        assert refused.status_code == 403 and "revoked" in refused.json()["detail"]
+        with engine.begin() as c:
+            c.exec_driver_sql("UPDATE consumers SET revoked_at = now() WHERE department = 'mzj'")
+        engine.dispose()
+        assert client.post("/verify/gongan.population", json=call, headers=mzj).status_code == 401

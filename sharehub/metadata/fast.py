@@ -25,6 +25,7 @@ from sharehub.metadata import db
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
+CHANGED_CHANNEL = "sharehub_auth"  # PostgreSQL: notified on every change to consumers or grants (0012)
 _RAWS: dict[str, Raw] = {}
 _LOCK = threading.Lock()
 
@@ -85,6 +86,7 @@ class Raw:
         con = getattr(self._local, "con", None)
         self._local.con = None
         self._local.version = None  # a new connection has its own data_version
+        self._local.listening = None  # and must LISTEN afresh
         if con is not None:
             try:
                 con.invalidate()
@@ -109,33 +111,61 @@ class Raw:
         raise AssertionError("unreachable")
 
     def remembered(self, key: Hashable, load: Callable[[], _T]) -> _T:
-        """What `load()` (a read) gives, remembered in this thread while nobody else changes the database.
+        """What `load()` (a read of consumers or grants) gives, remembered in this thread until they change.
 
-        On SQLite, `PRAGMA data_version` moves whenever another connection commits (a revocation by
-        the API, the CLI or another process), and then everything remembered is forgotten; the writes
-        this connection makes itself (audit appends) do not move it. Other databases have no such
-        cheap signal, so there every call loads.
+        SQLite: `PRAGMA data_version` moves whenever another connection commits (a revocation by the
+        API, the CLI or another process); the writes this connection makes itself (audit appends) do
+        not move it. PostgreSQL: triggers on `consumers` and `grants` (migration 0012) NOTIFY
+        `sharehub_auth` on every change, whoever makes it, and this connection LISTENs. Either way,
+        everything remembered is forgotten on the signal, and the next call reads afresh.
         """
-        if not self.sqlite:
-            return load()
-        con = self.connection()
-        try:
-            cur = con.cursor()
-            cur.execute("PRAGMA data_version")
-            version = cur.fetchone()[0]
-            cur.close()
-        except self._errors:
-            self.drop()
+        changed = self._changed()
+        if changed is None:
             return load()
         memory: dict[Hashable, Any] = self._local.__dict__.setdefault("memory", {})
-        if getattr(self._local, "version", None) != version or len(memory) > 10_000:
+        if changed or len(memory) > 10_000:
             memory.clear()
-            self._local.version = version
         if key in memory:
             found: _T = memory[key]
             return found
         found = memory[key] = load()
         return found
+
+    def _changed(self) -> bool | None:
+        """Whether what this thread remembers may be stale; None where the database gives no signal."""
+        con = self.connection()
+        try:
+            if self.sqlite:
+                cur = con.cursor()
+                cur.execute("PRAGMA data_version")
+                version = cur.fetchone()[0]
+                cur.close()
+                moved = getattr(self._local, "version", None) != version
+                self._local.version = version
+                return moved
+            driver = con.driver_connection
+            if not callable(getattr(driver, "notifies", None)):  # psycopg 3 only
+                return None
+            listening = getattr(self._local, "listening", None)
+            if listening is False:
+                return None
+            if listening is None:
+                cur = con.cursor()
+                cur.execute(
+                    "SELECT count(*) FROM pg_trigger WHERE tgname IN ('consumers_changed', 'grants_changed')"
+                    " AND NOT tgisinternal"
+                )
+                signalled = cur.fetchone()[0] == 2
+                if signalled:  # without the triggers nothing would say a row changed: never remember
+                    cur.execute(f"LISTEN {CHANGED_CHANNEL}")
+                cur.close()
+                con.commit()  # listening from here on: every later change is signalled
+                self._local.listening = signalled
+                return True if signalled else None
+            return sum(1 for _ in driver.notifies(timeout=0)) > 0  # drains what has arrived
+        except self._errors:
+            self.drop()
+            return None
 
     @contextmanager
     def transaction(self) -> Iterator[Any]:
