@@ -1,6 +1,6 @@
 """Verification and query under load, against a no-op route of the same app, with a real HTTP load generator.
 
-    python -m bench.serving [--persons 1000000] [--seconds 60] [--connections 16]
+    python -m bench.serving [--persons 1000000] [--seconds 60] [--connections 16] [--metadata-url URL]
 
 It writes a gongan.population store of N persons (Delta, with change data, as promote leaves it),
 registers a consumer with a grant for verification and query, builds the key-indexed serving copy,
@@ -123,6 +123,11 @@ def main() -> None:
     parser.add_argument("--persons", type=int, default=1_000_000)
     parser.add_argument("--seconds", type=int, default=60)
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument(
+        "--metadata-url",
+        default=None,
+        help="an empty metadata database (e.g. PostgreSQL, as docker-compose runs it); default: SQLite",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("bench.serving needs wrk, a real HTTP load generator: apt-get install wrk")
@@ -133,7 +138,10 @@ def main() -> None:
         "SHAREHUB_CATALOGUE_DIR": str(REPO_ROOT / "catalogue"),
         "SHAREHUB_VERIFY_RATE_PER_MINUTE": "100000000",  # the bench measures serving, not the limiter
     }
-    hub = Hub(Settings(home=tmp / "home", catalogue_dir=REPO_ROOT / "catalogue"))
+    metadata = {"metadata_url": args.metadata_url} if args.metadata_url else {}
+    if args.metadata_url:
+        env["SHAREHUB_METADATA_URL"] = args.metadata_url
+    hub = Hub(Settings(home=tmp / "home", catalogue_dir=REPO_ROOT / "catalogue", **metadata))
     print(f"writing a gongan.population store of {args.persons:,} persons …")
     sample = _store(hub, args.persons)
     made, token = add_consumer(hub, "bench", "rsj", "consumer")
