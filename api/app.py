@@ -474,6 +474,7 @@ def create_app() -> FastAPI:
         caller: Annotated[Caller, Depends(require("platform", "provider"))],
         department: Annotated[str | None, Query(max_length=50)] = None,
         notice_status: Annotated[str | None, Query(alias="status", max_length=20)] = None,
+        limit: Annotated[int, Query(ge=1, le=1000, description="The newest this many.")] = 100,
     ) -> list[NoticeOut]:
         """Notices, newest first. A provider department sees only its own; the platform office sees all."""
         if caller.role == "provider":
@@ -495,7 +496,7 @@ def create_app() -> FastAPI:
                 pending_rows=len(n.pending_keys),
                 resolved_at=n.resolved_at,
             )
-            for n in list_notices(hub, department, notice_status)
+            for n in list_notices(hub, department, notice_status, limit)
         ]
 
     @app.get("/catalogue", response_model=list[ResourceOut], tags=["catalogue"])

@@ -18,12 +18,13 @@ notices_app = typer.Typer(help="Notices to provider departments.", no_args_is_he
 def notices_list(
     department: Annotated[str | None, typer.Option(help="Only this department, e.g. gongan.")] = None,
     status: Annotated[str | None, typer.Option(help="open, acknowledged, overdue or resolved.")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="Show the newest this many.")] = 100,
 ) -> None:
     """Notices, newest first, with their deadlines and how many rows are still pending."""
     from sharehub.notices import list_notices
 
     t = Table("id", "department", "resource", "status", "deadline (China)", "rows", "pending", "run")
-    for n in list_notices(_hub(), department, status):
+    for n in list_notices(_hub(), department, status, limit):
         t.add_row(
             str(n.id),
             n.department,

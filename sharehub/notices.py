@@ -518,12 +518,14 @@ def notify(hub: Hub, run_id: str) -> dict[str, int]:
     return {"notice": notice.id if notice else 0, "resolved": len(closed), "sent": sent, "queued": queued}
 
 
-def list_notices(hub: Hub, department: str | None = None, status: str | None = None) -> list[Notice]:
-    """Notices, newest first, of one department or all."""
+def list_notices(
+    hub: Hub, department: str | None = None, status: str | None = None, limit: int | None = None
+) -> list[Notice]:
+    """Notices, newest first, of one department or all (the newest `limit` of them, read as such)."""
     with hub.db() as s:
-        q = select(Notice).order_by(Notice.created_at.desc())
+        q = select(Notice).order_by(Notice.created_at.desc(), Notice.id.desc())
         if department:
             q = q.where(Notice.department == department)
         if status:
             q = q.where(Notice.status == status)
-        return list(s.scalars(q))
+        return list(s.scalars(q if limit is None else q.limit(limit)))

@@ -47,6 +47,9 @@ def test_callers_need_a_valid_key_and_see_only_their_own_notices(make_hub, use_e
     everyone = {n["department"] for n in get("/notices", platform).json()}
     assert {"gongan", "scjg"} <= everyone
     assert {n["department"] for n in get("/notices", platform, department="scjg").json()} == {"scjg"}
+    all_ids = [n["id"] for n in get("/notices", platform).json()]
+    assert len(all_ids) >= 2 and [n["id"] for n in get("/notices", platform, limit="1").json()] == all_ids[:1]
+    assert get("/notices", platform, limit="0").status_code == 422
 
     # Keys are managed by the platform office over the API too; a revoked key stops at once.
     made = client.post(
