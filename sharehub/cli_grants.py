@@ -129,13 +129,17 @@ def applications_check() -> None:
 @grants_app.command("list")
 def grants_list() -> None:
     """Every grant, newest first."""
+    from sharehub.consumers import list_consumers
     from sharehub.grants import list_grants
 
+    hub = _hub()
+    who = {c.id: f"{c.department} · {c.name} (#{c.id})" for c in list_consumers(hub)}
     t = Table("id", "consumer", "resource", "fields", "modes", "until", "revoked")
-    for g in list_grants(_hub(), Caller(0, "cli", PLATFORM, "platform")):
+    for g in list_grants(hub, Caller(0, "cli", PLATFORM, "platform")):
         revoked = china_time(g.revoked_at) if g.revoked_at else ""
         until = china_time(g.valid_until)
-        t.add_row(str(g.id), str(g.consumer_id), g.resource_id, ", ".join(g.fields), ", ".join(g.modes), until, revoked)
+        consumer = who.get(g.consumer_id, f"#{g.consumer_id}")
+        t.add_row(str(g.id), consumer, g.resource_id, ", ".join(g.fields), ", ".join(g.modes), until, revoked)
     out.print(t)
 
 
