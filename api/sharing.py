@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sharehub import audit
 from sharehub.bulk import create, issue_url
 from sharehub.consumers import Caller
-from sharehub.grants import Access, Forbidden, active_grant, aware
+from sharehub.grants import Access, Forbidden, active_grant
 from sharehub.hub import Hub
 from sharehub.metadata.models import Extract, Grant, utcnow
 from warehouse.delta import open_table
@@ -57,7 +57,7 @@ def build_router(get_hub: Callable[..., Any], get_caller: Callable[..., Any]) ->
         now = utcnow()
         with hub.db() as s:
             grants = s.scalars(select(Grant).where(Grant.consumer_id == caller.id).order_by(Grant.id))
-            return [g for g in grants if g.revoked_at is None and aware(g.valid_until) > now and "bulk" in g.modes]
+            return [g for g in grants if g.revoked_at is None and g.valid_until > now and "bulk" in g.modes]
 
     def resolve(hub: Hub, caller: Caller, share: str, schema: str | None = None, table: str | None = None) -> Grant:
         found = next((g for g in shares_of(hub, caller) if f"grant-{g.id}" == share), None)

@@ -31,7 +31,7 @@ from sqlalchemy import select
 from sharehub import audit
 from sharehub.catalogue.models import Resource
 from sharehub.consumers import Caller
-from sharehub.grants import Access, Forbidden, NotFound, aware
+from sharehub.grants import Access, Forbidden, NotFound
 from sharehub.hub import Hub
 from sharehub.masking import mask_field, shown_in_clear
 from sharehub.metadata.models import Extract, Grant, utcnow
@@ -266,7 +266,7 @@ def open_signed(hub: Hub, extract_id: str, expires: int, sig: str, audited: bool
         grant = None if extract is None else s.get(Grant, extract.grant_id)
     if extract is None or grant is None:
         raise Forbidden("this download link is not valid")
-    if grant.revoked_at is not None or aware(grant.valid_until) < utcnow():
+    if grant.revoked_at is not None or grant.valid_until < utcnow():
         raise Forbidden("the grant behind this extract has ended")
     with hub.store.fs.open_input_stream(hub.store.path(extract.path)) as f:
         data = f.read()

@@ -13,7 +13,7 @@ Every step is written to the audit chain.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from sqlalchemy import select
@@ -244,7 +244,7 @@ def mark_overdue_steps(hub: Hub, now: datetime | None = None) -> list[int]:
         for app in s.scalars(
             select(Application).where(Application.status.in_(tuple(STEP_RULE)), Application.overdue_at.is_(None))
         ):
-            if app.step_deadline is not None and aware(app.step_deadline) < now:
+            if app.step_deadline is not None and app.step_deadline < now:
                 app.overdue_at = now
                 app.overdue_department = PLATFORM if app.status == "review" else app.provider
                 for asked in _provider_notices(s, app):
@@ -387,8 +387,3 @@ def _tell_applicant(hub: Hub, s: Session, app: Application) -> None:
     )
     file_notice(s, notice, dept.contact_email if dept else hub.settings.platform_email)
     app.notified_at = now
-
-
-def aware(value: datetime) -> datetime:
-    """SQLite hands back naive datetimes; they were stored in UTC."""
-    return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -11,7 +11,7 @@ import re
 import smtplib
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 
 from sqlalchemy import select
@@ -23,7 +23,7 @@ from sharehub.masking import mask_field
 from sharehub.metadata.models import Notice, OutboxMessage, QuarantinedRow, RowDispute, Run, utcnow
 from sharehub.pipeline import paths
 from sharehub.pipeline.gate import ROW, UNIQUE_RULE, key_strings
-from sharehub.workdays import CHINA, due_text
+from sharehub.workdays import CHINA, china_time, due_text
 
 log = logging.getLogger(__name__)
 SAMPLE_ROWS = 20
@@ -351,7 +351,7 @@ def check_deliveries(hub: Hub, now: datetime | None = None) -> list[int]:
                     Notice.resource_id == resource.id, Notice.kind == "delivery", Notice.status.in_(OPEN)
                 )
             )
-        if pending is not None or (last is not None and _aware(last) >= ended):
+        if pending is not None or (last is not None and last >= ended):
             continue
         due = hub.calendar.deadline(ended, resource.update.deadline_working_days)
         raised.append(_delivery_notice(hub, resource, ended, due, last, now).id)
@@ -376,11 +376,6 @@ def _previous_boundary(boundary: datetime, frequency: str) -> datetime:
     return boundary - timedelta(days=1)
 
 
-def _aware(moment: datetime) -> datetime:
-    """SQLite hands back naive datetimes; the metadata database stores UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def period_start(now: datetime, frequency: str) -> datetime:
     """The start, in China time, of the update period that `now` falls in."""
     local = now.astimezone(CHINA)
@@ -400,7 +395,7 @@ def _delivery_notice(
     department = hub.catalogue.departments[resource.provider]
     rule = hub.profile.deadlines["rectification"]
     deadline = hub.calendar.deadline(now, rule.working_days)
-    last_text = f"{_aware(last).astimezone(CHINA):%Y-%m-%d %H:%M}" if last else "从未成功"
+    last_text = china_time(last, "%Y-%m-%d %H:%M") if last else "从未成功"
     body = "\n".join(
         [
             f"{department.name}：",

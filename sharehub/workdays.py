@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import chinese_calendar
 import yaml
 from pydantic import BaseModel, ConfigDict
+
+from sharehub.metadata.models import as_utc
 
 log = logging.getLogger(__name__)
 CHINA = ZoneInfo("Asia/Shanghai")
@@ -81,21 +83,12 @@ class WorkCalendar:
         return sum(1 for i in range(1, (end - start).days + 1) if self.is_workday(start + timedelta(days=i)))
 
 
-def last_day(deadline: datetime) -> date:
-    """The day (China time) at whose 24:00 a deadline falls: the day a notice says the period ends on.
-
-    `deadline()` returns that moment as 00:00 of the next day, so its own date is one day late."""
-    if deadline.tzinfo is None:  # a naive moment is UTC, as the metadata database keeps every moment
-        deadline = deadline.replace(tzinfo=UTC)
-    return (deadline.astimezone(CHINA) - timedelta(microseconds=1)).date()
-
-
 def due_text(deadline: datetime) -> str:
-    """A deadline as notices and listings write it: `2026-11-27 24:00` (China time)."""
-    return f"{last_day(deadline):%Y-%m-%d} 24:00"
+    """A deadline as notices and listings write it: `2026-11-27 24:00`, the day (China time) at whose
+    24:00 it falls. `deadline()` gives that moment as 00:00 of the next day, whose own date is one late."""
+    return china_time(deadline - timedelta(microseconds=1), "%Y-%m-%d 24:00")
 
 
 def china_time(moment: datetime, form: str = "%Y-%m-%d") -> str:
     """A stored moment as people here read it: in China time (a naive moment is UTC)."""
-    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-    return aware.astimezone(CHINA).strftime(form)
+    return as_utc(moment).astimezone(CHINA).strftime(form)

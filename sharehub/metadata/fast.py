@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
 from sharehub.metadata import db
+from sharehub.metadata.models import as_utc
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -187,15 +188,14 @@ class Raw:
         """A datetime as this database stores it (SQLite: SQLAlchemy's text form, in UTC)."""
         if not self.sqlite:
             return value
-        aware = value if value.tzinfo else value.replace(tzinfo=UTC)
-        return aware.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+        return as_utc(value).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
 def read_time(value: Any) -> datetime:
     """A stored datetime back as an aware UTC datetime (SQLite hands back text)."""
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return as_utc(value)
 
 
 def read_json(value: Any) -> Any:

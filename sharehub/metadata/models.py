@@ -15,6 +15,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def as_utc(moment: datetime) -> datetime:
+    """A moment made aware: a naive one is UTC, as the metadata database keeps every moment."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """A moment, stored in UTC and read back aware.
 
@@ -33,7 +38,7 @@ class UTCDateTime(TypeDecorator[datetime]):
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         """Aware, in UTC where the database gave it back naive."""
-        return value.replace(tzinfo=UTC) if isinstance(value, datetime) and value.tzinfo is None else value
+        return as_utc(value) if isinstance(value, datetime) else value
 
 
 class Base(DeclarativeBase):
