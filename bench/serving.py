@@ -138,9 +138,9 @@ def main() -> None:
         "SHAREHUB_CATALOGUE_DIR": str(REPO_ROOT / "catalogue"),
         "SHAREHUB_VERIFY_RATE_PER_MINUTE": "100000000",  # the bench measures serving, not the limiter
     }
-    metadata = {"metadata_url": args.metadata_url} if args.metadata_url else {}
-    if args.metadata_url:
-        env["SHAREHUB_METADATA_URL"] = args.metadata_url
+    metadata = {}
+    if args.metadata_url:  # the API child reads it from its environment, this process from Settings
+        metadata["metadata_url"] = env["SHAREHUB_METADATA_URL"] = args.metadata_url
     hub = Hub(Settings(home=tmp / "home", catalogue_dir=REPO_ROOT / "catalogue", **metadata))
     print(f"writing a gongan.population store of {args.persons:,} persons …")
     sample = _store(hub, args.persons)

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from sharehub.settings import REPO_ROOT
+from tests.support.seaweed import free_port
 
 
 def _sharehub(home: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -93,14 +94,11 @@ def test_consumer_keys_are_shown_once_and_stored_only_as_hashes(tmp_path: Path) 
 def test_the_access_log_of_sharehub_serve_shows_no_query_string(tmp_path: Path) -> None:
     """A query's key (an ID number) and a download link's signature travel in the query string; the
     server's access log keeps method, path and status, and neither of them."""
-    import socket
     import time
     import urllib.error
     import urllib.request
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
+    port = free_port()
     environ = {k: v for k, v in os.environ.items() if not k.startswith("SHAREHUB_")}
     environ["SHAREHUB_HOME"] = str(tmp_path)
     server = subprocess.Popen(

@@ -8,21 +8,25 @@ import sqlalchemy as sa
 from sqlalchemy import select
 
 from sharehub.demo.build import build_sources
+from sharehub.hub import Hub
 from sharehub.metadata.models import CatalogueVersion, Run, Watermark
 from sharehub.pipeline.run import run_resource
+from tests.support.databases import fresh_database
 
 
-def _fresh_database(admin_url: str, name: str) -> str:
-    engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as c:
-        c.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        c.exec_driver_sql(f"CREATE DATABASE {name}")
-    engine.dispose()
-    return sa.engine.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+def _serving_on_postgresql(make_hub, use_env, pg_url: str, database: str) -> tuple[Hub, dict[str, str]]:
+    """A hub whose metadata is a fresh PostgreSQL database, a population store, and 民政's consumer key."""
+    from sharehub.consumers import add_consumer
+
+    hub = make_hub(metadata_url=fresh_database(pg_url, database), serving_refresh_seconds=0)
+    build_sources(hub.settings, hub.catalogue, 300, 60)
+    run_resource(hub, "gongan.population")
+    use_env(hub)
+    return hub, {"Authorization": f"Bearer {add_consumer(hub, '低保核对', 'mzj', 'consumer')[1]}"}
 
 
 def test_runs_are_recorded_in_postgresql_metadata(make_hub, pg_url: str) -> None:
-    meta = _fresh_database(pg_url, "sharehub_meta_test")
+    meta = fresh_database(pg_url, "sharehub_meta_test")
     hub = make_hub(metadata_url=meta)
     build_sources(hub.settings, hub.catalogue, 600, 120)
     summary = run_resource(hub, "scjg.legal_entity")
@@ -45,13 +49,9 @@ def test_serving_on_postgresql_metadata_checks_grants_and_chains_the_audit(make_
     from sharehub.audit import verify as verify_chain
     from sharehub.consumers import add_consumer
 
-    meta = _fresh_database(pg_url, "sharehub_serving_test")
-    hub = make_hub(metadata_url=meta, serving_refresh_seconds=0)
-    build_sources(hub.settings, hub.catalogue, 300, 60)
-    run_resource(hub, "gongan.population")
-    use_env(hub)
+    hub, mzj = _serving_on_postgresql(make_hub, use_env, pg_url, "sharehub_serving_test")
+    meta = hub.settings.metadata_url
     platform = {"Authorization": f"Bearer {add_consumer(hub, '平台', 'platform', 'platform')[1]}"}
-    mzj = {"Authorization": f"Bearer {add_consumer(hub, '低保核对', 'mzj', 'consumer')[1]}"}
     until = (datetime.now(UTC) + timedelta(days=200)).isoformat()
     with TestClient(create_app()) as client:
         app = {"resource_id": "gongan.population", "fields": ["name", "sex"], "modes": ["verification", "query"]}
@@ -104,7 +104,7 @@ def test_processes_appending_the_first_audit_entries_at_once_make_one_chain(make
 
     from sharehub.audit import verify as verify_chain
 
-    meta = _fresh_database(pg_url, "sharehub_audit_race_test")
+    meta = fresh_database(pg_url, "sharehub_audit_race_test")
     hub = make_hub(metadata_url=meta)
     with hub.db() as s:  # migrated, and no audit entry yet
         assert s.execute(sa.text("SELECT count(*) FROM audit_head")).scalar_one() == 0
@@ -125,15 +125,10 @@ def test_serving_on_postgresql_remembers_keys_and_grants_until_any_writer_change
     from fastapi.testclient import TestClient
 
     from api.app import create_app
-    from sharehub.consumers import add_consumer
     from sharehub.metadata import fast
 
-    meta = _fresh_database(pg_url, "sharehub_notify_test")
-    hub = make_hub(metadata_url=meta, serving_refresh_seconds=0)
-    build_sources(hub.settings, hub.catalogue, 300, 60)
-    run_resource(hub, "gongan.population")
-    use_env(hub)
-    mzj = {"Authorization": f"Bearer {add_consumer(hub, '低保核对', 'mzj', 'consumer')[1]}"}
+    hub, mzj = _serving_on_postgresql(make_hub, use_env, pg_url, "sharehub_notify_test")
+    meta = hub.settings.metadata_url
     reads: list[str] = []
     real_rows = fast.Raw.rows
 

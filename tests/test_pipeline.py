@@ -25,6 +25,7 @@ from sharehub.pipeline.locks import store_lock
 from sharehub.pipeline.promote import promote
 from sharehub.pipeline.run import run_resource
 from sharehub.report import report_path
+from tests.support.databases import fresh_database
 from warehouse.delta import merge_run
 
 PERSONS, ENTITIES = 1_500, 300
@@ -280,14 +281,7 @@ def test_promotes_of_one_store_queue_and_an_overtaken_run_is_refused(metadata: s
     extracted before one already stored is refused instead of turning the store back."""
     overrides: dict[str, object] = {"connections": {c: pg_url for c in CONNECTIONS}}
     if metadata == "postgresql":
-        admin = sa.create_engine(pg_url, isolation_level="AUTOCOMMIT")
-        with admin.connect() as c:
-            c.exec_driver_sql("DROP DATABASE IF EXISTS sharehub_lock_test WITH (FORCE)")
-            c.exec_driver_sql("CREATE DATABASE sharehub_lock_test")
-        admin.dispose()
-        overrides["metadata_url"] = (
-            sa.engine.make_url(pg_url).set(database="sharehub_lock_test").render_as_string(False)
-        )
+        overrides["metadata_url"] = fresh_database(pg_url, "sharehub_lock_test")
     hub = make_hub(**overrides)
     build_sources(hub.settings, hub.catalogue, PERSONS, ENTITIES)
     rid = "gongan.population"
