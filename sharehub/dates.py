@@ -28,6 +28,11 @@ def date_from_text(text: object) -> date | None:
         return text
     if text is None:
         return None
+    if type(text) is str and len(text) == 10 and text[4] == text[7] == "-":  # ISO, the usual case: fast
+        try:
+            return date.fromisoformat(text)
+        except ValueError:
+            pass
     plain = "".join(str(text).translate(_FULL_WIDTH_DIGITS).split())
     m = _SEPARATED.fullmatch(plain) or _COMPACT.fullmatch(plain)
     if m is None:
