@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
@@ -29,6 +29,7 @@ _T = TypeVar("_T")
 CHECKPOINT_SECONDS = 1.0  # SQLite: how often the background thread checkpoints the write-ahead log
 CHANGED_CHANNEL = "sharehub_auth"  # PostgreSQL: notified on every change to consumers or grants (0012)
 _RAWS: dict[str, Raw] = {}
+_OUTSIDE, _PENDING = object(), object()  # a thread's state outside `checked_once`, and before its check
 _LOCK = threading.Lock()
 
 
@@ -155,7 +156,7 @@ class Raw:
         `sharehub_auth` on every change, whoever makes it, and this connection LISTENs. Either way,
         everything remembered is forgotten on the signal, and the next call reads afresh.
         """
-        changed = self._changed()
+        changed = self._signal()
         if changed is None:
             return load()
         memory: dict[Hashable, Any] = self._local.__dict__.setdefault("memory", {})
@@ -166,6 +167,26 @@ class Raw:
             return found
         found = memory[key] = load()
         return found
+
+    @contextmanager
+    def checked_once(self) -> Iterator[None]:
+        """Reads in this block (no await inside) ask the database whether anything changed only once:
+        a serving call's key and grant are read as of its start, and the check cost as much as a read."""
+        self._local.signal = _PENDING
+        try:
+            yield
+        finally:
+            self._local.signal = _OUTSIDE
+
+    def _signal(self) -> bool | None:
+        state = getattr(self._local, "signal", _OUTSIDE)
+        if state is _OUTSIDE:
+            return self._changed()
+        if state is _PENDING:
+            changed = self._changed()
+            self._local.signal = None if changed is None else False  # checked: the block's later reads
+            return changed
+        return cast("bool | None", state)
 
     def _changed(self) -> bool | None:
         """Whether what this thread remembers may be stale; None where the database gives no signal."""
@@ -223,7 +244,7 @@ class Raw:
         """A datetime as this database stores it (SQLite: SQLAlchemy's text form, in UTC)."""
         if not self.sqlite:
             return value
-        return as_utc(value).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+        return as_utc(value).astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def read_time(value: Any) -> datetime:
