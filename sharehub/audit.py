@@ -18,6 +18,7 @@ import threading
 import weakref
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from json.encoder import encode_basestring
 from typing import Any
 
 from sqlalchemy import select
@@ -32,9 +33,9 @@ _lock = threading.RLock()
 
 
 def _ts(value: datetime) -> str:
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC).replace(tzinfo=None)
-    return value.isoformat("T", "microseconds")
+    if value.tzinfo is None:
+        return value.isoformat("T", "microseconds")
+    return value.astimezone(UTC).isoformat("T", "microseconds")[:-6]  # without its "+00:00"
 
 
 HASHED = (
@@ -52,6 +53,27 @@ HASHED = (
 
 
 _CANONICAL = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+_CANONICAL_KEYS = tuple(sorted((*HASHED, "id", "at")))
+
+
+def canonical(body: dict[str, Any]) -> str:
+    """`body` as canonical JSON (sorted keys, no spaces, UTF-8 as is): what `_CANONICAL` writes, byte for
+    byte, built directly for the entries' own shape (text, whole numbers, nulls), three times faster;
+    any other shape goes to the encoder itself."""
+    if len(body) != len(_CANONICAL_KEYS):
+        return _CANONICAL.encode(body)
+    parts = []
+    for name in _CANONICAL_KEYS:
+        value = body[name]
+        if type(value) is str:
+            parts.append(f'"{name}":{encode_basestring(value)}')
+        elif value is None:
+            parts.append(f'"{name}":null')
+        elif type(value) is int:
+            parts.append(f'"{name}":{int.__repr__(value)}')
+        else:
+            return _CANONICAL.encode(body)
+    return "{" + ",".join(parts) + "}"
 
 
 def entry_hash(e: AuditEntry) -> str:
@@ -62,8 +84,7 @@ def entry_hash(e: AuditEntry) -> str:
 def _hash(entry_id: int, prev_hash: str, at: datetime, values: dict[str, Any]) -> str:
     body = {name: values[name] for name in HASHED}
     body["id"], body["at"] = entry_id, _ts(at)
-    canonical = _CANONICAL.encode(body)
-    return hashlib.sha256((prev_hash + canonical).encode()).hexdigest()
+    return hashlib.sha256((prev_hash + canonical(body)).encode()).hexdigest()
 
 
 def record(

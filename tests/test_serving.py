@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import random
 import subprocess
 import sys
 from datetime import UTC, datetime, time, timedelta
@@ -443,3 +444,26 @@ def test_audit_appends_leave_checkpoints_to_a_background_thread(make_hub, monkey
             seen = c.execute(sa.text("SELECT count(*) FROM audit_log")).scalar_one()
     file_only.dispose()
     assert seen == 50
+
+
+def test_the_audit_hash_reads_entries_exactly_as_canonical_json() -> None:
+    """The chain's hashes are over canonical JSON; the fast writer must match the encoder byte for byte,
+    or an entry written by one would not verify against the other."""
+    from sharehub.audit import _CANONICAL, _CANONICAL_KEYS, canonical
+
+    texts = [
+        "",
+        "压力测试",
+        'quote " and \\ backslash',
+        "line\nbreak\ttab\x00\x1f",
+        "emoji 🙂",
+        "\u2028\u2029",
+        "\ud800",
+    ]
+    numbers = [0, 1, -7, 2**62, 10**30]
+    rng = random.Random(3)
+    for _ in range(3000):
+        body = {k: rng.choice([None, rng.choice(texts), rng.choice(numbers)]) for k in _CANONICAL_KEYS}
+        assert canonical(body) == _CANONICAL.encode(body)
+    odd = dict.fromkeys(_CANONICAL_KEYS, "x") | {"response_bytes": True, "grant_id": 1.5}
+    assert canonical(odd) == _CANONICAL.encode(odd)  # other shapes: the encoder itself
