@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sharehub.catalogue.models import Resource
+from sharehub.catalogue.models import FieldSpec, Resource
 from sharehub.consistency.check import normalize_value
 from sharehub.dates import date_from_text
 from sharehub.masking import mask_field, shown_in_clear
@@ -31,8 +31,7 @@ def request_key(resource: Resource, given: dict[str, Any]) -> dict[str, str]:
     return {k: str(given[k]).strip() for k in resource.source.key}
 
 
-def _comparable(resource: Resource, name: str, value: Any) -> str | None:
-    spec = resource.field(name)
+def _comparable(spec: FieldSpec, value: Any) -> str | None:
     if value is None:
         return None
     if spec.type == "date":
@@ -43,13 +42,13 @@ def _comparable(resource: Resource, name: str, value: Any) -> str | None:
 
 def verify(resource: Resource, stored: dict[str, Any] | None, claims: dict[str, Any]) -> dict[str, bool]:
     """Per claimed field: does the claim match the stored value? All false when there is no record."""
+    if stored is None:
+        return dict.fromkeys(claims, False)
     out = {}
     for name, claimed in claims.items():
-        if stored is None:
-            out[name] = False
-            continue
-        have, want = _comparable(resource, name, stored.get(name)), _comparable(resource, name, claimed)
-        out[name] = have is not None and have == want
+        spec = resource.field(name)
+        have = _comparable(spec, stored.get(name))
+        out[name] = have is not None and have == _comparable(spec, claimed)
     return out
 
 
