@@ -154,6 +154,7 @@ def run_many(resource_ids: list[str]) -> list:
 
             def advance(n: int, task: TaskID = task) -> None:
                 bar.update(task, advance=n, rows=bar.tasks[task].completed + n)
+                bar.update(overall, rows=bar.tasks[overall].fields["rows"] + n)
 
             try:
                 s = run_resource(hub, rid, on_rows=advance)

@@ -91,9 +91,9 @@ class _Api:
             return data
 
 
-def _china_clock(moment: object) -> str:
+def _china_clock(moment: object, form: str = "%H:%M") -> str:
     """An API moment (ISO 8601) as a Beijing wall-clock time, e.g. `23:25`."""
-    return china_time(datetime.fromisoformat(str(moment)), "%H:%M")
+    return china_time(datetime.fromisoformat(str(moment)), form)
 
 
 def _due(moment: object) -> str:
@@ -183,9 +183,8 @@ def tour(hub: Hub) -> Tour:
         code, app = api.call(
             "POST", f"/applications/{app['id']}/decision", rsj, {"approve": True, "reason": "用途符合社会救助核查"}
         )
-        step(
-            "人社局 decides; the applicant is told", f"{code} {app['status']}, notified {str(app['notified_at'])[:19]}"
-        )
+        notified = _china_clock(app["notified_at"], "%Y-%m-%d %H:%M")
+        step("人社局 decides; the applicant is told", f"{code} {app['status']}, notified {notified} Beijing time")
 
         code, extract = api.call("POST", "/bulk/rsj.insurance_enrolment", mzj, {})
         if code == 201:
