@@ -2,7 +2,8 @@
 
 All figures are counted in SQL from the metadata database: runs and rows, quarantined rows, notices
 open and overdue, open conflicts, application steps overdue against the department, objections
-received, and serving calls made (as a consumer) and answered (on its resources), from the audit chain.
+received, and serving calls made (as a consumer) and answered (on its resources; a call the hub refused
+is made but not answered), from the audit chain.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from sharehub.hub import Hub
 from sharehub.metadata.models import Application, AuditEntry, Conflict, Notice, Objection, Run
 
 SERVING = ("verification", "query", "extract")
+REFUSED = ("denied", "rate_limited", "bad_request")  # calls the hub turned away: made, but not answered
 
 
 def department_stats(hub: Hub, department: str | None = None) -> list[dict[str, Any]]:
@@ -67,14 +69,14 @@ def department_stats(hub: Hub, department: str | None = None) -> list[dict[str, 
         for dept, n in s.execute(select(Objection.provider, func.count()).group_by(Objection.provider)):
             if dept in out:
                 out[dept]["objections_received"] += n
-        for caller, rid, n in s.execute(
-            select(AuditEntry.department, AuditEntry.resource_id, func.count())
+        for caller, rid, result, n in s.execute(
+            select(AuditEntry.department, AuditEntry.resource_id, AuditEntry.result, func.count())
             .where(AuditEntry.action.in_(SERVING))
-            .group_by(AuditEntry.department, AuditEntry.resource_id)
+            .group_by(AuditEntry.department, AuditEntry.resource_id, AuditEntry.result)
         ):
             if caller in out:
                 out[str(caller)]["calls_made"] += n
             provider = owner.get(rid or "")
-            if provider in out:
+            if provider in out and result not in REFUSED:
                 out[provider]["calls_answered"] += n
     return [dict(row) for row in out.values()]

@@ -213,6 +213,11 @@ def test_verify_and_query_answer_only_what_is_granted_and_are_audited(served) ->
     )
     assert all(name not in f"{k}{d}" and person["phone"] not in f"{k}{d}" for _, _, _, k, d in rows)
     assert verify_chain(hub).ok
+    # Statistics: every call counts as made by its caller; a refused one is not answered by the provider.
+    serving = [r for a, r in actions if a in ("verification", "query", "extract")]
+    refused = sum(r in ("denied", "rate_limited", "bad_request") for r in serving)
+    figures = {r["department"]: r for r in client.get("/stats", headers=_auth(keys["platform"])).json()}
+    assert refused and figures["gongan"]["calls_answered"] == len(serving) - refused
 
     # One edited entry breaks the chain there, and the CLI names it.
     target = next(i for i, a, r, _, _ in rows if a == "verification" and r == "no_match")
