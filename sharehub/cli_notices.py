@@ -20,14 +20,16 @@ def notices_list(
     status: Annotated[str | None, typer.Option(help="open, acknowledged, overdue or resolved.")] = None,
     limit: Annotated[int, typer.Option(min=1, help="Show the newest this many.")] = 100,
 ) -> None:
-    """Notices, newest first, with their deadlines and how many rows are still pending."""
+    """Notices, newest first, with their kind, their deadlines and how many of their items (rows, entities,
+    applications) are still pending."""
     from sharehub.notices import list_notices
 
-    t = Table("id", "department", "resource", "status", "deadline (China)", "rows", "pending", "run")
+    t = Table("id", "department", "kind", "resource", "status", "deadline (China)", "items", "pending", "run")
     for n in list_notices(_hub(), department, status, limit):
         t.add_row(
             str(n.id),
             n.department,
+            n.kind,
             n.resource_id,
             n.status,
             due_text(n.deadline),
