@@ -6,6 +6,7 @@ import sqlite3
 from datetime import date
 
 import duckdb
+import pytest
 import sqlalchemy as sa
 from sqlalchemy import select
 
@@ -26,6 +27,7 @@ from sharehub.metadata.models import OutboxMessage
 from sharehub.notices import list_notices
 from sharehub.pipeline.run import run_resource
 from sharehub.settings import REPO_ROOT
+from tests.support.databases import fresh_database
 
 
 def _sql(url: str, statement: str, **params: object) -> None:
@@ -75,8 +77,13 @@ def test_a_text_copy_of_a_date_is_compared_as_the_date_it_writes() -> None:
     assert found[keys[4]] == [(0, date(1990, 1, 2), "1990-01-03")]
 
 
-def test_a_name_disagreement_is_raised_notified_and_closes_when_fixed(make_hub, pg_url: str, mariadb_url: str) -> None:
-    hub = make_hub(connections={"gongan_front": pg_url, "rsj_front": mariadb_url})
+@pytest.mark.parametrize("metadata", ["sqlite", "postgresql"])
+def test_a_name_disagreement_is_raised_notified_and_closes_when_fixed(
+    make_hub, pg_url: str, mariadb_url: str, metadata: str
+) -> None:
+    """On either metadata database (the check passes its key lists to each in its own way)."""
+    meta = {} if metadata == "sqlite" else {"metadata_url": fresh_database(pg_url, "sharehub_meta_consistency")}
+    hub = make_hub(connections={"gongan_front": pg_url, "rsj_front": mariadb_url}, **meta)
     build_sources(hub.settings, hub.catalogue, 400, 80)
     run_resource(hub, "gongan.population")
     run_resource(hub, "rsj.insurance_enrolment")

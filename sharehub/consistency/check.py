@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import json
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
@@ -32,7 +33,7 @@ import duckdb
 import pyarrow as pa
 from duckdb.func import PythonUDFType
 from duckdb.sqltypes import VARCHAR
-from sqlalchemy import Table, insert, or_, select, update
+from sqlalchemy import ARRAY, Table, any_, bindparam, func, insert, literal_column, or_, select, update
 from sqlalchemy.orm import Session
 
 from expectations.sql import ident, literal
@@ -382,14 +383,16 @@ def _record(
         for batch in (changed, reopened):
             if batch:
                 s.execute(update(Conflict), batch)
-        for ids in _batches([row[0] for _, row in gone]):
-            s.execute(update(table).where(table.c.id.in_(ids)).values(status="closed", closed_at=now))
+        if gone:
+            closing = update(table).where(_among(s, table.c.id, [row[0] for _, row in gone]))
+            s.execute(closing.values(status="closed", closed_at=now))
         for rid, (items, keys) in scope.items():
             q = update(Conflict).where(
                 Conflict.resource_id == rid, Conflict.item.in_(sorted(items)), Conflict.status != "closed"
             )
-            for query in [q] if keys is None else [q.where(Conflict.entity_key.in_(b)) for b in _batches(sorted(keys))]:
-                s.execute(query.values(last_seen=now).execution_options(synchronize_session=False))
+            if keys is not None:
+                q = q.where(_among(s, Conflict.entity_key, sorted(keys)))
+            s.execute(q.values(last_seen=now).execution_options(synchronize_session=False))
 
 
 def _existing(s: Session, scope: Scope) -> dict[tuple[str, str, str], tuple]:
@@ -408,15 +411,25 @@ def _existing(s: Session, scope: Scope) -> dict[tuple[str, str, str], tuple]:
     )
     for rid, (items, keys) in scope.items():
         q = select(*cols).where(Conflict.resource_id == rid, Conflict.item.in_(sorted(items)))
-        queries = [q] if keys is None else [q.where(Conflict.entity_key.in_(b)) for b in _batches(sorted(keys))]
-        for query in queries:
-            for cid, item, key, res, status, a_val, o_val, notice, asked in s.execute(query):
-                out[(item, key, res)] = (cid, status, a_val, o_val, notice, asked)
+        if keys is not None:
+            q = q.where(_among(s, Conflict.entity_key, sorted(keys)))
+        for cid, item, key, res, status, a_val, o_val, notice, asked in s.execute(q):
+            out[(item, key, res)] = (cid, status, a_val, o_val, notice, asked)
     return out
 
 
-def _batches(items: list, size: int = 5000) -> list[list]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
+def _among(s: Session, column: Any, values: Sequence[Any]) -> Any:
+    """`column IN values` with all the values in one bound parameter, however many: a JSON array read
+    by `json_each` on SQLite, an array on PostgreSQL. SQLAlchemy's IN writes a placeholder per value,
+    and for the thousands of keys an incremental check touches, compiling those cost more than the
+    statements themselves. Other databases get the plain IN."""
+    dialect = s.get_bind().dialect.name
+    if dialect == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+    if dialect == "sqlite":
+        given = func.json_each(bindparam(None, json.dumps(list(values), ensure_ascii=False)))
+        return column.in_(select(literal_column("value")).select_from(given))
+    return column.in_(list(values))
 
 
 def _notify(hub: Hub, settle: dict[int, set[str]]) -> list[int]:
@@ -471,12 +484,12 @@ def _settle_notices(s: Session, ended: dict[int, set[str]]) -> None:
     linked = or_(Conflict.notice_id.in_(ids), Conflict.authority_notice_id.in_(ids))
     cols = (Conflict.entity_key, Conflict.notice_id, Conflict.authority_notice_id)
     still: dict[int, set[str]] = defaultdict(set)
-    for keys in _batches(sorted(set().union(*ended.values()))):
-        query = select(*cols).where(Conflict.status.in_(OPEN), Conflict.entity_key.in_(keys), linked)
-        for key, notice_id, asked_id in s.execute(query):
-            for nid in (notice_id, asked_id):
-                if nid in ended:
-                    still[nid].add(key)
+    ended_keys = sorted(set().union(*ended.values()))
+    query = select(*cols).where(Conflict.status.in_(OPEN), _among(s, Conflict.entity_key, ended_keys), linked)
+    for key, notice_id, asked_id in s.execute(query):
+        for nid in (notice_id, asked_id):
+            if nid in ended:
+                still[nid].add(key)
     unresolved = select(Notice).where(Notice.id.in_(ids), Notice.kind == "conflict", Notice.status != "resolved")
     for notice in s.scalars(unresolved):
         gone = ended[notice.id] - still[notice.id]
@@ -523,8 +536,7 @@ def _conflict_notice(hub: Hub, res: Resource, conflicts: list[Any], waiting: int
     subject = f"[sharehub] {res.id}: {len(conflicts):,} 处数据与权威来源不一致，请于 {due_text(deadline)} 前核实"
     with hub.db() as s:
         notice = _file_conflict_notice(s, res, department, deadline, subject, lines, conflicts)
-        for ids in _batches([c.id for c in conflicts]):
-            s.execute(update(Conflict).where(Conflict.id.in_(ids)).values(notice_id=notice.id))
+        s.execute(update(Conflict).where(_among(s, Conflict.id, [c.id for c in conflicts])).values(notice_id=notice.id))
         return notice.id
 
 
