@@ -26,6 +26,7 @@ from api.sharing import build_router as build_sharing_router
 from sharehub import audit
 from sharehub.bulk import Issued
 from sharehub.bulk import create as bulk_create
+from sharehub.bulk import downloaded as bulk_downloaded
 from sharehub.bulk import get as bulk_get
 from sharehub.bulk import issue_url as bulk_issue
 from sharehub.bulk import open_signed as bulk_open
@@ -747,10 +748,11 @@ def create_app() -> FastAPI:
 
         Byte ranges are served, so Parquet readers (pyarrow, fsspec, the delta-sharing client) can seek.
         """
-        data = _step(lambda: bulk_open(hub, extract_id, expires, sig, audited=request.method == "GET"))
+        opened = _step(lambda: bulk_open(hub, extract_id, expires, sig))
+        data = opened.data
         kind = "application/vnd.apache.parquet"
         whole = {"Accept-Ranges": "bytes", "Content-Length": str(len(data))}
-        if request.method == "HEAD":
+        if request.method == "HEAD":  # the size only, as readers ask before their ranges: no data, no entry
             return Response(media_type=kind, headers=whole)
         wanted = request.headers.get("range", "")
         if wanted.startswith("bytes="):
@@ -763,7 +765,9 @@ def create_app() -> FastAPI:
             if start >= len(data) or start > end:
                 return Response(status_code=416, headers={"Content-Range": f"bytes */{len(data)}"})
             headers = {"Accept-Ranges": "bytes", "Content-Range": f"bytes {start}-{end}/{len(data)}"}
+            bulk_downloaded(hub, opened, end + 1 - start, part=True)
             return Response(data[start : end + 1], status_code=206, media_type=kind, headers=headers)
+        bulk_downloaded(hub, opened, len(data))
         return Response(data, media_type=kind, headers={"Accept-Ranges": "bytes"})
 
     @app.post(

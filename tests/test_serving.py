@@ -360,7 +360,8 @@ def test_bulk_extracts_are_masked_manifested_incremental_and_tied_to_the_grant(s
     run_resource(hub, "scjg.legal_entity")
     delta = client.post("/bulk/scjg.legal_entity", json={"incremental": True}, headers=_auth(keys["rsj"])).json()
     assert delta["since_version"] == first["store_version"] and delta["store_version"] == first["store_version"] + 1
-    changed = pq.read_table(io.BytesIO(client.get(delta["url"].removeprefix(hub.settings.public_url)).content))
+    delta_bytes = client.get(delta["url"].removeprefix(hub.settings.public_url)).content
+    changed = pq.read_table(io.BytesIO(delta_bytes))
     assert changed.to_pylist() == [{**rows[company["uscc"]], "status": "注销", "_change_type": "upsert"}]
 
     # Links are the extract owner's, signed and short-lived, and die with the grant.
@@ -374,7 +375,27 @@ def test_bulk_extracts_are_masked_manifested_incremental_and_tied_to_the_grant(s
     assert client.get(link).status_code == 403
     with hub.db() as s:
         issued = s.execute(sa.text("SELECT count(*) FROM audit_log WHERE action = 'download_url'")).scalar_one()
+        downloads = s.execute(
+            sa.text("SELECT result, response_bytes, grant_id FROM audit_log WHERE action = 'download' ORDER BY id")
+        ).all()
     assert issued == 3
+    # Every download is audited with the bytes sent; a byte range as partial; a refused link as denied.
+    assert [tuple(d) for d in downloads[:2]] == [("ok", len(data), grant_id), ("ok", len(delta_bytes), grant_id)]
+    assert [(d.result, d.grant_id) for d in downloads[2:]] == [("denied", grant_id)] * 2
+
+
+def test_byte_ranges_of_an_extract_are_audited_as_partial_and_sizes_are_not(served) -> None:
+    hub, client, keys = served
+    assert _apply(client, keys["rsj"], "scjg.legal_entity", ["uscc", "name"], ["bulk"]).json()["status"] == "granted"
+    made = client.post("/bulk/scjg.legal_entity", json={}, headers=_auth(keys["rsj"])).json()
+    link = made["url"].removeprefix(hub.settings.public_url)
+    size = int(client.head(link).headers["content-length"])
+    assert len(client.get(link).content) == size > 100
+    part = client.get(link, headers={"Range": "bytes=0-99"})
+    assert part.status_code == 206 and len(part.content) == 100
+    with hub.db() as s:
+        rows = s.execute(sa.text("SELECT result, response_bytes FROM audit_log WHERE action = 'download'")).all()
+    assert [tuple(r) for r in rows] == [("ok", size), ("partial", 100)]  # the HEAD sent no data: no entry
 
 
 def test_objections_are_answered_in_time_and_counted(served) -> None:
