@@ -29,9 +29,14 @@ def run_check(full: bool, reload: bool = False) -> None:
     result = check(_hub(), full=full or reload, reload=reload)
     if result.by_department_item:
         out.print(conflict_table(result.by_department_item))
+    if result.entities == 0:
+        out.print("incremental check: no entity changed since the last check (--full compares every entity)")
+        return
+    over = "every entity" if result.entities is None else f"{result.entities:,} changed entities"
     out.print(
-        f"{'full' if full else 'incremental'} check of {len(result.items)} item(s): {result.found:,} conflict(s) "
-        f"in scope, {result.opened:,} new, {result.closed:,} closed, {len(result.notices)} notice(s) raised"
+        f"{'full' if full else 'incremental'} check of {len(result.items)} item(s) over {over}: "
+        f"{result.found:,} conflict(s) in scope, {result.opened:,} new, {result.closed:,} closed, "
+        f"{len(result.notices)} notice(s) raised"
     )
 
 

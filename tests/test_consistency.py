@@ -87,7 +87,8 @@ def test_a_name_disagreement_is_raised_notified_and_closes_when_fixed(
     build_sources(hub.settings, hub.catalogue, 400, 80)
     run_resource(hub, "gongan.population")
     run_resource(hub, "rsj.insurance_enrolment")
-    check(hub, full=True)
+    assert check(hub, full=True).entities is None  # every entity compared
+    assert check(hub).entities == 0  # nothing changed since
     before = {c.id for c in list_conflicts(hub)}
 
     # A person both hold under the same name: PostgreSQL (公安, authoritative) and MariaDB (人社).
@@ -112,6 +113,7 @@ def test_a_name_disagreement_is_raised_notified_and_closes_when_fixed(
     _sql(mariadb_url, bump, n=true_name + "某", k=person)
     run_resource(hub, "rsj.insurance_enrolment")
     result = check(hub)
+    assert result.entities == 1  # only the person whose row changed
     (conflict,) = [c for c in list_conflicts(hub) if c.id not in before]
     assert (conflict.item, conflict.entity_key, conflict.kind) == ("population.name", person, "value")
     assert conflict.department == "rsj" and conflict.authority_resource == "gongan.population"

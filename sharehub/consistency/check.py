@@ -179,6 +179,7 @@ class CheckResult:
     """What one consistency check found."""
 
     items: set[str] = field(default_factory=set)  # the base items compared
+    entities: int | None = 0  # how many entities were compared; None when every one was
     found: int = 0
     opened: int = 0
     closed: int = 0
@@ -216,6 +217,7 @@ def _check(hub: Hub, full: bool, reload: bool) -> CheckResult:
             changed = dict.fromkeys(changed)
         seen: dict[tuple[str, str, str], tuple[str, str, str | None, str | None]] = {}
         scope: Scope = {}
+        compared: set[str] | None = set()
         groups: dict[tuple[str, str], list[Pairing]] = defaultdict(list)
         for p in pairings(hub):
             groups[(p.other.id, p.authority.id)].append(p)
@@ -224,6 +226,7 @@ def _check(hub: Hub, full: bool, reload: bool) -> CheckResult:
                 continue
             a, o = changed[authority], changed[other]
             keys = None if a is None or o is None else a | o
+            compared = None if keys is None or compared is None else compared | keys
             items, prev = scope.get(other, (set(), set()))
             items |= {str(pairs[0].authority.store.base), *(p.item for p in pairs)}
             scope[other] = (items, None if keys is None or prev is None else prev | keys)
@@ -247,6 +250,7 @@ def _check(hub: Hub, full: bool, reload: bool) -> CheckResult:
                         mask_field(o_val, p.other_field),
                     )
         result.found = len(seen)
+        result.entities = None if compared is None else len(compared)
         _record(hub, seen, scope, started, result)
         cache.commit()  # the synced versions count as checked only once the results are recorded
     finally:
