@@ -211,9 +211,9 @@ def runs_list(
             r.resource_id,
             r.status,
             r.step,
-            str(r.rows_landed),
-            str(r.rows_passed),
-            str(r.rows_quarantined),
+            f"{r.rows_landed or 0:,}",
+            f"{r.rows_passed or 0:,}",
+            f"{r.rows_quarantined or 0:,}",
             "-" if r.store_version is None else f"v{r.store_version}",
             (r.error or "")[:80],
         )
