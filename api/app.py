@@ -375,6 +375,24 @@ class NoticeOut(BaseModel):
     resolved_at: datetime | None
 
 
+class StatsOut(BaseModel):
+    """One department's figures (Lichuan 31): what it provides, how well, and what it uses."""
+
+    department: str
+    resources: int = Field(description="Catalogue resources it provides.")
+    runs: int = Field(description="Pipeline runs of its resources.")
+    runs_succeeded: int
+    rows_landed: int
+    rows_quarantined: int
+    notices_open: int = Field(description="Notices to it still open.")
+    notices_overdue: int
+    conflicts_open: int = Field(description="Conflicts where its copy disagrees with the authoritative source.")
+    application_steps_overdue: int = Field(description="Application steps it let run past their deadline.")
+    objections_received: int
+    calls_made: int = Field(description="Serving calls it made as a consumer, refused ones included.")
+    calls_answered: int = Field(description="Serving calls on its resources that were answered (not refused).")
+
+
 class Health(BaseModel):
     """Whether the hub's own dependencies answer."""
 
@@ -802,10 +820,11 @@ def create_app() -> FastAPI:
         made = _step(lambda: answer_objection(hub, caller, objection_id, body.outcome, body.reason))
         return ObjectionOut.model_validate(made, from_attributes=True)
 
-    @app.get("/stats", response_model=list[dict[str, Any]], tags=["stats"])
-    def stats(hub: HubDep, caller: CallerDep) -> list[dict[str, Any]]:
+    @app.get("/stats", response_model=list[StatsOut], tags=["stats"])
+    def stats(hub: HubDep, caller: CallerDep) -> list[StatsOut]:
         """Figures per department; the platform office sees all departments, anyone else its own."""
-        return department_stats(hub, None if caller.role == "platform" else caller.department)
+        rows = department_stats(hub, None if caller.role == "platform" else caller.department)
+        return [StatsOut(**row) for row in rows]
 
     app.include_router(build_sharing_router(get_hub, get_caller))
     # Starlette tries the routes in order: the two lookups, nearly all the traffic, go first.

@@ -171,25 +171,9 @@ def audit_verify() -> None:
 
 def stats(department: Annotated[str | None, typer.Option(help="Only this department.")] = None) -> None:
     """Figures per department: runs, quarantine, notices, conflicts, overdue steps, objections, calls."""
-    from sharehub.stats import department_stats
+    from sharehub.stats import FIGURES, department_stats
 
-    rows = department_stats(_hub(), department)
-    columns = [
-        "department",
-        "resources",
-        "runs",
-        "runs_succeeded",
-        "rows_landed",
-        "rows_quarantined",
-        "notices_open",
-        "notices_overdue",
-        "conflicts_open",
-        "application_steps_overdue",
-        "objections_received",
-        "calls_made",
-        "calls_answered",
-    ]
-    t = Table(*[c.replace("_", " ") for c in columns])
-    for row in rows:
-        t.add_row(*[f"{row.get(c, 0):,}" if isinstance(row.get(c, 0), int) else str(row[c]) for c in columns])
+    t = Table("department", *[c.replace("_", " ") for c in FIGURES])
+    for row in department_stats(_hub(), department):
+        t.add_row(row["department"], *[f"{row[c]:,}" for c in FIGURES])
     out.print(t)

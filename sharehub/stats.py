@@ -8,7 +8,6 @@ is made but not answered), from the audit chain.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from typing import Any
 
 from sqlalchemy import case, func, select
@@ -18,15 +17,29 @@ from sharehub.metadata.models import Application, AuditEntry, Conflict, Notice, 
 
 SERVING = ("verification", "query", "extract")
 REFUSED = ("denied", "rate_limited", "bad_request")  # calls the hub turned away: made, but not answered
+FIGURES = (  # every row has each of these, zero or not
+    "resources",
+    "runs",
+    "runs_succeeded",
+    "rows_landed",
+    "rows_quarantined",
+    "notices_open",
+    "notices_overdue",
+    "conflicts_open",
+    "application_steps_overdue",
+    "objections_received",
+    "calls_made",
+    "calls_answered",
+)
 
 
 def department_stats(hub: Hub, department: str | None = None) -> list[dict[str, Any]]:
     """One row of figures per department (all, or the one named)."""
     owner = {r.id: r.provider for r in hub.catalogue.resources.values()}
     depts = sorted(hub.catalogue.departments) if department is None else [department]
-    out: dict[str, dict[str, Any]] = {
-        d: defaultdict(int, {"department": d, "resources": sum(1 for p in owner.values() if p == d)}) for d in depts
-    }
+    out: dict[str, dict[str, Any]] = {d: {"department": d, **dict.fromkeys(FIGURES, 0)} for d in depts}
+    for d, figures in out.items():
+        figures["resources"] = sum(1 for p in owner.values() if p == d)
     with hub.db() as s:
         for rid, runs, ok, landed, quarantined in s.execute(
             select(

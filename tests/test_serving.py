@@ -23,6 +23,7 @@ from sharehub.grants import mark_overdue_steps
 from sharehub.notices import list_notices
 from sharehub.pipeline.run import run_resource
 from sharehub.settings import REPO_ROOT
+from sharehub.stats import FIGURES
 from sharehub.workdays import CHINA
 
 UNTIL = (datetime.now(UTC) + timedelta(days=200)).isoformat()
@@ -445,6 +446,7 @@ def test_objections_are_answered_in_time_and_counted(served) -> None:
     assert figures["gongan"]["notices_overdue"] >= 1
     own = client.get("/stats", headers=_auth(keys["gongan"])).json()
     assert [r["department"] for r in own] == ["gongan"]
+    assert set(own[0]) == {"department", *FIGURES}  # every figure, zero or not
     result = CliRunner().invoke(cli, ["stats", "--department", "gongan"])
     assert result.exit_code == 0 and "gongan" in result.output
 
