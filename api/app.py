@@ -14,13 +14,13 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, NamedTuple, TypeVar
 
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, Field, ValidationError
 
 from api.sharing import build_router as build_sharing_router
 from sharehub import audit
@@ -48,6 +48,7 @@ from sharehub.grants import (
 )
 from sharehub.hub import Hub
 from sharehub.metadata import fast
+from sharehub.metadata.models import as_utc
 from sharehub.notices import list_notices
 from sharehub.objections import answer as answer_objection
 from sharehub.objections import list_objections, raise_objection
@@ -57,6 +58,9 @@ from sharehub.settings import Settings, get_settings
 from sharehub.stats import department_stats
 
 _hubs: dict[int, tuple[Settings, Hub]] = {}
+# Every moment the API answers is in UTC (`…Z`), whether it was read back from the metadata database or
+# just computed in China time (a deadline from the working-day calendar).
+Moment = Annotated[datetime, AfterValidator(lambda moment: as_utc(moment).astimezone(UTC))]
 _Model = TypeVar("_Model", bound=BaseModel)
 
 
@@ -188,7 +192,7 @@ class QueryOut(BaseModel):
 
     resource_id: str
     version: int | None
-    as_of: datetime | None
+    as_of: Moment | None
     record: dict[str, Any]
 
 
@@ -212,7 +216,7 @@ class ExtractOut(BaseModel):
     since_version: int | None
     columns: list[str]
     url: str
-    expires_at: datetime
+    expires_at: Moment
 
 
 class ObjectionIn(BaseModel):
@@ -241,9 +245,9 @@ class ObjectionOut(BaseModel):
     fields: list[str]
     reason: str
     status: str
-    deadline: datetime
-    created_at: datetime
-    answered_at: datetime | None
+    deadline: Moment
+    created_at: Moment
+    answered_at: Moment | None
     answer: str | None
 
 
@@ -281,14 +285,14 @@ class ApplicationOut(BaseModel):
     fields: list[str]
     modes: list[str]
     purpose: str
-    valid_until: datetime
+    valid_until: Moment
     share_type: str
     status: str
-    step_deadline: datetime | None
-    overdue_at: datetime | None
+    step_deadline: Moment | None
+    overdue_at: Moment | None
     review_reason: str | None
     decision_reason: str | None
-    notified_at: datetime | None
+    notified_at: Moment | None
 
 
 class GrantOut(BaseModel):
@@ -301,9 +305,9 @@ class GrantOut(BaseModel):
     fields: list[str]
     modes: list[str]
     purpose: str
-    granted_at: datetime
-    valid_until: datetime
-    revoked_at: datetime | None
+    granted_at: Moment
+    valid_until: Moment
+    revoked_at: Moment | None
 
 
 class FieldOut(BaseModel):
@@ -348,8 +352,8 @@ class ConsumerOut(BaseModel):
     department: str
     role: str
     key_prefix: str
-    created_at: datetime
-    revoked_at: datetime | None
+    created_at: Moment
+    revoked_at: Moment | None
 
 
 class ConsumerCreated(ConsumerOut):
@@ -367,12 +371,12 @@ class NoticeOut(BaseModel):
     resource_id: str
     run_id: str | None
     status: str
-    created_at: datetime
-    deadline: datetime
+    created_at: Moment
+    deadline: Moment
     subject: str
     body: str
     pending_rows: int
-    resolved_at: datetime | None
+    resolved_at: Moment | None
 
 
 class StatsOut(BaseModel):

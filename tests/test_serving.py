@@ -78,6 +78,7 @@ def test_applications_follow_the_share_type_with_working_day_clocks(served) -> N
     app = _apply(client, keys["rsj"], "swj.tax_registration", ["taxpayer_status"], ["query"]).json()
     created = datetime.fromisoformat(app["step_deadline"])
     assert app["status"] == "review" and created > datetime.now(UTC)
+    assert app["step_deadline"].endswith("Z")  # every answered moment in UTC, even one just computed
     assert _apply(client, keys["platform"], "swj.tax_registration", ["name"], ["query"]).status_code == 403
 
     path = f"/applications/{app['id']}"
@@ -421,6 +422,8 @@ def test_objections_are_answered_in_time_and_counted(served) -> None:
     rule = hub.profile.deadlines["objection"]
     created = datetime.fromisoformat(objection["created_at"])
     assert datetime.fromisoformat(objection["deadline"]) == hub.calendar.deadline(created, rule.working_days)
+    listed = client.get("/objections", headers=_auth(keys["rsj"])).json()
+    assert objection["deadline"].endswith("Z") and [o["deadline"] for o in listed] == [objection["deadline"]]
     asked = [n for n in list_notices(hub, department="gongan") if n.kind == "objection"]
     assert len(asked) == 1 and person["name"] not in asked[0].body and person["id_number"] not in asked[0].body
 
