@@ -129,7 +129,7 @@ def raise_quality_notice(hub: Hub, run_id: str) -> Notice | None:
     lines = [
         f"{department.name}：",
         "",
-        f"共享平台在 {now.astimezone(CHINA):%Y-%m-%d %H:%M}（北京时间）检查资源 {resource.id}（{resource.title}）时，"
+        f"共享平台在 {china_time(now, '%Y-%m-%d %H:%M')}（北京时间）检查资源 {resource.id}（{resource.title}）时，"
         f"有 {len(rows):,} 行未通过质量检查，已隔离，未进入{resource.store.path}库。",
         f"请在 {due_text(deadline)}（北京时间）前更正，即 {rule.working_days} 个工作日；依据：{rule.basis}。",
         f"Run: {run_id}. {len(rows):,} of {run.rows_landed:,} rows quarantined.",

@@ -11,8 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from sharehub.catalogue.models import FieldSpec, Resource
-from sharehub.consistency.check import normalize_value
-from sharehub.dates import date_from_text
+from sharehub.consistency.check import date_value, normalize_value
 from sharehub.masking import mask_field, shown_in_clear
 
 
@@ -35,8 +34,7 @@ def _comparable(spec: FieldSpec, value: Any) -> str | None:
     if value is None:
         return None
     if spec.type == "date":
-        read = date_from_text(value)
-        return "invalid:" + str(value) if read is None else read.isoformat()
+        return date_value(value)
     return normalize_value(value, "traditional" in spec.normalize)
 
 

@@ -76,8 +76,14 @@ def _normalize_array(traditional: bool, values: pa.Array) -> pa.Array:
 
 
 def _date_array(values: pa.Array) -> pa.Array:
-    read = ((v, date_from_text(v)) for v in values.to_pylist())
-    return pa.array([normalize_value(v, False) if d is None else d.isoformat() for v, d in read], pa.string())
+    return pa.array([date_value(v) for v in values.to_pylist()], pa.string())
+
+
+def date_value(value: object) -> str | None:
+    """What a date field's value means, however it is written: the ISO form of its date; a text that is
+    no date, normalized like any other text (so it equals only itself)."""
+    read = date_from_text(value)
+    return normalize_value(value, False) if read is None else read.isoformat()
 
 
 def _as_stored(o_val: str, a_val: str, p: Pairing) -> str:
