@@ -22,7 +22,7 @@ from sharehub.hub import Hub
 from sharehub.masking import mask_field
 from sharehub.metadata.models import Notice, OutboxMessage, QuarantinedRow, RowDispute, Run, utcnow
 from sharehub.pipeline import paths
-from sharehub.pipeline.gate import ROW, UNIQUE_RULE, key_strings
+from sharehub.pipeline.rowkeys import ROW, UNIQUE_RULE, key_strings
 from sharehub.workdays import CHINA, china_time, due_text
 
 log = logging.getLogger(__name__)

@@ -42,12 +42,11 @@ from sharehub.metadata.models import QualityResult, QuarantinedRow, RowDispute
 from sharehub.pipeline import paths
 from sharehub.pipeline.conform import conform_column
 from sharehub.pipeline.landing import LandingWriter, prefetch
+from sharehub.pipeline.rowkeys import ROW, UNIQUE_RULE, key_strings
 from sharehub.pipeline.runs import fail_run, get_run, update_run
 from sharehub.report import write_report, write_validation
 
 log = logging.getLogger(__name__)
-ROW = "_row"
-UNIQUE_RULE = "expect_compound_columns_to_be_unique"
 SLICE_ROWS = 32_768  # rows per Arrow batch handed to DuckDB; one batch is scanned by one thread
 
 
@@ -234,11 +233,6 @@ def _duplicate_keys(hub: Hub, resource: Resource, run_id: str, con: duckdb.DuckD
 
 def _landed_key(i: int) -> str:
     return f"_key{i}"
-
-
-def key_strings(table: pa.Table, cols: list[str]) -> list[tuple]:
-    arrays = [pc.cast(table.column(c), pa.string()).to_pylist() for c in cols]
-    return list(zip(*arrays, strict=True))
 
 
 def _typed_chunk(resource: Resource, landed: pa.RecordBatch, offset: int) -> tuple[pa.Table, dict[int, list[str]]]:
