@@ -689,7 +689,8 @@ def create_app() -> FastAPI:
         """The granted fields of the record with these key fields (`?id_number=…`), masked by classification."""
         hub, caller, access = served
         res = hub.catalogue.resource(resource_id)
-        given = {k: v for k, v in request.query_params.items() if k != "as_of"}
+        params = request.query_params  # a key field given twice stays a list, which request_key refuses
+        given = {k: vs if len(vs := params.getlist(k)) > 1 else vs[0] for k in params if k != "as_of"}
         key = await _key(hub, caller, res.id, access, "query", given)
         if as_of is not None and as_of.tzinfo is None:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "as_of needs a time zone, e.g. +08:00")

@@ -24,10 +24,22 @@ def request_key(resource: Resource, given: dict[str, Any]) -> dict[str, str]:
     missing = [k for k in resource.source.key if given.get(k) in (None, "")]
     if missing:
         raise BadRequest(f"{resource.id}: the key needs {', '.join(resource.source.key)}; missing {missing[0]}")
+    repeated = [k for k in resource.source.key if isinstance(given.get(k), list)]
+    if repeated:
+        raise BadRequest(f"{resource.id}: key field {repeated[0]} is given more than once")
     unknown = sorted(set(given) - set(resource.source.key))
     if unknown:
         raise BadRequest(f"{resource.id}: {unknown[0]} is not a key field ({', '.join(resource.source.key)})")
-    return {k: str(given[k]).strip() for k in resource.source.key}
+    return {k: _key_value(resource.field(k), given[k]) for k in resource.source.key}
+
+
+def _key_value(spec: FieldSpec, value: Any) -> str:
+    """A key value as the stores hold it. An identifier (ID number, credit code) passed the gate in its
+    one canonical form (half-width, no spaces, upper case, as GB 11643 and GB 32100 write it), so a
+    caller's `…555x` or full-width digits mean the same record; other key values are only trimmed."""
+    if spec.identifier is None:
+        return str(value).strip()
+    return (normalize_value(value, False) or "").upper()
 
 
 def _comparable(spec: FieldSpec, value: Any) -> str | None:

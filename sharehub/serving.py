@@ -16,7 +16,7 @@ import os
 import sqlite3
 import threading
 import time
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -214,10 +214,16 @@ def lookup_as_of(hub: Hub, resource: Resource, key: dict[str, Any], as_of: datet
     table = open_table(hub.store.uri(resource.store_path), hub.store.delta_options())
     if table is None:
         raise LookupError(f"{resource.id} has no store yet")
+    # Read before loading: on a table loaded at an older version, deltalake 1.6 numbers its history wrongly.
+    made_at = {c["version"]: c["timestamp"] for c in table.history() if "version" in c}
     try:
         table.load_as_version(as_of)
     except (DeltaError, ValueError) as exc:
         raise LookupError(f"{resource.id} held no version at {as_of.isoformat()}") from exc
+    # Before the first commit, deltalake loads version 0 all the same: that is data the store did not hold yet.
+    made = made_at.get(table.version())
+    if made is not None and datetime.fromtimestamp(made / 1000, UTC) > as_of:
+        raise LookupError(f"{resource.id} held no version at {as_of.isoformat()}: its first version is later")
     condition = None
     for k in resource.source.key:
         term = pc.field(k) == pa.scalar(str(key[k])).cast(resource.field(k).arrow_type)

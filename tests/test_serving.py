@@ -141,6 +141,14 @@ def test_verify_and_query_answer_only_what_is_granted_and_are_audited(served) ->
         "found": True,  # rsj may query this resource too, so it may know the record exists
     }
     assert person["name"] not in answer.text
+    # An ID number as people type it (full-width digits, a space, a small x) is the same key.
+    typed = " ".join(person["id_number"].lower().translate({ord(c): ord(c) + 0xFEE0 for c in "0123456789"}))
+    alike = client.post(
+        "/verify/gongan.population",
+        json={"key": {"id_number": typed}, "claims": {"name": person["name"]}},
+        headers=_auth(keys["rsj"]),
+    )
+    assert alike.json() == {"match": True, "fields": {"name": True}, "found": True}, typed
     nobody_call = {"key": {"id_number": "11010519491231002X"}, "claims": {"name": "张三", "sex": "男"}}
     nobody = client.post("/verify/gongan.population", json=nobody_call, headers=_auth(keys["rsj"]))
     assert nobody.json() == {"match": False, "fields": {"name": False, "sex": False}, "found": False}
@@ -175,6 +183,12 @@ def test_verify_and_query_answer_only_what_is_granted_and_are_audited(served) ->
     assert record["name"] == name[0] + "*" + name[-1] and record["sex"] == person["sex"]
     assert record["phone"] == person["phone"][:3] + "****" + person["phone"][-4:]
     assert record["birth_date"] == "***"  # L3, redacted
+    twice = client.get(
+        "/query/gongan.population",
+        params=[("id_number", person["id_number"]), ("id_number", "11010519491231002X")],
+        headers=_auth(keys["rsj"]),
+    )
+    assert twice.status_code == 422 and "id_number is given more than once" in twice.json()["detail"]
 
     # History: after the source changes, the current answer moves and as_of still reads the past.
     before = datetime.now(UTC)
@@ -194,6 +208,11 @@ def test_verify_and_query_answer_only_what_is_granted_and_are_audited(served) ->
         "/query/gongan.population", params={**key, "as_of": before.isoformat()}, headers=_auth(keys["rsj"])
     ).json()
     assert past["record"]["name"] == name[0] + "*" + name[-1] and past["version"] == 0
+    # Before the store's first version it held nothing, not its first version.
+    too_early = client.get(
+        "/query/gongan.population", params={**key, "as_of": "2020-01-01T00:00:00+08:00"}, headers=_auth(keys["rsj"])
+    )
+    assert too_early.status_code == 404 and "no version" in too_early.json()["detail"], too_early.text
 
     # Revoked: refused at once.
     grant_id = client.get("/grants", headers=_auth(keys["rsj"])).json()[0]["id"]
