@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from typing import TYPE_CHECKING, Annotated
 
@@ -254,6 +255,13 @@ def runs_show(run_id: str) -> None:
     out.print(f"HTML report: {hub.store.uri(report_path(s.resource_id, run_id))}")
 
 
+def served_url(host: str, port: int) -> str:
+    """The address `serve` answers at, for links: a wildcard interface is reached through loopback here."""
+    if host in ("0.0.0.0", "::", ""):
+        host = "127.0.0.1"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
 @app.command("serve")
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
@@ -262,6 +270,12 @@ def serve(
     """Start the HTTP API."""
     import uvicorn
 
+    if not os.environ.get("SHAREHUB_PUBLIC_URL"):  # download links must name the port actually served
+        os.environ["SHAREHUB_PUBLIC_URL"] = served_url(host, port)
+        out.print(
+            f"download links point at {os.environ['SHAREHUB_PUBLIC_URL']}; set SHAREHUB_PUBLIC_URL to the address"
+            " consumers reach this API at" + (" (it listens on every interface)" if host in ("0.0.0.0", "::") else "")
+        )
     uvicorn.run("api.app:create_app", factory=True, host=host, port=port, log_level="info")
 
 

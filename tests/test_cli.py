@@ -132,6 +132,7 @@ def test_the_access_log_of_sharehub_serve_shows_no_query_string(tmp_path: Path) 
         server.terminate()
         log = server.communicate(timeout=30)[0]
     assert '"GET /query/gongan.population?… HTTP/1.1" 401' in log, log
+    assert f"download links point at http://127.0.0.1:{port};" in log, log
     assert '"GET /bulk/extracts/x/download?… HTTP/1.1" 403' in log, log
     assert secret not in log and signature not in log
 
