@@ -48,10 +48,10 @@ from sharehub.grants import (
 )
 from sharehub.hub import Hub
 from sharehub.metadata import fast
-from sharehub.metadata.models import as_utc
+from sharehub.metadata.models import Objection, as_utc
 from sharehub.notices import list_notices
 from sharehub.objections import answer as answer_objection
-from sharehub.objections import list_objections, raise_objection
+from sharehub.objections import key_fields, list_objections, raise_objection
 from sharehub.service import BadRequest, masked, request_key, verify
 from sharehub.serving import key_of, lookup_as_of
 from sharehub.settings import Settings, get_settings
@@ -242,6 +242,7 @@ class ObjectionOut(BaseModel):
     department: str
     resource_id: str
     provider: str
+    key: dict[str, str] = Field(description="The objected record's key: the provider needs it to find the record.")
     fields: list[str]
     reason: str
     status: str
@@ -803,12 +804,12 @@ def create_app() -> FastAPI:
     def objection_add(hub: HubDep, caller: CallerDep, body: ObjectionIn) -> ObjectionOut:
         """Report a record you are granted as wrong; its provider must answer within the profile's deadline."""
         made = _step(lambda: raise_objection(hub, caller, body.resource_id, body.key, body.fields, body.reason))
-        return ObjectionOut.model_validate(made, from_attributes=True)
+        return _objection_out(hub, made)
 
     @app.get("/objections", response_model=list[ObjectionOut], tags=["objections"])
     def objections(hub: HubDep, caller: CallerDep) -> list[ObjectionOut]:
         """A consumer's own objections, a provider's on its resources, all for the platform office."""
-        return [ObjectionOut.model_validate(o, from_attributes=True) for o in list_objections(hub, caller)]
+        return [_objection_out(hub, o) for o in list_objections(hub, caller)]
 
     @app.post(
         "/objections/{objection_id}/answer",
@@ -823,7 +824,7 @@ def create_app() -> FastAPI:
     def objection_answer(hub: HubDep, caller: CallerDep, objection_id: PathId, body: AnswerIn) -> ObjectionOut:
         """The provider's answer, corrected or confirmed with reasons; it goes back to the consumer."""
         made = _step(lambda: answer_objection(hub, caller, objection_id, body.outcome, body.reason))
-        return ObjectionOut.model_validate(made, from_attributes=True)
+        return _objection_out(hub, made)
 
     @app.get("/stats", response_model=list[StatsOut], tags=["stats"])
     def stats(hub: HubDep, caller: CallerDep) -> list[StatsOut]:
@@ -900,6 +901,12 @@ def _step(action: Callable[[], Any]) -> Any:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
     except (GrantError, BadRequest) as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+
+
+def _objection_out(hub: Hub, made: Objection) -> ObjectionOut:
+    """The objection as its consumer, its provider and the platform office see it: with the record's key."""
+    fields = {name: getattr(made, name) for name in ObjectionOut.model_fields if name != "key"}
+    return ObjectionOut(**fields, key=key_fields(hub, made))
 
 
 async def _key(

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from sharehub.cli_consistency import conflicts_app, consistency, run_check
 from sharehub.cli_consumers import consumers_app
-from sharehub.cli_grants import applications_app, audit_app, grants_app, stats
+from sharehub.cli_grants import applications_app, audit_app, grants_app, objections_app, stats
 from sharehub.cli_notices import notices_app
 from sharehub.cli_themes import run_builds, themes_app
 from sharehub.console import err, out
@@ -38,6 +38,7 @@ app.add_typer(conflicts_app, name="conflicts")
 app.add_typer(themes_app, name="themes")
 app.add_typer(applications_app, name="applications")
 app.add_typer(grants_app, name="grants")
+app.add_typer(objections_app, name="objections")
 app.add_typer(audit_app, name="audit")
 app.command("stats")(stats)
 app.command("consistency")(consistency)

@@ -1,7 +1,8 @@
-"""`sharehub applications …`, `sharehub grants …` and `sharehub audit verify`, on the functions the API uses.
+"""`sharehub applications …`, `grants …`, `objections …` and `audit verify`, on the functions the API uses.
 
-The CLI acts for the platform office (review, revoke), for a provider department (`--department`,
-decide) or for a registered consumer (`--consumer ID`, apply); every step is audited like the API's.
+The CLI acts for the platform office (review, revoke), for a provider department (`--department`:
+decide, answer an objection) or for a registered consumer (`--consumer ID`, apply); every step is
+audited like the API's.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from sharehub.workdays import china_time, due_text
 applications_app = typer.Typer(help="Applications for data: apply, review (platform), decide (provider).")
 grants_app = typer.Typer(help="Grants: list and revoke.")
 audit_app = typer.Typer(help="The audit chain of every call and step.")
+objections_app = typer.Typer(help="Objections (疑义) to records: list, and the provider's answer.")
 
 
 def _consumer(consumer_id: int) -> Caller:
@@ -154,6 +156,40 @@ def grants_revoke(
 
     g = _run(lambda: revoke_grant(_hub(), Caller(0, by, PLATFORM, "platform"), grant_id, reason))
     out.print(f"grant {g.id} on {g.resource_id} revoked")
+
+
+@objections_app.command("list")
+def objections_list(
+    department: Annotated[str | None, typer.Option(help="Only those on this provider department's data.")] = None,
+) -> None:
+    """Objections, newest first, with the record key the provider needs to find the record."""
+    from sharehub.objections import key_fields, list_objections
+
+    hub = _hub()
+    caller = Caller(0, "cli", department, "provider") if department else Caller(0, "cli", PLATFORM, "platform")
+    t = Table("id", "from", "resource", "record", "fields", "reason", "status", "due", "answer")
+    for o in list_objections(hub, caller):
+        key = ", ".join(f"{k}={v}" for k, v in key_fields(hub, o).items())
+        due = due_text(o.deadline) if o.status == "open" else ""
+        t.add_row(
+            str(o.id), o.department, o.resource_id, key, ", ".join(o.fields), o.reason, o.status, due, o.answer or ""
+        )
+    out.print(t)
+
+
+@objections_app.command("answer")
+def objections_answer(
+    objection_id: int,
+    department: Annotated[str, typer.Option(help="The providing department answering.")],
+    outcome: Annotated[str, typer.Option(help="corrected (the source is fixed) or confirmed (the record stands).")],
+    by: Annotated[str, typer.Option(help="Who answers.")],
+    reason: Annotated[str, typer.Option(help="What was found; the consumer is told.")],
+) -> None:
+    """The provider's answer to an objection; the objecting department is told."""
+    from sharehub.objections import answer
+
+    made = _run(lambda: answer(_hub(), Caller(0, by, department, "provider"), objection_id, outcome, reason))
+    out.print(f"objection {made.id} on {made.resource_id}: {made.status}; {made.department} is told")
 
 
 @audit_app.command("verify")

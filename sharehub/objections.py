@@ -19,7 +19,7 @@ from sharehub.masking import mask_field
 from sharehub.metadata.models import Notice, Objection, utcnow
 from sharehub.notices import file_notice
 from sharehub.service import request_key
-from sharehub.serving import key_of
+from sharehub.serving import SEP, key_of
 from sharehub.workdays import due_text
 
 
@@ -54,6 +54,20 @@ def raise_objection(
     shown = mask_field(record.split("\x1f")[0], key_field)
     due = due_text(deadline)
     with hub.db() as s:
+        objection = Objection(
+            consumer_id=caller.id,
+            department=caller.department,
+            resource_id=res.id,
+            provider=res.provider,
+            record_key=record,
+            fields=sorted(set(fields)),
+            reason=reason.strip(),
+            status="open",
+            deadline=deadline,
+            created_at=now,
+        )
+        s.add(objection)
+        s.flush()  # its id goes into the notice: the provider answers that objection
         notice = file_notice(
             s,
             Notice(
@@ -64,33 +78,24 @@ def raise_objection(
                 created_at=now,
                 deadline=deadline,
                 status="open",
-                subject=f"[sharehub] {res.id}: {caller.department} 对一条记录提出疑义，请于 {due} 前答复",
+                subject=(
+                    f"[sharehub] {res.id}: {caller.department} 对一条记录提出疑义（#{objection.id}），请于 {due} 前答复"
+                ),
                 body=(
                     f"{dept.name}：\n\n{caller.department} 认为 {res.id} 中记录 {shown} 的 {', '.join(fields)} 有误："
                     f"{reason.strip()}\n请在 {due}（北京时间）前，即 {rule.working_days} 个工作日内核实并答复"
-                    f"（依据：{rule.basis}）：\n"
-                    "POST /objections/{id}/answer，更正（corrected）或确认无误并说明理由（confirmed）。"
+                    f"（依据：{rule.basis}）：更正（corrected），或确认无误并说明理由（confirmed）。\n"
+                    f"完整的记录键见 GET /objections 或 sharehub objections list --department {res.provider}；答复：\n"
+                    f"  POST /objections/{objection.id}/answer\n"
+                    f"  sharehub objections answer {objection.id} --department {res.provider}"
+                    " --outcome corrected|confirmed --by 经办人 --reason 说明"
                 ),
                 row_keys=[record],
                 pending_keys=[record],
             ),
             dept.contact_email,
         )
-        objection = Objection(
-            consumer_id=caller.id,
-            department=caller.department,
-            resource_id=res.id,
-            provider=res.provider,
-            record_key=record,
-            fields=sorted(set(fields)),
-            reason=reason.strip(),
-            status="open",
-            notice_id=notice.id,
-            deadline=deadline,
-            created_at=now,
-        )
-        s.add(objection)
-        s.flush()
+        objection.notice_id = notice.id
     audit.record(hub, "objection", caller, res.id, record_key=record, result="open", detail=f"objection {objection.id}")
     return objection
 
@@ -148,6 +153,12 @@ def answer(hub: Hub, caller: Caller, objection_id: int, outcome: str, reason: st
         detail=f"objection {objection.id}",
     )
     return objection
+
+
+def key_fields(hub: Hub, objection: Objection) -> dict[str, str]:
+    """The objected record's key, field by field, as the resource declares its key."""
+    key = hub.catalogue.resource(objection.resource_id).source.key
+    return dict(zip(key, objection.record_key.split(SEP), strict=False))
 
 
 def list_objections(hub: Hub, caller: Caller) -> list[Objection]:

@@ -445,6 +445,9 @@ def test_objections_are_answered_in_time_and_counted(served) -> None:
     assert objection["deadline"].endswith("Z") and [o["deadline"] for o in listed] == [objection["deadline"]]
     asked = [n for n in list_notices(hub, department="gongan") if n.kind == "objection"]
     assert len(asked) == 1 and person["name"] not in asked[0].body and person["id_number"] not in asked[0].body
+    assert f"POST /objections/{objection['id']}/answer" in asked[0].body  # which objection to answer
+    seen = client.get("/objections", headers=_auth(keys["gongan"])).json()  # the provider finds the record
+    assert [(o["id"], o["key"]) for o in seen] == [(objection["id"], body["key"])]
 
     path = f"/objections/{objection['id']}/answer"
     reply = {"outcome": "confirmed", "reason": "经核对户籍档案，登记无误"}
@@ -462,6 +465,15 @@ def test_objections_are_answered_in_time_and_counted(served) -> None:
         n for n in list_notices(hub, department="gongan") if n.kind == "objection" and n.status == "overdue"
     )
     assert late_notice.id in overdue and late["id"]
+    # The provider answers it from the command line, as the notice says.
+    listing = CliRunner().invoke(cli, ["objections", "list", "--department", "gongan"], env={"COLUMNS": "250"})
+    assert listing.exit_code == 0 and f"id_number={person['id_number']}" in listing.output, listing.output
+    args = ["objections", "answer", str(late["id"]), "--department", "gongan", "--outcome", "corrected"]
+    by_cli = CliRunner().invoke(cli, [*args, "--by", "户政科", "--reason", "已按户籍档案更正"])
+    assert by_cli.exit_code == 0 and "corrected" in by_cli.output, by_cli.output
+    again = CliRunner().invoke(cli, [*args, "--by", "户政科", "--reason", "已按户籍档案更正"])
+    assert again.exit_code == 1 and "already corrected" in again.output
+    assert sum(n.kind == "objection_answer" for n in list_notices(hub, department="rsj")) == 2
 
     figures = {r["department"]: r for r in client.get("/stats", headers=_auth(keys["platform"])).json()}
     assert figures["gongan"]["objections_received"] == 2 and figures["gongan"]["runs_succeeded"] >= 1
