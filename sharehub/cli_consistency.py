@@ -29,13 +29,20 @@ def run_check(full: bool, reload: bool = False) -> None:
     result = check(_hub(), full=full or reload, reload=reload)
     if result.by_department_item:
         out.print(conflict_table(result.by_department_item))
+    if result.waiting:
+        out.print(f"not compared until they have a store: {', '.join(sorted(result.waiting))}")
+    if not result.items:
+        return
     if result.entities == 0:
         out.print("incremental check: no entity changed since the last check (--full compares every entity)")
         return
-    over = "every entity" if result.entities is None else f"{result.entities:,} changed entities"
+    if result.entities is not None:
+        what = f"incremental check of {len(result.items)} item(s) over {result.entities:,} changed entities"
+    else:
+        what = f"{'full ' if full else ''}check of {len(result.items)} item(s) over every entity"
+        what += "" if full else " (a new store, or one without change data, is compared whole)"
     out.print(
-        f"{'full' if full else 'incremental'} check of {len(result.items)} item(s) over {over}: "
-        f"{result.found:,} conflict(s) in scope, {result.opened:,} new, {result.closed:,} closed, "
+        f"{what}: {result.found:,} conflict(s) in scope, {result.opened:,} new, {result.closed:,} closed, "
         f"{len(result.notices)} notice(s) raised"
     )
 

@@ -201,6 +201,26 @@ def test_a_status_conflict_across_vocabularies_is_verified_with_the_authority_an
     assert next(c for c in list_conflicts(hub) if c.id == conflict.id).status == "closed"
 
 
+def test_the_command_says_what_it_compared_and_what_waits_for_a_store(make_hub, use_env) -> None:
+    from typer.testing import CliRunner
+
+    from sharehub.cli import app as cli
+
+    hub = make_hub()
+    use_env(hub)
+    build_sources(hub.settings, hub.catalogue, 200, 40)
+    run_resource(hub, "scjg.legal_entity")
+    first = CliRunner().invoke(cli, ["consistency"], env={"COLUMNS": "250"})
+    assert first.exit_code == 0, first.output
+    assert "not compared until they have a store:" in first.output and "swj.tax_registration" in first.output
+    assert "no entity changed" not in first.output  # nothing could be compared: that is not "unchanged"
+    run_resource(hub, "swj.tax_registration")
+    second = CliRunner().invoke(cli, ["consistency"], env={"COLUMNS": "250"})
+    assert "over every entity (a new store" in second.output and "incremental" not in second.output, second.output
+    third = CliRunner().invoke(cli, ["consistency"], env={"COLUMNS": "250"})
+    assert "incremental check: no entity changed since the last check" in third.output, third.output
+
+
 def test_a_notice_keeps_a_key_until_every_conflict_of_it_has_closed(make_hub) -> None:
     hub = make_hub()
     build_sources(hub.settings, hub.catalogue, 300, 60)

@@ -192,6 +192,7 @@ class CheckResult:
     notices: list[int] = field(default_factory=list)
     settle: dict[int, set[str]] = field(default_factory=dict)  # notice → keys whose conflicts closed in this check
     by_department_item: dict[tuple[str, str], int] = field(default_factory=dict)
+    waiting: set[str] = field(default_factory=set)  # resources of a declared copy that have no store yet
 
 
 Scope = dict[str, tuple[set[str], set[str] | None]]  # resource → (items, entity keys checked or None = all)
@@ -229,6 +230,7 @@ def _check(hub: Hub, full: bool, reload: bool) -> CheckResult:
             groups[(p.other.id, p.authority.id)].append(p)
         for (other, authority), pairs in groups.items():
             if authority not in changed or other not in changed:
+                result.waiting |= {rid for rid in (authority, other) if rid not in changed}
                 continue
             a, o = changed[authority], changed[other]
             keys = None if a is None or o is None else a | o
