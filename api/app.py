@@ -48,8 +48,8 @@ from sharehub.grants import (
 )
 from sharehub.hub import Hub
 from sharehub.metadata import fast
-from sharehub.metadata.models import Objection, as_utc
-from sharehub.notices import list_notices
+from sharehub.metadata.models import Notice, Objection, as_utc
+from sharehub.notices import acknowledge, dispute, get_notice, list_notices
 from sharehub.objections import answer as answer_objection
 from sharehub.objections import key_fields, list_objections, raise_objection
 from sharehub.service import BadRequest, masked, request_key, verify
@@ -107,6 +107,9 @@ def require(*roles: str) -> Callable[..., Any]:
         return caller
 
     return check
+
+
+ProviderDep = Annotated[Caller, Depends(require("provider"))]
 
 
 class Served(NamedTuple):
@@ -380,6 +383,19 @@ class NoticeOut(BaseModel):
     resolved_at: Moment | None
 
 
+class NoticeDetail(NoticeOut):
+    """One notice, with the keys still pending on it: the rows (quality) or entities (conflict) to correct."""
+
+    pending_keys: list[str]
+
+
+class DisputeIn(BaseModel):
+    """A quarantined row the department holds correct: the rule is wrong for it (the platform reviews)."""
+
+    key: str = Field(min_length=1, max_length=400, description="The row key, as the notice lists it.")
+    reason: str = Field(min_length=4, max_length=2000)
+
+
 class StatsOut(BaseModel):
     """One department's figures (Lichuan 31): what it provides, how well, and what it uses."""
 
@@ -519,23 +535,46 @@ def create_app() -> FastAPI:
             if department not in (None, caller.department):
                 raise HTTPException(status.HTTP_403_FORBIDDEN, "a department sees only its own notices")
             department = caller.department
-        return [
-            NoticeOut(
-                id=n.id,
-                kind=n.kind,
-                department=n.department,
-                resource_id=n.resource_id,
-                run_id=n.run_id,
-                status=n.status,
-                created_at=n.created_at,
-                deadline=n.deadline,
-                subject=n.subject,
-                body=n.body,
-                pending_rows=len(n.pending_keys),
-                resolved_at=n.resolved_at,
-            )
-            for n in list_notices(hub, department, notice_status, limit)
-        ]
+        return [_notice_out(n) for n in list_notices(hub, department, notice_status, limit)]
+
+    @app.get(
+        "/notices/{notice_id}",
+        response_model=NoticeDetail,
+        tags=["notices"],
+        responses={403: {"description": "Another department's notice"}, 404: {"description": "No such notice"}},
+    )
+    def notice(
+        hub: HubDep, caller: Annotated[Caller, Depends(require("platform", "provider"))], notice_id: PathId
+    ) -> NoticeDetail:
+        """One notice with every key still pending on it: what the department has to correct."""
+        found = _notice_step(lambda: get_notice(hub, notice_id, _department_of(caller)))
+        return NoticeDetail(**_notice_out(found).model_dump(), pending_keys=list(found.pending_keys))
+
+    @app.post(
+        "/notices/{notice_id}/ack",
+        response_model=NoticeOut,
+        tags=["notices"],
+        responses={403: {"description": "Another department's notice"}, 404: {"description": "No such notice"}},
+    )
+    def notice_ack(hub: HubDep, caller: ProviderDep, notice_id: PathId) -> NoticeOut:
+        """The department has seen its notice and is working on it."""
+        return _notice_out(_notice_step(lambda: acknowledge(hub, notice_id, caller.department)))
+
+    @app.post(
+        "/notices/{notice_id}/disputes",
+        response_model=NoticeOut,
+        status_code=201,
+        tags=["notices"],
+        responses={
+            403: {"description": "Another department's notice"},
+            404: {"description": "No such notice, or no such pending row on it"},
+            422: {"description": "Not a quality notice, or no reason"},
+        },
+    )
+    def notice_dispute(hub: HubDep, caller: ProviderDep, notice_id: PathId, body: DisputeIn) -> NoticeOut:
+        """Hold a quarantined row correct and the rule wrong: it leaves the notice until the platform office
+        decides (accepted: the rule is waived for that row; rejected: it is back on the notice)."""
+        return _notice_out(_notice_step(lambda: dispute(hub, notice_id, body.key, body.reason, caller.department)))
 
     @app.get("/catalogue", response_model=list[ResourceOut], tags=["catalogue"])
     def catalogue(hub: HubDep, caller: CallerDep) -> list[ResourceOut]:
@@ -901,6 +940,40 @@ def _step(action: Callable[[], Any]) -> Any:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
     except (GrantError, BadRequest) as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+
+
+def _notice_step(action: Callable[[], Notice]) -> Notice:
+    """Run a step on a notice, turning its refusals into 403 / 404 / 422 with the reason."""
+    try:
+        return action()
+    except PermissionError as exc:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from None
+    except LookupError as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+
+
+def _department_of(caller: Caller) -> str | None:
+    """Whose notices the caller may see: a provider department its own, the platform office every one."""
+    return caller.department if caller.role == "provider" else None
+
+
+def _notice_out(n: Notice) -> NoticeOut:
+    return NoticeOut(
+        id=n.id,
+        kind=n.kind,
+        department=n.department,
+        resource_id=n.resource_id,
+        run_id=n.run_id,
+        status=n.status,
+        created_at=n.created_at,
+        deadline=n.deadline,
+        subject=n.subject,
+        body=n.body,
+        pending_rows=len(n.pending_keys),
+        resolved_at=n.resolved_at,
+    )
 
 
 def _objection_out(hub: Hub, made: Objection) -> ObjectionOut:

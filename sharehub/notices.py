@@ -265,17 +265,30 @@ def escalate(hub: Hub, notice: Notice, now: datetime) -> Notice:
     return escalation
 
 
-def dispute(hub: Hub, notice_id: int, row_key: str, reason: str) -> Notice:
+def _addressed(s: Session, notice_id: int, department: str | None) -> Notice:
+    """The notice, if it is to `department` (None: whoever asks, as the hub's own command line does);
+    LookupError if there is none, PermissionError if it is another department's."""
+    notice = s.get(Notice, notice_id)
+    if notice is None:
+        raise LookupError(f"no notice {notice_id}")
+    if department is not None and notice.department != department:
+        raise PermissionError(f"notice {notice_id} is to another department; a department answers its own")
+    return notice
+
+
+def dispute(hub: Hub, notice_id: int, row_key: str, reason: str, department: str | None = None) -> Notice:
     """The department confirms a row is correct and the rule wrong: it leaves the notice and awaits review.
 
-    A reason is required; the platform office sees every dispute (`sharehub notices disputes`).
+    A reason is required; the platform office sees every dispute (`sharehub notices disputes`). Only a
+    quality notice lists rows that rules failed; a conflict is answered by correcting the copy, or by
+    replying to the conflict.
     """
     if len(reason.strip()) < 4:
         raise ValueError("a dispute needs a reason the platform can review")
     with hub.db() as s:
-        notice = s.get(Notice, notice_id)
-        if notice is None:
-            raise LookupError(f"no notice {notice_id}")
+        notice = _addressed(s, notice_id, department)
+        if notice.kind != "quality":
+            raise ValueError(f"notice {notice_id} is a {notice.kind} notice: only a quality notice's rows are disputed")
         if row_key not in notice.pending_keys:
             raise LookupError(f"notice {notice_id} has no pending row with that key")
         failed = s.scalar(
@@ -455,12 +468,16 @@ def list_disputes(hub: Hub, review: str | None = "pending") -> list[RowDispute]:
         return list(s.scalars(q))
 
 
-def acknowledge(hub: Hub, notice_id: int) -> Notice:
+def get_notice(hub: Hub, notice_id: int, department: str | None = None) -> Notice:
+    """One notice, if it is to `department` (None: any)."""
+    with hub.db() as s:
+        return _addressed(s, notice_id, department)
+
+
+def acknowledge(hub: Hub, notice_id: int, department: str | None = None) -> Notice:
     """The department has seen the notice and is working on it."""
     with hub.db() as s:
-        notice = s.get(Notice, notice_id)
-        if notice is None:
-            raise LookupError(f"no notice {notice_id}")
+        notice = _addressed(s, notice_id, department)
         if notice.status == "open":
             notice.status = "acknowledged"
         return notice

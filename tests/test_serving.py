@@ -20,7 +20,7 @@ from sharehub.cli import app as cli
 from sharehub.consumers import add_consumer
 from sharehub.demo.build import build_sources
 from sharehub.grants import mark_overdue_steps
-from sharehub.notices import list_notices
+from sharehub.notices import list_disputes, list_notices
 from sharehub.pipeline.run import run_resource
 from sharehub.settings import REPO_ROOT
 from sharehub.stats import FIGURES
@@ -529,3 +529,39 @@ def test_the_audit_hash_reads_entries_exactly_as_canonical_json() -> None:
         assert canonical(body) == _CANONICAL.encode(body)
     odd = dict.fromkeys(_CANONICAL_KEYS, "x") | {"response_bytes": True, "grant_id": 1.5}
     assert canonical(odd) == _CANONICAL.encode(odd)  # other shapes: the encoder itself
+
+
+def test_a_department_works_its_notices_through_the_api(served) -> None:
+    """A provider department sees what to correct, acknowledges, and disputes a row; only its own notices."""
+    hub, client, keys = served
+    quality = next(n for n in list_notices(hub, department="gongan") if n.kind == "quality")
+    path = f"/notices/{quality.id}"
+
+    shown = client.get(path, headers=_auth(keys["gongan"]))
+    assert shown.status_code == 200 and shown.json()["pending_keys"] == quality.pending_keys
+    assert client.get(path, headers=_auth(keys["platform"])).status_code == 200
+    assert client.get(path, headers=_auth(keys["scjg"])).status_code == 403  # another department's
+    assert client.get(path, headers=_auth(keys["rsj"])).status_code == 403  # a consumer's key
+    assert client.get("/notices/999999", headers=_auth(keys["gongan"])).status_code == 404
+
+    assert client.post(f"{path}/ack", headers=_auth(keys["scjg"])).status_code == 403
+    acked = client.post(f"{path}/ack", headers=_auth(keys["gongan"]))
+    assert acked.status_code == 200 and acked.json()["status"] == "acknowledged"
+
+    row = quality.pending_keys[0]
+    reason = {"key": row, "reason": "该公民户籍迁入前的出生日期按原籍登记，核实无误"}
+    assert client.post(f"{path}/disputes", json=reason, headers=_auth(keys["scjg"])).status_code == 403
+    made = client.post(f"{path}/disputes", json=reason, headers=_auth(keys["gongan"]))
+    assert made.status_code == 201 and made.json()["pending_rows"] == len(quality.pending_keys) - 1
+    assert client.post(f"{path}/disputes", json=reason, headers=_auth(keys["gongan"])).status_code == 404  # gone
+    (pending,) = list_disputes(hub)  # awaiting the platform office's review
+    assert (pending.notice_id, pending.row_key, pending.department) == (quality.id, row, "gongan")
+
+    # A conflict is not a rule's failure: it is answered by correcting the copy, not disputed as a row.
+    from sharehub.consistency.check import check
+
+    check(hub, full=True)
+    conflict_notice = next(n for n in list_notices(hub, department="swj") if n.kind == "conflict")
+    wrong_kind = {"key": conflict_notice.pending_keys[0], "reason": "本部门数据无误"}
+    refused = client.post(f"/notices/{conflict_notice.id}/disputes", json=wrong_kind, headers=_auth(keys["swj"]))
+    assert refused.status_code == 422 and "only a quality notice" in refused.json()["detail"]
