@@ -31,6 +31,8 @@ from sharehub.bulk import get as bulk_get
 from sharehub.bulk import issue_url as bulk_issue
 from sharehub.bulk import open_signed as bulk_open
 from sharehub.catalogue.models import Resource
+from sharehub.consistency.check import list_conflicts
+from sharehub.consistency.check import reply as reply_conflict
 from sharehub.consumers import AuthError, Caller, add_consumer, authenticate, list_consumers, revoke
 from sharehub.grants import (
     Access,
@@ -62,6 +64,7 @@ _hubs: dict[int, tuple[Settings, Hub]] = {}
 # just computed in China time (a deadline from the working-day calendar).
 Moment = Annotated[datetime, AfterValidator(lambda moment: as_utc(moment).astimezone(UTC))]
 _Model = TypeVar("_Model", bound=BaseModel)
+_Step = TypeVar("_Step")
 
 
 async def get_hub() -> Hub:
@@ -393,6 +396,37 @@ class DisputeIn(BaseModel):
     """A quarantined row the department holds correct: the rule is wrong for it (the platform reviews)."""
 
     key: str = Field(min_length=1, max_length=400, description="The row key, as the notice lists it.")
+    reason: str = Field(min_length=4, max_length=2000)
+
+
+class ConflictOut(BaseModel):
+    """A disagreement between a department's copy and the authoritative source, values masked."""
+
+    id: int
+    kind: str = Field(description="value, status (coded states that differ) or missing_in_base.")
+    item: str
+    entity_key: str
+    resource_id: str = Field(description="The copy that disagrees.")
+    department: str
+    authority_resource: str
+    authority_value: str | None
+    other_value: str | None
+    status: str = Field(description="open, verifying, decided or closed.")
+    first_seen: Moment
+    last_seen: Moment
+    notice_id: int | None
+    reply: str | None
+    replied_by: str | None
+    replied_at: Moment | None
+    decision: str | None = Field(description="authority or provider: whose value is right.")
+    decided_by: str | None
+    decision_reason: str | None
+
+
+class ReplyIn(BaseModel):
+    """A department's reply to a conflict: its value is right, and why."""
+
+    by: str = Field(min_length=1, max_length=60, description="Who replies, in the department.")
     reason: str = Field(min_length=4, max_length=2000)
 
 
@@ -865,6 +899,36 @@ def create_app() -> FastAPI:
         made = _step(lambda: answer_objection(hub, caller, objection_id, body.outcome, body.reason))
         return _objection_out(hub, made)
 
+    @app.get("/conflicts", response_model=list[ConflictOut], tags=["conflicts"])
+    def conflicts(
+        hub: HubDep,
+        caller: Annotated[Caller, Depends(require("platform", "provider"))],
+        conflict_status: Annotated[str | None, Query(alias="status", max_length=20)] = None,
+        limit: Annotated[int, Query(ge=1, le=10_000, description="The newest this many.")] = 1000,
+    ) -> list[ConflictOut]:
+        """Conflicts, newest first: a provider department sees those of its copies and those on items it is
+        the authoritative source of; the platform office sees all."""
+        department = _department_of(caller)
+        found = list_conflicts(hub, department, conflict_status, limit, as_authority=True)
+        return [ConflictOut.model_validate(c, from_attributes=True) for c in found]
+
+    @app.post(
+        "/conflicts/{conflict_id}/reply",
+        response_model=ConflictOut,
+        tags=["conflicts"],
+        responses={
+            403: {"description": "A conflict between other departments"},
+            404: {"description": "No such conflict"},
+            422: {"description": "Already decided or closed, or no reason"},
+        },
+    )
+    def conflict_reply(hub: HubDep, caller: ProviderDep, conflict_id: PathId, body: ReplyIn) -> ConflictOut:
+        """The department holds its value right, with reasons: the conflict goes under verification for the
+        platform office to decide. (A department that corrects its copy needs no reply: the next check
+        closes the conflict.)"""
+        step = _notice_step(lambda: reply_conflict(hub, conflict_id, department=caller.department, **body.model_dump()))
+        return ConflictOut.model_validate(step, from_attributes=True)
+
     @app.get("/stats", response_model=list[StatsOut], tags=["stats"])
     def stats(hub: HubDep, caller: CallerDep) -> list[StatsOut]:
         """Figures per department; the platform office sees all departments, anyone else its own."""
@@ -942,8 +1006,8 @@ def _step(action: Callable[[], Any]) -> Any:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
 
 
-def _notice_step(action: Callable[[], Notice]) -> Notice:
-    """Run a step on a notice, turning its refusals into 403 / 404 / 422 with the reason."""
+def _notice_step(action: Callable[[], _Step]) -> _Step:
+    """Run a step on a notice or a conflict, turning its refusals into 403 / 404 / 422 with the reason."""
     try:
         return action()
     except PermissionError as exc:

@@ -66,7 +66,7 @@ def conflicts_list(
     """Conflicts, newest first, values masked."""
     from sharehub.consistency.check import list_conflicts
 
-    t = Table("id", "status", "department", "resource", "item", "entity", "value", "authoritative", "since")
+    t = Table("id", "status", "department", "resource", "item", "entity", "value", "authoritative", "since", "reply")
     for c in list_conflicts(_hub(), department, status, limit):
         t.add_row(
             str(c.id),
@@ -78,6 +78,7 @@ def conflicts_list(
             c.other_value or "",
             c.authority_value or "(absent)",
             china_time(c.first_seen),
+            f"{c.replied_by}: {c.reply}" if c.reply else "",
         )
     out.print(t)
 
@@ -118,3 +119,21 @@ def conflicts_verify(
         raise typer.Exit(code=1) from None
     asked = sorted({r.authority_resource for r in rows if r.authority_notice_id is not None})
     out.print(f"{len(rows)} conflict(s) under verification" + (f"; asked {', '.join(asked)}" if asked else ""))
+
+
+@conflicts_app.command("reply")
+def conflicts_reply(
+    conflict_id: int,
+    department: Annotated[str, typer.Option(help="The replying department: the copy's, or the authority's.")],
+    by: Annotated[str, typer.Option(help="Who replies.")],
+    reason: Annotated[str, typer.Option(help="Why the department's value is right.")],
+) -> None:
+    """A department holds its value right, with reasons; the conflict goes under verification."""
+    from sharehub.consistency.check import reply
+
+    try:
+        c = reply(_hub(), conflict_id, department=department, by=by, reason=reason)
+    except (LookupError, PermissionError, ValueError) as exc:
+        err.print(str(exc))
+        raise typer.Exit(code=1) from None
+    out.print(f"conflict {c.id}: {c.status}, {department}'s reply recorded for the platform office's decision")

@@ -531,8 +531,9 @@ def test_the_audit_hash_reads_entries_exactly_as_canonical_json() -> None:
     assert canonical(odd) == _CANONICAL.encode(odd)  # other shapes: the encoder itself
 
 
-def test_a_department_works_its_notices_through_the_api(served) -> None:
-    """A provider department sees what to correct, acknowledges, and disputes a row; only its own notices."""
+def test_a_department_works_its_notices_and_conflicts_through_the_api(served) -> None:
+    """A provider department sees what to correct, acknowledges, disputes a row and replies to a conflict;
+    only on its own notices and conflicts."""
     hub, client, keys = served
     quality = next(n for n in list_notices(hub, department="gongan") if n.kind == "quality")
     path = f"/notices/{quality.id}"
@@ -565,3 +566,23 @@ def test_a_department_works_its_notices_through_the_api(served) -> None:
     wrong_kind = {"key": conflict_notice.pending_keys[0], "reason": "本部门数据无误"}
     refused = client.post(f"/notices/{conflict_notice.id}/disputes", json=wrong_kind, headers=_auth(keys["swj"]))
     assert refused.status_code == 422 and "only a quality notice" in refused.json()["detail"]
+    # A conflict notice is answered by correcting the copy, or by replying that the copy is right.
+    mine = client.get("/conflicts", headers=_auth(keys["swj"])).json()
+    assert mine and {c["department"] for c in mine} == {"swj"}
+    as_authority = client.get("/conflicts", headers=_auth(keys["scjg"])).json()  # scjg: authority for companies
+    assert {c["id"] for c in mine} <= {c["id"] for c in as_authority}
+    assert not [c for c in client.get("/conflicts", headers=_auth(keys["gongan"])).json() if c["department"] == "swj"]
+    assert client.get("/conflicts", headers=_auth(keys["rsj"])).status_code == 403  # a consumer
+    target = mine[0]["id"]
+    answer = {"by": "征管科", "reason": "该企业已于本局办理注销登记，以本局为准"}
+    assert client.post(f"/conflicts/{target}/reply", json=answer, headers=_auth(keys["gongan"])).status_code == 403
+    replied = client.post(f"/conflicts/{target}/reply", json=answer, headers=_auth(keys["swj"]))
+    assert replied.status_code == 200, replied.text
+    assert replied.json()["status"] == "verifying" and replied.json()["reply"] == answer["reason"]
+    decided = CliRunner().invoke(
+        cli,
+        ["conflicts", "decide", str(target), "--right", "authority", "--by", "平台办", "--reason", "以登记机关为准"],
+    )
+    assert decided.exit_code == 0, decided.output
+    late = client.post(f"/conflicts/{target}/reply", json=answer, headers=_auth(keys["swj"]))
+    assert late.status_code == 422 and "decided" in late.json()["detail"]

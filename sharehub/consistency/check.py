@@ -553,12 +553,21 @@ def _conflict_notice(hub: Hub, res: Resource, conflicts: list[Any], waiting: int
 
 
 def list_conflicts(
-    hub: Hub, department: str | None = None, status: str | None = None, limit: int | None = None
+    hub: Hub,
+    department: str | None = None,
+    status: str | None = None,
+    limit: int | None = None,
+    *,
+    as_authority: bool = False,
 ) -> list[Conflict]:
-    """Conflicts, newest first (the first `limit` of them, read as such)."""
+    """Conflicts, newest first (the first `limit` of them, read as such): of `department`'s copies, and
+    with `as_authority` also those on items it is the authoritative source of."""
     with hub.db() as s:
         q = select(Conflict).order_by(Conflict.last_seen.desc(), Conflict.id)
-        if department:
+        if department and as_authority:
+            own = sorted(r.id for r in hub.catalogue.resources.values() if r.provider == department)
+            q = q.where(or_(Conflict.department == department, Conflict.authority_resource.in_(own)))
+        elif department:
             q = q.where(Conflict.department == department)
         if status:
             q = q.where(Conflict.status == status)
@@ -647,6 +656,29 @@ def _file_conflict_notice(
         pending_keys=keys,
     )
     return file_notice(s, notice, department.contact_email)
+
+
+def reply(hub: Hub, conflict_id: int, *, department: str, by: str, reason: str) -> Conflict:
+    """A department holds its value right (核实反馈): the conflict goes under verification with its reasons,
+    for the platform office to decide. Only the department holding the copy, or the authoritative one,
+    replies; correcting the copy instead needs no reply, since the next check closes the conflict."""
+    if not by.strip() or len(reason.strip()) < 4:
+        raise ValueError("a reply names who replies and gives the reasons")
+    with hub.db() as s:
+        row = s.get(Conflict, conflict_id)
+        if row is None:
+            raise LookupError(f"no conflict {conflict_id}")
+        authority = hub.catalogue.resources.get(row.authority_resource)
+        if department not in (row.department, authority.provider if authority else None):
+            raise PermissionError(f"conflict {conflict_id} is between other departments")
+        if row.status not in OPEN:
+            raise ValueError(f"conflict {conflict_id} is {row.status}; only open or verifying conflicts are replied to")
+        now = utcnow()
+        row.reply, row.replied_by, row.replied_at = reason.strip(), f"{department} · {by.strip()}"[:100], now
+        if row.status == "open":
+            row.status, row.verifying_by, row.verifying_since = "verifying", row.replied_by, now
+        s.flush()
+        return row
 
 
 def decide(hub: Hub, conflict_id: int, *, right: str, by: str, reason: str) -> Conflict:

@@ -227,6 +227,10 @@ class Conflict(Base):
         ForeignKey("notices.id", name="fk_conflicts_authority_notice_id_notices")
     )
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # A department's reply that its value is right, with reasons, for the platform office to decide on.
+    reply: Mapped[str | None] = mapped_column(Text)
+    replied_by: Mapped[str | None] = mapped_column(String(100))
+    replied_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class Application(Base):
