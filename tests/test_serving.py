@@ -569,6 +569,7 @@ def test_a_department_works_its_notices_and_conflicts_through_the_api(served) ->
     # A conflict notice is answered by correcting the copy, or by replying that the copy is right.
     mine = client.get("/conflicts", headers=_auth(keys["swj"])).json()
     assert mine and {c["department"] for c in mine} == {"swj"}
+    assert "/reply" in conflict_notice.body and any(f"冲突 {c['id']} ·" in conflict_notice.body for c in mine)
     as_authority = client.get("/conflicts", headers=_auth(keys["scjg"])).json()  # scjg: authority for companies
     assert {c["id"] for c in mine} <= {c["id"] for c in as_authority}
     assert not [c for c in client.get("/conflicts", headers=_auth(keys["gongan"])).json() if c["department"] == "swj"]

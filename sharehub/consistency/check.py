@@ -525,15 +525,20 @@ def _conflict_notice(hub: Hub, res: Resource, conflicts: list[Any], waiting: int
         "（一数一源、多元校核）。请核实：如本部门数据有误，请更正；如权威来源有误，请说明理由，由平台协调权威部门核实。",
         f"请在 {due_text(deadline)}（北京时间）前反馈，即 {rule.working_days} 个工作日；依据：{rule.basis}。",
         "",
+        f"如本部门的值无误，请逐项答复理由：POST /conflicts/{{冲突编号}}/reply，或 sharehub conflicts reply 冲突编号"
+        f" --department {res.provider} --by 经办人 --reason 理由（全部冲突及完整实体键：GET /conflicts）。",
+        "",
         "不一致项（值已按分级脱敏）/ conflicts, values masked:",
     ]
     for c in conflicts[:20]:
         shown_key = mask_field(c.entity_key, key_field)
         if c.kind == "missing_in_base":
-            lines.append(f"  - {shown_key}: 权威库（{c.authority_resource}）无此实体；本部门值 {c.other_value}")
+            lines.append(
+                f"  - 冲突 {c.id} · {shown_key}: 权威库（{c.authority_resource}）无此实体；本部门值 {c.other_value}"
+            )
         else:
             lines.append(
-                f"  - {shown_key} · {c.item}: 本部门 {c.other_value}；"
+                f"  - 冲突 {c.id} · {shown_key} · {c.item}: 本部门 {c.other_value}；"
                 f"权威来源 {c.authority_resource} {c.authority_value}"
             )
     if len(conflicts) > 20:
