@@ -2,8 +2,8 @@
 
 Every route except health and the OpenAPI document needs `Authorization: Bearer <api key>`. One
 dependency (`get_caller`) resolves the caller; routes state the roles they admit with `require`; one
-dependency (`granted(mode)`) resolves the grant of every serving call. Every serving call, allowed or
-not, is written to the audit chain.
+dependency (`granted(mode)`, on top of `get_caller`) resolves the grant of every serving call. Every
+serving call, allowed or not, is written to the audit chain.
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, NamedTuple, TypeVar
 
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, Response, status
+from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.routing import APIRoute
 from pydantic import AfterValidator, BaseModel, Field, ValidationError
 
 from api.sharing import build_router as build_sharing_router
@@ -78,14 +79,21 @@ async def get_hub() -> Hub:
 
 HubDep = Annotated[Hub, Depends(get_hub)]
 PathId = Annotated[int, Path(ge=1, le=2**62, description="A row id (positive, within a 64-bit integer).")]
-_bearer = HTTPBearer(auto_error=False, description="An API key from `sharehub consumers add` or POST /consumers.")
+BEARER = {
+    "type": "http",
+    "scheme": "bearer",
+    "description": "An API key from `sharehub consumers add` or POST /consumers.",
+}
 
 
-async def get_caller(
-    hub: HubDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> Caller:
-    """The caller behind the bearer key, or 401."""
-    return _caller(hub, None if credentials is None else f"{credentials.scheme} {credentials.credentials}")
+async def get_caller(request: Request) -> Caller:
+    """The caller behind the bearer key, or 401: the one dependency that resolves callers, on every route.
+
+    It reads the header itself; FastAPI's security classes would put a layer of dependencies on every
+    serving call. The OpenAPI document still says which routes take the key (`_document_bearer`)."""
+    hub = await get_hub()
+    with fast.raw(hub.settings.metadata_url).checked_once():
+        return _caller(hub, request.headers.get("authorization"))
 
 
 def _caller(hub: Hub, authorization: str | None) -> Caller:
@@ -123,8 +131,6 @@ class Served(NamedTuple):
     access: Access
 
 
-# Serving routes take the bearer key in their one dependency; the OpenAPI document still says so.
-SERVING_SECURITY: dict[str, Any] = {"security": [{"HTTPBearer": []}]}
 # The verification route reads its resource id from the path itself (FastAPI's parameter handling
 # was a tenth of the hot path); the document still names the parameter.
 RESOURCE_IN_PATH: dict[str, Any] = {
@@ -133,16 +139,15 @@ RESOURCE_IN_PATH: dict[str, Any] = {
 
 
 def granted(mode: str) -> Callable[..., Any]:
-    """The one dependency of every serving route: the caller (401 without a valid key) and its grant for
-    this resource in this mode (403 saying why not). It resolves both itself instead of through
-    sub-dependencies, and reads the resource id from the path, not as a declared parameter: on the
-    verification hot path FastAPI's cost per dependency and per parameter is not small."""
+    """The dependency that resolves the grant of every serving call: the caller's (from `get_caller`, 401
+    without a valid key) for this resource in this mode, or 403 saying why not. It reads the resource id
+    from the path, not as a declared parameter: on the verification hot path FastAPI's cost per
+    parameter is not small."""
 
-    async def resolve(request: Request) -> Served:
+    async def resolve(request: Request, caller: CallerDep) -> Served:
         resource_id = request.path_params["resource_id"]
         hub = await get_hub()
         with fast.raw(hub.settings.metadata_url).checked_once():
-            caller = _caller(hub, request.headers.get("authorization"))
             try:
                 return Served(hub, caller, active_grant(hub, caller, resource_id, mode))
             except Forbidden as exc:
@@ -706,7 +711,7 @@ def create_app() -> FastAPI:
             422: {"description": "Key fields wrong"},
             429: {"description": "Rate limit"},
         },
-        openapi_extra={**_json_body(VerifyIn), **SERVING_SECURITY, **RESOURCE_IN_PATH},
+        openapi_extra={**_json_body(VerifyIn), **RESOURCE_IN_PATH},
     )
     async def verify_(request: Request, served: Annotated[Served, Depends(granted("verification"))]) -> Response:
         """Do these claimed values match the record? Per-field booleans only; a missing record answers like a
@@ -752,7 +757,6 @@ def create_app() -> FastAPI:
             404: {"description": "No such record"},
             422: {"description": "Key fields wrong"},
         },
-        openapi_extra=SERVING_SECURITY,
     )
     async def query(
         request: Request,
@@ -801,7 +805,6 @@ def create_app() -> FastAPI:
         status_code=201,
         tags=["serving"],
         responses={403: {"description": "No bulk grant"}, 404: {"description": "No store yet"}},
-        openapi_extra=SERVING_SECURITY,
     )
     def bulk(
         resource_id: str, served: Annotated[Served, Depends(granted("bulk"))], body: BulkIn | None = None
@@ -939,7 +942,37 @@ def create_app() -> FastAPI:
     # Starlette tries the routes in order: the two lookups, nearly all the traffic, go first.
     hot = [r for r in app.router.routes if getattr(r, "path", "") in ("/verify/{resource_id}", "/query/{resource_id}")]
     app.router.routes[:] = hot + [r for r in app.router.routes if r not in hot]
+    _document_bearer(app)
     return app
+
+
+def _resolves_caller(dependant: Dependant) -> bool:
+    return any(d.call is get_caller or _resolves_caller(d) for d in dependant.dependencies)
+
+
+def _document_bearer(app: FastAPI) -> None:
+    """Mark, in the OpenAPI document, every operation whose dependencies resolve a caller as taking the
+    bearer key (get_caller reads the header itself, so FastAPI cannot tell)."""
+    keyed = {
+        (r.path_format, method.lower())
+        for r in app.routes
+        if isinstance(r, APIRoute) and _resolves_caller(r.dependant)
+        for method in r.methods
+    }
+    plain = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = plain()
+        schema.setdefault("components", {}).setdefault("securitySchemes", {})["HTTPBearer"] = BEARER
+        for path, operations in schema["paths"].items():
+            for method, operation in operations.items():
+                if (path, method) in keyed:
+                    operation["security"] = [{"HTTPBearer": []}]
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _resource_out(r: Resource) -> ResourceOut:

@@ -15,7 +15,15 @@ def test_health_reports_catalogue_and_stores(make_hub, use_env) -> None:
     body = client.get("/health").json()
     assert body["status"] == "ok" and body["resources"] == len(hub.catalogue.resources)
     assert body["metadata"] == "sqlite" and body["object_store"] == "file"
-    assert "/health" in client.get("/openapi.json").json()["paths"]
+    document = client.get("/openapi.json").json()
+    assert "/health" in document["paths"]
+    # The document says which operations take the bearer key: every one but health and a signed download.
+    open_ones = {"/health", "/health/noop", "/bulk/extracts/{extract_id}/download"}
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            expected = [] if path in open_ones else [{"HTTPBearer": []}]
+            assert operation.get("security", []) == expected, (method, path)
+    assert document["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
 
 
 def test_callers_need_a_valid_key_and_see_only_their_own_notices(make_hub, use_env) -> None:
