@@ -78,7 +78,7 @@ def write_stores(hub: Hub, con: duckdb.DuckDBPyConnection, n: int) -> None:
     con.execute(f"CREATE TABLE people AS {PEOPLE.format(n=n)}")
     for rid, sql in TABLES.items():
         uri = hub.store.uri(hub.catalogue.resource(rid).store_path)
-        reader = con.execute(sql).fetch_record_batch(500_000)
+        reader = con.execute(sql).to_arrow_reader(500_000)
         write_deltalake(uri, reader, storage_options=hub.store.delta_options(), configuration=CHANGE_DATA)
 
 

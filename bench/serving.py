@@ -87,7 +87,7 @@ def _store(hub: Hub, n: int) -> list[dict]:
     con = duckdb.connect()
     con.execute("SET enable_progress_bar = false")
     res = hub.catalogue.resource("gongan.population")
-    reader = con.execute(PEOPLE.format(n=n)).fetch_record_batch(500_000)
+    reader = con.execute(PEOPLE.format(n=n)).to_arrow_reader(500_000)
     write_deltalake(hub.store.uri(res.store_path), reader, configuration=CHANGE_DATA)
     step = max(n // 10_000, 1)
     sample = con.execute(
