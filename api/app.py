@@ -446,11 +446,16 @@ class StatsOut(BaseModel):
     rows_quarantined: int
     notices_open: int = Field(description="Notices to it still open.")
     notices_overdue: int
+    deliveries_late: int = Field(description="Deliveries it missed that are still outstanding.")
     conflicts_open: int = Field(description="Conflicts where its copy disagrees with the authoritative source.")
     application_steps_overdue: int = Field(description="Application steps it let run past their deadline.")
     objections_received: int
     calls_made: int = Field(description="Serving calls it made as a consumer, refused ones included.")
     calls_answered: int = Field(description="Serving calls on its resources that were answered (not refused).")
+    rectify: list[str] = Field(
+        description="What it must rectify: data_late, notices_overdue, inconsistent_with_source, "
+        "application_steps_overdue (each while its figure is above zero)."
+    )
 
 
 class Health(BaseModel):

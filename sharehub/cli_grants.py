@@ -209,7 +209,7 @@ def stats(department: Annotated[str | None, typer.Option(help="Only this departm
     """Figures per department: runs, quarantine, notices, conflicts, overdue steps, objections, calls."""
     from sharehub.stats import FIGURES, department_stats
 
-    t = Table("department", *[c.replace("_", " ") for c in FIGURES])
+    t = Table("department", *[c.replace("_", " ") for c in FIGURES], "to rectify")
     for row in department_stats(_hub(), department):
-        t.add_row(row["department"], *[f"{row[c]:,}" for c in FIGURES])
+        t.add_row(row["department"], *[f"{row[c]:,}" for c in FIGURES], ", ".join(row["rectify"]).replace("_", " "))
     out.print(t)

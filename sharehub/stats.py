@@ -3,7 +3,9 @@
 All figures are counted in SQL from the metadata database: runs and rows, quarantined rows, notices
 open and overdue, open conflicts, application steps overdue against the department, objections
 received, and serving calls made (as a consumer) and answered (on its resources; a call the hub refused
-is made but not answered), from the audit chain.
+is made but not answered), from the audit chain. From these, each row names what the department must
+rectify (Lichuan 31: data late, not corrected in time, inconsistent with its source; steps it let run
+late), so the platform office can publish who is to rectify what.
 """
 
 from __future__ import annotations
@@ -25,12 +27,19 @@ FIGURES = (  # every row has each of these, zero or not
     "rows_quarantined",
     "notices_open",
     "notices_overdue",
+    "deliveries_late",
     "conflicts_open",
     "application_steps_overdue",
     "objections_received",
     "calls_made",
     "calls_answered",
 )
+RECTIFY = {  # what a department must rectify, and the figure that says so when it is above zero
+    "data_late": "deliveries_late",
+    "notices_overdue": "notices_overdue",
+    "inconsistent_with_source": "conflicts_open",
+    "application_steps_overdue": "application_steps_overdue",
+}
 
 
 def department_stats(hub: Hub, department: str | None = None) -> list[dict[str, Any]]:
@@ -65,6 +74,7 @@ def department_stats(hub: Hub, department: str | None = None) -> list[dict[str, 
             if row is not None and kind != "application":
                 row["notices_open"] += n if status in ("open", "acknowledged", "disputed", "overdue") else 0
                 row["notices_overdue"] += n if status == "overdue" else 0
+                row["deliveries_late"] += n if kind == "delivery" and status != "resolved" else 0
         for dept, n in s.execute(
             select(Conflict.department, func.count())
             .where(Conflict.status.in_(("open", "verifying")))
@@ -92,4 +102,4 @@ def department_stats(hub: Hub, department: str | None = None) -> list[dict[str, 
             provider = owner.get(rid or "")
             if provider in out and result not in REFUSED:
                 out[provider]["calls_answered"] += n
-    return [dict(row) for row in out.values()]
+    return [{**row, "rectify": [why for why, figure in RECTIFY.items() if row[figure]]} for row in out.values()]

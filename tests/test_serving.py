@@ -20,7 +20,7 @@ from sharehub.cli import app as cli
 from sharehub.consumers import add_consumer
 from sharehub.demo.build import build_sources
 from sharehub.grants import mark_overdue_steps
-from sharehub.notices import list_disputes, list_notices
+from sharehub.notices import check_deliveries, list_disputes, list_notices
 from sharehub.pipeline.run import run_resource
 from sharehub.settings import REPO_ROOT
 from sharehub.stats import FIGURES
@@ -475,14 +475,19 @@ def test_objections_are_answered_in_time_and_counted(served) -> None:
     assert again.exit_code == 1 and "already corrected" in again.output
     assert sum(n.kind == "objection_answer" for n in list_notices(hub, department="rsj")) == 2
 
+    before = {r["department"]: r["rectify"] for r in client.get("/stats", headers=_auth(keys["platform"])).json()}
+    # A month on, every daily resource has missed its deliveries: the platform names who must rectify what.
+    missed = check_deliveries(hub, datetime.now(UTC) + timedelta(days=30))
     figures = {r["department"]: r for r in client.get("/stats", headers=_auth(keys["platform"])).json()}
     assert figures["gongan"]["objections_received"] == 2 and figures["gongan"]["runs_succeeded"] >= 1
-    assert figures["gongan"]["notices_overdue"] >= 1
+    assert figures["gongan"]["notices_overdue"] >= 1 and missed and figures["gongan"]["deliveries_late"] >= 1
+    assert "data_late" not in before["gongan"] and "notices_overdue" in before["gongan"]
+    assert figures["gongan"]["rectify"] == ["data_late", "notices_overdue"]  # the authority: no conflicts
     own = client.get("/stats", headers=_auth(keys["gongan"])).json()
     assert [r["department"] for r in own] == ["gongan"]
-    assert set(own[0]) == {"department", *FIGURES}  # every figure, zero or not
+    assert set(own[0]) == {"department", *FIGURES, "rectify"}  # every figure, zero or not
     result = CliRunner().invoke(cli, ["stats", "--department", "gongan"])
-    assert result.exit_code == 0 and "gongan" in result.output
+    assert result.exit_code == 0 and "gongan" in result.output and "rectify" in result.output
 
 
 def test_audit_appends_leave_checkpoints_to_a_background_thread(make_hub, monkeypatch: pytest.MonkeyPatch) -> None:
