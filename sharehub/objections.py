@@ -51,7 +51,7 @@ def raise_objection(
     deadline = hub.calendar.deadline(now, rule.working_days)
     dept = hub.catalogue.departments[res.provider]
     key_field = res.field(res.source.key[0])
-    shown = mask_field(record.split("\x1f")[0], key_field)
+    shown = mask_field(record.split(SEP)[0], key_field)
     due = due_text(deadline)
     with hub.db() as s:
         objection = Objection(

@@ -1,9 +1,9 @@
 """Statistics per department (Lichuan 31; Hengyang 26): what it provides, how well, and what it uses.
 
 All figures are counted in SQL from the metadata database: runs and rows, quarantined rows, notices
-open and overdue, open conflicts, application steps overdue against the department, objections
-received, and serving calls made (as a consumer) and answered (on its resources; a call the hub refused
-is made but not answered), from the audit chain. From these, each row names what the department must
+open and overdue, deliveries late, open conflicts, application steps overdue against the department,
+objections received, and serving calls made (as a consumer) and answered (on its resources; a call the
+hub refused is made but not answered), from the audit chain. From these, each row names what the department must
 rectify (Lichuan 31: data late, not corrected in time, inconsistent with its source; steps it let run
 late), so the platform office can publish who is to rectify what.
 """
