@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -181,3 +182,45 @@ def test_the_migrations_build_exactly_the_models(engine: str, tmp_path, pg_url: 
     with made.connect() as c:
         assert compare_metadata(MigrationContext.configure(c), Base.metadata) == []
     made.dispose()
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_a_backup_restores_to_the_same_audit_chain_and_reports_a_broken_one(
+    engine: str, make_hub, use_env, tmp_path, pg_url: str
+) -> None:
+    import subprocess
+
+    from typer.testing import CliRunner
+
+    from sharehub.audit import verify
+    from sharehub.cli import app as cli
+    from sharehub.consumers import add_consumer
+
+    meta = {} if engine == "sqlite" else {"metadata_url": fresh_database(pg_url, "sharehub_meta_backup")}
+    hub = make_hub(**meta)
+    use_env(hub)
+    for n in range(3):
+        add_consumer(hub, f"备份测试 {n}", "mzj", "consumer")  # each key change is an audit entry
+    out = tmp_path / "backup" / "meta.bak"
+    made = CliRunner().invoke(cli, ["db", "backup", str(out)])
+    assert made.exit_code == 0 and "intact, 3 entries" in made.output, made.output
+    assert CliRunner().invoke(cli, ["db", "backup", str(out)]).exit_code == 1  # never over an old backup
+
+    if engine == "sqlite":
+        restored_url = f"sqlite:///{out}"
+    else:
+        restored_url = fresh_database(pg_url, "sharehub_meta_restored")
+        target = sa.engine.make_url(restored_url)
+        where = ["--host", target.host or "", "--port", str(target.port or 5432), "--username", target.username or ""]
+        env = {**os.environ, "PGPASSWORD": target.password or ""}
+        restore = ["pg_restore", "--no-owner", *where, "--dbname", target.database or "", str(out)]
+        subprocess.run(restore, check=True, env=env)
+    restored = make_hub(metadata_url=restored_url)
+    assert verify(restored).ok and verify(restored).entries == 3
+
+    # Someone edits an entry: the next backup is still written, as evidence, and says where the chain broke.
+    with sa.create_engine(hub.settings.metadata_url).begin() as c:
+        c.exec_driver_sql("UPDATE audit_log SET result = 'edited' WHERE id = 2")
+    again = CliRunner().invoke(cli, ["db", "backup", str(tmp_path / "after-edit.bak")])
+    assert again.exit_code == 1 and "broken at entry 2" in again.output, again.output
+    assert (tmp_path / "after-edit.bak").exists()

@@ -64,6 +64,14 @@ def engine(url: str) -> sa.Engine:
     return bind
 
 
+def dispose(url: str) -> None:
+    """Close the pooled connections of the metadata database at `url`, if it has any."""
+    with _LOCK:
+        factory = _FACTORIES.pop(url, None)
+    if factory is not None:
+        factory.kw["bind"].dispose()
+
+
 def dispose_all() -> None:
     """Close every pooled metadata connection (at the end of a process or a test)."""
     from sharehub.metadata import fast  # fast builds on this module
