@@ -294,7 +294,8 @@ def db_backup(out_file: Annotated[str, typer.Argument(help="The backup file to w
     """A consistent backup of the metadata database, taken while the hub runs; its audit chain is checked.
 
     SQLite: a copy by SQLite's online backup API (restore: stop the hub, put it back as the database
-    file). PostgreSQL: a pg_dump custom-format archive (restore: pg_restore --clean --dbname URL)."""
+    file, delete the old file's -wal and -shm). PostgreSQL: a pg_dump custom-format archive (restore:
+    pg_restore --clean --no-owner --dbname URL)."""
     from pathlib import Path
 
     from sharehub.metadata.backup import backup
