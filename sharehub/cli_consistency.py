@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, TypeVar
 
 import typer
 from rich.table import Table
@@ -11,7 +12,18 @@ from sharehub.console import err, out
 from sharehub.console import hub as _hub
 from sharehub.workdays import china_time
 
+T = TypeVar("T")
 conflicts_app = typer.Typer(help="Conflicts between departments' copies and the authoritative source.")
+
+
+def _step(action: Callable[[], T]) -> T:
+    """Run a step on conflicts; a refusal (no such conflict, wrong state, another department's) is
+    printed with its reason and exits 1."""
+    try:
+        return action()
+    except (LookupError, PermissionError, ValueError) as exc:
+        err.print(str(exc))
+        raise typer.Exit(code=1) from None
 
 
 def conflict_table(by_department_item: dict[tuple[str, str], int]) -> Table:
@@ -93,11 +105,7 @@ def conflicts_decide(
     """Record the verified outcome of a conflict: which value is right, who decided and why."""
     from sharehub.consistency.check import decide
 
-    try:
-        c = decide(_hub(), conflict_id, right=right, by=by, reason=reason)
-    except (LookupError, ValueError) as exc:
-        err.print(str(exc))
-        raise typer.Exit(code=1) from None
+    c = _step(lambda: decide(_hub(), conflict_id, right=right, by=by, reason=reason))
     out.print(f"conflict {c.id}: decided, the {c.decision}'s value is right")
 
 
@@ -112,11 +120,7 @@ def conflicts_verify(
     """Put conflicts under verification (核实), optionally notifying the authoritative department."""
     from sharehub.consistency.check import verify
 
-    try:
-        rows = verify(_hub(), conflict_ids, by=by, notify_authority=notify_authority)
-    except (LookupError, ValueError) as exc:
-        err.print(str(exc))
-        raise typer.Exit(code=1) from None
+    rows = _step(lambda: verify(_hub(), conflict_ids, by=by, notify_authority=notify_authority))
     asked = sorted({r.authority_resource for r in rows if r.authority_notice_id is not None})
     out.print(f"{len(rows)} conflict(s) under verification" + (f"; asked {', '.join(asked)}" if asked else ""))
 
@@ -131,9 +135,5 @@ def conflicts_reply(
     """A department holds its value right, with reasons; the conflict goes under verification."""
     from sharehub.consistency.check import reply
 
-    try:
-        c = reply(_hub(), conflict_id, department=department, by=by, reason=reason)
-    except (LookupError, PermissionError, ValueError) as exc:
-        err.print(str(exc))
-        raise typer.Exit(code=1) from None
+    c = _step(lambda: reply(_hub(), conflict_id, department=department, by=by, reason=reason))
     out.print(f"conflict {c.id}: {c.status}, {department}'s reply recorded for the platform office's decision")
