@@ -179,9 +179,11 @@ def test_the_migrations_build_exactly_the_models(engine: str, tmp_path, pg_url: 
         url = fresh_database(pg_url, "sharehub_meta_models")
     upgrade(url)
     made = sa.create_engine(url)
-    with made.connect() as c:
-        assert compare_metadata(MigrationContext.configure(c), Base.metadata) == []
-    made.dispose()
+    try:
+        with made.connect() as c:
+            assert compare_metadata(MigrationContext.configure(c), Base.metadata) == []
+    finally:
+        made.dispose()
 
 
 @pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
@@ -219,8 +221,10 @@ def test_a_backup_restores_to_the_same_audit_chain_and_reports_a_broken_one(
     assert verify(restored).ok and verify(restored).entries == 3
 
     # Someone edits an entry: the next backup is still written, as evidence, and says where the chain broke.
-    with sa.create_engine(hub.settings.metadata_url).begin() as c:
+    editor = sa.create_engine(hub.settings.metadata_url)
+    with editor.begin() as c:
         c.exec_driver_sql("UPDATE audit_log SET result = 'edited' WHERE id = 2")
+    editor.dispose()
     again = CliRunner().invoke(cli, ["db", "backup", str(tmp_path / "after-edit.bak")])
     assert again.exit_code == 1 and "broken at entry 2" in again.output, again.output
     assert (tmp_path / "after-edit.bak").exists()
