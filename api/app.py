@@ -121,6 +121,7 @@ def require(*roles: str) -> Callable[..., Any]:
 
 
 ProviderDep = Annotated[Caller, Depends(require("provider"))]
+DepartmentDep = Annotated[Caller, Depends(require("platform", "provider"))]  # a department, or the platform office
 
 
 class Served(NamedTuple):
@@ -569,7 +570,7 @@ def create_app() -> FastAPI:
     @app.get("/notices", response_model=list[NoticeOut], tags=["notices"])
     def notices(
         hub: HubDep,
-        caller: Annotated[Caller, Depends(require("platform", "provider"))],
+        caller: DepartmentDep,
         department: Annotated[str | None, Query(max_length=50)] = None,
         notice_status: Annotated[str | None, Query(alias="status", max_length=20)] = None,
         limit: Annotated[int, Query(ge=1, le=1000, description="The newest this many.")] = 100,
@@ -587,9 +588,7 @@ def create_app() -> FastAPI:
         tags=["notices"],
         responses={403: {"description": "Another department's notice"}, 404: {"description": "No such notice"}},
     )
-    def notice(
-        hub: HubDep, caller: Annotated[Caller, Depends(require("platform", "provider"))], notice_id: PathId
-    ) -> NoticeDetail:
+    def notice(hub: HubDep, caller: DepartmentDep, notice_id: PathId) -> NoticeDetail:
         """One notice with every key still pending on it: what the department has to correct."""
         found = _notice_step(lambda: get_notice(hub, notice_id, _department_of(caller)))
         return NoticeDetail(**_notice_out(found).model_dump(), pending_keys=list(found.pending_keys))
@@ -922,7 +921,7 @@ def create_app() -> FastAPI:
     @app.get("/conflicts", response_model=list[ConflictOut], tags=["conflicts"])
     def conflicts(
         hub: HubDep,
-        caller: Annotated[Caller, Depends(require("platform", "provider"))],
+        caller: DepartmentDep,
         conflict_status: Annotated[str | None, Query(alias="status", max_length=20)] = None,
         limit: Annotated[int, Query(ge=1, le=10_000, description="The newest this many.")] = 1000,
     ) -> list[ConflictOut]:

@@ -209,20 +209,25 @@ def _rebuild(path: Path, resource: Resource, table: DeltaTable) -> None:
     log.info("serving copy %s rebuilt at version %d", resource.id, table.version())
 
 
+def _first_commit(hub: Hub, resource: Resource) -> datetime:
+    """When the store's oldest kept version was committed. Read on a table at its newest version: on one
+    loaded at an older version, deltalake 1.6 numbers its history wrongly."""
+    table = open_table(hub.store.uri(resource.store_path), hub.store.delta_options())
+    history = [] if table is None else table.history()
+    return datetime.fromtimestamp(history[-1]["timestamp"] / 1000, UTC) if history else datetime.min.replace(tzinfo=UTC)
+
+
 def lookup_as_of(hub: Hub, resource: Resource, key: dict[str, Any], as_of: datetime) -> tuple[int, dict | None]:
     """The row with this key as the store held it at `as_of`: (version read, row or None)."""
     table = open_table(hub.store.uri(resource.store_path), hub.store.delta_options())
     if table is None:
         raise LookupError(f"{resource.id} has no store yet")
-    # Read before loading: on a table loaded at an older version, deltalake 1.6 numbers its history wrongly.
-    made_at = {c["version"]: c["timestamp"] for c in table.history() if "version" in c}
     try:
         table.load_as_version(as_of)
     except (DeltaError, ValueError) as exc:
         raise LookupError(f"{resource.id} held no version at {as_of.isoformat()}") from exc
-    # Before the first commit, deltalake loads version 0 all the same: that is data the store did not hold yet.
-    made = made_at.get(table.version())
-    if made is not None and datetime.fromtimestamp(made / 1000, UTC) > as_of:
+    if table.version() == 0 and _first_commit(hub, resource) > as_of:
+        # Before the first commit, deltalake loads version 0 all the same: data the store did not hold yet.
         raise LookupError(f"{resource.id} held no version at {as_of.isoformat()}: its first version is later")
     condition = None
     for k in resource.source.key:
