@@ -2,6 +2,8 @@
 
 A notice is written once per run (retries find it), queued in an outbox once per recipient, and
 sent over SMTP. It resolves itself when its rows pass in a later run; rows still bad keep it open.
+A row that fails again is not notified again: it stays on the notice that named it, with that notice's
+deadline, and a later run's notice names only the rows no open notice or pending dispute holds.
 """
 
 from __future__ import annotations
@@ -115,10 +117,15 @@ def raise_quality_notice(hub: Hub, run_id: str) -> Notice | None:
         existing = s.scalar(select(Notice).where(Notice.run_id == run_id, Notice.kind == "quality"))
         if existing is not None:
             return existing
-        rows = list(
+        failed = list(
             s.scalars(select(QuarantinedRow).where(QuarantinedRow.run_id == run_id).order_by(QuarantinedRow.row_number))
         )
+        told = _already_told(s, run.resource_id, run_id)
+    rows = [q for q in failed if q.row_key not in told]
+    earlier = sorted({told[q.row_key] for q in failed if q.row_key in told})
     if not rows:
+        if failed:
+            log.info("run %s: its %d quarantined rows are still pending on notices %s", run_id, len(failed), earlier)
         return None
     resource = hub.catalogue.resource(run.resource_id)
     department = hub.catalogue.departments[resource.provider]
@@ -132,7 +139,13 @@ def raise_quality_notice(hub: Hub, run_id: str) -> Notice | None:
         f"共享平台在 {china_time(now, '%Y-%m-%d %H:%M')}（北京时间）检查资源 {resource.id}（{resource.title}）时，"
         f"有 {len(rows):,} 行未通过质量检查，已隔离，未进入{resource.store.path}库。",
         f"请在 {due_text(deadline)}（北京时间）前更正，即 {rule.working_days} 个工作日；依据：{rule.basis}。",
-        f"Run: {run_id}. {len(rows):,} of {run.rows_landed:,} rows quarantined.",
+    ]
+    if earlier:  # rows named before keep their notice and its deadline
+        still, named = len(failed) - len(rows), ", ".join(f"#{n}" for n in earlier)
+        lines.append(f"另有 {still:,} 行仍未通过，已在通知 {named} 中告知，其期限不变。")
+    lines += [
+        f"Run: {run_id}. {len(failed):,} of {run.rows_landed:,} rows quarantined"
+        + (f"; {len(rows):,} new here, the other {still:,} still pending on notice(s) {named}." if earlier else "."),
         "",
         "未通过的规则 / rules that failed:",
     ]
@@ -164,6 +177,30 @@ def raise_quality_notice(hub: Hub, run_id: str) -> Notice | None:
         file_notice(s, notice, department.contact_email)
     log.info("notice %s for run %s: %d rows, due %s", notice.id, run_id, len(rows), deadline.date())
     return notice
+
+
+def _already_told(s: Session, resource_id: str, run_id: str) -> dict[str, int]:
+    """Row keys of the resource that a department already has before it, each with its notice: pending on
+    an open quality notice of an earlier run, or disputed and awaiting the platform office's decision
+    (under the disputed notice). A row that fails again is not notified again, nor its deadline reset."""
+    told: dict[str, int] = {}
+    notices = s.execute(
+        select(Notice.id, Notice.pending_keys).where(
+            Notice.resource_id == resource_id,
+            Notice.kind == "quality",
+            Notice.status.in_(OPEN),
+            Notice.run_id != run_id,
+        )
+    )
+    for notice_id, keys in notices:
+        told.update(dict.fromkeys(keys, notice_id))
+    disputed = s.execute(
+        select(RowDispute.row_key, RowDispute.notice_id).where(
+            RowDispute.resource_id == resource_id, RowDispute.review == "pending"
+        )
+    )
+    told.update(dict(disputed.tuples().all()))
+    return told
 
 
 def resolve_passed(hub: Hub, run_id: str) -> list[int]:

@@ -234,3 +234,41 @@ def test_a_missed_delivery_raises_one_notice_that_the_next_good_run_resolves(mak
     run_resource(hub, "gongan.population")
     closed = next(n for n in list_notices(hub) if n.id == late.id)
     assert closed.status == "resolved" and closed.resolved_by_run
+
+
+def test_a_row_that_fails_again_stays_on_its_notice_and_only_new_rows_get_a_new_one(make_hub) -> None:
+    hub = make_hub()
+    build_sources(hub.settings, hub.catalogue, 600, 400)
+    first = run_resource(hub, "swj.tax_registration")  # a snapshot: every run reads every row again
+    (notice,) = list_notices(hub, department="swj")
+    assert first.quarantined >= len(notice.pending_keys) > 1  # (a duplicated key is one key, two rows)
+
+    # Nothing corrected: the same rows fail again, and no second notice resets their deadline.
+    again = run_resource(hub, "swj.tax_registration")
+    assert again.quarantined == first.quarantined
+    assert [n.id for n in list_notices(hub, department="swj")] == [notice.id]
+
+    # A disputed row that fails again is not notified either, while the platform office decides.
+    disputed = notice.pending_keys[0]
+    dispute(hub, notice.id, disputed, "经核实数据无误，规则有误")
+    run_resource(hub, "swj.tax_registration")
+    assert [n.id for n in list_notices(hub, department="swj")] == [notice.id]
+
+    # A row that breaks now gets a notice of its own that names only it, and points at the earlier one.
+    resource = hub.catalogue.resource("swj.tax_registration")
+    engine = sa.create_engine(hub.settings.connection_url(resource.source.connection))
+    with engine.begin() as c:
+        fresh = c.exec_driver_sql(
+            "SELECT uscc FROM tax_registration WHERE uscc NOT IN ({}) AND name IS NOT NULL LIMIT 1".format(
+                ", ".join(f"'{k}'" for k in notice.row_keys)
+            )
+        ).scalar_one()
+        c.exec_driver_sql("UPDATE tax_registration SET name = NULL WHERE uscc = ?", (fresh,))
+    engine.dispose()
+    third = run_resource(hub, "swj.tax_registration")
+    assert third.quarantined == first.quarantined + 1
+    newer, older = list_notices(hub, department="swj")
+    assert older.id == notice.id and older.deadline == notice.deadline
+    assert newer.row_keys == newer.pending_keys == [fresh]
+    assert f"另有 {first.quarantined:,} 行仍未通过，已在通知 #{notice.id} 中告知" in newer.body
+    assert "expect_column_values_to_not_be_null(name): 1 行" in newer.body
