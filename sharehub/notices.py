@@ -155,8 +155,7 @@ def raise_quality_notice(hub: Hub, run_id: str) -> Notice | None:
     for sample in _samples(hub, resource, run_id, rows):
         shown = ", ".join(f"{k}={v}" for k, v in sample.values.items())
         lines.append(f"  - {sample.key}: {'; '.join(sample.reasons)}" + (f" [{shown}]" if shown else ""))
-    if len(rows) > SAMPLE_ROWS:
-        lines.append(f"  … and {len(rows) - SAMPLE_ROWS:,} more: sharehub notices show <id>")
+    more = len(rows) - SAMPLE_ROWS
     lines += ["", "更正后的行将在下一次运行时自动入库，本通知随之自动办结。"]
     keys = sorted({q.row_key for q in rows})
     subject = f"[sharehub] {resource.id}: {len(rows):,} 行数据未通过质量检查，请于 {due_text(deadline)} 前更正"
@@ -170,11 +169,19 @@ def raise_quality_notice(hub: Hub, run_id: str) -> Notice | None:
             deadline=deadline,
             status="open",
             subject=subject,
-            body="\n".join(lines),
+            body="",
             row_keys=keys,
             pending_keys=keys,
         )
         file_notice(s, notice, department.contact_email)
+        if more > 0:  # the notice's own id is known once it is filed
+            lines.insert(-2, f"  … and {more:,} more: GET /notices/{notice.id} lists every key")
+        lines += [
+            f"如某行数据无误、规则有误，请说明理由：POST /notices/{notice.id}/disputes，由平台审核。",
+            f"A row that is right where the rule is wrong: POST /notices/{notice.id}/disputes with its key and "
+            "your reason, for the platform office to review.",
+        ]
+        notice.body = "\n".join(lines)
     log.info("notice %s for run %s: %d rows, due %s", notice.id, run_id, len(rows), deadline.date())
     return notice
 

@@ -14,6 +14,7 @@ from deltalake import DeltaTable
 from sqlalchemy import select
 
 from expectations.identifiers import resident_id_problem
+from sharehub import notices
 from sharehub.demo.build import build_sources
 from sharehub.metadata.models import Notice, OutboxMessage, QuarantinedRow
 from sharehub.notices import decide_dispute, deliver, dispute, list_disputes, list_notices, mark_overdue
@@ -59,8 +60,9 @@ def _sql(url: str, *statements: str) -> None:
     engine.dispose()
 
 
-def test_quality_cycle_on_postgresql(make_hub, pg_url: str, smtp) -> None:
+def test_quality_cycle_on_postgresql(make_hub, pg_url: str, smtp, monkeypatch) -> None:
     inbox, port = smtp
+    monkeypatch.setattr(notices, "SAMPLE_ROWS", 3)  # fewer rows than fail, so the e-mail says where the rest are
     hub = make_hub(connections={"gongan_front": pg_url}, smtp_host="127.0.0.1", smtp_port=port, profile="zhejiang")
     world = build_sources(hub.settings, hub.catalogue, 1_000, 200).world
     # Rows whose key itself is wrong get a new key when corrected; keep the cycle to rows fixable in place.
@@ -84,6 +86,9 @@ def test_quality_cycle_on_postgresql(make_hub, pg_url: str, smtp) -> None:
     assert "expect_column_values_to_not_be_null(name)" in body and "a value is required" in body
     (notice,) = list_notices(hub, department="gongan")
     assert notice.status == "open" and notice.deadline > notice.created_at
+    # It names itself where it says how to see every key and how to dispute a row.
+    assert len(notice.row_keys) > 3 and f"more: GET /notices/{notice.id} lists every key" in body
+    assert f"POST /notices/{notice.id}/disputes" in body and "<id>" not in body
     # The e-mail names 24:00 of the 5th working day after today (China time), not the day after it.
     created = notice.created_at.replace(tzinfo=UTC).astimezone(CHINA).date()
     assert f"请在 {hub.calendar.add_working_days(created, 5):%Y-%m-%d} 24:00（北京时间）前更正" in body
