@@ -52,7 +52,7 @@ from sharehub.grants import (
 from sharehub.hub import Hub
 from sharehub.metadata import fast
 from sharehub.metadata.models import Notice, Objection, as_utc
-from sharehub.notices import acknowledge, dispute, get_notice, list_notices
+from sharehub.notices import acknowledge, dispute, expected, get_notice, list_notices, pending_reasons
 from sharehub.objections import answer as answer_objection
 from sharehub.objections import key_fields, list_objections, raise_objection
 from sharehub.service import BadRequest, masked, request_key, verify
@@ -396,6 +396,11 @@ class NoticeDetail(NoticeOut):
     """One notice, with the keys still pending on it: the rows (quality) or entities (conflict) to correct."""
 
     pending_keys: list[str]
+    reasons: dict[str, list[str]] = Field(
+        description="Quality notices: why each pending row fails, as the latest run that quarantined it found "
+        "(a row corrected wrongly shows its new fault). Empty for other notices."
+    )
+    expected: dict[str, str] = Field(description="What a correct value looks like, for each rule in `reasons`.")
 
 
 class DisputeIn(BaseModel):
@@ -591,7 +596,13 @@ def create_app() -> FastAPI:
     def notice(hub: HubDep, caller: DepartmentDep, notice_id: PathId) -> NoticeDetail:
         """One notice with every key still pending on it: what the department has to correct."""
         found = _notice_step(lambda: get_notice(hub, notice_id, _department_of(caller)))
-        return NoticeDetail(**_notice_out(found).model_dump(), pending_keys=list(found.pending_keys))
+        reasons = pending_reasons(hub, found)
+        return NoticeDetail(
+            **_notice_out(found).model_dump(),
+            pending_keys=list(found.pending_keys),
+            reasons=reasons,
+            expected=expected(hub, found.resource_id, (r for rs in reasons.values() for r in rs)),
+        )
 
     @app.post(
         "/notices/{notice_id}/ack",

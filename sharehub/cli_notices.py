@@ -42,17 +42,26 @@ def notices_list(
 
 @notices_app.command("show")
 def notices_show(notice_id: int) -> None:
-    """One notice as the department received it, with every pending row key."""
-    from sharehub.metadata.models import Notice
+    """One notice as the department received it, then every key still pending on it and, for a quality
+    notice, the rules each pending row fails as its latest run found them."""
+    from sharehub.notices import get_notice, pending_reasons
 
-    with _hub().db() as s:
-        n = s.get(Notice, notice_id)
-        if n is None:
-            err.print(f"no notice {notice_id}")
-            raise typer.Exit(code=1)
-        out.print(f"[bold]{n.subject}[/bold]  ({n.status})\n")
-        out.print(n.body)
-        out.print(f"\npending rows ({len(n.pending_keys)}): " + ", ".join(n.pending_keys))
+    hub = _hub()
+    try:
+        n = get_notice(hub, notice_id)
+    except LookupError as exc:
+        err.print(str(exc))
+        raise typer.Exit(code=1) from None
+    out.print(f"[bold]{n.subject}[/bold]  ({n.status})\n")
+    out.print(n.body)
+    reasons = pending_reasons(hub, n)
+    if not reasons:
+        out.print(f"\npending ({len(n.pending_keys)}): " + ", ".join(n.pending_keys))
+        return
+    t = Table("pending row key", "fails (latest run)", title=f"pending rows: {len(reasons):,}")
+    for key, failed in reasons.items():
+        t.add_row(key, "; ".join(failed) or "(no quarantined row on record)")
+    out.print(t)
 
 
 @notices_app.command("ack")

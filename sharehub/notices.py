@@ -12,6 +12,7 @@ import logging
 import re
 import smtplib
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -510,6 +511,33 @@ def list_disputes(hub: Hub, review: str | None = "pending") -> list[RowDispute]:
         if review:
             q = q.where(RowDispute.review == review)
         return list(s.scalars(q))
+
+
+def pending_reasons(hub: Hub, notice: Notice) -> dict[str, list[str]]:
+    """For a quality notice, why each row still pending on it fails: the rules its latest quarantine
+    found (a row corrected wrongly shows its new fault, not the one first notified). Empty otherwise."""
+    if notice.kind != "quality" or not notice.pending_keys:
+        return {}
+    latest: dict[str, tuple[str, list[str]]] = {}
+    keys = list(notice.pending_keys)
+    with hub.db() as s:
+        for start in range(0, len(keys), 500):
+            found = s.execute(
+                select(QuarantinedRow.row_key, QuarantinedRow.run_id, QuarantinedRow.reasons)
+                .where(QuarantinedRow.resource_id == notice.resource_id, QuarantinedRow.row_key.in_(keys[start:][:500]))
+                .order_by(QuarantinedRow.id)
+            )
+            for key, run_id, reasons in found:
+                run, before = latest.get(key, (None, []))
+                merged = [*before, *(r for r in reasons if r not in before)] if run == run_id else list(reasons)
+                latest[key] = (run_id, merged)  # a key's rows of one run together (a duplicated key is two rows)
+    return {key: latest[key][1] if key in latest else [] for key in keys}
+
+
+def expected(hub: Hub, resource_id: str, reasons: Iterable[str]) -> dict[str, str]:
+    """What a correct value looks like, for each of these rules."""
+    resource = hub.catalogue.resources.get(resource_id)  # None: no longer in the catalogue
+    return {reason: _explain(reason, resource)[1] if resource else reason for reason in sorted(set(reasons))}
 
 
 def get_notice(hub: Hub, notice_id: int, department: str | None = None) -> Notice:

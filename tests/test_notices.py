@@ -253,6 +253,21 @@ def test_a_row_that_fails_again_stays_on_its_notice_and_only_new_rows_get_a_new_
     assert again.quarantined == first.quarantined
     assert [n.id for n in list_notices(hub, department="swj")] == [notice.id]
 
+    # A row "corrected" into another fault stays on its notice, which now shows the new fault.
+    resource = hub.catalogue.resource("swj.tax_registration")
+    engine = sa.create_engine(hub.settings.connection_url(resource.source.connection))
+    not_null, in_set = "expect_column_values_to_not_be_null(name)", "expect_column_values_to_be_in_set(tax_grade)"
+    first_reasons = notices.pending_reasons(hub, notice)
+    miscorrected = next(k for k, reasons in first_reasons.items() if reasons == [not_null])
+    with engine.begin() as c:
+        c.exec_driver_sql(
+            "UPDATE tax_registration SET name = '利川某某有限公司', tax_grade = 'Z' WHERE uscc = ?", (miscorrected,)
+        )
+    run_resource(hub, "swj.tax_registration")
+    assert [n.id for n in list_notices(hub, department="swj")] == [notice.id]
+    assert notices.pending_reasons(hub, notice) == first_reasons | {miscorrected: [in_set]}
+    assert notices.expected(hub, resource.id, [in_set])[in_set].endswith("A / B / M / C / D")
+
     # A disputed row that fails again is not notified either, while the platform office decides.
     disputed = notice.pending_keys[0]
     dispute(hub, notice.id, disputed, "经核实数据无误，规则有误")
@@ -260,8 +275,6 @@ def test_a_row_that_fails_again_stays_on_its_notice_and_only_new_rows_get_a_new_
     assert [n.id for n in list_notices(hub, department="swj")] == [notice.id]
 
     # A row that breaks now gets a notice of its own that names only it, and points at the earlier one.
-    resource = hub.catalogue.resource("swj.tax_registration")
-    engine = sa.create_engine(hub.settings.connection_url(resource.source.connection))
     with engine.begin() as c:
         fresh = c.exec_driver_sql(
             "SELECT uscc FROM tax_registration WHERE uscc NOT IN ({}) AND name IS NOT NULL LIMIT 1".format(

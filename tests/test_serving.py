@@ -20,6 +20,7 @@ from sharehub.cli import app as cli
 from sharehub.consumers import add_consumer
 from sharehub.demo.build import build_sources
 from sharehub.grants import mark_overdue_steps
+from sharehub.metadata.models import QuarantinedRow
 from sharehub.notices import check_deliveries, list_disputes, list_notices
 from sharehub.pipeline.run import run_resource
 from sharehub.settings import REPO_ROOT
@@ -545,6 +546,17 @@ def test_a_department_works_its_notices_and_conflicts_through_the_api(served) ->
 
     shown = client.get(path, headers=_auth(keys["gongan"]))
     assert shown.status_code == 200 and shown.json()["pending_keys"] == quality.pending_keys
+    # Why each row fails, as recorded at its quarantine, and what a correct value looks like.
+    with hub.db() as s:
+        recorded = {
+            q.row_key: q.reasons
+            for q in s.scalars(sa.select(QuarantinedRow).where(QuarantinedRow.run_id == quality.run_id))
+        }
+    reasons, expected = shown.json()["reasons"], shown.json()["expected"]
+    assert set(reasons) == set(quality.pending_keys) and all(reasons[k] for k in reasons)
+    assert all(set(recorded[k]) <= set(reasons[k]) for k in reasons)
+    assert set(expected) == {r for rs in reasons.values() for r in rs}
+    assert expected.get("expect_column_values_to_not_be_null(name)", "a value is required") == "a value is required"
     assert client.get(path, headers=_auth(keys["platform"])).status_code == 200
     assert client.get(path, headers=_auth(keys["scjg"])).status_code == 403  # another department's
     assert client.get(path, headers=_auth(keys["rsj"])).status_code == 403  # a consumer's key
