@@ -277,7 +277,7 @@ def open_signed(hub: Hub, extract_id: str, expires: int, sig: str) -> Opened:
     if not hmac.compare_digest(sign(hub, extract_id, expires).encode(), sig.encode("utf-8", "replace")):
         reason = "this download link is not valid"
     elif utcnow().timestamp() > expires:
-        reason = "this download link has expired; ask GET /bulk/extracts/{id} for a new one"
+        reason = f"this download link has expired; ask GET /bulk/extracts/{extract_id} for a new one"
     elif extract is None or grant is None:
         reason = "this download link is not valid"
     elif grant.revoked_at is not None or grant.valid_until < utcnow():

@@ -419,6 +419,13 @@ def test_byte_ranges_of_an_extract_are_audited_as_partial_and_sizes_are_not(serv
         rows = s.execute(sa.text("SELECT result, response_bytes FROM audit_log WHERE action = 'download'")).all()
     assert [tuple(r) for r in rows] == [("ok", size), ("partial", 100)]  # the HEAD sent no data: no entry
 
+    # A genuine link past its expiry says which extract to ask a fresh link for.
+    from sharehub.bulk import sign
+
+    past = int(datetime.now(UTC).timestamp()) - 60
+    expired = client.get(f"/bulk/extracts/{made['id']}/download?expires={past}&sig={sign(hub, made['id'], past)}")
+    assert expired.status_code == 403 and f"ask GET /bulk/extracts/{made['id']} for a new one" in expired.text
+
 
 def test_objections_are_answered_in_time_and_counted(served) -> None:
     from sharehub.notices import mark_overdue
