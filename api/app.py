@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal, NamedTuple, TypeVar
 
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, Response, status
@@ -55,6 +55,8 @@ from sharehub.metadata.models import Notice, Objection, as_utc
 from sharehub.notices import acknowledge, dispute, expected, get_notice, list_notices, pending_reasons
 from sharehub.objections import answer as answer_objection
 from sharehub.objections import key_fields, list_objections, raise_objection
+from sharehub.scores import as_dict as score_dict
+from sharehub.scores import department_scores
 from sharehub.service import BadRequest, masked, request_key, verify
 from sharehub.serving import key_of, lookup_as_of
 from sharehub.settings import Settings, get_settings
@@ -462,6 +464,20 @@ class StatsOut(BaseModel):
         description="What it must rectify: data_late, notices_overdue, inconsistent_with_source, "
         "application_steps_overdue (each while its figure is above zero)."
     )
+
+
+class ScoreOut(BaseModel):
+    """One provider department's score for the period (Zhejiang 35; Hengyang 25), each part 0–100; a part
+    with nothing to measure in the period is null and left out of the score (see `sharehub.scores`)."""
+
+    department: str
+    score: float | None = Field(description="The mean of the parts that could be measured.")
+    rank: int | None = Field(description="1 for the best score; equal scores share a rank.")
+    quantity: float | None = Field(description="Share of its resources that delivered in the period.")
+    timeliness: float | None = Field(description="Share of update periods due in the period delivered on time.")
+    quality: float | None = Field(description="Share of rows landed in the period that passed the quality gate.")
+    use: float | None = Field(description="Share of its shared resources that answered a serving call.")
+    figures: dict[str, int] = Field(description="The counts each part is computed from.")
 
 
 class Health(BaseModel):
@@ -973,6 +989,26 @@ def create_app() -> FastAPI:
         """Figures per department; the platform office sees all departments, anyone else its own."""
         rows = department_stats(hub, None if caller.role == "platform" else caller.department)
         return [StatsOut(**row) for row in rows]
+
+    @app.get(
+        "/scores",
+        response_model=list[ScoreOut],
+        tags=["stats"],
+        responses={403: {"description": "A consumer's key"}, 422: {"description": "An empty period"}},
+    )
+    def department_scores_(
+        hub: HubDep,
+        caller: DepartmentDep,
+        since: Annotated[date | None, Query(description="First day (China time); default 1 January.")] = None,
+        until: Annotated[date | None, Query(description="Last day (China time); default today.")] = None,
+    ) -> list[ScoreOut]:
+        """Every provider department's score for the period, best first: published to the departments and
+        the platform office alike (Zhejiang 35: 公布评估结果)."""
+        try:
+            rows = department_scores(hub, since, until)
+        except ValueError as exc:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+        return [ScoreOut(**score_dict(row)) for row in rows]
 
     app.include_router(build_sharing_router(get_hub, get_caller))
     # Starlette tries the routes in order: the two lookups, nearly all the traffic, go first.

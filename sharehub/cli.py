@@ -13,8 +13,9 @@ from rich.table import Table
 
 from sharehub.cli_consistency import conflicts_app, consistency, run_check
 from sharehub.cli_consumers import consumers_app
-from sharehub.cli_grants import applications_app, audit_app, grants_app, objections_app, stats
+from sharehub.cli_grants import applications_app, audit_app, grants_app, objections_app
 from sharehub.cli_notices import notices_app
+from sharehub.cli_stats import scores, stats
 from sharehub.cli_themes import run_builds, themes_app
 from sharehub.console import err, out
 from sharehub.console import hub as _hub
@@ -41,6 +42,7 @@ app.add_typer(grants_app, name="grants")
 app.add_typer(objections_app, name="objections")
 app.add_typer(audit_app, name="audit")
 app.command("stats")(stats)
+app.command("scores")(scores)
 app.command("consistency")(consistency)
 
 

@@ -203,13 +203,3 @@ def audit_verify() -> None:
         return
     err.print(f"[red]audit chain broken at entry {result.first_bad}: {result.reason}[/red]")
     raise typer.Exit(code=1)
-
-
-def stats(department: Annotated[str | None, typer.Option(help="Only this department.")] = None) -> None:
-    """Figures per department: runs, quarantine, notices, conflicts, overdue steps, objections, calls."""
-    from sharehub.stats import FIGURES, department_stats
-
-    t = Table("department", *[c.replace("_", " ") for c in FIGURES], "to rectify")
-    for row in department_stats(_hub(), department):
-        t.add_row(row["department"], *[f"{row[c]:,}" for c in FIGURES], ", ".join(row["rectify"]).replace("_", " "))
-    out.print(t)

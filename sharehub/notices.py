@@ -420,11 +420,12 @@ def last_due_period_end(hub: Hub, now: datetime, frequency: str, working_days: i
     """The end of the latest update period whose data was due by `now`."""
     end = period_start(now, frequency)
     while hub.calendar.deadline(end, working_days) > now:
-        end = _previous_boundary(end, frequency)
+        end = previous_boundary(end, frequency)
     return end
 
 
-def _previous_boundary(boundary: datetime, frequency: str) -> datetime:
+def previous_boundary(boundary: datetime, frequency: str) -> datetime:
+    """The start of the update period before the one that starts at `boundary`."""
     if frequency in ("realtime", "hourly"):
         return boundary - timedelta(hours=1)
     if frequency == "weekly":

@@ -1,0 +1,66 @@
+"""`sharehub stats` and `sharehub scores`: what the platform office publishes about each department."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from sharehub.console import err, out
+from sharehub.console import hub as _hub
+
+Day = Annotated[datetime | None, typer.Option(formats=["%Y-%m-%d"], help="A day, e.g. 2026-01-01 (China time).")]
+
+
+def stats(department: Annotated[str | None, typer.Option(help="Only this department.")] = None) -> None:
+    """Figures per department: runs, quarantine, notices, conflicts, overdue steps, objections, calls,
+    and what each must rectify. One column per department, one line per figure."""
+    from sharehub.stats import FIGURES, department_stats
+
+    rows = department_stats(_hub(), department)
+    t = Table("figure", *[row["department"] for row in rows])
+    for figure in FIGURES:
+        t.add_row(figure.replace("_", " "), *[f"{row[figure]:,}" for row in rows])
+    t.add_row("to rectify", *["\n".join(row["rectify"]).replace("_", " ") or "-" for row in rows])
+    out.print(t)
+
+
+def scores(since: Day = None, until: Day = None) -> None:
+    """Each provider department's score for a period (Zhejiang 35; Hengyang 25): quantity, timeliness,
+    quality and use of what it provides, 0–100 each, and their mean. Default: this year to date."""
+    from sharehub.scores import department_scores, window
+
+    try:
+        start, end = window(since.date() if since else None, until.date() if until else None)
+        rows = department_scores(_hub(), since.date() if since else None, until.date() if until else None)
+    except ValueError as exc:
+        err.print(str(exc))
+        raise typer.Exit(code=1) from None
+
+    def part(value: float | None, figures: str) -> str:
+        return "-" if value is None else f"{value:.1f} ({figures})"
+
+    t = Table(
+        "rank",
+        "department",
+        "score",
+        "quantity (resources delivering)",
+        "timeliness (periods on time)",
+        "quality (rows passed)",
+        "use (resources called)",
+        title=f"scores from {start:%Y-%m-%d %H:%M} to {end.astimezone(start.tzinfo):%Y-%m-%d %H:%M} (China time)",
+    )
+    for r in rows:
+        t.add_row(
+            "-" if r.rank is None else str(r.rank),
+            r.department,
+            "-" if r.score is None else f"{r.score:.1f}",
+            part(r.parts["quantity"], f"{r.resources_delivering}/{r.resources}"),
+            part(r.parts["timeliness"], f"{r.periods_on_time:,}/{r.periods_due:,}"),
+            part(r.parts["quality"], f"{r.rows_passed:,}/{r.rows_landed:,}"),
+            part(r.parts["use"], f"{r.resources_used}/{r.resources_shared}, {r.calls_answered:,} calls"),
+        )
+    out.print(t)
+    out.print("a part with nothing to measure in the period shows '-' and is left out of the score")

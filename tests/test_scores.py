@@ -1,0 +1,115 @@
+"""Department scores (Zhejiang 35; Hengyang 25): quantity, timeliness, quality and use, over a run history
+whose every moment is known, so each part can be worked out by hand."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from api.app import create_app
+from sharehub import audit
+from sharehub.cli import app as cli
+from sharehub.consumers import Caller, add_consumer
+from sharehub.metadata.models import Run
+from sharehub.scores import department_scores
+from sharehub.workdays import CHINA
+
+
+def _at(day: int, hour: int, minute: int = 0) -> datetime:
+    return datetime(2026, 11, day, hour, minute, tzinfo=CHINA)
+
+
+def _run(hub, resource_id: str, started: datetime, status: str, landed: int = 0, quarantined: int = 0) -> None:
+    with hub.db() as s:
+        s.add(
+            Run(
+                id=f"{resource_id}__{started:%Y%m%dT%H%M}",
+                resource_id=resource_id,
+                trigger="schedule",
+                status=status,
+                step="promote",
+                started_at=started,
+                finished_at=started.replace(minute=started.minute + 5),
+                mode="incremental",
+                rows_landed=landed,
+                rows_quarantined=quarantined,
+            )
+        )
+
+
+def test_each_part_follows_the_run_history_and_the_working_day_calendar(make_hub) -> None:
+    hub = make_hub()
+    # gongan.population, daily, due 2 working days after each day ends. Connected Monday 2 November 10:00;
+    # delivers again Tuesday 09:00 (the data of Monday, due Thursday 24:00), then never again.
+    _run(hub, "gongan.population", _at(2, 10), "succeeded", landed=100, quarantined=5)
+    _run(hub, "gongan.population", _at(3, 9), "succeeded", landed=50)
+    # scjg.legal_entity was connected the same Monday, and its only run failed.
+    _run(hub, "scjg.legal_entity", _at(2, 11), "failed")
+    # Monday 9 November, noon: Monday's data (due Thu 5th 24:00) came on time; Tuesday's (due Fri 6th
+    # 24:00) never did; Wednesday's is due Monday 9th 24:00, not yet.
+    scores = {s.department: s for s in department_scores(hub, date(2026, 11, 1), None, now=_at(9, 12))}
+
+    gongan = scores["gongan"]
+    assert (gongan.periods_due, gongan.periods_on_time) == (2, 1)
+    assert (gongan.rows_landed, gongan.rows_passed) == (150, 145)
+    assert gongan.parts == {"quantity": 100.0, "timeliness": 50.0, "quality": 96.7, "use": 0.0}
+    assert gongan.score == 61.7 and gongan.rank == 1
+
+    scjg = scores["scjg"]  # connected, never delivered: no quality to measure, every period late
+    assert scjg.parts == {"quantity": 0.0, "timeliness": 0.0, "quality": None, "use": 0.0}
+    assert scjg.score == 0.0 and scjg.rank == 2
+    # Never connected: nothing to be late for. Not shared: no use to measure.
+    assert scores["wjw"].parts == {"quantity": 0.0, "timeliness": None, "quality": None, "use": None}
+    assert scores["wjw"].rank == 2
+
+    # A period that ends before `since` is not counted, nor are runs finished after `until`.
+    later = {s.department: s for s in department_scores(hub, date(2026, 11, 4), None, now=_at(9, 12))}
+    assert (later["gongan"].periods_due, later["gongan"].periods_on_time) == (1, 0)
+    assert later["gongan"].parts["quantity"] == 0.0 and later["gongan"].parts["quality"] is None
+    early = {s.department: s for s in department_scores(hub, date(2026, 11, 1), date(2026, 11, 2), now=_at(9, 12))}
+    assert early["gongan"].rows_landed == 100 and early["gongan"].periods_due == 0
+
+    with pytest.raises(ValueError, match="the period is empty"):
+        department_scores(hub, date(2026, 11, 5), date(2026, 11, 4))
+
+
+def test_use_counts_answered_calls_only_and_the_api_publishes_scores(make_hub, use_env) -> None:
+    hub = make_hub()
+    use_env(hub)
+    consumer = Caller(1, "人社 待遇资格认证", "rsj", "consumer")
+    audit.record(hub, "query", consumer, "gongan.population", grant_id=1, result="ok")
+    audit.record(hub, "verification", consumer, "scjg.legal_entity", result="denied")  # refused: no use
+    scores = {s.department: s for s in department_scores(hub)}
+    assert (scores["gongan"].resources_used, scores["gongan"].calls_answered) == (1, 1)
+    assert scores["gongan"].parts["use"] == 100.0 and scores["scjg"].parts["use"] == 0.0
+
+    platform = add_consumer(hub, "平台", "platform", "platform")[1]
+    provider = add_consumer(hub, "市场监管局", "scjg", "provider")[1]
+    app_key = add_consumer(hub, "人社 待遇资格认证", "rsj", "consumer")[1]
+    client = TestClient(create_app())
+    published = client.get("/scores", headers={"Authorization": f"Bearer {provider}"})
+    assert published.status_code == 200  # published: a department sees every department's score
+    by_department = {row["department"]: row for row in published.json()}
+    assert set(by_department) == {r.provider for r in hub.catalogue.resources.values()}
+    assert by_department["gongan"]["use"] == 100.0 and by_department["gongan"]["figures"]["calls_answered"] == 1
+    assert client.get("/scores", headers={"Authorization": f"Bearer {platform}"}).status_code == 200
+    assert client.get("/scores", headers={"Authorization": f"Bearer {app_key}"}).status_code == 403
+    empty = client.get("/scores?since=2026-11-05&until=2026-11-04", headers={"Authorization": f"Bearer {platform}"})
+    assert empty.status_code == 422 and "the period is empty" in empty.text
+
+    shown = CliRunner().invoke(cli, ["scores", "--since", "2026-01-01"], env={"COLUMNS": "200"})
+    assert shown.exit_code == 0 and "100.0 (1/1, 1 calls)" in shown.output, shown.output
+    refused = CliRunner().invoke(cli, ["scores", "--since", "2026-11-05", "--until", "2026-11-04"])
+    assert refused.exit_code == 1 and "the period is empty" in refused.output
+
+
+def test_the_period_reaches_at_most_to_now() -> None:
+    from sharehub.scores import window
+
+    now = _at(9, 12)
+    assert window(date(2026, 11, 1), date(9999, 12, 31), now) == (_at(1, 0), now)
+    assert window(None, None, now) == (datetime(2026, 1, 1, tzinfo=CHINA), now)
+    assert window(date(1, 1, 1), date(2026, 11, 2), now)[1] == _at(3, 0)
