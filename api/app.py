@@ -31,6 +31,8 @@ from sharehub.bulk import downloaded as bulk_downloaded
 from sharehub.bulk import get as bulk_get
 from sharehub.bulk import issue_url as bulk_issue
 from sharehub.bulk import open_signed as bulk_open
+from sharehub.bulletin import published as published_bulletins
+from sharehub.bulletin import read as read_bulletin
 from sharehub.catalogue.models import Resource
 from sharehub.consistency.check import list_conflicts
 from sharehub.consistency.check import reply as reply_conflict
@@ -1009,6 +1011,25 @@ def create_app() -> FastAPI:
         except ValueError as exc:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
         return [ScoreOut(**score_dict(row)) for row in rows]
+
+    @app.get("/bulletins", response_model=list[str], tags=["stats"], responses={403: {"description": "A consumer"}})
+    def bulletins_(hub: HubDep, caller: DepartmentDep) -> list[str]:
+        """The months whose statistics bulletin was published (Lichuan 26), newest first."""
+        return published_bulletins(hub)
+
+    @app.get(
+        "/bulletins/{month}",
+        response_model=dict[str, Any],
+        tags=["stats"],
+        responses={403: {"description": "A consumer"}, 404: {"description": "Not published"}},
+    )
+    def bulletin_(hub: HubDep, caller: DepartmentDep, month: str) -> dict[str, Any]:
+        """A published monthly bulletin (YYYY-MM): authorizations, calls, availability per resource and
+        each department's score, as frozen when the month ended."""
+        try:
+            return read_bulletin(hub, month)
+        except LookupError as exc:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
 
     app.include_router(build_sharing_router(get_hub, get_caller))
     # Starlette tries the routes in order: the two lookups, nearly all the traffic, go first.

@@ -116,6 +116,30 @@ def notices_daily() -> None:
 
 notices_daily()
 
+
+@dag(
+    dag_id="sharehub.bulletin_monthly",
+    description="Publish the statistics bulletin of the month just ended (Lichuan 26): authorizations, calls, "
+    "availability and each department's score.",
+    schedule="0 9 1 * *",  # 09:00 on the 1st, China time
+    start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["sharehub", "stats"],
+)
+def bulletin_monthly() -> None:
+    @task(task_id="publish")
+    def publish() -> dict[str, str | int]:
+        from sharehub.pipeline.tasks import bulletin_task
+
+        return bulletin_task()
+
+    publish()
+
+
+bulletin_monthly()
+
 _catalogue = load_catalogue(get_settings().catalogue_dir)
 for _resource in _catalogue.resources.values():
     globals()[_resource.id.replace(".", "__")] = build_dag(_resource)

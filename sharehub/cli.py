@@ -15,7 +15,7 @@ from sharehub.cli_consistency import conflicts_app, consistency, run_check
 from sharehub.cli_consumers import consumers_app
 from sharehub.cli_grants import applications_app, audit_app, grants_app, objections_app
 from sharehub.cli_notices import notices_app
-from sharehub.cli_stats import scores, stats
+from sharehub.cli_stats import bulletin, scores, stats
 from sharehub.cli_themes import run_builds, themes_app
 from sharehub.console import err, out
 from sharehub.console import hub as _hub
@@ -43,6 +43,7 @@ app.add_typer(objections_app, name="objections")
 app.add_typer(audit_app, name="audit")
 app.command("stats")(stats)
 app.command("scores")(scores)
+app.command("bulletin")(bulletin)
 app.command("consistency")(consistency)
 
 

@@ -64,3 +64,55 @@ def scores(since: Day = None, until: Day = None) -> None:
         )
     out.print(t)
     out.print("a part with nothing to measure in the period shows '-' and is left out of the score")
+
+
+def bulletin(
+    month: Annotated[str | None, typer.Option(help="YYYY-MM; default: the month just ended.")] = None,
+    publish: Annotated[bool, typer.Option(help="Freeze it in the object store, for GET /bulletins/{month}.")] = False,
+) -> None:
+    """The monthly statistics bulletin (Lichuan 26): authorizations, calls, availability and scores."""
+    from sharehub import bulletin as bulletins
+
+    hub = _hub()
+    try:
+        first = bulletins.month_of(month)
+        if publish:
+            path, made = bulletins.publish(hub, first)
+        else:
+            path, made = "", bulletins.bulletin(hub, first)
+    except ValueError as exc:
+        err.print(str(exc))
+        raise typer.Exit(code=1) from None
+    auth = made["authorizations"]
+    out.print(
+        f"[bold]bulletin {made['month']}[/bold] ({made['from'][:10]} to {made['to'][:16]}, China time)"
+        + ("" if made["complete"] else " [yellow]month not over yet[/yellow]")
+    )
+    out.print(
+        f"applications: {auth['applications']:,} "
+        f"({', '.join(f'{k} {v}' for k, v in auth['by_share_type'].items()) or 'none'}); "
+        f"now: {', '.join(f'{k} {v}' for k, v in auth['by_status_now'].items()) or '-'}; "
+        f"steps overdue: {', '.join(f'{k} {v}' for k, v in auth['steps_overdue'].items()) or 'none'}"
+    )
+    t = Table(
+        "resource", "runs (succeeded)", "periods on time", "rows passed", "calls answered / refused", "last delivered"
+    )
+    for a in made["availability"]:
+        modes = made["calls"].get(a["resource_id"], {})
+        answered = sum(m["answered"] for m in modes.values())
+        refused = sum(m["refused"] for m in modes.values())
+        t.add_row(
+            a["resource_id"],
+            f"{a['runs']:,} ({a['runs_succeeded']:,})",
+            f"{a['periods_on_time']:,}/{a['periods_due']:,}",
+            f"{a['rows_passed']:,}/{a['rows_landed']:,}",
+            f"{answered:,} / {refused:,}",
+            (a["last_delivered"] or "-")[:16].replace("T", " "),
+        )
+    out.print(t)
+    ranks = ", ".join(
+        f"{s['rank'] or '-'}. {s['department']} {s['score'] if s['score'] is not None else '-'}" for s in made["scores"]
+    )
+    out.print(f"scores: {ranks}")
+    if publish:
+        out.print(f"published: {hub.store.uri(path)} (GET /bulletins/{made['month']})")

@@ -92,6 +92,17 @@ class ObjectStore:
             self.path(relative), schema, filesystem=self.fs, compression=compression, use_dictionary=False
         )
 
+    def write_bytes(self, relative: str, data: bytes) -> None:
+        """Write a whole (small) file at `relative`, replacing any there."""
+        self.fs.create_dir(self.path(relative).rsplit("/", 1)[0], recursive=True)
+        with self.fs.open_output_stream(self.path(relative)) as f:
+            f.write(data)
+
+    def read_bytes(self, relative: str) -> bytes:
+        """A whole (small) file; FileNotFoundError if there is none."""
+        with self.fs.open_input_stream(self.path(relative)) as f:
+            return bytes(f.read())
+
     def parquet_file(self, relative: str) -> pq.ParquetFile:
         """Open a Parquet file for batch-wise reading."""
         return pq.ParquetFile(self.fs.open_input_file(self.path(relative)))

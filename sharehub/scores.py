@@ -88,13 +88,25 @@ def _periods(hub: Hub, resource: Resource, start: datetime, end: datetime) -> li
     return out[::-1]
 
 
-def department_scores(
-    hub: Hub, since: date | None = None, until: date | None = None, now: datetime | None = None
-) -> list[Score]:
-    """Every provider department's score for the period, best first (ties share a rank)."""
-    start, end = window(since, until, now)
-    resources = list(hub.catalogue.resources.values())
-    scores = {r.provider: Score(r.provider) for r in resources}
+@dataclass
+class ResourceFigures:
+    """What one resource delivered and answered in the period: the counts scores and bulletins use."""
+
+    resource_id: str
+    provider: str
+    shared: bool
+    runs: int = 0
+    runs_succeeded: int = 0
+    periods_due: int = 0
+    periods_on_time: int = 0
+    rows_landed: int = 0
+    rows_passed: int = 0
+    calls_answered: int = 0
+    last_delivered: datetime | None = None
+
+
+def resource_figures(hub: Hub, start: datetime, end: datetime) -> list[ResourceFigures]:
+    """Each catalogue resource's figures between two moments, in catalogue order."""
     with hub.db() as s:
         runs = s.execute(
             select(Run.resource_id, Run.status, Run.started_at, Run.finished_at, Run.rows_landed, Run.rows_quarantined)
@@ -109,34 +121,58 @@ def department_scores(
             )
             .group_by(AuditEntry.resource_id)
         )
-        used: dict[str | None, int] = {rid: n for rid, n in calls}
+        answered: dict[str | None, int] = {rid: n for rid, n in calls}
+    figures = {
+        r.id: ResourceFigures(r.id, r.provider, r.share.type != "not_shared", calls_answered=answered.get(r.id, 0))
+        for r in hub.catalogue.resources.values()
+    }
     first_run: dict[str, datetime] = {}
     delivered: dict[str, list[datetime]] = {}
     for rid, status, started, finished, landed, quarantined in runs:
+        row = figures.get(rid)
+        if row is None:  # a resource no longer in the catalogue
+            continue
         started = as_utc(started)
         first_run[rid] = min(first_run.get(rid, started), started)
+        row.runs += start <= started < end
         if status != "succeeded" or finished is None:
             continue
         finished = as_utc(finished)
         delivered.setdefault(rid, []).append(finished)
-        row = scores.get(hub.catalogue.resources[rid].provider) if rid in hub.catalogue.resources else None
-        if row is not None and start <= finished < end:
+        if start <= finished < end:
+            row.runs_succeeded += 1
             row.rows_landed += landed
             row.rows_passed += landed - quarantined
-    for resource in resources:
-        row = scores[resource.provider]
-        times = sorted(delivered.get(resource.id, []))
+            row.last_delivered = max(row.last_delivered or finished, finished)
+    for resource in hub.catalogue.resources.values():
+        if resource.id not in first_run:
+            continue
+        row, times = figures[resource.id], sorted(delivered.get(resource.id, []))
+        for period_end, due in _periods(hub, resource, max(start, first_run[resource.id]), end):
+            row.periods_due += 1
+            after = bisect.bisect_left(times, period_end)
+            row.periods_on_time += after < len(times) and times[after] <= due
+    return list(figures.values())
+
+
+def department_scores(
+    hub: Hub, since: date | None = None, until: date | None = None, now: datetime | None = None
+) -> list[Score]:
+    """Every provider department's score for the period, best first (ties share a rank)."""
+    start, end = window(since, until, now)
+    scores: dict[str, Score] = {}
+    for f in resource_figures(hub, start, end):
+        row = scores.setdefault(f.provider, Score(f.provider))
         row.resources += 1
-        row.resources_delivering += any(start <= t < end for t in times)
-        if resource.id in first_run:
-            for period_end, due in _periods(hub, resource, max(start, first_run[resource.id]), end):
-                row.periods_due += 1
-                after = bisect.bisect_left(times, period_end)
-                row.periods_on_time += after < len(times) and times[after] <= due
-        if resource.share.type != "not_shared":
+        row.resources_delivering += f.runs_succeeded > 0
+        row.periods_due += f.periods_due
+        row.periods_on_time += f.periods_on_time
+        row.rows_landed += f.rows_landed
+        row.rows_passed += f.rows_passed
+        if f.shared:
             row.resources_shared += 1
-            row.resources_used += used.get(resource.id, 0) > 0
-            row.calls_answered += used.get(resource.id, 0)
+            row.resources_used += f.calls_answered > 0
+            row.calls_answered += f.calls_answered
     for row in scores.values():
         row.parts = {
             "quantity": _ratio(row.resources_delivering, row.resources),

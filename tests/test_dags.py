@@ -26,8 +26,10 @@ def test_every_resource_has_a_clean_dag(dagbag) -> None:
     assert dagbag.import_errors == {}
     cat = load_catalogue(REPO_ROOT / "catalogue")
     themes = {"sharehub.theme.social_security.person_insurance", "sharehub.theme.market_credit.company_credit"}
-    assert set(dagbag.dags) == set(cat.resources) | {"sharehub.notices_daily", "sharehub.consistency"} | themes
+    scheduled = {"sharehub.notices_daily", "sharehub.consistency", "sharehub.bulletin_monthly"}
+    assert set(dagbag.dags) == set(cat.resources) | scheduled | themes
     assert dagbag.dags["sharehub.notices_daily"].tasks[0].retries >= 1
+    assert [t.task_id for t in dagbag.dags["sharehub.bulletin_monthly"].tasks] == ["publish"]
     # The consistency check runs when a store it reads is updated, not on a guessed schedule.
     watched = {a.name for a in dagbag.dags["sharehub.consistency"].timetable.asset_condition.objects}
     assert {"sharehub.store.gongan.population", "sharehub.store.rsj.insurance_enrolment"} <= watched
@@ -41,7 +43,7 @@ def test_every_resource_has_a_clean_dag(dagbag) -> None:
     }
     assert [a.name for a in credit.tasks[0].outlets] == ["sharehub.theme.market_credit.company_credit"]
     for dag_id, dag in dagbag.dags.items():
-        if dag_id in ("sharehub.notices_daily", "sharehub.consistency") or dag_id in themes:
+        if dag_id in scheduled or dag_id in themes:
             continue
         assert "sharehub" in dag.tags and f"dept:{cat.resources[dag_id].provider}" in dag.tags
         assert [t.task_id for t in dag.topological_sort()] == ["extract", "gate", "promote", "notify"]

@@ -3,7 +3,7 @@ whose every moment is known, so each part can be worked out by hand."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -113,3 +113,75 @@ def test_the_period_reaches_at_most_to_now() -> None:
     assert window(date(2026, 11, 1), date(9999, 12, 31), now) == (_at(1, 0), now)
     assert window(None, None, now) == (datetime(2026, 1, 1, tzinfo=CHINA), now)
     assert window(date(1, 1, 1), date(2026, 11, 2), now)[1] == _at(3, 0)
+
+
+def test_the_bulletin_month_defaults_to_the_month_just_ended() -> None:
+    from sharehub.bulletin import month_of
+
+    assert month_of(None, _at(9, 12)) == date(2026, 10, 1)
+    assert month_of(None, datetime(2027, 1, 1, 0, 30, tzinfo=CHINA)) == date(2026, 12, 1)  # China time
+    assert month_of("2026-02") == date(2026, 2, 1)
+    with pytest.raises(ValueError, match="YYYY-MM"):
+        month_of("2026-2")
+
+
+def test_the_monthly_bulletin_is_published_once_its_month_is_over(make_hub, use_env) -> None:
+    from sharehub import bulletin
+    from sharehub.grants import apply
+
+    hub = make_hub()
+    use_env(hub)
+    today = datetime.now(CHINA).date()
+    month = today.replace(day=1)
+    month_after = datetime(month.year + (month.month == 12), month.month % 12 + 1, 1, 9, tzinfo=CHINA)
+    made, app_key = add_consumer(hub, "人社 待遇资格认证", "rsj", "consumer")
+    consumer = Caller(made.id, made.name, made.department, "consumer")
+    apply(hub, consumer, "gongan.population", ["name"], ["query"], "待遇资格认证", month_after + timedelta(days=30))
+    audit.record(hub, "query", consumer, "gongan.population", grant_id=1, result="ok")
+    audit.record(hub, "verification", consumer, "scjg.legal_entity", result="denied")
+    _run(hub, "gongan.population", datetime(month.year, month.month, 1, 10, tzinfo=CHINA), "succeeded", 40, 4)
+
+    made_now = bulletin.bulletin(hub, month, now=month_after)
+    assert made_now["month"] == f"{month:%Y-%m}" and made_now["complete"]
+    assert made_now["authorizations"] == {
+        "applications": 1,
+        "by_share_type": {"unconditional": 1},
+        "by_status_now": {"granted": 1},
+        "steps_overdue": {},
+    }
+    assert made_now["calls"] == {
+        "gongan.population": {"query": {"answered": 1, "refused": 0}},
+        "scjg.legal_entity": {"verification": {"answered": 0, "refused": 1}},
+    }
+    gongan = next(a for a in made_now["availability"] if a["resource_id"] == "gongan.population")
+    assert (gongan["runs_succeeded"], gongan["rows_landed"], gongan["rows_passed"], gongan["calls_answered"]) == (
+        1,
+        40,
+        36,
+        1,
+    )
+    assert {s["department"] for s in made_now["scores"]} == {r.provider for r in hub.catalogue.resources.values()}
+
+    # Not before the month is over: a published bulletin does not change.
+    with pytest.raises(ValueError, match="is not over yet"):
+        bulletin.publish(hub, month)
+    path, _ = bulletin.publish(hub, month, now=month_after)
+    assert path == f"bulletins/{month:%Y-%m}.json" and bulletin.published(hub) == [f"{month:%Y-%m}"]
+
+    platform = add_consumer(hub, "平台", "platform", "platform")[1]
+    provider = add_consumer(hub, "公安局", "gongan", "provider")[1]
+    client = TestClient(create_app())
+    assert client.get("/bulletins", headers={"Authorization": f"Bearer {provider}"}).json() == [f"{month:%Y-%m}"]
+    shown = client.get(f"/bulletins/{month:%Y-%m}", headers={"Authorization": f"Bearer {provider}"})
+    assert shown.status_code == 200 and shown.json() == bulletin.read(hub, f"{month:%Y-%m}")
+    assert shown.json()["calls"] == made_now["calls"]
+    assert client.get(f"/bulletins/{month:%Y-%m}", headers={"Authorization": f"Bearer {app_key}"}).status_code == 403
+    missing = client.get("/bulletins/1999-01", headers={"Authorization": f"Bearer {platform}"})
+    assert missing.status_code == 404 and "no bulletin published for 1999-01" in missing.text
+    assert client.get("/bulletins/..%2Fsecrets", headers={"Authorization": f"Bearer {platform}"}).status_code == 404
+
+    shown_cli = CliRunner().invoke(cli, ["bulletin", "--month", f"{month:%Y-%m}"], env={"COLUMNS": "200"})
+    assert shown_cli.exit_code == 0 and "month not over yet" in shown_cli.output, shown_cli.output
+    assert "gongan.population" in shown_cli.output and "36/40" in shown_cli.output
+    bad = CliRunner().invoke(cli, ["bulletin", "--month", "2026-13"])
+    assert bad.exit_code == 1 and "a month is written YYYY-MM" in bad.output

@@ -45,6 +45,14 @@ def daily_notice_check() -> dict[str, int]:
     }
 
 
+def bulletin_task() -> dict[str, str | int]:
+    """Publish the bulletin of the month just ended; the monthly DAG's one task (a rerun rewrites the same)."""
+    from sharehub.bulletin import month_of, publish
+
+    path, made = publish(Hub.from_env(), month_of(None))
+    return {"month": made["month"], "path": path, "applications": made["authorizations"]["applications"]}
+
+
 def promote_task(run_id: str) -> dict[str, int]:
     """Merge a validated run into its store; return the store version and change counts."""
     out = promote(Hub.from_env(), run_id)

@@ -1,0 +1,132 @@
+"""The monthly statistics bulletin (Lichuan 26: 定期公布授权办理、数据调用和数据可用性等情况统计信息;
+Zhejiang 35 and Hengyang 25: 评估并公布结果).
+
+A bulletin covers one calendar month in China time and holds:
+  - authorizations (授权办理): the applications made in the month, by share type and by where they
+    stand now, and the application steps that ran past their deadline in the month, by department;
+  - calls (数据调用): serving calls on each resource, by mode, answered or refused (audit chain);
+  - availability (数据可用性): each resource's runs, deliveries, update periods due and on time, rows
+    landed and passed, and its last delivery in the month;
+  - scores: each provider department's score for the month (`sharehub.scores`).
+`publish` freezes it as `bulletins/<YYYY-MM>.json` in the object store; the monthly DAG publishes the
+month just ended, and `GET /bulletins/{month}` serves what was published to every department.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter, defaultdict
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import func, select
+
+from sharehub.hub import Hub
+from sharehub.metadata.models import Application, AuditEntry, utcnow
+from sharehub.scores import as_dict, department_scores, resource_figures, window
+from sharehub.stats import REFUSED, SERVING
+from sharehub.workdays import CHINA
+
+PREFIX = "bulletins"
+MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+
+
+def month_of(text: str | None, now: datetime | None = None) -> date:
+    """The first day of a month given as YYYY-MM; by default the month before the current one (China
+    time), the last complete month. ValueError on anything else."""
+    if text is None:
+        today = (now or utcnow()).astimezone(CHINA).date().replace(day=1)
+        return date(today.year - (today.month == 1), 12 if today.month == 1 else today.month - 1, 1)
+    if not MONTH.match(text):
+        raise ValueError(f"a month is written YYYY-MM, e.g. 2026-10, not {text!r}")
+    return date(int(text[:4]), int(text[5:]), 1)
+
+
+def _month_end(first: date) -> date:
+    """The last day of the month that starts on `first`."""
+    following = date(first.year + (first.month == 12), 1 if first.month == 12 else first.month + 1, 1)
+    return date.fromordinal(following.toordinal() - 1)
+
+
+def bulletin(hub: Hub, month: date, now: datetime | None = None) -> dict[str, Any]:
+    """The bulletin of one month, computed now; `complete` is false for a month not over yet."""
+    now = now or utcnow()
+    last = _month_end(month)
+    start, end = window(month, last, now)
+    with hub.db() as s:
+        made = s.execute(
+            select(Application.share_type, Application.status, func.count())
+            .where(Application.created_at >= start, Application.created_at < end)
+            .group_by(Application.share_type, Application.status)
+        ).all()
+        late_steps = s.execute(
+            select(Application.overdue_department, func.count())
+            .where(Application.overdue_at >= start, Application.overdue_at < end)
+            .group_by(Application.overdue_department)
+        ).all()
+        calls = s.execute(
+            select(AuditEntry.resource_id, AuditEntry.action, AuditEntry.result, func.count())
+            .where(AuditEntry.action.in_(SERVING), AuditEntry.at >= start, AuditEntry.at < end)
+            .group_by(AuditEntry.resource_id, AuditEntry.action, AuditEntry.result)
+        ).all()
+    by_type: Counter[str] = Counter()
+    by_status: Counter[str] = Counter()
+    for share_type, status, n in made:
+        by_type[share_type] += n
+        by_status[status] += n
+    served: dict[str, dict[str, dict[str, int]]] = defaultdict(
+        lambda: defaultdict(lambda: {"answered": 0, "refused": 0})
+    )
+    for rid, action, result, n in calls:
+        served[rid or "-"][action]["refused" if result in REFUSED else "answered"] += n
+    return {
+        "month": f"{month:%Y-%m}",
+        "from": start.astimezone(CHINA).isoformat(),
+        "to": end.astimezone(CHINA).isoformat(),
+        "complete": end.astimezone(CHINA).date() > last,
+        "made_at": now.astimezone(CHINA).isoformat(),
+        "authorizations": {
+            "applications": sum(by_type.values()),
+            "by_share_type": dict(sorted(by_type.items())),
+            "by_status_now": dict(sorted(by_status.items())),
+            "steps_overdue": {str(d): n for d, n in sorted(late_steps, key=lambda row: str(row[0]))},
+        },
+        "calls": {rid: {mode: dict(v) for mode, v in sorted(modes.items())} for rid, modes in sorted(served.items())},
+        "availability": [
+            {
+                **{k: v for k, v in vars(f).items() if k != "last_delivered"},
+                "last_delivered": f.last_delivered.astimezone(CHINA).isoformat() if f.last_delivered else None,
+            }
+            for f in resource_figures(hub, start, end)
+        ],
+        "scores": [as_dict(score) for score in department_scores(hub, month, last, now)],
+    }
+
+
+def publish(hub: Hub, month: date, now: datetime | None = None) -> tuple[str, dict[str, Any]]:
+    """Compute the month's bulletin and freeze it in the object store; (its path, the bulletin). A month
+    not over yet is refused: a published bulletin does not change."""
+    made = bulletin(hub, month, now)
+    if not made["complete"]:
+        raise ValueError(f"{made['month']} is not over yet: a bulletin is published once its month has ended")
+    path = f"{PREFIX}/{made['month']}.json"
+    hub.store.write_bytes(path, json.dumps(made, ensure_ascii=False, indent=2).encode())
+    return path, made
+
+
+def published(hub: Hub) -> list[str]:
+    """The months published, newest first."""
+    names = (p.removeprefix(f"{PREFIX}/").removesuffix(".json") for p in hub.store.list(PREFIX))
+    return sorted((n for n in names if MONTH.match(n)), reverse=True)
+
+
+def read(hub: Hub, month: str) -> dict[str, Any]:
+    """A published bulletin; LookupError if that month was not published."""
+    if not MONTH.match(month):
+        raise LookupError(f"a month is written YYYY-MM, not {month!r}")
+    try:
+        found: dict[str, Any] = json.loads(hub.store.read_bytes(f"{PREFIX}/{month}.json"))
+    except FileNotFoundError:
+        raise LookupError(f"no bulletin published for {month}") from None
+    return found
