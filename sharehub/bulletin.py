@@ -125,8 +125,8 @@ def read(hub: Hub, month: str) -> dict[str, Any]:
     """A published bulletin; LookupError if that month was not published."""
     if not MONTH.match(month):
         raise LookupError(f"a month is written YYYY-MM, not {month!r}")
-    try:
-        found: dict[str, Any] = json.loads(hub.store.read_bytes(f"{PREFIX}/{month}.json"))
-    except FileNotFoundError:
-        raise LookupError(f"no bulletin published for {month}") from None
+    path = f"{PREFIX}/{month}.json"
+    if not hub.store.exists(path):  # asked first: S3 and a local folder report a missing file differently
+        raise LookupError(f"no bulletin published for {month}")
+    found: dict[str, Any] = json.loads(hub.store.read_bytes(path))
     return found

@@ -525,7 +525,10 @@ def pending_reasons(hub: Hub, notice: Notice) -> dict[str, list[str]]:
         for start in range(0, len(keys), 500):
             found = s.execute(
                 select(QuarantinedRow.row_key, QuarantinedRow.run_id, QuarantinedRow.reasons)
-                .where(QuarantinedRow.resource_id == notice.resource_id, QuarantinedRow.row_key.in_(keys[start:][:500]))
+                .where(
+                    QuarantinedRow.resource_id == notice.resource_id,
+                    QuarantinedRow.row_key.in_(keys[start : start + 500]),
+                )
                 .order_by(QuarantinedRow.id)
             )
             for key, run_id, reasons in found:

@@ -82,3 +82,22 @@ def test_bulk_extract_on_s3_is_a_presigned_link_to_the_public_endpoint(s3: S3Ser
     with hub.store.fs.open_input_stream(hub.store.path(manifest_path)) as stream:
         manifest = json.loads(stream.read())
     assert manifest["rows"] == table.num_rows and manifest["sha256"] == issued.extract.sha256
+
+
+def test_a_bulletin_is_published_to_and_read_back_from_s3(s3: S3Server, make_hub) -> None:
+    from sharehub import bulletin
+    from sharehub.workdays import CHINA
+
+    hub = make_hub(
+        storage_url="s3://sharehub-reports/city",
+        s3_endpoint=s3.endpoint,
+        s3_access_key=s3.access_key,
+        s3_secret_key=s3.secret_key,
+    )
+    hub.store.ensure_bucket()
+    assert bulletin.published(hub) == []
+    with pytest.raises(LookupError, match="no bulletin published for 2026-10"):
+        bulletin.read(hub, "2026-10")
+    path, made = bulletin.publish(hub, bulletin.month_of("2026-10"), now=datetime(2026, 11, 1, 9, tzinfo=CHINA))
+    assert path == "bulletins/2026-10.json" and made["complete"]
+    assert bulletin.published(hub) == ["2026-10"] and bulletin.read(hub, "2026-10") == made
