@@ -172,6 +172,32 @@ def consistency() -> None:
 
 consistency()
 
+# Open datasets for the open-data portal: republished when the store of an unconditionally open resource moves.
+_open = sorted(r.id for r in _catalogue.resources.values() if r.open == "unconditional")
+
+
+@dag(
+    dag_id="sharehub.open_data",
+    description="Publish the open (L1) datasets of unconditionally open resources for the open-data portal.",
+    schedule=AssetAny(*(store_asset(_catalogue.resources[rid]) for rid in _open)) if _open else None,
+    start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["sharehub", "open"],
+)
+def open_data() -> None:
+    @task(task_id="publish")
+    def publish() -> dict[str, str]:
+        from sharehub.pipeline.tasks import open_data_task
+
+        return open_data_task()
+
+    publish()
+
+
+open_data()
+
 
 def build_theme_dag(model: Model) -> Any:
     """The DAG of one thematic model: rebuilt when any store it reads is updated."""

@@ -15,6 +15,7 @@ from sharehub.cli_consistency import conflicts_app, consistency, run_check
 from sharehub.cli_consumers import consumers_app
 from sharehub.cli_grants import applications_app, audit_app, grants_app, objections_app
 from sharehub.cli_notices import notices_app
+from sharehub.cli_open import open_app, run_publish
 from sharehub.cli_stats import bulletin, scores, stats
 from sharehub.cli_themes import run_builds, themes_app
 from sharehub.console import err, out
@@ -41,6 +42,7 @@ app.add_typer(applications_app, name="applications")
 app.add_typer(grants_app, name="grants")
 app.add_typer(objections_app, name="objections")
 app.add_typer(audit_app, name="audit")
+app.add_typer(open_app, name="open")
 app.command("stats")(stats)
 app.command("scores")(scores)
 app.command("bulletin")(bulletin)
@@ -176,6 +178,7 @@ def run_many(resource_ids: list[str]) -> list:
     if any(s.status == "succeeded" for s in summaries):
         run_check(full=False)  # the conflict check, on the entities these runs changed
         run_builds(None)  # thematic stores whose sources changed
+        run_publish(None)  # open datasets whose stores moved
     if failed:
         err.print(f"[red]{len(failed)} resource(s) failed: {', '.join(failed)}[/red]")
     return summaries if not failed else [*summaries, None]

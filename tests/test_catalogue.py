@@ -82,6 +82,16 @@ def _edit(root: Path, rid: str, change) -> None:
             "-",
             "vocabulary must give a meaning to each of its values",
         ),
+        ("wjw.health_record", lambda d: d.update(open="on_application"), "-", "cannot be open to the public"),
+        (
+            "rsj.insurance_enrolment",
+            lambda d: (
+                [f.update(classification="L2") for f in d["fields"] if f["classification"] == "L1"]
+                and d.update(open="unconditional")
+            ),
+            "-",
+            "only L1 fields are opened",
+        ),
     ],
 )
 def test_broken_catalogue_names_file_key_and_reason(tmp_path: Path, rid: str, change, key: str, reason: str) -> None:

@@ -26,10 +26,13 @@ def test_every_resource_has_a_clean_dag(dagbag) -> None:
     assert dagbag.import_errors == {}
     cat = load_catalogue(REPO_ROOT / "catalogue")
     themes = {"sharehub.theme.social_security.person_insurance", "sharehub.theme.market_credit.company_credit"}
-    scheduled = {"sharehub.notices_daily", "sharehub.consistency", "sharehub.bulletin_monthly"}
+    scheduled = {"sharehub.notices_daily", "sharehub.consistency", "sharehub.bulletin_monthly", "sharehub.open_data"}
     assert set(dagbag.dags) == set(cat.resources) | scheduled | themes
     assert dagbag.dags["sharehub.notices_daily"].tasks[0].retries >= 1
     assert [t.task_id for t in dagbag.dags["sharehub.bulletin_monthly"].tasks] == ["publish"]
+    # Open datasets are republished when the store of an unconditionally open resource moves.
+    opened = {a.name for a in dagbag.dags["sharehub.open_data"].timetable.asset_condition.objects}
+    assert opened == {f"sharehub.store.{r.id}" for r in cat.resources.values() if r.open == "unconditional"} != set()
     # The consistency check runs when a store it reads is updated, not on a guessed schedule.
     watched = {a.name for a in dagbag.dags["sharehub.consistency"].timetable.asset_condition.objects}
     assert {"sharehub.store.gongan.population", "sharehub.store.rsj.insurance_enrolment"} <= watched

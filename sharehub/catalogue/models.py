@@ -292,6 +292,10 @@ class Resource(Strict):
             raise ValueError("a not_shared resource has no serving_modes")
         if self.share.type != "not_shared" and not self.serving_modes:
             raise ValueError("a shared resource names at least one serving mode")
+        if self.open != "not_open" and self.share.type == "not_shared":
+            raise ValueError("a resource not shared even between departments cannot be open to the public")
+        if self.open != "not_open" and not any(f.classification == Classification.L1 for f in self.fields):
+            raise ValueError("an open resource needs at least one L1 (public) field: only L1 fields are opened")
         for row_no, row in enumerate(self.sample):
             unknown = sorted(set(row) - set(names))
             if unknown:

@@ -53,6 +53,13 @@ def bulletin_task() -> dict[str, str | int]:
     return {"month": made["month"], "path": path, "applications": made["authorizations"]["applications"]}
 
 
+def open_data_task() -> dict[str, str]:
+    """Republish the open datasets whose stores moved; the `sharehub.open_data` DAG's task."""
+    from sharehub.opendata import publish
+
+    return {p.resource_id: p.status for p in publish(Hub.from_env())}
+
+
 def promote_task(run_id: str) -> dict[str, int]:
     """Merge a validated run into its store; return the store version and change counts."""
     out = promote(Hub.from_env(), run_id)

@@ -1,0 +1,143 @@
+"""Open data (政务数据开放; Fushun 20–22; Hengyang 22): what sharehub hands the city's open-data portal.
+
+The portal (开放平台), not this API, faces the public: every route here needs a department's key
+(DESIGN). So for each resource the catalogue marks `open: unconditional`, sharehub publishes the open
+dataset into the object store, `open/<resource>/data.parquet` with `manifest.json` beside it (store
+version, rows, sha256, fields), for the portal to serve as it is. Only L1 (public) fields are opened:
+personal and restricted data never leave through this door, whatever the resource holds. The dataset
+is rewritten when the store moves (a theme-like step after runs: `sharehub run`, `sharehub open
+publish`, and the `sharehub.open_data` DAG on the stores' Assets). `open/catalogue.json` lists every
+open resource: an unconditional one with its dataset, an on-application one (依申请开放, answered by its
+department within the profile's `open_application` working days) with the department to apply to.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from sharehub import audit
+from sharehub.catalogue.models import Classification, Resource
+from sharehub.hub import Hub
+from sharehub.metadata.models import utcnow
+from warehouse.delta import open_table
+
+log = logging.getLogger(__name__)
+PREFIX = "open"
+
+
+def open_fields(resource: Resource) -> list[str]:
+    """The fields a resource opens to the public: its L1 ones, in catalogue order."""
+    return [f.name for f in resource.fields if f.classification == Classification.L1]
+
+
+@dataclass(frozen=True)
+class Published:
+    """One open dataset after a publish step."""
+
+    resource_id: str
+    status: str  # published, unchanged, or no_store (nothing delivered yet)
+    store_version: int | None = None
+    rows: int = 0
+
+
+def _manifest(hub: Hub, resource_id: str) -> dict[str, Any] | None:
+    path = f"{PREFIX}/{resource_id}/manifest.json"
+    return json.loads(hub.store.read_bytes(path)) if hub.store.exists(path) else None
+
+
+def publish(hub: Hub, resource_ids: list[str] | None = None) -> list[Published]:
+    """Write the open dataset of each unconditionally open resource (or of those named) whose store moved
+    since it was last published, then the open catalogue. The manifest is written last: a reader that
+    finds it finds the data it describes."""
+    wanted = [r for r in hub.catalogue.resources.values() if r.open == "unconditional"]
+    if resource_ids is not None:
+        unknown = sorted(set(resource_ids) - {r.id for r in wanted})
+        if unknown:
+            raise ValueError(f"not open unconditionally (open: unconditional in the catalogue): {', '.join(unknown)}")
+        wanted = [r for r in wanted if r.id in resource_ids]
+    done = [_publish_one(hub, r) for r in wanted]
+    _write_catalogue(hub)
+    return done
+
+
+def _publish_one(hub: Hub, resource: Resource) -> Published:
+    store = open_table(hub.store.uri(resource.store_path), hub.store.delta_options())
+    if store is None:
+        return Published(resource.id, "no_store")
+    version = store.version()
+    before = _manifest(hub, resource.id)
+    if before is not None and before.get("store_version") == version:
+        return Published(resource.id, "unchanged", version, int(before["rows"]))
+    columns = open_fields(resource)
+    table = store.to_pyarrow_dataset().to_table(columns=columns)
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer, compression="zstd")
+    data = buffer.getvalue()
+    manifest = {
+        "resource_id": resource.id,
+        "title": resource.title,
+        "provider": resource.provider,
+        "store_version": version,
+        "rows": table.num_rows,
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "bytes": len(data),
+        "published_at": utcnow().isoformat(),
+        "fields": [
+            {"name": f.name, "title": f.title, "type": str(table.schema.field(f.name).type)}
+            for f in resource.fields
+            if f.name in columns
+        ],
+        "update": resource.update.frequency,
+    }
+    hub.store.write_bytes(f"{PREFIX}/{resource.id}/data.parquet", data)
+    hub.store.write_bytes(f"{PREFIX}/{resource.id}/manifest.json", json.dumps(manifest, ensure_ascii=False).encode())
+    audit.record(
+        hub,
+        "open_publish",
+        None,
+        resource.id,
+        result="published",
+        response_bytes=len(data),
+        detail=f"{table.num_rows} rows; store v{version}; fields {','.join(columns)}",
+    )
+    log.info("open dataset %s published at store version %d: %d rows", resource.id, version, table.num_rows)
+    return Published(resource.id, "published", version, table.num_rows)
+
+
+def open_catalogue(hub: Hub) -> list[dict[str, Any]]:
+    """Every resource open to the public, as the portal lists it."""
+    rule = hub.profile.deadlines["open_application"]
+    out = []
+    for r in hub.catalogue.resources.values():
+        if r.open == "not_open":
+            continue
+        dept = hub.catalogue.departments[r.provider]
+        entry: dict[str, Any] = {
+            "resource_id": r.id,
+            "title": r.title,
+            "provider": r.provider,
+            "open": r.open,
+            "fields": [{"name": f.name, "title": f.title} for f in r.fields if f.name in open_fields(r)],
+        }
+        if r.open == "unconditional":
+            manifest = _manifest(hub, r.id)
+            entry["dataset"] = None if manifest is None else f"{PREFIX}/{r.id}/data.parquet"
+            entry["store_version"] = None if manifest is None else manifest["store_version"]
+        else:
+            entry["apply_to"] = {"department": dept.name, "contact": dept.contact_email}
+            entry["answer_within_working_days"] = rule.working_days
+            entry["basis"] = rule.basis
+        out.append(entry)
+    return out
+
+
+def _write_catalogue(hub: Hub) -> None:
+    body = {"published_at": utcnow().isoformat(), "resources": open_catalogue(hub)}
+    hub.store.write_bytes(f"{PREFIX}/catalogue.json", json.dumps(body, ensure_ascii=False, indent=2).encode())
