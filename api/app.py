@@ -59,6 +59,9 @@ from sharehub.objections import answer as answer_objection
 from sharehub.objections import key_fields, list_objections, raise_objection
 from sharehub.scores import as_dict as score_dict
 from sharehub.scores import department_scores
+from sharehub.seal import ALGORITHM as SEAL_ALGORITHM
+from sharehub.seal import key_id as seal_key_id
+from sharehub.seal import public_pem as seal_public_pem
 from sharehub.service import BadRequest, masked, request_key, verify
 from sharehub.serving import key_of, lookup_as_of
 from sharehub.settings import Settings, get_settings
@@ -480,6 +483,14 @@ class ScoreOut(BaseModel):
     quality: float | None = Field(description="Share of rows landed in the period that passed the quality gate.")
     use: float | None = Field(description="Share of its shared resources that answered a serving call.")
     figures: dict[str, int] = Field(description="The counts each part is computed from.")
+
+
+class SealOut(BaseModel):
+    """The public key that checks the platform's electronic seal on manifests and bulletins."""
+
+    algorithm: str
+    key_id: str
+    public_key: str = Field(description="PEM (SubjectPublicKeyInfo).")
 
 
 class Health(BaseModel):
@@ -1011,6 +1022,13 @@ def create_app() -> FastAPI:
         except ValueError as exc:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
         return [ScoreOut(**score_dict(row)) for row in rows]
+
+    @app.get("/seal", response_model=SealOut, tags=["catalogue"])
+    def seal_key(hub: HubDep, caller: CallerDep) -> SealOut:
+        """The platform's seal (Zhejiang 23): the key that checks the `seal` of an extract's manifest, an
+        open dataset's manifest or a bulletin (`sharehub seal verify`)."""
+        public = seal_public_pem(hub)
+        return SealOut(algorithm=SEAL_ALGORITHM, key_id=seal_key_id(public), public_key=public)
 
     @app.get("/bulletins", response_model=list[str], tags=["stats"], responses={403: {"description": "A consumer"}})
     def bulletins_(hub: HubDep, caller: DepartmentDep) -> list[str]:

@@ -35,6 +35,7 @@ from sharehub.grants import Access, Forbidden, NotFound
 from sharehub.hub import Hub
 from sharehub.masking import mask_field, shown_in_clear
 from sharehub.metadata.models import Extract, Grant, utcnow
+from sharehub.seal import seal
 from warehouse.delta import open_table
 
 
@@ -110,7 +111,8 @@ def create(hub: Hub, caller: Caller, access: Access, resource_id: str, increment
         ],
     }
     _put(hub, f"{folder}/data.parquet", data)
-    _put(hub, f"{folder}/manifest.json", json.dumps(manifest, ensure_ascii=False, indent=2).encode())
+    sealed = seal(hub, manifest)  # the platform's seal over the manifest, and through its sha256 the data
+    _put(hub, f"{folder}/manifest.json", json.dumps(sealed, ensure_ascii=False, indent=2).encode())
     with hub.db() as s:
         extract = Extract(
             id=extract_id,

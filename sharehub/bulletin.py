@@ -25,6 +25,7 @@ from sqlalchemy import func, select
 from sharehub.hub import Hub
 from sharehub.metadata.models import Application, AuditEntry, utcnow
 from sharehub.scores import as_dict, department_scores, resource_figures, window
+from sharehub.seal import seal
 from sharehub.stats import REFUSED, SERVING
 from sharehub.workdays import CHINA
 
@@ -105,11 +106,12 @@ def bulletin(hub: Hub, month: date, now: datetime | None = None) -> dict[str, An
 
 
 def publish(hub: Hub, month: date, now: datetime | None = None) -> tuple[str, dict[str, Any]]:
-    """Compute the month's bulletin and freeze it in the object store; (its path, the bulletin). A month
-    not over yet is refused: a published bulletin does not change."""
+    """Compute the month's bulletin, seal it and freeze it in the object store; (its path, the sealed
+    bulletin). A month not over yet is refused: a published bulletin does not change."""
     made = bulletin(hub, month, now)
     if not made["complete"]:
         raise ValueError(f"{made['month']} is not over yet: a bulletin is published once its month has ended")
+    made = seal(hub, made)
     path = f"{PREFIX}/{made['month']}.json"
     hub.store.write_bytes(path, json.dumps(made, ensure_ascii=False, indent=2).encode())
     return path, made

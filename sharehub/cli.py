@@ -16,6 +16,7 @@ from sharehub.cli_consumers import consumers_app
 from sharehub.cli_grants import applications_app, audit_app, grants_app, objections_app
 from sharehub.cli_notices import notices_app
 from sharehub.cli_open import open_app, run_publish
+from sharehub.cli_seal import seal_app
 from sharehub.cli_stats import bulletin, scores, stats
 from sharehub.cli_themes import run_builds, themes_app
 from sharehub.console import err, out
@@ -43,6 +44,7 @@ app.add_typer(grants_app, name="grants")
 app.add_typer(objections_app, name="objections")
 app.add_typer(audit_app, name="audit")
 app.add_typer(open_app, name="open")
+app.add_typer(seal_app, name="seal")
 app.command("stats")(stats)
 app.command("scores")(scores)
 app.command("bulletin")(bulletin)

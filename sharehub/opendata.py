@@ -3,8 +3,9 @@
 The portal (开放平台), not this API, faces the public: every route here needs a department's key
 (DESIGN). So for each resource the catalogue marks `open: unconditional`, sharehub publishes the open
 dataset into the object store, `open/<resource>/data.parquet` with `manifest.json` beside it (store
-version, rows, sha256, fields), for the portal to serve as it is. Only L1 (public) fields are opened:
-personal and restricted data never leave through this door, whatever the resource holds. The dataset
+version, rows, sha256, fields; under the platform's seal), for the portal to serve as it is. Only L1
+(public) fields are opened: personal and restricted data never leave through this door, whatever the
+resource holds. The dataset
 is rewritten when the store moves (a theme-like step after runs: `sharehub run`, `sharehub open
 publish`, and the `sharehub.open_data` DAG on the stores' Assets). `open/catalogue.json` lists every
 open resource: an unconditional one with its dataset, an on-application one (依申请开放, answered by its
@@ -26,6 +27,7 @@ from sharehub import audit
 from sharehub.catalogue.models import Classification, Resource
 from sharehub.hub import Hub
 from sharehub.metadata.models import utcnow
+from sharehub.seal import key_id, public_pem, seal
 from warehouse.delta import open_table
 
 log = logging.getLogger(__name__)
@@ -73,7 +75,8 @@ def _publish_one(hub: Hub, resource: Resource) -> Published:
         return Published(resource.id, "no_store")
     version = store.version()
     before = _manifest(hub, resource.id)
-    if before is not None and before.get("store_version") == version:
+    sealed_now = (before or {}).get("seal", {}).get("key_id") == key_id(public_pem(hub))  # not if the key changed
+    if before is not None and before.get("store_version") == version and sealed_now:
         return Published(resource.id, "unchanged", version, int(before["rows"]))
     columns = open_fields(resource)
     table = store.to_pyarrow_dataset().to_table(columns=columns)
@@ -97,7 +100,8 @@ def _publish_one(hub: Hub, resource: Resource) -> Published:
         "update": resource.update.frequency,
     }
     hub.store.write_bytes(f"{PREFIX}/{resource.id}/data.parquet", data)
-    hub.store.write_bytes(f"{PREFIX}/{resource.id}/manifest.json", json.dumps(manifest, ensure_ascii=False).encode())
+    sealed = json.dumps(seal(hub, manifest), ensure_ascii=False).encode()
+    hub.store.write_bytes(f"{PREFIX}/{resource.id}/manifest.json", sealed)
     audit.record(
         hub,
         "open_publish",

@@ -70,6 +70,12 @@ class Settings(BaseSettings):
         default=SecretStr(""), description="Signs download links of a local object store; default: made under home."
     )
 
+    seal_key: SecretStr = Field(
+        default=SecretStr(""),
+        description="The platform's electronic seal: an Ed25519 private key as 64 hex digits (32 random bytes); "
+        "default: made under home. Required in production, where every service must seal with the same key.",
+    )
+
     @model_validator(mode="after")
     def _defaults_and_secrets(self) -> Settings:
         self.home = self.home.resolve()
@@ -91,6 +97,8 @@ class Settings(BaseSettings):
             and not self.url_signing_key.get_secret_value()
         ):
             raise ValueError("production mode with a local object store needs SHAREHUB_URL_SIGNING_KEY")
+        if self.mode == "production" and not self.seal_key.get_secret_value():
+            raise ValueError("production mode needs SHAREHUB_SEAL_KEY (64 hex digits: openssl rand -hex 32)")
         if self.mode == "production" and self.metadata_url.startswith("sqlite"):
             raise ValueError("production mode needs SHAREHUB_METADATA_URL pointing at PostgreSQL")
         return self

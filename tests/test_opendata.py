@@ -18,6 +18,7 @@ from sharehub.cli import app as cli
 from sharehub.demo.build import build_sources
 from sharehub.opendata import open_fields, publish
 from sharehub.pipeline.run import run_resource
+from sharehub.seal import public_pem, verify
 
 
 def test_open_datasets_hold_only_public_fields_and_follow_the_store(make_hub, use_env) -> None:
@@ -38,6 +39,7 @@ def test_open_datasets_hold_only_public_fields_and_follow_the_store(make_hub, us
     stored = DeltaTable(hub.store.uri(res.store_path)).to_pyarrow_table(columns=public)
     assert table.num_rows == stored.num_rows == manifest["rows"] == first.rows
     assert manifest["sha256"] == hashlib.sha256(data).hexdigest() and manifest["store_version"] == 0
+    assert verify(manifest, public_pem(hub)) is None  # under the platform's seal
     assert publish(hub)[0].status == "unchanged"
 
     # The department changes a company: the next publish carries the store's new version.

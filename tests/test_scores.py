@@ -175,6 +175,10 @@ def test_the_monthly_bulletin_is_published_once_its_month_is_over(make_hub, use_
     shown = client.get(f"/bulletins/{month:%Y-%m}", headers={"Authorization": f"Bearer {provider}"})
     assert shown.status_code == 200 and shown.json() == bulletin.read(hub, f"{month:%Y-%m}")
     assert shown.json()["calls"] == made_now["calls"]
+    from sharehub.seal import verify
+
+    sealed_by = client.get("/seal", headers={"Authorization": f"Bearer {provider}"}).json()["public_key"]
+    assert verify(shown.json(), sealed_by) is None  # published under the platform's seal
     assert client.get(f"/bulletins/{month:%Y-%m}", headers={"Authorization": f"Bearer {app_key}"}).status_code == 403
     missing = client.get("/bulletins/1999-01", headers={"Authorization": f"Bearer {platform}"})
     assert missing.status_code == 404 and "no bulletin published for 1999-01" in missing.text

@@ -368,6 +368,11 @@ def test_bulk_extracts_are_masked_manifested_incremental_and_tied_to_the_grant(s
         first["store_version"],
     )
     assert manifest["grant_id"] == first["grant_id"] and [c["name"] for c in manifest["schema"]] == fields
+    # Under the platform's seal, checked with the key the API publishes.
+    from sharehub.seal import verify as verify_seal
+
+    sealed_by = client.get("/seal", headers=_auth(keys["rsj"])).json()
+    assert verify_seal(manifest, sealed_by["public_key"]) is None and manifest["seal"]["key_id"] == sealed_by["key_id"]
 
     # Only what changed since the last extract, from the store's change data.
     engine = sa.create_engine(hub.settings.connection_url("scjg_front"))
