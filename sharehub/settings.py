@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -87,21 +88,26 @@ class Settings(BaseSettings):
             self.filedrop_dir = self.home / "filedrop"
         if self.holiday_file == Path(""):
             self.holiday_file = self.home / "holidays.yaml"
-        if self.storage_url.startswith("s3://") and self.mode == "production":
-            missing = [n for n in ("s3_access_key", "s3_secret_key") if not getattr(self, n).get_secret_value()]
+        if self.mode == "production":
+            missing = self._production_gaps()
             if missing:
-                raise ValueError(f"production mode needs SHAREHUB_{missing[0].upper()} for {self.storage_url}")
-        if (
-            self.mode == "production"
-            and self.storage_url.startswith("file:")
-            and not self.url_signing_key.get_secret_value()
-        ):
-            raise ValueError("production mode with a local object store needs SHAREHUB_URL_SIGNING_KEY")
-        if self.mode == "production" and not self.seal_key.get_secret_value():
-            raise ValueError("production mode needs SHAREHUB_SEAL_KEY (64 hex digits: openssl rand -hex 32)")
-        if self.mode == "production" and self.metadata_url.startswith("sqlite"):
-            raise ValueError("production mode needs SHAREHUB_METADATA_URL pointing at PostgreSQL")
+                raise ValueError("production mode needs " + "; ".join(missing))
         return self
+
+    def _production_gaps(self) -> list[str]:
+        """Every secret or service production mode lacks, so one start-up error names them all."""
+        gaps = []
+        if self.storage_url.startswith("s3://"):
+            for name in ("s3_access_key", "s3_secret_key"):
+                if not getattr(self, name).get_secret_value():
+                    gaps.append(f"SHAREHUB_{name.upper()} for {self.storage_url}")
+        if self.storage_url.startswith("file:") and not self.url_signing_key.get_secret_value():
+            gaps.append("SHAREHUB_URL_SIGNING_KEY, with a local object store")
+        if not re.fullmatch(r"[0-9a-fA-F]{64}", self.seal_key.get_secret_value().strip()):
+            gaps.append("SHAREHUB_SEAL_KEY as 64 hex digits (openssl rand -hex 32)")
+        if self.metadata_url.startswith("sqlite"):
+            gaps.append("SHAREHUB_METADATA_URL pointing at PostgreSQL")
+        return gaps
 
     def connection_url(self, name: str) -> str:
         """The URL of a named department connection, or the embedded SQLite front-end database."""

@@ -43,8 +43,13 @@ def test_production_needs_a_seal_key(tmp_path: Path) -> None:
         "metadata_url": "postgresql+psycopg://hub@db/hub",
         "url_signing_key": "k" * 32,
     }
-    with pytest.raises(ValueError, match="SHAREHUB_SEAL_KEY"):
+    with pytest.raises(ValueError, match="SHAREHUB_SEAL_KEY as 64 hex digits"):
         Settings(**production)
+    with pytest.raises(ValueError, match="SHAREHUB_SEAL_KEY as 64 hex digits"):
+        Settings(**production, seal_key="change-me")
+    # One start-up error names every gap at once.
+    with pytest.raises(ValueError, match=r"SHAREHUB_S3_ACCESS_KEY .*SHAREHUB_SEAL_KEY.*SHAREHUB_METADATA_URL"):
+        Settings(mode="production", home=tmp_path, storage_url="s3://lake/city")
     assert Settings(**production, seal_key="22" * 32).seal_key.get_secret_value() == "22" * 32
 
 
