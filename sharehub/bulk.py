@@ -110,9 +110,9 @@ def create(hub: Hub, caller: Caller, access: Access, resource_id: str, increment
             if f.name in columns
         ],
     }
-    _put(hub, f"{folder}/data.parquet", data)
+    hub.store.write_bytes(f"{folder}/data.parquet", data)
     sealed = seal(hub, manifest)  # the platform's seal over the manifest, and through its sha256 the data
-    _put(hub, f"{folder}/manifest.json", json.dumps(sealed, ensure_ascii=False, indent=2).encode())
+    hub.store.write_bytes(f"{folder}/manifest.json", json.dumps(sealed, ensure_ascii=False, indent=2).encode())
     with hub.db() as s:
         extract = Extract(
             id=extract_id,
@@ -184,13 +184,6 @@ def _changes(res: Resource, store, since: int, version: int, columns: list[str])
         [pa.field(c, res.field(c).arrow_type) for c in columns] + [pa.field("_change_type", pa.string())]
     )
     return pa.Table.from_pylist(rows, schema=schema)
-
-
-def _put(hub: Hub, relative: str, data: bytes) -> None:
-    path = hub.store.path(relative)
-    hub.store.fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
-    with hub.store.fs.open_output_stream(path) as f:
-        f.write(data)
 
 
 def get(hub: Hub, caller: Caller, extract_id: str) -> Extract:
@@ -295,8 +288,7 @@ def open_signed(hub: Hub, extract_id: str, expires: int, sig: str) -> Opened:
             detail=f"extract {extract_id[:64]}: {reason}",
         )
         raise Forbidden(reason or "this download link is not valid")
-    with hub.store.fs.open_input_stream(hub.store.path(extract.path)) as f:
-        return Opened(extract.id, extract.resource_id, extract.grant_id, f.read())
+    return Opened(extract.id, extract.resource_id, extract.grant_id, hub.store.read_bytes(extract.path))
 
 
 def downloaded(hub: Hub, opened: Opened, sent: int, part: bool = False) -> None:

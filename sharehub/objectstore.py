@@ -99,7 +99,7 @@ class ObjectStore:
             f.write(data)
 
     def read_bytes(self, relative: str) -> bytes:
-        """A whole (small) file; FileNotFoundError if there is none."""
+        """A whole file, read into memory."""
         with self.fs.open_input_stream(self.path(relative)) as f:
             return bytes(f.read())
 
