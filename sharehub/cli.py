@@ -259,6 +259,13 @@ def runs_show(run_id: str) -> None:
     out.print(t)
     for reason, n in reasons.most_common():
         out.print(f"  {n:>7,}  {reason}")
+    from sharehub.notices import notices_holding
+    from sharehub.workdays import due_text
+
+    for notice, keys in notices_holding(hub, run_id):
+        own = "this run's" if notice.run_id == run_id else f"from run {notice.run_id}"
+        due = due_text(notice.deadline)
+        out.print(f"notice #{notice.id} ({own}, {notice.status}, due {due}) names {keys:,} of these row keys")
     from sharehub.report import report_path
 
     out.print(f"HTML report: {hub.store.uri(report_path(s.resource_id, run_id))}")

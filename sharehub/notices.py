@@ -538,6 +538,22 @@ def pending_reasons(hub: Hub, notice: Notice) -> dict[str, list[str]]:
     return {key: latest[key][1] if key in latest else [] for key in keys}
 
 
+def notices_holding(hub: Hub, run_id: str) -> list[tuple[Notice, int]]:
+    """The quality notices that name a run's quarantined rows (its own, and earlier ones still holding
+    rows that failed again), each with how many of the run's row keys it names; oldest first."""
+    with hub.db() as s:
+        run = s.get(Run, run_id)
+        if run is None:
+            return []
+        failed = set(s.scalars(select(QuarantinedRow.row_key).where(QuarantinedRow.run_id == run_id)))
+        if not failed:
+            return []
+        found = s.scalars(
+            select(Notice).where(Notice.resource_id == run.resource_id, Notice.kind == "quality").order_by(Notice.id)
+        )
+        return [(n, len(failed.intersection(n.row_keys))) for n in found if failed.intersection(n.row_keys)]
+
+
 def expected(hub: Hub, resource_id: str, reasons: Iterable[str]) -> dict[str, str]:
     """What a correct value looks like, for each of these rules."""
     resource = hub.catalogue.resources.get(resource_id)  # None: no longer in the catalogue

@@ -12,9 +12,11 @@ import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 from deltalake import DeltaTable
 from sqlalchemy import select
+from typer.testing import CliRunner
 
 from expectations.identifiers import resident_id_problem
 from sharehub import notices
+from sharehub.cli import app as cli
 from sharehub.demo.build import build_sources
 from sharehub.metadata.models import Notice, OutboxMessage, QuarantinedRow
 from sharehub.notices import decide_dispute, deliver, dispute, list_disputes, list_notices, mark_overdue
@@ -241,8 +243,9 @@ def test_a_missed_delivery_raises_one_notice_that_the_next_good_run_resolves(mak
     assert closed.status == "resolved" and closed.resolved_by_run
 
 
-def test_a_row_that_fails_again_stays_on_its_notice_and_only_new_rows_get_a_new_one(make_hub) -> None:
+def test_a_row_that_fails_again_stays_on_its_notice_and_only_new_rows_get_a_new_one(make_hub, use_env) -> None:
     hub = make_hub()
+    use_env(hub)
     build_sources(hub.settings, hub.catalogue, 600, 400)
     first = run_resource(hub, "swj.tax_registration")  # a snapshot: every run reads every row again
     (notice,) = list_notices(hub, department="swj")
@@ -290,3 +293,7 @@ def test_a_row_that_fails_again_stays_on_its_notice_and_only_new_rows_get_a_new_
     assert newer.row_keys == newer.pending_keys == [fresh]
     assert f"另有 {first.quarantined:,} 行仍未通过，已在通知 #{notice.id} 中告知" in newer.body
     assert "expect_column_values_to_not_be_null(name): 1 行" in newer.body
+    # The run says which notices hold its rows: its own for the new one, the first for the others.
+    shown = CliRunner().invoke(cli, ["runs", "show", third.run_id], env={"COLUMNS": "250"})
+    assert f"notice #{newer.id} (this run's, open" in shown.output and "names 1 of these row keys" in shown.output
+    assert f"notice #{older.id} (from run {notice.run_id}" in shown.output, shown.output
