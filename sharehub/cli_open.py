@@ -25,7 +25,7 @@ def run_publish(resource_ids: list[str] | None) -> None:
         raise typer.Exit(code=1) from None
     t = Table("open dataset", "status", "store version", "rows", "where")
     for p in done:
-        where = hub.store.uri(f"open/{p.resource_id}/data.parquet") if p.status != "no_store" else "-"
+        where = hub.store.uri(f"open/{p.resource_id}/v{p.store_version}.parquet") if p.status != "no_store" else "-"
         version = "-" if p.store_version is None else f"v{p.store_version}"
         t.add_row(p.resource_id, p.status, version, f"{p.rows:,}", where)
     out.print(t)

@@ -5,6 +5,7 @@ It holds the landing zone, the quarantine, the Delta stores and, later, the bulk
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -102,6 +103,15 @@ class ObjectStore:
         """A whole file, read into memory."""
         with self.fs.open_input_stream(self.path(relative)) as f:
             return bytes(f.read())
+
+    def sha256(self, relative: str) -> tuple[str, int]:
+        """A file's SHA-256 (hex) and size, read in chunks."""
+        digest, size = hashlib.sha256(), 0
+        with self.fs.open_input_stream(self.path(relative)) as f:
+            while chunk := f.read(8 << 20):
+                digest.update(chunk)
+                size += len(chunk)
+        return digest.hexdigest(), size
 
     def parquet_file(self, relative: str) -> pq.ParquetFile:
         """Open a Parquet file for batch-wise reading."""

@@ -2,8 +2,9 @@
 
 The portal (开放平台), not this API, faces the public: every route here needs a department's key
 (DESIGN). So for each resource the catalogue marks `open: unconditional`, sharehub publishes the open
-dataset into the object store, `open/<resource>/data.parquet` with `manifest.json` beside it (store
-version, rows, sha256, fields; under the platform's seal), for the portal to serve as it is. Only L1
+dataset into the object store, `open/<resource>/v<store version>.parquet` with `manifest.json` beside
+it (the data file, store version, rows, sha256, fields; under the platform's seal), for the portal to
+serve as it is. Only L1
 (public) fields are opened: personal and restricted data never leave through this door, whatever the
 resource holds. The dataset
 is rewritten when the store moves (a theme-like step after runs: `sharehub run`, `sharehub open
@@ -14,14 +15,12 @@ department within the profile's `open_application` working days) with the depart
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
 import logging
 from dataclasses import dataclass
 from typing import Any
 
-import pyarrow.parquet as pq
+import pyarrow as pa
 
 from sharehub import audit
 from sharehub.catalogue.models import Classification, Resource
@@ -79,40 +78,47 @@ def _publish_one(hub: Hub, resource: Resource) -> Published:
     if before is not None and before.get("store_version") == version and sealed_now:
         return Published(resource.id, "unchanged", version, int(before["rows"]))
     columns = open_fields(resource)
-    table = store.to_pyarrow_dataset().to_table(columns=columns)
-    buffer = io.BytesIO()
-    pq.write_table(table, buffer, compression="zstd")
-    data = buffer.getvalue()
+    dataset = store.to_pyarrow_dataset()
+    data = f"{PREFIX}/{resource.id}/v{version}.parquet"  # a new name per version: readers of the old one go on
+    rows = 0
+    with hub.store.parquet_writer(data, pa.schema([dataset.schema.field(c) for c in columns])) as writer:
+        for batch in dataset.to_batches(columns=columns, batch_size=100_000):  # streamed: any size
+            writer.write_batch(batch)
+            rows += batch.num_rows
+    digest, size = hub.store.sha256(data)
     manifest = {
         "resource_id": resource.id,
         "title": resource.title,
         "provider": resource.provider,
         "store_version": version,
-        "rows": table.num_rows,
-        "sha256": hashlib.sha256(data).hexdigest(),
-        "bytes": len(data),
+        "data": data.rsplit("/", 1)[1],
+        "rows": rows,
+        "sha256": digest,
+        "bytes": size,
         "published_at": utcnow().isoformat(),
         "fields": [
-            {"name": f.name, "title": f.title, "type": str(table.schema.field(f.name).type)}
+            {"name": f.name, "title": f.title, "type": str(dataset.schema.field(f.name).type)}
             for f in resource.fields
             if f.name in columns
         ],
         "update": resource.update.frequency,
     }
-    hub.store.write_bytes(f"{PREFIX}/{resource.id}/data.parquet", data)
     sealed = json.dumps(seal(hub, manifest), ensure_ascii=False).encode()
     hub.store.write_bytes(f"{PREFIX}/{resource.id}/manifest.json", sealed)
+    for older in hub.store.list(f"{PREFIX}/{resource.id}"):  # the manifest names the new file from now on
+        if older.endswith(".parquet") and older != data:
+            hub.store.fs.delete_file(hub.store.path(older))
     audit.record(
         hub,
         "open_publish",
         None,
         resource.id,
         result="published",
-        response_bytes=len(data),
-        detail=f"{table.num_rows} rows; store v{version}; fields {','.join(columns)}",
+        response_bytes=size,
+        detail=f"{rows} rows; store v{version}; fields {','.join(columns)}",
     )
-    log.info("open dataset %s published at store version %d: %d rows", resource.id, version, table.num_rows)
-    return Published(resource.id, "published", version, table.num_rows)
+    log.info("open dataset %s published at store version %d: %d rows", resource.id, version, rows)
+    return Published(resource.id, "published", version, rows)
 
 
 def open_catalogue(hub: Hub) -> list[dict[str, Any]]:
@@ -132,7 +138,7 @@ def open_catalogue(hub: Hub) -> list[dict[str, Any]]:
         }
         if r.open == "unconditional":
             manifest = _manifest(hub, r.id)
-            entry["dataset"] = None if manifest is None else f"{PREFIX}/{r.id}/data.parquet"
+            entry["dataset"] = None if manifest is None else f"{PREFIX}/{r.id}/{manifest['data']}"
             entry["store_version"] = None if manifest is None else manifest["store_version"]
         else:
             entry["apply_to"] = {"department": dept.name, "contact": dept.contact_email}

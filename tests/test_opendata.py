@@ -30,8 +30,9 @@ def test_open_datasets_hold_only_public_fields_and_follow_the_store(make_hub, us
 
     (first,) = publish(hub)
     assert (first.resource_id, first.status, first.store_version) == (res.id, "published", 0)
-    data = hub.store.read_bytes(f"open/{res.id}/data.parquet")
     manifest = json.loads(hub.store.read_bytes(f"open/{res.id}/manifest.json"))
+    assert manifest["data"] == "v0.parquet"
+    data = hub.store.read_bytes(f"open/{res.id}/v0.parquet")
     table = pq.read_table(io.BytesIO(data))
     public = [f.name for f in res.fields if f.classification == Classification.L1]
     assert table.column_names == open_fields(res) == public
@@ -54,13 +55,14 @@ def test_open_datasets_hold_only_public_fields_and_follow_the_store(make_hub, us
     run_resource(hub, res.id)
     (second,) = publish(hub)
     assert second.status == "published" and second.store_version == 1
-    rows = pq.read_table(io.BytesIO(hub.store.read_bytes(f"open/{res.id}/data.parquet"))).to_pylist()
+    rows = pq.read_table(io.BytesIO(hub.store.read_bytes(f"open/{res.id}/v1.parquet"))).to_pylist()
     assert next(r for r in rows if r["uscc"] == uscc)["status"] == "注销"
+    assert hub.store.list(f"open/{res.id}") == [f"open/{res.id}/manifest.json", f"open/{res.id}/v1.parquet"]
 
     # The open catalogue names the dataset, and for an on-application resource whom to apply to and how fast.
     listed = {e["resource_id"]: e for e in json.loads(hub.store.read_bytes("open/catalogue.json"))["resources"]}
     assert set(listed) == {r.id for r in hub.catalogue.resources.values() if r.open != "not_open"}
-    assert listed[res.id]["dataset"] == f"open/{res.id}/data.parquet" and listed[res.id]["store_version"] == 1
+    assert listed[res.id]["dataset"] == f"open/{res.id}/v1.parquet" and listed[res.id]["store_version"] == 1
     tax = listed["swj.tax_registration"]
     rule = hub.profile.deadlines["open_application"]
     assert tax["apply_to"]["contact"] == hub.catalogue.departments["swj"].contact_email

@@ -78,6 +78,21 @@ def test_bulk_extract_on_s3_is_a_presigned_link_to_the_public_endpoint(s3: S3Ser
     assert hashlib.sha256(data).hexdigest() == issued.extract.sha256
     table = pq.read_table(io.BytesIO(data))
     assert table.num_rows == issued.extract.rows > 0 and set(table.column_names) == {"uscc", "name", "status"}
+
+    # The open dataset of the same store, written to S3 for the open-data portal, under the seal.
+    from sharehub.opendata import publish
+    from sharehub.seal import public_pem, verify
+
+    (opened,) = publish(hub)
+    folder = "open/scjg.legal_entity"
+    assert opened.status == "published" and hub.store.list(folder) == [
+        f"{folder}/manifest.json",
+        f"{folder}/v0.parquet",
+    ]
+    manifest = json.loads(hub.store.read_bytes(f"{folder}/manifest.json"))
+    assert (
+        verify(manifest, public_pem(hub)) is None and hub.store.sha256(f"{folder}/v0.parquet")[0] == manifest["sha256"]
+    )
     manifest_path = issued.extract.path.rsplit("/", 1)[0] + "/manifest.json"
     with hub.store.fs.open_input_stream(hub.store.path(manifest_path)) as stream:
         manifest = json.loads(stream.read())
