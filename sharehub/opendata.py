@@ -105,8 +105,11 @@ def _publish_one(hub: Hub, resource: Resource) -> Published:
     }
     sealed = json.dumps(seal(hub, manifest), ensure_ascii=False).encode()
     hub.store.write_bytes(f"{PREFIX}/{resource.id}/manifest.json", sealed)
-    for older in hub.store.list(f"{PREFIX}/{resource.id}"):  # the manifest names the new file from now on
-        if older.endswith(".parquet") and older != data:
+    # The manifest names the new file from now on; the one it named before stays one more version, for
+    # whoever is still reading it, and anything older goes.
+    keep = {data, f"{PREFIX}/{resource.id}/{(before or {}).get('data')}"}
+    for older in hub.store.list(f"{PREFIX}/{resource.id}"):
+        if older.endswith(".parquet") and older not in keep:
             hub.store.fs.delete_file(hub.store.path(older))
     audit.record(
         hub,

@@ -57,12 +57,27 @@ def test_open_datasets_hold_only_public_fields_and_follow_the_store(make_hub, us
     assert second.status == "published" and second.store_version == 1
     rows = pq.read_table(io.BytesIO(hub.store.read_bytes(f"open/{res.id}/v1.parquet"))).to_pylist()
     assert next(r for r in rows if r["uscc"] == uscc)["status"] == "注销"
-    assert hub.store.list(f"open/{res.id}") == [f"open/{res.id}/manifest.json", f"open/{res.id}/v1.parquet"]
+    # The file of the version before stays for its readers until the next one; older ones go.
+    assert hub.store.list(f"open/{res.id}") == [
+        f"open/{res.id}/{n}" for n in ("manifest.json", "v0.parquet", "v1.parquet")
+    ]
+    engine = sa.create_engine(hub.settings.connection_url(res.source.connection))
+    with engine.begin() as c:
+        c.exec_driver_sql(
+            "UPDATE legal_entity_register SET status = '吊销', updated_at = '2026-11-21 11:00:00' WHERE uscc = ?",
+            (uscc,),
+        )
+    engine.dispose()
+    run_resource(hub, res.id)
+    assert publish(hub)[0].store_version == 2
+    assert hub.store.list(f"open/{res.id}") == [
+        f"open/{res.id}/{n}" for n in ("manifest.json", "v1.parquet", "v2.parquet")
+    ]
 
     # The open catalogue names the dataset, and for an on-application resource whom to apply to and how fast.
     listed = {e["resource_id"]: e for e in json.loads(hub.store.read_bytes("open/catalogue.json"))["resources"]}
     assert set(listed) == {r.id for r in hub.catalogue.resources.values() if r.open != "not_open"}
-    assert listed[res.id]["dataset"] == f"open/{res.id}/v1.parquet" and listed[res.id]["store_version"] == 1
+    assert listed[res.id]["dataset"] == f"open/{res.id}/v2.parquet" and listed[res.id]["store_version"] == 2
     tax = listed["swj.tax_registration"]
     rule = hub.profile.deadlines["open_application"]
     assert tax["apply_to"]["contact"] == hub.catalogue.departments["swj"].contact_email
@@ -70,7 +85,7 @@ def test_open_datasets_hold_only_public_fields_and_follow_the_store(make_hub, us
     assert [f["name"] for f in tax["fields"]] == open_fields(hub.catalogue.resource("swj.tax_registration"))
     with hub.db() as s:
         published = s.execute(sa.text("SELECT count(*) FROM audit_log WHERE action = 'open_publish'")).scalar_one()
-    assert published == 2  # each publication is in the audit chain; "unchanged" wrote nothing
+    assert published == 3  # each publication is in the audit chain; "unchanged" wrote nothing
 
     with pytest.raises(ValueError, match="not open unconditionally"):
         publish(hub, ["swj.tax_registration"])
