@@ -107,12 +107,15 @@ def bulletin(hub: Hub, month: date, now: datetime | None = None) -> dict[str, An
 
 def publish(hub: Hub, month: date, now: datetime | None = None) -> tuple[str, dict[str, Any]]:
     """Compute the month's bulletin, seal it and freeze it in the object store; (its path, the sealed
-    bulletin). A month not over yet is refused: a published bulletin does not change."""
+    bulletin). A month not over yet is refused, and a month published already keeps what was published
+    (a retried task, or a second `--publish`, gets it back unchanged)."""
+    path = f"{PREFIX}/{month:%Y-%m}.json"
+    if hub.store.exists(path):
+        return path, read(hub, f"{month:%Y-%m}")
     made = bulletin(hub, month, now)
     if not made["complete"]:
         raise ValueError(f"{made['month']} is not over yet: a bulletin is published once its month has ended")
     made = seal(hub, made)
-    path = f"{PREFIX}/{made['month']}.json"
     hub.store.write_bytes(path, json.dumps(made, ensure_ascii=False, indent=2).encode())
     return path, made
 

@@ -115,4 +115,4 @@ def bulletin(
     )
     out.print(f"scores: {ranks}")
     if publish:
-        out.print(f"published: {hub.store.uri(path)} (GET /bulletins/{made['month']})")
+        out.print(f"published: {hub.store.uri(path)} (GET /bulletins/{made['month']}), made {made['made_at'][:16]}")

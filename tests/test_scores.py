@@ -165,8 +165,11 @@ def test_the_monthly_bulletin_is_published_once_its_month_is_over(make_hub, use_
     # Not before the month is over: a published bulletin does not change.
     with pytest.raises(ValueError, match="is not over yet"):
         bulletin.publish(hub, month)
-    path, _ = bulletin.publish(hub, month, now=month_after)
+    path, frozen = bulletin.publish(hub, month, now=month_after)
     assert path == f"bulletins/{month:%Y-%m}.json" and bulletin.published(hub) == [f"{month:%Y-%m}"]
+    # Published is frozen: publishing again, later, with more calls on record, gives back the same.
+    audit.record(hub, "query", consumer, "gongan.population", grant_id=1, result="ok")
+    assert bulletin.publish(hub, month, now=month_after + timedelta(days=3)) == (path, frozen)
 
     platform = add_consumer(hub, "平台", "platform", "platform")[1]
     provider = add_consumer(hub, "公安局", "gongan", "provider")[1]
