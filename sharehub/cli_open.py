@@ -15,6 +15,8 @@ open_app = typer.Typer(help="Open data (政务数据开放): datasets for the op
 
 def run_publish(resource_ids: list[str] | None) -> None:
     """Publish the open datasets whose stores moved, and print what happened to each."""
+    from deltalake.exceptions import DeltaError
+
     from sharehub.opendata import publish
 
     hub = _hub()
@@ -22,6 +24,9 @@ def run_publish(resource_ids: list[str] | None) -> None:
         done = publish(hub, resource_ids)
     except ValueError as exc:
         err.print(str(exc))
+        raise typer.Exit(code=1) from None
+    except (OSError, DeltaError) as exc:  # the store is unreachable: the datasets stay as last published
+        err.print(f"[red]open datasets not published: {exc}[/red]")
         raise typer.Exit(code=1) from None
     t = Table("open dataset", "status", "store version", "rows", "where")
     for p in done:
