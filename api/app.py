@@ -641,9 +641,7 @@ def create_app() -> FastAPI:
     )
     def notice_ack(hub: HubDep, caller: ProviderDep, notice_id: PathId) -> NoticeOut:
         """The department has seen its notice and is working on it."""
-        made = _notice_step(lambda: acknowledge(hub, notice_id, caller.department))
-        audit.record(hub, "notice_ack", caller, made.resource_id, result=made.status, detail=f"notice {made.id}")
-        return _notice_out(made)
+        return _notice_out(_notice_step(lambda: acknowledge(hub, notice_id, caller.department, actor=caller)))
 
     @app.post(
         "/notices/{notice_id}/disputes",
@@ -659,16 +657,7 @@ def create_app() -> FastAPI:
     def notice_dispute(hub: HubDep, caller: ProviderDep, notice_id: PathId, body: DisputeIn) -> NoticeOut:
         """Hold a quarantined row correct and the rule wrong: it leaves the notice until the platform office
         decides (accepted: the rule is waived for that row; rejected: it is back on the notice)."""
-        made = _notice_step(lambda: dispute(hub, notice_id, body.key, body.reason, caller.department))
-        audit.record(
-            hub,
-            "notice_dispute",
-            caller,
-            made.resource_id,
-            record_key=body.key,
-            result="disputed",
-            detail=f"notice {made.id}",
-        )
+        made = _notice_step(lambda: dispute(hub, notice_id, body.key, body.reason, caller.department, actor=caller))
         return _notice_out(made)
 
     @app.get("/catalogue", response_model=list[ResourceOut], tags=["catalogue"])
@@ -985,15 +974,8 @@ def create_app() -> FastAPI:
         """The department holds its value right, with reasons: the conflict goes under verification for the
         platform office to decide. (A department that corrects its copy needs no reply: the next check
         closes the conflict.)"""
-        step = _notice_step(lambda: reply_conflict(hub, conflict_id, department=caller.department, **body.model_dump()))
-        audit.record(
-            hub,
-            "conflict_reply",
-            caller,
-            step.resource_id,
-            record_key=step.entity_key,
-            result=step.status,
-            detail=f"conflict {step.id}",
+        step = _notice_step(
+            lambda: reply_conflict(hub, conflict_id, department=caller.department, actor=caller, **body.model_dump())
         )
         return ConflictOut.model_validate(step, from_attributes=True)
 

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from sharehub.console import err, out
 from sharehub.console import hub as _hub
+from sharehub.consumers import operator
 from sharehub.workdays import china_time
 
 T = TypeVar("T")
@@ -105,7 +106,7 @@ def conflicts_decide(
     """Record the verified outcome of a conflict: which value is right, who decided and why."""
     from sharehub.consistency.check import decide
 
-    c = _step(lambda: decide(_hub(), conflict_id, right=right, by=by, reason=reason))
+    c = _step(lambda: decide(_hub(), conflict_id, right=right, by=by, reason=reason, actor=operator(by)))
     out.print(f"conflict {c.id}: decided, the {c.decision}'s value is right")
 
 
@@ -120,7 +121,7 @@ def conflicts_verify(
     """Put conflicts under verification (核实), optionally notifying the authoritative department."""
     from sharehub.consistency.check import verify
 
-    rows = _step(lambda: verify(_hub(), conflict_ids, by=by, notify_authority=notify_authority))
+    rows = _step(lambda: verify(_hub(), conflict_ids, by=by, notify_authority=notify_authority, actor=operator(by)))
     asked = sorted({r.authority_resource for r in rows if r.authority_notice_id is not None})
     out.print(f"{len(rows)} conflict(s) under verification" + (f"; asked {', '.join(asked)}" if asked else ""))
 
@@ -135,5 +136,7 @@ def conflicts_reply(
     """A department holds its value right, with reasons; the conflict goes under verification."""
     from sharehub.consistency.check import reply
 
-    c = _step(lambda: reply(_hub(), conflict_id, department=department, by=by, reason=reason))
+    c = _step(
+        lambda: reply(_hub(), conflict_id, department=department, by=by, reason=reason, actor=operator(by, department))
+    )
     out.print(f"conflict {c.id}: {c.status}, {department}'s reply recorded for the platform office's decision")

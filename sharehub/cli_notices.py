@@ -9,6 +9,7 @@ from rich.table import Table
 
 from sharehub.console import err, out
 from sharehub.console import hub as _hub
+from sharehub.consumers import operator
 from sharehub.workdays import china_time, due_text
 
 notices_app = typer.Typer(help="Notices to provider departments.", no_args_is_help=True)
@@ -70,7 +71,7 @@ def notices_ack(notice_id: int) -> None:
     from sharehub.notices import acknowledge
 
     try:
-        n = acknowledge(_hub(), notice_id)
+        n = acknowledge(_hub(), notice_id, actor=operator())
     except LookupError as exc:
         err.print(str(exc))
         raise typer.Exit(code=1) from None
@@ -87,7 +88,7 @@ def notices_dispute(
     from sharehub.notices import dispute
 
     try:
-        n = dispute(_hub(), notice_id, key, reason)
+        n = dispute(_hub(), notice_id, key, reason, actor=operator())
     except (LookupError, ValueError) as exc:
         err.print(str(exc))
         raise typer.Exit(code=1) from None
@@ -122,7 +123,7 @@ def notices_decide(
     from sharehub.notices import decide_dispute
 
     try:
-        d = decide_dispute(_hub(), dispute_id, accept=accept, by=by, reason=reason)
+        d = decide_dispute(_hub(), dispute_id, accept=accept, by=by, reason=reason, actor=operator(by))
     except (LookupError, ValueError) as exc:
         err.print(str(exc))
         raise typer.Exit(code=1) from None

@@ -33,6 +33,12 @@ class Caller:
     role: Role
 
 
+def operator(by: str = "command line", department: str = PLATFORM) -> Caller:
+    """Who acts through the command line, for the audit chain: the hub's operator for the platform office,
+    or for a department (no key, so no caller id)."""
+    return Caller(0, by, department, "platform" if department == PLATFORM else "provider")
+
+
 class AuthError(Exception):
     """The key is missing, malformed, unknown or revoked (the message says which, and nothing more)."""
 

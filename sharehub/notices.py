@@ -20,7 +20,9 @@ from email.message import EmailMessage
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from sharehub import audit
 from sharehub.catalogue.models import Classification, Resource
+from sharehub.consumers import Caller
 from sharehub.hub import Hub
 from sharehub.masking import mask_field
 from sharehub.metadata.models import Notice, OutboxMessage, QuarantinedRow, RowDispute, Run, utcnow
@@ -321,7 +323,9 @@ def _addressed(s: Session, notice_id: int, department: str | None) -> Notice:
     return notice
 
 
-def dispute(hub: Hub, notice_id: int, row_key: str, reason: str, department: str | None = None) -> Notice:
+def dispute(
+    hub: Hub, notice_id: int, row_key: str, reason: str, department: str | None = None, *, actor: Caller | None = None
+) -> Notice:
     """The department confirms a row is correct and the rule wrong: it leaves the notice and awaits review.
 
     A reason is required; the platform office sees every dispute (`sharehub notices disputes`). Only a
@@ -354,10 +358,21 @@ def dispute(hub: Hub, notice_id: int, row_key: str, reason: str, department: str
         notice.pending_keys = [k for k in notice.pending_keys if k != row_key]
         if not notice.pending_keys:
             notice.status, notice.resolved_at = "resolved", utcnow()
-        return notice
+    audit.record(
+        hub,
+        "notice_dispute",
+        actor,
+        notice.resource_id,
+        record_key=row_key,
+        result="disputed",
+        detail=f"notice {notice.id}",
+    )
+    return notice
 
 
-def decide_dispute(hub: Hub, dispute_id: int, *, accept: bool, by: str, reason: str) -> RowDispute:
+def decide_dispute(
+    hub: Hub, dispute_id: int, *, accept: bool, by: str, reason: str, actor: Caller | None = None
+) -> RowDispute:
     """The platform office's decision on a disputed row, with who decided and why.
 
     Accepted: the rules the row failed are waived for that key of that resource, so later runs let it
@@ -382,7 +397,16 @@ def decide_dispute(hub: Hub, dispute_id: int, *, accept: bool, by: str, reason: 
             if notice.status == "resolved":
                 overdue = notice.deadline < utcnow()
                 notice.status, notice.resolved_at = ("overdue" if overdue else "open"), None
-        return found
+    audit.record(
+        hub,
+        "dispute_decision",
+        actor,
+        found.resource_id,
+        record_key=found.row_key,
+        result=found.review,
+        detail=f"dispute {found.id} on notice {found.notice_id}",
+    )
+    return found
 
 
 def check_deliveries(hub: Hub, now: datetime | None = None) -> list[int]:
@@ -566,13 +590,14 @@ def get_notice(hub: Hub, notice_id: int, department: str | None = None) -> Notic
         return _addressed(s, notice_id, department)
 
 
-def acknowledge(hub: Hub, notice_id: int, department: str | None = None) -> Notice:
-    """The department has seen the notice and is working on it."""
+def acknowledge(hub: Hub, notice_id: int, department: str | None = None, *, actor: Caller | None = None) -> Notice:
+    """The department has seen the notice and is working on it (audited as `actor`'s)."""
     with hub.db() as s:
         notice = _addressed(s, notice_id, department)
         if notice.status == "open":
             notice.status = "acknowledged"
-        return notice
+    audit.record(hub, "notice_ack", actor, notice.resource_id, result=notice.status, detail=f"notice {notice.id}")
+    return notice
 
 
 def deliver(hub: Hub) -> tuple[int, int]:

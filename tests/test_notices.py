@@ -297,3 +297,32 @@ def test_a_row_that_fails_again_stays_on_its_notice_and_only_new_rows_get_a_new_
     shown = CliRunner().invoke(cli, ["runs", "show", third.run_id], env={"COLUMNS": "250"})
     assert f"notice #{newer.id} (this run's, open" in shown.output and "names 1 of these row keys" in shown.output
     assert f"notice #{older.id} (from run {notice.run_id}" in shown.output, shown.output
+
+
+def test_answers_given_at_the_command_line_are_audited(make_hub, use_env) -> None:
+    hub = make_hub()
+    use_env(hub)
+    build_sources(hub.settings, hub.catalogue, 300, 200)
+    run_resource(hub, "scjg.legal_entity")
+    (notice,) = list_notices(hub, department="scjg")
+    key = notice.pending_keys[0]
+    runner = CliRunner()
+    assert runner.invoke(cli, ["notices", "ack", str(notice.id)]).exit_code == 0
+    disputed = runner.invoke(cli, ["notices", "dispute", str(notice.id), "--key", key, "--reason", "经核实数据无误"])
+    assert disputed.exit_code == 0, disputed.output
+    (made,) = list_disputes(hub)
+    args = ["notices", "decide", str(made.id), "--reject", "--by", "平台办 王五", "--reason", "校验位确实错误"]
+    assert runner.invoke(cli, args).exit_code == 0
+    with hub.db() as s:
+        steps = s.execute(
+            sa.text(
+                "SELECT action, department, consumer_id, result, record_key FROM audit_log"
+                " WHERE action IN ('notice_ack', 'notice_dispute', 'dispute_decision') ORDER BY id"
+            )
+        ).all()
+    # The command line is the hub's operator acting for the platform office: no key, so no caller id.
+    assert [tuple(r) for r in steps] == [
+        ("notice_ack", "platform", 0, "acknowledged", None),
+        ("notice_dispute", "platform", 0, "disputed", key),
+        ("dispute_decision", "platform", 0, "rejected", key),
+    ]

@@ -617,17 +617,19 @@ def test_a_department_works_its_notices_and_conflicts_through_the_api(served) ->
     late = client.post(f"/conflicts/{target}/reply", json=answer, headers=_auth(keys["swj"]))
     assert late.status_code == 422 and "decided" in late.json()["detail"]
 
-    # Each answer a department gave through the API is in the audit chain, under its own name.
+    # Each answer a department gave through the API is in the audit chain, under its own name, and so is
+    # the platform office's decision at the command line.
     with hub.db() as s:
         steps = s.execute(
             sa.text(
                 "SELECT action, department, result, record_key FROM audit_log"
-                " WHERE action IN ('notice_ack', 'notice_dispute', 'conflict_reply') ORDER BY id"
+                " WHERE action IN ('notice_ack', 'notice_dispute', 'conflict_reply', 'conflict_decision') ORDER BY id"
             )
         ).all()
     assert [tuple(r) for r in steps] == [
         ("notice_ack", "gongan", "acknowledged", None),
         ("notice_dispute", "gongan", "disputed", row),
         ("conflict_reply", "swj", "verifying", mine[0]["entity_key"]),
+        ("conflict_decision", "platform", "decided", mine[0]["entity_key"]),
     ]
     assert verify_chain(hub).ok

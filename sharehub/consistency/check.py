@@ -37,8 +37,10 @@ from sqlalchemy import ARRAY, Table, any_, bindparam, func, insert, literal_colu
 from sqlalchemy.orm import Session
 
 from expectations.sql import ident, literal
+from sharehub import audit
 from sharehub.catalogue.models import FieldSpec, Resource
 from sharehub.consistency.cache import StoreCache
+from sharehub.consumers import Caller
 from sharehub.dates import date_from_text
 from sharehub.hub import Hub
 from sharehub.masking import mask_field
@@ -579,7 +581,9 @@ def list_conflicts(
         return list(s.scalars(q if limit is None else q.limit(limit)))
 
 
-def verify(hub: Hub, conflict_ids: list[int], *, by: str, notify_authority: bool = False) -> list[Conflict]:
+def verify(
+    hub: Hub, conflict_ids: list[int], *, by: str, notify_authority: bool = False, actor: Caller | None = None
+) -> list[Conflict]:
     """Take conflicts up for verification (核实); optionally ask the authoritative department to check its value.
 
     The authoritative department gets one notice per authoritative resource, with the profile's
@@ -608,7 +612,16 @@ def verify(hub: Hub, conflict_ids: list[int], *, by: str, notify_authority: bool
                 for row in conflicts:
                     row.authority_notice_id = notice_id
         s.flush()
-        return rows
+    for row in rows:
+        _audit_step(hub, "conflict_verify", actor, row)
+    return rows
+
+
+def _audit_step(hub: Hub, action: str, actor: Caller | None, row: Conflict) -> None:
+    """A step on a conflict, in the audit chain: the entity key is the record key."""
+    audit.record(
+        hub, action, actor, row.resource_id, record_key=row.entity_key, result=row.status, detail=f"conflict {row.id}"
+    )
 
 
 def _authority_notice(hub: Hub, s: Session, res: Resource, conflicts: list[Conflict], by: str) -> int:
@@ -663,7 +676,9 @@ def _file_conflict_notice(
     return file_notice(s, notice, department.contact_email)
 
 
-def reply(hub: Hub, conflict_id: int, *, department: str, by: str, reason: str) -> Conflict:
+def reply(
+    hub: Hub, conflict_id: int, *, department: str, by: str, reason: str, actor: Caller | None = None
+) -> Conflict:
     """A department holds its value right (核实反馈): the conflict goes under verification with its reasons,
     for the platform office to decide. Only the department holding the copy, or the authoritative one,
     replies; correcting the copy instead needs no reply, since the next check closes the conflict."""
@@ -683,10 +698,11 @@ def reply(hub: Hub, conflict_id: int, *, department: str, by: str, reason: str) 
         if row.status == "open":
             row.status, row.verifying_by, row.verifying_since = "verifying", row.replied_by, now
         s.flush()
-        return row
+    _audit_step(hub, "conflict_reply", actor, row)
+    return row
 
 
-def decide(hub: Hub, conflict_id: int, *, right: str, by: str, reason: str) -> Conflict:
+def decide(hub: Hub, conflict_id: int, *, right: str, by: str, reason: str, actor: Caller | None = None) -> Conflict:
     """Record which value is right (`authority` or `provider`), who decided and why."""
     if right not in ("authority", "provider") or not by.strip() or len(reason.strip()) < 4:
         raise ValueError("a decision names the right value (authority or provider), who decided, and why")
@@ -700,4 +716,5 @@ def decide(hub: Hub, conflict_id: int, *, right: str, by: str, reason: str) -> C
         row.decided_at = utcnow()
         s.flush()
         _settle_notices(s, {n: {row.entity_key} for n in (row.notice_id, row.authority_notice_id) if n is not None})
-        return row
+    _audit_step(hub, "conflict_decision", actor, row)
+    return row
