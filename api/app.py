@@ -12,7 +12,7 @@ import gc
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Hashable
 from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal, NamedTuple, TypeVar
@@ -166,24 +166,35 @@ def granted(mode: str) -> Callable[..., Any]:
     return resolve
 
 
+REFUSED_LINKS_PER_MINUTE = 30  # refused download links audited per address and minute; then 429
+
+
 class RateLimit:
-    """A token bucket per consumer: `per_minute` calls a minute, refilled continuously."""
+    """A token bucket per key (a consumer, an address): `per_minute` tokens a minute, refilled continuously."""
 
     def __init__(self) -> None:
-        self._buckets: dict[tuple[int, int], tuple[float, float]] = {}
+        self._buckets: dict[tuple[Hashable, int], tuple[float, float]] = {}
         self._lock = threading.Lock()
 
-    def allow(self, consumer_id: int, per_minute: int) -> bool:
+    def _tokens(self, key: Hashable, per_minute: int, now: float) -> float:
+        tokens, last = self._buckets.get((key, per_minute), (float(per_minute), now))
+        return min(float(per_minute), tokens + (now - last) * per_minute / 60.0)
+
+    def allow(self, key: Hashable, per_minute: int) -> bool:
         """Take one token if there is one."""
         now = time.monotonic()
         with self._lock:
-            tokens, last = self._buckets.get((consumer_id, per_minute), (float(per_minute), now))
-            tokens = min(float(per_minute), tokens + (now - last) * per_minute / 60.0)
+            tokens = self._tokens(key, per_minute, now)
             if tokens < 1:
-                self._buckets[(consumer_id, per_minute)] = (tokens, now)
+                self._buckets[(key, per_minute)] = (tokens, now)
                 return False
-            self._buckets[(consumer_id, per_minute)] = (tokens - 1, now)
+            self._buckets[(key, per_minute)] = (tokens - 1, now)
             return True
+
+    def spent(self, key: Hashable, per_minute: int) -> bool:
+        """Whether the key has no token left, without taking one."""
+        with self._lock:
+            return self._tokens(key, per_minute, time.monotonic()) < 1
 
 
 class VerifyIn(BaseModel):
@@ -745,6 +756,7 @@ def create_app() -> FastAPI:
         )
 
     limiter = RateLimit()
+    refused_links = RateLimit()
 
     @app.post(
         "/verify/{resource_id}",
@@ -893,7 +905,19 @@ def create_app() -> FastAPI:
 
         Byte ranges are served, so Parquet readers (pyarrow, fsspec, the delta-sharing client) can seek.
         """
-        opened = _step(lambda: bulk_open(hub, extract_id, expires, sig))
+        # A refused link is audited (probing shows in the trail), but only a few a minute per address:
+        # past them a refusal is 429 and writes nothing, so nobody floods the audit chain. Good links are
+        # served whatever the address did before.
+        address = ("download", request.client.host if request.client else "")
+        quiet = refused_links.spent(address, REFUSED_LINKS_PER_MINUTE)
+        try:
+            opened = _step(lambda: bulk_open(hub, extract_id, expires, sig, audit_refusal=not quiet))
+        except HTTPException:
+            if quiet:
+                wait = {"Retry-After": "60"}
+                raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, "too many refused links; wait", wait) from None
+            refused_links.allow(address, REFUSED_LINKS_PER_MINUTE)
+            raise
         data = opened.data
         kind = "application/vnd.apache.parquet"
         whole = {"Accept-Ranges": "bytes", "Content-Length": str(len(data))}

@@ -260,10 +260,11 @@ class Opened:
     data: bytes
 
 
-def open_signed(hub: Hub, extract_id: str, expires: int, sig: str) -> Opened:
+def open_signed(hub: Hub, extract_id: str, expires: int, sig: str, *, audit_refusal: bool = True) -> Opened:
     """The extract, if the link is genuine and unexpired and its grant lives; Forbidden otherwise.
 
-    A refused link is audited here (`download`, `denied`: probing for extracts shows in the trail);
+    A refused link is audited here (`download`, `denied`: probing for extracts shows in the trail),
+    unless the caller already recorded enough refusals from that address (`audit_refusal=False`);
     a served one is audited by the caller with `downloaded`, which knows how many bytes it sent."""
     with hub.db() as s:
         extract = s.get(Extract, extract_id)
@@ -278,15 +279,16 @@ def open_signed(hub: Hub, extract_id: str, expires: int, sig: str) -> Opened:
     elif grant.revoked_at is not None or grant.valid_until < utcnow():
         reason = "the grant behind this extract has ended"
     if reason is not None or extract is None:
-        audit.record(
-            hub,
-            "download",
-            None,
-            None if extract is None else extract.resource_id,
-            grant_id=None if extract is None else extract.grant_id,
-            result="denied",
-            detail=f"extract {extract_id[:64]}: {reason}",
-        )
+        if audit_refusal:
+            audit.record(
+                hub,
+                "download",
+                None,
+                None if extract is None else extract.resource_id,
+                grant_id=None if extract is None else extract.grant_id,
+                result="denied",
+                detail=f"extract {extract_id[:64]}: {reason}",
+            )
         raise Forbidden(reason or "this download link is not valid")
     return Opened(extract.id, extract.resource_id, extract.grant_id, hub.store.read_bytes(extract.path))
 

@@ -411,7 +411,7 @@ def test_bulk_extracts_are_masked_manifested_incremental_and_tied_to_the_grant(s
     assert [(d.result, d.grant_id) for d in downloads[2:]] == [("denied", grant_id)] * 2
 
 
-def test_byte_ranges_of_an_extract_are_audited_as_partial_and_sizes_are_not(served) -> None:
+def test_byte_ranges_of_an_extract_are_audited_as_partial_and_sizes_are_not(served, monkeypatch) -> None:
     hub, client, keys = served
     assert _apply(client, keys["rsj"], "scjg.legal_entity", ["uscc", "name"], ["bulk"]).json()["status"] == "granted"
     made = client.post("/bulk/scjg.legal_entity", json={}, headers=_auth(keys["rsj"])).json()
@@ -430,6 +430,17 @@ def test_byte_ranges_of_an_extract_are_audited_as_partial_and_sizes_are_not(serv
     past = int(datetime.now(UTC).timestamp()) - 60
     expired = client.get(f"/bulk/extracts/{made['id']}/download?expires={past}&sig={sign(hub, made['id'], past)}")
     assert expired.status_code == 403 and f"ask GET /bulk/extracts/{made['id']} for a new one" in expired.text
+
+    # Refused links are audited, but an address gets only so many a minute: then 429, and nothing written.
+    import api.app
+
+    monkeypatch.setattr(api.app, "REFUSED_LINKS_PER_MINUTE", 3)
+    forged = link[:-1] + ("0" if link[-1] != "0" else "1")
+    assert [client.get(forged).status_code for _ in range(5)] == [403, 403, 403, 429, 429]
+    assert client.get(link).status_code == 200  # a good link is served whatever its address did before
+    with hub.db() as s:
+        denied = s.execute(sa.text("SELECT count(*) FROM audit_log WHERE result = 'denied'")).scalar_one()
+    assert denied == 4  # the expired link and three forged ones; the 429s wrote nothing
 
 
 def test_objections_are_answered_in_time_and_counted(served) -> None:
