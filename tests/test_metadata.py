@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -123,6 +124,11 @@ def test_processes_appending_the_first_audit_entries_at_once_make_one_chain(make
     assert chain.ok and chain.entries == 80
 
 
+# PostgreSQL sends a NOTIFY to its listeners right after the commit, not within it: a call that starts in
+# that moment (well under a millisecond; CI once caught one) still sees the rows as they were. Wait it out.
+NOTIFY_ARRIVES = 0.2
+
+
 def test_serving_on_postgresql_remembers_keys_and_grants_until_any_writer_changes_them(
     make_hub, use_env, pg_url: str, monkeypatch
 ) -> None:
@@ -157,11 +163,13 @@ def test_serving_on_postgresql_remembers_keys_and_grants_until_any_writer_change
         engine = sa.create_engine(meta)
         with engine.begin() as c:
             c.exec_driver_sql("UPDATE grants SET revoked_at = now()")
+        time.sleep(NOTIFY_ARRIVES)
         refused = client.post("/verify/gongan.population", json=call, headers=mzj)
         assert refused.status_code == 403 and "revoked" in refused.json()["detail"]
         with engine.begin() as c:
             c.exec_driver_sql("UPDATE consumers SET revoked_at = now() WHERE department = 'mzj'")
         engine.dispose()
+        time.sleep(NOTIFY_ARRIVES)
         assert client.post("/verify/gongan.population", json=call, headers=mzj).status_code == 401
 
 
