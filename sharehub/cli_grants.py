@@ -15,7 +15,7 @@ from rich.table import Table
 
 from sharehub.console import err, out
 from sharehub.console import hub as _hub
-from sharehub.consumers import PLATFORM, Caller
+from sharehub.consumers import PLATFORM, Caller, operator
 from sharehub.workdays import china_time, due_text
 
 applications_app = typer.Typer(help="Applications for data: apply, review (platform), decide (provider).")
@@ -88,7 +88,7 @@ def applications_list() -> None:
     """Every application, newest first (the platform office's view)."""
     from sharehub.grants import list_applications
 
-    _show(list_applications(_hub(), Caller(0, "cli", PLATFORM, "platform")))
+    _show(list_applications(_hub(), operator("cli")))
 
 
 @applications_app.command("review")
@@ -101,7 +101,7 @@ def applications_review(
     """The platform office's review of a conditional application."""
     from sharehub.grants import review
 
-    _show([_run(lambda: review(_hub(), Caller(0, by, PLATFORM, "platform"), application_id, approve, reason))])
+    _show([_run(lambda: review(_hub(), operator(by), application_id, approve, reason))])
 
 
 @applications_app.command("decide")
@@ -115,7 +115,7 @@ def applications_decide(
     """The providing department's decision; the applicant is told."""
     from sharehub.grants import decide
 
-    caller = Caller(0, by, department, "provider")
+    caller = operator(by, department)
     _show([_run(lambda: decide(_hub(), caller, application_id, approve, reason))])
 
 
@@ -137,7 +137,7 @@ def grants_list() -> None:
     hub = _hub()
     who = {c.id: f"{c.department} · {c.name} (#{c.id})" for c in list_consumers(hub)}
     t = Table("id", "consumer", "resource", "fields", "modes", "until", "revoked")
-    for g in list_grants(hub, Caller(0, "cli", PLATFORM, "platform")):
+    for g in list_grants(hub, operator("cli")):
         revoked = china_time(g.revoked_at) if g.revoked_at else ""
         until = china_time(g.valid_until)
         consumer = who.get(g.consumer_id, f"#{g.consumer_id}")
@@ -154,7 +154,7 @@ def grants_revoke(
     """End a grant at once."""
     from sharehub.grants import revoke_grant
 
-    g = _run(lambda: revoke_grant(_hub(), Caller(0, by, PLATFORM, "platform"), grant_id, reason))
+    g = _run(lambda: revoke_grant(_hub(), operator(by), grant_id, reason))
     out.print(f"grant {g.id} on {g.resource_id} revoked")
 
 
@@ -166,7 +166,7 @@ def objections_list(
     from sharehub.objections import key_fields, list_objections
 
     hub = _hub()
-    caller = Caller(0, "cli", department, "provider") if department else Caller(0, "cli", PLATFORM, "platform")
+    caller = operator("cli", department or PLATFORM)
     t = Table("id", "from", "resource", "record", "fields", "reason", "status", "due", "answer")
     for o in list_objections(hub, caller):
         key = ", ".join(f"{k}={v}" for k, v in key_fields(hub, o).items())
@@ -188,7 +188,7 @@ def objections_answer(
     """The provider's answer to an objection; the objecting department is told."""
     from sharehub.objections import answer
 
-    made = _run(lambda: answer(_hub(), Caller(0, by, department, "provider"), objection_id, outcome, reason))
+    made = _run(lambda: answer(_hub(), operator(by, department), objection_id, outcome, reason))
     out.print(f"objection {made.id} on {made.resource_id}: {made.status}; {made.department} is told")
 
 

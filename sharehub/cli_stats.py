@@ -30,11 +30,13 @@ def stats(department: Annotated[str | None, typer.Option(help="Only this departm
 def scores(since: Day = None, until: Day = None) -> None:
     """Each provider department's score for a period (Zhejiang 35; Hengyang 25): quantity, timeliness,
     quality and use of what it provides, 0–100 each, and their mean. Default: this year to date."""
+    from sharehub.metadata.models import utcnow
     from sharehub.scores import department_scores, window
 
+    first, last, now = since.date() if since else None, until.date() if until else None, utcnow()
     try:
-        start, end = window(since.date() if since else None, until.date() if until else None)
-        rows = department_scores(_hub(), since.date() if since else None, until.date() if until else None)
+        start, end = window(first, last, now)
+        rows = department_scores(_hub(), first, last, now)
     except ValueError as exc:
         err.print(str(exc))
         raise typer.Exit(code=1) from None

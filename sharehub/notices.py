@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from sharehub import audit
@@ -189,20 +189,22 @@ def raise_quality_notice(hub: Hub, run_id: str) -> Notice | None:
     return notice
 
 
+def _open_quality(resource_id: str, run_id: str) -> tuple[ColumnElement[bool], ...]:
+    """Which notices still hold rows of a resource: its open quality notices from runs other than this one."""
+    return (
+        Notice.resource_id == resource_id,
+        Notice.kind == "quality",
+        Notice.status.in_(OPEN),
+        Notice.run_id != run_id,
+    )
+
+
 def _already_told(s: Session, resource_id: str, run_id: str) -> dict[str, int]:
     """Row keys of the resource that a department already has before it, each with its notice: pending on
     an open quality notice of an earlier run, or disputed and awaiting the platform office's decision
     (under the disputed notice). A row that fails again is not notified again, nor its deadline reset."""
     told: dict[str, int] = {}
-    notices = s.execute(
-        select(Notice.id, Notice.pending_keys).where(
-            Notice.resource_id == resource_id,
-            Notice.kind == "quality",
-            Notice.status.in_(OPEN),
-            Notice.run_id != run_id,
-        )
-    )
-    for notice_id, keys in notices:
+    for notice_id, keys in s.execute(select(Notice.id, Notice.pending_keys).where(*_open_quality(resource_id, run_id))):
         told.update(dict.fromkeys(keys, notice_id))
     disputed = s.execute(
         select(RowDispute.row_key, RowDispute.notice_id).where(
@@ -218,16 +220,7 @@ def resolve_passed(hub: Hub, run_id: str) -> list[int]:
     with hub.db() as s:
         run = s.get(Run, run_id)
         assert run is not None and run.status == "succeeded"
-        notices = list(
-            s.scalars(
-                select(Notice).where(
-                    Notice.resource_id == run.resource_id,
-                    Notice.kind == "quality",
-                    Notice.status.in_(OPEN),
-                    Notice.run_id != run_id,
-                )
-            )
-        )
+        notices = list(s.scalars(select(Notice).where(*_open_quality(run.resource_id, run_id))))
         still_bad = set(s.scalars(select(QuarantinedRow.row_key).where(QuarantinedRow.run_id == run_id)))
     if not notices:
         return []

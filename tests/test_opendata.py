@@ -21,6 +21,18 @@ from sharehub.pipeline.run import run_resource
 from sharehub.seal import public_pem, verify
 
 
+def _change_status(hub, uscc: str, status: str, at: str) -> None:  # type: ignore[no-untyped-def]
+    """The market regulator changes a company's status in its front-end database, and the pipeline runs."""
+    res = hub.catalogue.resource("scjg.legal_entity")
+    engine = sa.create_engine(hub.settings.connection_url(res.source.connection))
+    with engine.begin() as c:
+        c.exec_driver_sql(
+            "UPDATE legal_entity_register SET status = ?, updated_at = ? WHERE uscc = ?", (status, at, uscc)
+        )
+    engine.dispose()
+    run_resource(hub, res.id)
+
+
 def test_open_datasets_hold_only_public_fields_and_follow_the_store(make_hub, use_env) -> None:
     hub = make_hub()
     build_sources(hub.settings, hub.catalogue, 300, 200)
@@ -45,14 +57,7 @@ def test_open_datasets_hold_only_public_fields_and_follow_the_store(make_hub, us
 
     # The department changes a company: the next publish carries the store's new version.
     uscc = stored.column("uscc")[0].as_py()
-    engine = sa.create_engine(hub.settings.connection_url(res.source.connection))
-    with engine.begin() as c:
-        c.exec_driver_sql(
-            "UPDATE legal_entity_register SET status = '注销', updated_at = '2026-11-21 10:00:00' WHERE uscc = ?",
-            (uscc,),
-        )
-    engine.dispose()
-    run_resource(hub, res.id)
+    _change_status(hub, uscc, "注销", "2026-11-21 10:00:00")
     (second,) = publish(hub)
     assert second.status == "published" and second.store_version == 1
     rows = pq.read_table(io.BytesIO(hub.store.read_bytes(f"open/{res.id}/v1.parquet"))).to_pylist()
@@ -61,14 +66,7 @@ def test_open_datasets_hold_only_public_fields_and_follow_the_store(make_hub, us
     assert hub.store.list(f"open/{res.id}") == [
         f"open/{res.id}/{n}" for n in ("manifest.json", "v0.parquet", "v1.parquet")
     ]
-    engine = sa.create_engine(hub.settings.connection_url(res.source.connection))
-    with engine.begin() as c:
-        c.exec_driver_sql(
-            "UPDATE legal_entity_register SET status = '吊销', updated_at = '2026-11-21 11:00:00' WHERE uscc = ?",
-            (uscc,),
-        )
-    engine.dispose()
-    run_resource(hub, res.id)
+    _change_status(hub, uscc, "吊销", "2026-11-21 11:00:00")
     assert publish(hub)[0].store_version == 2
     assert hub.store.list(f"open/{res.id}") == [
         f"open/{res.id}/{n}" for n in ("manifest.json", "v1.parquet", "v2.parquet")

@@ -31,14 +31,21 @@ def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
         yield server
 
 
-def test_run_writes_landing_quarantine_and_delta_to_s3(s3: S3Server, make_hub, tmp_path: Path) -> None:
+def _hub_on(s3: S3Server, make_hub, bucket: str, **settings: object):  # type: ignore[no-untyped-def]
+    """A hub whose object store is `s3://<bucket>/city` on the test server, its bucket made."""
     hub = make_hub(
-        storage_url="s3://sharehub-lake/city",
+        storage_url=f"s3://{bucket}/city",
         s3_endpoint=s3.endpoint,
         s3_access_key=s3.access_key,
         s3_secret_key=s3.secret_key,
+        **settings,
     )
     hub.store.ensure_bucket()
+    return hub
+
+
+def test_run_writes_landing_quarantine_and_delta_to_s3(s3: S3Server, make_hub, tmp_path: Path) -> None:
+    hub = _hub_on(s3, make_hub, "sharehub-lake")
     build_sources(hub.settings, hub.catalogue, 1_000, 200)
     first = run_resource(hub, "gongan.population")
     assert first.status == "succeeded" and first.quarantined > 0
@@ -57,14 +64,7 @@ def test_run_writes_landing_quarantine_and_delta_to_s3(s3: S3Server, make_hub, t
 def test_bulk_extract_on_s3_is_a_presigned_link_to_the_public_endpoint(s3: S3Server, make_hub) -> None:
     """A bulk extract lands in S3 with its manifest; the presigned link names the public address and works."""
     public = s3.endpoint.replace("127.0.0.1", "localhost")
-    hub = make_hub(
-        storage_url="s3://sharehub-bulk/city",
-        s3_endpoint=s3.endpoint,
-        s3_public_endpoint=public,
-        s3_access_key=s3.access_key,
-        s3_secret_key=s3.secret_key,
-    )
-    hub.store.ensure_bucket()
+    hub = _hub_on(s3, make_hub, "sharehub-bulk", s3_public_endpoint=public)
     build_sources(hub.settings, hub.catalogue, 600, 120)
     run_resource(hub, "scjg.legal_entity")
     made = add_consumer(hub, "招投标核验", "swj", "consumer")[0]
@@ -103,13 +103,7 @@ def test_a_bulletin_is_published_to_and_read_back_from_s3(s3: S3Server, make_hub
     from sharehub import bulletin
     from sharehub.workdays import CHINA
 
-    hub = make_hub(
-        storage_url="s3://sharehub-reports/city",
-        s3_endpoint=s3.endpoint,
-        s3_access_key=s3.access_key,
-        s3_secret_key=s3.secret_key,
-    )
-    hub.store.ensure_bucket()
+    hub = _hub_on(s3, make_hub, "sharehub-reports")
     assert bulletin.published(hub) == []
     with pytest.raises(LookupError, match="no bulletin published for 2026-10"):
         bulletin.read(hub, "2026-10")
