@@ -57,6 +57,7 @@ from sharehub.metadata.models import Notice, Objection, as_utc
 from sharehub.notices import acknowledge, dispute, expected, get_notice, list_notices, pending_reasons
 from sharehub.objections import answer as answer_objection
 from sharehub.objections import key_fields, list_objections, raise_objection
+from sharehub.paging import Page
 from sharehub.scores import as_dict as score_dict
 from sharehub.scores import department_scores
 from sharehub.seal import ALGORITHM as SEAL_ALGORITHM
@@ -195,6 +196,64 @@ class RateLimit:
         """Whether the key has no token left, without taking one."""
         with self._lock:
             return self._tokens(key, per_minute, time.monotonic()) < 1
+
+
+class PageAsk(NamedTuple):
+    """Which page of a list the caller asks for."""
+
+    limit: int
+    before: int | None
+
+
+BeforeQuery = Annotated[
+    int | None,
+    Query(ge=1, le=2**62, description="Only ids below this: the next page, as the previous page's `Link` names it."),
+]
+
+
+def list_page(
+    limit: Annotated[int, Query(ge=1, le=1000, description="At most this many, newest first.")] = 100,
+    before: BeforeQuery = None,
+) -> PageAsk:
+    """The paging parameters of a list route."""
+    return PageAsk(limit, before)
+
+
+def conflict_page(
+    limit: Annotated[int, Query(ge=1, le=10_000, description="At most this many, newest first.")] = 1000,
+    before: BeforeQuery = None,
+) -> PageAsk:
+    """The paging parameters of the conflict list, with larger pages: a department works through thousands."""
+    return PageAsk(limit, before)
+
+
+ListPage = Annotated[PageAsk, Depends(list_page)]
+ConflictPage = Annotated[PageAsk, Depends(conflict_page)]
+
+
+PAGED: dict[int | str, dict[str, Any]] = {
+    200: {
+        "headers": {
+            "X-Total-Count": {
+                "description": "How many match the filters, on every page.",
+                "schema": {"type": "integer"},
+            },
+            "Link": {
+                "description": 'The next page, `<…&before=ID>; rel="next"`; absent on the last page.',
+                "schema": {"type": "string"},
+            },
+        }
+    }
+}
+
+
+def _paged(request: Request, response: Response, page: Page[Any]) -> None:
+    """Say how many match in all, and where the next page is (RFC 8288, as a path: no host to get wrong
+    behind a proxy)."""
+    response.headers["X-Total-Count"] = str(page.total)
+    if page.next_before is not None:
+        nxt = request.url.include_query_params(before=page.next_before)
+        response.headers["Link"] = f'<{nxt.path}?{nxt.query}>; rel="next"'
 
 
 class VerifyIn(BaseModel):
@@ -612,20 +671,24 @@ def create_app() -> FastAPI:
         except LookupError as exc:
             raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
 
-    @app.get("/notices", response_model=list[NoticeOut], tags=["notices"])
+    @app.get("/notices", response_model=list[NoticeOut], tags=["notices"], responses=PAGED)
     def notices(
         hub: HubDep,
         caller: DepartmentDep,
+        request: Request,
+        response: Response,
+        page: ListPage,
         department: Annotated[str | None, Query(max_length=50)] = None,
         notice_status: Annotated[str | None, Query(alias="status", max_length=20)] = None,
-        limit: Annotated[int, Query(ge=1, le=1000, description="The newest this many.")] = 100,
     ) -> list[NoticeOut]:
         """Notices, newest first. A provider department sees only its own; the platform office sees all."""
         if caller.role == "provider":
             if department not in (None, caller.department):
                 raise HTTPException(status.HTTP_403_FORBIDDEN, "a department sees only its own notices")
             department = caller.department
-        return [_notice_out(n) for n in list_notices(hub, department, notice_status, limit)]
+        found = list_notices(hub, department, notice_status, page.limit, page.before)
+        _paged(request, response, found)
+        return [_notice_out(n) for n in found]
 
     @app.get(
         "/notices/{notice_id}",
@@ -703,10 +766,14 @@ def create_app() -> FastAPI:
         )
         return ApplicationOut.model_validate(made, from_attributes=True)
 
-    @app.get("/applications", response_model=list[ApplicationOut], tags=["applications"])
-    def applications(hub: HubDep, caller: CallerDep) -> list[ApplicationOut]:
+    @app.get("/applications", response_model=list[ApplicationOut], tags=["applications"], responses=PAGED)
+    def applications(
+        hub: HubDep, caller: CallerDep, request: Request, response: Response, page: ListPage
+    ) -> list[ApplicationOut]:
         """A consumer's own applications; a provider's, for its resources; all, for the platform office."""
-        return [ApplicationOut.model_validate(a, from_attributes=True) for a in list_applications(hub, caller)]
+        found = list_applications(hub, caller, page.limit, page.before)
+        _paged(request, response, found)
+        return [ApplicationOut.model_validate(a, from_attributes=True) for a in found]
 
     @app.post(
         "/applications/{application_id}/review",
@@ -738,10 +805,12 @@ def create_app() -> FastAPI:
         made = _step(lambda: decide(hub, caller, application_id, body.approve, body.reason))
         return ApplicationOut.model_validate(made, from_attributes=True)
 
-    @app.get("/grants", response_model=list[GrantOut], tags=["applications"])
-    def grants(hub: HubDep, caller: CallerDep) -> list[GrantOut]:
+    @app.get("/grants", response_model=list[GrantOut], tags=["applications"], responses=PAGED)
+    def grants(hub: HubDep, caller: CallerDep, request: Request, response: Response, page: ListPage) -> list[GrantOut]:
         """Grants the caller may see, on the same rule as applications."""
-        return [GrantOut.model_validate(g, from_attributes=True) for g in list_grants(hub, caller)]
+        found = list_grants(hub, caller, page.limit, page.before)
+        _paged(request, response, found)
+        return [GrantOut.model_validate(g, from_attributes=True) for g in found]
 
     @app.post(
         "/grants/{grant_id}/revoke",
@@ -951,10 +1020,14 @@ def create_app() -> FastAPI:
         made = _step(lambda: raise_objection(hub, caller, body.resource_id, body.key, body.fields, body.reason))
         return _objection_out(hub, made)
 
-    @app.get("/objections", response_model=list[ObjectionOut], tags=["objections"])
-    def objections(hub: HubDep, caller: CallerDep) -> list[ObjectionOut]:
+    @app.get("/objections", response_model=list[ObjectionOut], tags=["objections"], responses=PAGED)
+    def objections(
+        hub: HubDep, caller: CallerDep, request: Request, response: Response, page: ListPage
+    ) -> list[ObjectionOut]:
         """A consumer's own objections, a provider's on its resources, all for the platform office."""
-        return [_objection_out(hub, o) for o in list_objections(hub, caller)]
+        found = list_objections(hub, caller, page.limit, page.before)
+        _paged(request, response, found)
+        return [_objection_out(hub, o) for o in found]
 
     @app.post(
         "/objections/{objection_id}/answer",
@@ -971,17 +1044,35 @@ def create_app() -> FastAPI:
         made = _step(lambda: answer_objection(hub, caller, objection_id, body.outcome, body.reason))
         return _objection_out(hub, made)
 
-    @app.get("/conflicts", response_model=list[ConflictOut], tags=["conflicts"])
+    @app.get("/conflicts", response_model=list[ConflictOut], tags=["conflicts"], responses=PAGED)
     def conflicts(
         hub: HubDep,
         caller: DepartmentDep,
+        request: Request,
+        response: Response,
+        page: ConflictPage,
+        department: Annotated[str | None, Query(max_length=50, description="The platform office's filter.")] = None,
         conflict_status: Annotated[str | None, Query(alias="status", max_length=20)] = None,
-        limit: Annotated[int, Query(ge=1, le=10_000, description="The newest this many.")] = 1000,
+        notice: Annotated[int | None, Query(ge=1, le=2**62, description="Only the conflicts of this notice.")] = None,
+        resource_id: Annotated[str | None, Query(max_length=100, description="Only this resource's copies.")] = None,
     ) -> list[ConflictOut]:
         """Conflicts, newest first: a provider department sees those of its copies and those on items it is
-        the authoritative source of; the platform office sees all."""
-        department = _department_of(caller)
-        found = list_conflicts(hub, department, conflict_status, limit, as_authority=True)
+        the authoritative source of; the platform office sees all, or one department's as it sees them."""
+        if caller.role == "provider":
+            if department not in (None, caller.department):
+                raise HTTPException(status.HTTP_403_FORBIDDEN, "a department sees only its own conflicts")
+            department = caller.department
+        found = list_conflicts(
+            hub,
+            department,
+            conflict_status,
+            page.limit,
+            as_authority=True,
+            notice_id=notice,
+            resource_id=resource_id,
+            before=page.before,
+        )
+        _paged(request, response, found)
         return [ConflictOut.model_validate(c, from_attributes=True) for c in found]
 
     @app.post(

@@ -8,7 +8,7 @@ from typing import Annotated, TypeVar
 import typer
 from rich.table import Table
 
-from sharehub.console import err, out
+from sharehub.console import Before, Limit, err, out, page_line
 from sharehub.console import hub as _hub
 from sharehub.consumers import operator
 from sharehub.workdays import china_time
@@ -72,15 +72,21 @@ def consistency(
 
 @conflicts_app.command("list")
 def conflicts_list(
-    department: Annotated[str | None, typer.Option(help="Only this department's conflicts.")] = None,
+    department: Annotated[
+        str | None, typer.Option(help="Only this department's: its copies', and those on items it is the authority of.")
+    ] = None,
     status: Annotated[str | None, typer.Option(help="open, verifying, decided or closed.")] = None,
-    limit: int = 50,
+    notice: Annotated[int | None, typer.Option(help="Only the conflicts of this notice.")] = None,
+    limit: Limit = 50,
+    before: Before = None,
 ) -> None:
-    """Conflicts, newest first, values masked."""
+    """Conflicts, newest first, values masked: a department's are those of its copies and those on items
+    it is the authoritative source of."""
     from sharehub.consistency.check import list_conflicts
 
     t = Table("id", "status", "department", "resource", "item", "entity", "value", "authoritative", "since", "reply")
-    for c in list_conflicts(_hub(), department, status, limit):
+    found = list_conflicts(_hub(), department, status, limit, as_authority=True, notice_id=notice, before=before)
+    for c in found:
         t.add_row(
             str(c.id),
             c.status,
@@ -94,6 +100,7 @@ def conflicts_list(
             f"{c.replied_by}: {c.reply}" if c.reply else "",
         )
     out.print(t)
+    page_line(found)
 
 
 @conflicts_app.command("decide")

@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from sharehub.console import err, out
+from sharehub.console import Before, Limit, err, out, page_line
 from sharehub.console import hub as _hub
 from sharehub.consumers import PLATFORM, Caller, operator
 from sharehub.workdays import china_time, due_text
@@ -84,11 +84,13 @@ def applications_apply(
 
 
 @applications_app.command("list")
-def applications_list() -> None:
+def applications_list(limit: Limit = 100, before: Before = None) -> None:
     """Every application, newest first (the platform office's view)."""
     from sharehub.grants import list_applications
 
-    _show(list_applications(_hub(), operator("cli")))
+    found = list_applications(_hub(), operator("cli"), limit, before)
+    _show(found)
+    page_line(found)
 
 
 @applications_app.command("review")
@@ -129,7 +131,7 @@ def applications_check() -> None:
 
 
 @grants_app.command("list")
-def grants_list() -> None:
+def grants_list(limit: Limit = 100, before: Before = None) -> None:
     """Every grant, newest first."""
     from sharehub.consumers import list_consumers
     from sharehub.grants import list_grants
@@ -137,12 +139,14 @@ def grants_list() -> None:
     hub = _hub()
     who = {c.id: f"{c.department} · {c.name} (#{c.id})" for c in list_consumers(hub)}
     t = Table("id", "consumer", "resource", "fields", "modes", "until", "revoked")
-    for g in list_grants(hub, operator("cli")):
+    found = list_grants(hub, operator("cli"), limit, before)
+    for g in found:
         revoked = china_time(g.revoked_at) if g.revoked_at else ""
         until = china_time(g.valid_until)
         consumer = who.get(g.consumer_id, f"#{g.consumer_id}")
         t.add_row(str(g.id), consumer, g.resource_id, ", ".join(g.fields), ", ".join(g.modes), until, revoked)
     out.print(t)
+    page_line(found)
 
 
 @grants_app.command("revoke")
@@ -161,6 +165,8 @@ def grants_revoke(
 @objections_app.command("list")
 def objections_list(
     department: Annotated[str | None, typer.Option(help="Only those on this provider department's data.")] = None,
+    limit: Limit = 100,
+    before: Before = None,
 ) -> None:
     """Objections, newest first, with the record key the provider needs to find the record."""
     from sharehub.objections import key_fields, list_objections
@@ -168,13 +174,15 @@ def objections_list(
     hub = _hub()
     caller = operator("cli", department or PLATFORM)
     t = Table("id", "from", "resource", "record", "fields", "reason", "status", "due", "answer")
-    for o in list_objections(hub, caller):
+    found = list_objections(hub, caller, limit, before)
+    for o in found:
         key = ", ".join(f"{k}={v}" for k, v in key_fields(hub, o).items())
         due = due_text(o.deadline) if o.status == "open" else ""
         t.add_row(
             str(o.id), o.department, o.resource_id, key, ", ".join(o.fields), o.reason, o.status, due, o.answer or ""
         )
     out.print(t)
+    page_line(found)
 
 
 @objections_app.command("answer")

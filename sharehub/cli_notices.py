@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from sharehub.console import err, out
+from sharehub.console import Before, Limit, err, out, page_line
 from sharehub.console import hub as _hub
 from sharehub.consumers import operator
 from sharehub.workdays import china_time, due_text
@@ -19,14 +19,16 @@ notices_app = typer.Typer(help="Notices to provider departments.", no_args_is_he
 def notices_list(
     department: Annotated[str | None, typer.Option(help="Only this department, e.g. gongan.")] = None,
     status: Annotated[str | None, typer.Option(help="open, acknowledged, overdue or resolved.")] = None,
-    limit: Annotated[int, typer.Option(min=1, help="Show the newest this many.")] = 100,
+    limit: Limit = 100,
+    before: Before = None,
 ) -> None:
     """Notices, newest first, with their kind, their deadlines and how many of their items (rows, entities,
     applications) are still pending."""
     from sharehub.notices import list_notices
 
     t = Table("id", "department", "kind", "resource", "status", "deadline (China)", "items", "pending", "run")
-    for n in list_notices(_hub(), department, status, limit):
+    found = list_notices(_hub(), department, status, limit, before)
+    for n in found:
         t.add_row(
             str(n.id),
             n.department,
@@ -39,6 +41,7 @@ def notices_list(
             n.run_id,
         )
     out.print(t)
+    page_line(found)
 
 
 @notices_app.command("show")

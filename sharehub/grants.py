@@ -25,6 +25,7 @@ from sharehub.hub import Hub
 from sharehub.metadata import fast
 from sharehub.metadata.models import Application, Grant, Notice, utcnow
 from sharehub.notices import file_notice
+from sharehub.paging import Page, newest_first
 from sharehub.workdays import china_time, due_text
 
 MAX_VALIDITY = timedelta(days=366 * 3)
@@ -213,27 +214,30 @@ def active_grant(hub: Hub, caller: Caller, resource_id: str, mode: str) -> Acces
     return Access(usable[-1].id, fields, usable[-1].purpose, frozenset(m for g in live for m in g.modes))
 
 
-def list_applications(hub: Hub, caller: Caller) -> list[Application]:
-    """Applications the caller may see: its own, its department's resources', or all for the platform."""
+def list_applications(
+    hub: Hub, caller: Caller, limit: int | None = None, before: int | None = None
+) -> Page[Application]:
+    """Applications the caller may see: its own, its department's resources', or all for the platform;
+    newest first, a page of `limit` below `before`."""
     with hub.db() as s:
-        q = select(Application).order_by(Application.id.desc())
+        q = select(Application)
         if caller.role == "consumer":
             q = q.where(Application.consumer_id == caller.id)
         elif caller.role == "provider":
             q = q.where(Application.provider == caller.department)
-        return list(s.scalars(q))
+        return newest_first(s, q, Application.id, limit, before)
 
 
-def list_grants(hub: Hub, caller: Caller) -> list[Grant]:
-    """Grants the caller may see, on the same rule as applications."""
+def list_grants(hub: Hub, caller: Caller, limit: int | None = None, before: int | None = None) -> Page[Grant]:
+    """Grants the caller may see, on the same rule as applications. Newest first: a page of `limit` below `before`."""
     with hub.db() as s:
-        q = select(Grant).order_by(Grant.id.desc())
+        q = select(Grant)
         if caller.role == "consumer":
             q = q.where(Grant.consumer_id == caller.id)
         elif caller.role == "provider":
             owned = [r.id for r in hub.catalogue.resources.values() if r.provider == caller.department]
             q = q.where(Grant.resource_id.in_(owned))
-        return list(s.scalars(q))
+        return newest_first(s, q, Grant.id, limit, before)
 
 
 def mark_overdue_steps(hub: Hub, now: datetime | None = None) -> list[int]:

@@ -26,6 +26,7 @@ from sharehub.consumers import Caller
 from sharehub.hub import Hub
 from sharehub.masking import mask_field
 from sharehub.metadata.models import Notice, OutboxMessage, QuarantinedRow, RowDispute, Run, utcnow
+from sharehub.paging import Page, newest_first
 from sharehub.pipeline import paths
 from sharehub.pipeline.rowkeys import ROW, UNIQUE_RULE, key_strings
 from sharehub.workdays import CHINA, china_time, due_text
@@ -641,13 +642,17 @@ def notify(hub: Hub, run_id: str) -> dict[str, int]:
 
 
 def list_notices(
-    hub: Hub, department: str | None = None, status: str | None = None, limit: int | None = None
-) -> list[Notice]:
-    """Notices, newest first, of one department or all (the newest `limit` of them, read as such)."""
+    hub: Hub,
+    department: str | None = None,
+    status: str | None = None,
+    limit: int | None = None,
+    before: int | None = None,
+) -> Page[Notice]:
+    """Notices, newest first, of one department or all: a page of `limit` below `before`."""
     with hub.db() as s:
-        q = select(Notice).order_by(Notice.created_at.desc(), Notice.id.desc())
+        q = select(Notice)
         if department:
             q = q.where(Notice.department == department)
         if status:
             q = q.where(Notice.status == status)
-        return list(s.scalars(q if limit is None else q.limit(limit)))
+        return newest_first(s, q, Notice.id, limit, before)

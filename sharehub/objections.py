@@ -18,6 +18,7 @@ from sharehub.hub import Hub
 from sharehub.masking import mask_field
 from sharehub.metadata.models import Notice, Objection, utcnow
 from sharehub.notices import file_notice
+from sharehub.paging import Page, newest_first
 from sharehub.service import request_key
 from sharehub.serving import SEP, key_of
 from sharehub.workdays import due_text
@@ -161,12 +162,13 @@ def key_fields(hub: Hub, objection: Objection) -> dict[str, str]:
     return dict(zip(key, objection.record_key.split(SEP), strict=False))
 
 
-def list_objections(hub: Hub, caller: Caller) -> list[Objection]:
-    """A consumer's own objections, a provider's on its resources, all for the platform office."""
+def list_objections(hub: Hub, caller: Caller, limit: int | None = None, before: int | None = None) -> Page[Objection]:
+    """A consumer's own objections, a provider's on its resources, all for the platform office; newest
+    first, a page of `limit` below `before`."""
     with hub.db() as s:
-        q = select(Objection).order_by(Objection.id.desc())
+        q = select(Objection)
         if caller.role == "consumer":
             q = q.where(Objection.consumer_id == caller.id)
         elif caller.role == "provider":
             q = q.where(Objection.provider == caller.department)
-        return list(s.scalars(q))
+        return newest_first(s, q, Objection.id, limit, before)

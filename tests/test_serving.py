@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import os
 import random
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime, time, timedelta
@@ -644,3 +645,61 @@ def test_a_department_works_its_notices_and_conflicts_through_the_api(served) ->
         ("conflict_decision", "platform", "decided", mine[0]["entity_key"]),
     ]
     assert verify_chain(hub).ok
+
+
+def _next_page(response) -> str | None:
+    link = response.headers.get("Link")
+    if link is None:
+        return None
+    found = re.fullmatch(r'<(/[^>]+)>; rel="next"', link)
+    assert found, link
+    return found.group(1)
+
+
+def test_lists_come_in_pages_that_a_department_can_work_through(served, monkeypatch: pytest.MonkeyPatch) -> None:
+    """List routes page newest first: X-Total-Count says how many match and Link names the next page, with
+    the same filters, until the last. A conflict notice that lists only its first conflicts names the
+    route that lists every one of them."""
+    from sharehub.consistency import check as consistency
+
+    hub, client, keys = served
+    monkeypatch.setattr(consistency, "SAMPLE_CONFLICTS", 1)  # a notice lists one, so that some have more
+    consistency.check(hub, full=True)
+    platform = _auth(keys["platform"])
+
+    whole = client.get("/conflicts", headers=platform)
+    everyone = [c["id"] for c in whole.json()]
+    assert len(everyone) >= 3 and everyone == sorted(everyone, reverse=True)
+    assert whole.headers["X-Total-Count"] == str(len(everyone)) and "Link" not in whole.headers
+    seen, url = [], "/conflicts?limit=2"
+    while url is not None:
+        page = client.get(url, headers=platform)
+        assert page.status_code == 200 and page.headers["X-Total-Count"] == str(len(everyone))
+        assert 1 <= len(page.json()) <= 2
+        seen += [c["id"] for c in page.json()]
+        url = _next_page(page)
+    assert seen == everyone  # each once, in order, none skipped
+
+    opened = client.get("/conflicts?status=open&limit=1", headers=platform)
+    assert "status=open" in str(_next_page(opened))  # the filters go along to the next page
+    notices = client.get("/notices?limit=1", headers=platform)
+    assert len(notices.json()) == 1 and notices.headers["X-Total-Count"] == str(len(list_notices(hub)))
+    assert _next_page(notices) == f"/notices?limit=1&before={notices.json()[0]['id']}"
+
+    about = {n.id: len(consistency.list_conflicts(hub, notice_id=n.id)) for n in list_notices(hub)}
+    noticed = [n for n in list_notices(hub) if n.kind == "conflict" and about[n.id] > 1]
+    assert noticed, "no conflict notice is about more than one conflict"
+    notice = noticed[0]
+    assert f"GET /conflicts?notice={notice.id} lists them all" in notice.body
+    listed = client.get(f"/conflicts?notice={notice.id}", headers=platform).json()
+    assert {c["entity_key"] for c in listed} == set(notice.row_keys)
+    assert all(c["notice_id"] == notice.id for c in listed)
+    swj = _auth(keys["swj"])
+    assert client.get("/conflicts?department=scjg", headers=swj).status_code == 403  # not its own
+    assert client.get("/conflicts?department=swj", headers=swj).json() == client.get("/conflicts", headers=swj).json()
+
+    shown = CliRunner().invoke(cli, ["conflicts", "list", "--limit", "2"])
+    assert shown.exit_code == 0, shown.output
+    assert f"2 of {len(everyone)}, newest first; the next page: --before {everyone[1]}" in shown.output
+    last = CliRunner().invoke(cli, ["conflicts", "list", "--before", str(everyone[-2])])
+    assert last.exit_code == 0 and f"1 of {len(everyone)}, newest first\n" in last.output

@@ -46,6 +46,7 @@ from sharehub.hub import Hub
 from sharehub.masking import mask_field
 from sharehub.metadata.models import Conflict, Notice, utcnow
 from sharehub.notices import file_notice
+from sharehub.paging import Page, newest_first
 from sharehub.workdays import due_text
 from warehouse.delta import open_table
 
@@ -446,6 +447,9 @@ def _among(s: Session, column: Any, values: Sequence[Any]) -> Any:
     return column.in_(list(values))
 
 
+SAMPLE_CONFLICTS = 20  # conflicts a notice lists; the rest are a GET away
+
+
 def _notify(hub: Hub, settle: dict[int, set[str]]) -> list[int]:
     """One notice per resource with conflicts not yet noticed; close notices whose conflicts all ended."""
     cols = (
@@ -532,7 +536,7 @@ def _conflict_notice(hub: Hub, res: Resource, conflicts: list[Any], waiting: int
         "",
         "不一致项（值已按分级脱敏）/ conflicts, values masked:",
     ]
-    for c in conflicts[:20]:
+    for c in conflicts[:SAMPLE_CONFLICTS]:
         shown_key = mask_field(c.entity_key, key_field)
         if c.kind == "missing_in_base":
             lines.append(
@@ -543,18 +547,17 @@ def _conflict_notice(hub: Hub, res: Resource, conflicts: list[Any], waiting: int
                 f"  - 冲突 {c.id} · {shown_key} · {c.item}: 本部门 {c.other_value}；"
                 f"权威来源 {c.authority_resource} {c.authority_value}"
             )
-    if len(conflicts) > 20:
-        lines.append(f"  … and {len(conflicts) - 20:,} more: sharehub conflicts list --department {res.provider}")
+    after = []
     if waiting:
-        lines += [
+        after += [
             "",
             f"另有 {waiting:,} 个实体权威库暂缺：权威来源报送了这些实体，但其数据未通过质量检查、已隔离待其更正"
             "（见对其的质量整改通知），无需本部门处理。",
         ]
-    lines += ["", "数据一致后，下一次比对将自动关闭这些不一致项，本通知随之办结。"]
+    after += ["", "数据一致后，下一次比对将自动关闭这些不一致项，本通知随之办结。"]
     subject = f"[sharehub] {res.id}: {len(conflicts):,} 处数据与权威来源不一致，请于 {due_text(deadline)} 前核实"
     with hub.db() as s:
-        notice = _file_conflict_notice(s, res, department, deadline, subject, lines, conflicts)
+        notice = _file_conflict_notice(s, res, department, deadline, subject, lines, conflicts, after)
         s.execute(update(Conflict).where(_among(s, Conflict.id, [c.id for c in conflicts])).values(notice_id=notice.id))
         return notice.id
 
@@ -566,11 +569,14 @@ def list_conflicts(
     limit: int | None = None,
     *,
     as_authority: bool = False,
-) -> list[Conflict]:
-    """Conflicts, newest first (the first `limit` of them, read as such): of `department`'s copies, and
-    with `as_authority` also those on items it is the authoritative source of."""
+    notice_id: int | None = None,
+    resource_id: str | None = None,
+    before: int | None = None,
+) -> Page[Conflict]:
+    """Conflicts, newest first, a page of `limit` below `before`: of `department`'s copies, and with
+    `as_authority` also those on items it is the authoritative source of; of one notice or one resource."""
     with hub.db() as s:
-        q = select(Conflict).order_by(Conflict.last_seen.desc(), Conflict.id)
+        q = select(Conflict)
         if department and as_authority:
             own = sorted(r.id for r in hub.catalogue.resources.values() if r.provider == department)
             q = q.where(or_(Conflict.department == department, Conflict.authority_resource.in_(own)))
@@ -578,7 +584,11 @@ def list_conflicts(
             q = q.where(Conflict.department == department)
         if status:
             q = q.where(Conflict.status == status)
-        return list(s.scalars(q if limit is None else q.limit(limit)))
+        if notice_id is not None:
+            q = q.where(or_(Conflict.notice_id == notice_id, Conflict.authority_notice_id == notice_id))
+        if resource_id:
+            q = q.where(Conflict.resource_id == resource_id)
+        return newest_first(s, q, Conflict.id, limit, before)
 
 
 def verify(
@@ -638,13 +648,11 @@ def _authority_notice(hub: Hub, s: Session, res: Resource, conflicts: list[Confl
         "",
         "待核实项（值已按分级脱敏）/ to verify, values masked:",
     ]
-    for c in conflicts[:20]:
+    for c in conflicts[:SAMPLE_CONFLICTS]:
         lines.append(
             f"  - 冲突 {c.id} · {c.entity_key[:6]}… · {c.item}: 贵部门 {c.authority_value or '（无此实体）'}；"
             f"{c.department} {c.other_value}"
         )
-    if len(conflicts) > 20:
-        lines.append(f"  … and {len(conflicts) - 20:,} more: sharehub conflicts list --status verifying")
     subject = f"[sharehub] {res.id}: 请协助核实 {len(conflicts):,} 处不一致数据，{due_text(deadline)} 前反馈"
     return _file_conflict_notice(s, res, department, deadline, subject, lines, conflicts).id
 
@@ -657,8 +665,11 @@ def _file_conflict_notice(
     subject: str,
     lines: list[str],
     conflicts: list[Any],
+    after: Sequence[str] = (),
 ) -> Notice:
-    """A conflict notice to a department about these conflicts' entities, with its e-mail queued."""
+    """A conflict notice to a department about these conflicts' entities, with its e-mail queued. `lines`
+    end with the first conflicts; where there are more, a line naming the notice's own route for all of
+    them follows, then `after`."""
     keys = sorted({c.entity_key for c in conflicts})
     notice = Notice(
         kind="conflict",
@@ -669,11 +680,16 @@ def _file_conflict_notice(
         deadline=deadline,
         status="open",
         subject=subject,
-        body="\n".join(lines),
+        body="",
         row_keys=keys,
         pending_keys=keys,
     )
-    return file_notice(s, notice, department.contact_email)
+    file_notice(s, notice, department.contact_email)  # its id is known from here
+    more = len(conflicts) - SAMPLE_CONFLICTS
+    if more > 0:
+        lines = [*lines, f"  … 另有 {more:,} 处 / and {more:,} more: GET /conflicts?notice={notice.id} lists them all"]
+    notice.body = "\n".join([*lines, *after])
+    return notice
 
 
 def reply(

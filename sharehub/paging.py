@@ -1,0 +1,47 @@
+"""Pages of a list, newest first: how every list route and list command hands out notices, conflicts,
+applications, grants and objections.
+
+A page is read by keyset, not by offset: `before` is the id the previous page ended on, so a page does
+not shift when new rows arrive while a department works through its list. Every page also says how
+many rows match the filters in all (`total`), and which `before` gives the next page.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
+
+_Row = TypeVar("_Row")
+
+
+class Page(list[_Row]):
+    """The rows of one page, newest first, with `total` (rows matching the filters, on every page) and
+    `next_before` (the `before` of the next page; None on the last one)."""
+
+    def __init__(self, rows: list[_Row], total: int, next_before: int | None) -> None:
+        super().__init__(rows)
+        self.total = total
+        self.next_before = next_before
+
+
+def newest_first(
+    s: Session,
+    query: Select[Any],
+    id_column: InstrumentedAttribute[int],
+    limit: int | None = None,
+    before: int | None = None,
+) -> Page[Any]:
+    """`query` (filters only, no order) ordered by id, newest first: the first `limit` rows below `before`."""
+    total = s.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
+    ordered = query.order_by(id_column.desc())
+    if before is not None:
+        ordered = ordered.where(id_column < before)
+    if limit is not None:
+        ordered = ordered.limit(limit + 1)
+    rows = list(s.scalars(ordered))
+    if limit is None or len(rows) <= limit:
+        return Page(rows, total, None)
+    rows = rows[:limit]
+    return Page(rows, total, rows[-1].id)
