@@ -384,7 +384,8 @@ def _record(
                 result.opened += 1
             elif found[2:4] != (a_val, o_val):
                 changed.append({"id": found[0], **values})
-            slot = (department, item)
+            label = f"{item}: entity absent from the base store" if kind == "missing_in_base" else item
+            slot = (department, label)
             result.by_department_item[slot] = result.by_department_item.get(slot, 0) + 1
         gone = [(slot, row) for slot, row in existing.items() if row[1] != "closed" and slot not in seen]
         result.closed = len(gone)
