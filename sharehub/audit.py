@@ -16,6 +16,7 @@ import hashlib
 import json
 import threading
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from json.encoder import encode_basestring
@@ -237,11 +238,13 @@ class ChainCheck:
         return self.first_bad is None
 
 
-def verify(hub: Hub, batch: int = 10_000) -> ChainCheck:
-    """Walk the chain in id order; name the first entry that was edited, removed or moved."""
+def verify(hub: Hub, batch: int = 10_000, on_entries: Callable[[int, int], None] | None = None) -> ChainCheck:
+    """Walk the chain in id order; name the first entry that was edited, removed or moved. `on_entries`
+    hears, after each batch, how many entries were walked out of how many the head records."""
     prev, count, last_id = GENESIS, 0, 0
     with hub.db() as s:
         head = s.get(AuditHead, 1)
+        recorded = head.last_id if head is not None else 0
         while True:
             rows = list(
                 s.scalars(select(AuditEntry).where(AuditEntry.id > last_id).order_by(AuditEntry.id).limit(batch))
@@ -252,6 +255,8 @@ def verify(hub: Hub, batch: int = 10_000) -> ChainCheck:
                 if entry_hash(e) != e.hash:
                     return ChainCheck(count, e.id, "its content does not match its hash (edited)")
                 prev, last_id, count = e.hash, e.id, count + 1
+            if on_entries is not None:
+                on_entries(count, max(recorded, count))
             if len(rows) < batch:
                 break
         if head is not None and (head.last_id, head.last_hash) != (last_id, prev):

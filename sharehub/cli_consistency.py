@@ -39,7 +39,10 @@ def run_check(full: bool, reload: bool = False) -> None:
     """Run the consistency check and print what it found."""
     from sharehub.consistency.check import check
 
-    result = check(_hub(), full=full or reload, reload=reload)
+    with err.status("consistency: starting…") as line:
+        result = check(
+            _hub(), full=full or reload, reload=reload, say=lambda step: line.update(f"consistency: {step}…")
+        )
     if result.by_department_item:
         out.print(conflict_table(result.by_department_item))
     if result.waiting:

@@ -203,9 +203,14 @@ def objections_answer(
 @audit_app.command("verify")
 def audit_verify() -> None:
     """Walk the hash chain; exit 1 naming the first entry that was edited, removed or reordered."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     from sharehub.audit import verify
 
-    result = verify(_hub())
+    columns = (TextColumn("audit chain"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=True) as bar:
+        walk = bar.add_task("entries", total=None)
+        result = verify(_hub(), on_entries=lambda done, total: bar.update(walk, completed=done, total=total))
     if result.ok:
         out.print(f"audit chain intact: {result.entries:,} entries")
         return

@@ -219,6 +219,11 @@ def test_the_command_says_what_it_compared_and_what_waits_for_a_store(make_hub, 
     assert "over every entity (a new store" in second.output and "incremental" not in second.output, second.output
     third = CliRunner().invoke(cli, ["consistency"], env={"COLUMNS": "250"})
     assert "incremental check: no entity changed since the last check" in third.output, third.output
+    steps: list[str] = []
+    check(hub, full=True, say=steps.append)  # what a progress line shows: ids and counts, no values
+    assert steps[0] == "bringing the cached columns of scjg.legal_entity to store v0", steps
+    assert "comparing swj.tax_registration with scjg.legal_entity (" in steps[2] and "every entity" in steps[2]
+    assert steps[-2].startswith("recording ") and steps[-1] == "notifying the departments"
 
 
 def test_a_notice_keeps_a_key_until_every_conflict_of_it_has_closed(make_hub) -> None:

@@ -73,8 +73,10 @@ def test_serving_on_postgresql_metadata_checks_grants_and_chains_the_audit(make_
         assert revoked.status_code == 200
         after = client.post("/verify/gongan.population", json=call, headers=mzj)
         assert after.status_code == 403 and "revoked" in after.json()["detail"]
-    chain = verify_chain(hub)
+    walked: list[tuple[int, int]] = []
+    chain = verify_chain(hub, batch=4, on_entries=lambda done, total: walked.append((done, total)))
     assert chain.ok and chain.entries >= 10
+    assert walked[0] == (4, chain.entries) and walked[-1] == (chain.entries, chain.entries)  # for a progress bar
     engine = sa.create_engine(meta)
     with engine.begin() as c:
         rows = c.exec_driver_sql("SELECT action, result FROM audit_log ORDER BY id").all()

@@ -22,7 +22,7 @@ import gc
 import json
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
@@ -201,28 +201,35 @@ class CheckResult:
 Scope = dict[str, tuple[set[str], set[str] | None]]  # resource → (items, entity keys checked or None = all)
 
 
-def check(hub: Hub, *, full: bool = False, reload: bool = False) -> CheckResult:
+def check(
+    hub: Hub, *, full: bool = False, reload: bool = False, say: Callable[[str], None] | None = None
+) -> CheckResult:
     """Compare every declared copy with its authority; record conflicts, close converged ones, notify.
 
     `full` compares every entity instead of the changed ones; `reload` also rebuilds the cached
-    columns from the Delta tables instead of applying their change data.
+    columns from the Delta tables instead of applying their change data. `say` hears each step as it
+    starts (resource ids and counts only), for a progress line.
     """
     collecting = gc.isenabled()
     gc.disable()  # a check makes no reference cycles; collections would only rescan the whole heap, many times
     try:
-        return _check(hub, full, reload)
+        return _check(hub, full, reload, say or _quiet)
     finally:
         if collecting:
             gc.enable()
 
 
-def _check(hub: Hub, full: bool, reload: bool) -> CheckResult:
+def _quiet(_: str) -> None:
+    """No progress line."""
+
+
+def _check(hub: Hub, full: bool, reload: bool, say: Callable[[str], None]) -> CheckResult:
     started = utcnow()
     result = CheckResult()
     cache = StoreCache(hub.settings.home / "consistency.duckdb")
     try:
         _register_normalizers(cache.con)
-        changed = _sync(hub, cache, reload=reload)
+        changed = _sync(hub, cache, reload, say)
         if full:
             changed = dict.fromkeys(changed)
         seen: dict[tuple[str, str, str], tuple[str, str, str | None, str | None]] = {}
@@ -242,6 +249,8 @@ def _check(hub: Hub, full: bool, reload: bool) -> CheckResult:
             items |= {str(pairs[0].authority.store.base), *(p.item for p in pairs)}
             scope[other] = (items, None if keys is None or prev is None else prev | keys)
             result.items |= {p.item for p in pairs}
+            scale = "every entity" if keys is None else f"{len(keys):,} changed entities"
+            say(f"comparing {other} with {authority} ({', '.join(p.item for p in pairs)}) over {scale}")
             for key, missing, fields in _compare(cache.con, pairs, keys):
                 if missing:
                     p, _, o_val = next((pairs[i], a_val, o_val) for i, a_val, o_val in fields)
@@ -262,16 +271,18 @@ def _check(hub: Hub, full: bool, reload: bool) -> CheckResult:
                     )
         result.found = len(seen)
         result.entities = None if compared is None else len(compared)
+        say(f"recording {len(seen):,} conflict(s) in scope")
         _record(hub, seen, scope, started, result)
         cache.commit()  # the synced versions count as checked only once the results are recorded
     finally:
         cache.close()
+    say("notifying the departments")
     result.notices = _notify(hub, result.settle)
     log.info("consistency: %d conflicts found, %d new, %d closed", result.found, result.opened, result.closed)
     return result
 
 
-def _sync(hub: Hub, cache: StoreCache, reload: bool) -> dict[str, set[str] | None]:
+def _sync(hub: Hub, cache: StoreCache, reload: bool, say: Callable[[str], None]) -> dict[str, set[str] | None]:
     """Bring every compared store's cached columns up to date; per resource, the entities that changed."""
     needed: dict[str, set[str]] = defaultdict(set)
     entity: dict[str, str] = {}
@@ -286,6 +297,7 @@ def _sync(hub: Hub, cache: StoreCache, reload: bool) -> dict[str, set[str] | Non
         if table is None:
             continue
         cols = sorted(columns | set(res.source.key) | {"_run_id"})
+        say(f"bringing the cached columns of {rid} to store v{table.version()}")
         out[rid] = cache.sync(rid, table, cols, res.source.key, entity[rid], reload)
     return out
 
