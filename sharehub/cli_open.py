@@ -21,7 +21,8 @@ def run_publish(resource_ids: list[str] | None) -> None:
 
     hub = _hub()
     try:
-        done = publish(hub, resource_ids)
+        with err.status("open data: writing the datasets whose stores moved…"):
+            done = publish(hub, resource_ids)
     except ValueError as exc:
         err.print(str(exc))
         raise typer.Exit(code=1) from None

@@ -30,7 +30,8 @@ def run_builds(model_ids: list[str] | None, force: bool = False) -> list:
     from warehouse.themes import build
 
     try:
-        builds = build(_hub(), model_ids, force=force)
+        with err.status("thematic stores: running the SQL models whose sources changed…"):
+            builds = build(_hub(), model_ids, force=force)
     except SharehubError as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(code=1) from None
