@@ -326,3 +326,62 @@ def test_answers_given_at_the_command_line_are_audited(make_hub, use_env) -> Non
         ("notice_dispute", "platform", 0, "disputed", key),
         ("dispute_decision", "platform", 0, "rejected", key),
     ]
+
+
+class Picky(Inbox):
+    """An inbox that refuses one recipient, and counts the connections it was sent over."""
+
+    def __init__(self, refused: str) -> None:
+        super().__init__()
+        self.refused = refused
+        self.sessions: set[int] = set()
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options) -> str:
+        if address == self.refused:
+            return "550 no such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope) -> str:
+        self.sessions.add(id(session))
+        return await super().handle_DATA(server, session, envelope)
+
+
+def test_an_unreachable_mail_server_costs_one_attempt_and_a_refused_address_holds_back_only_its_mail(
+    make_hub, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With the SMTP server down, a round gives up once, with one warning, and keeps every e-mail queued
+    with the reason. Up again, one connection carries the queue; the one address it refuses keeps only its
+    own e-mail queued, the others go."""
+    down = free_port()  # nothing listens here
+    hub = make_hub(smtp_host="127.0.0.1", smtp_port=down)
+    build_sources(hub.settings, hub.catalogue, 300, 60)
+    for rid in ("gongan.population", "scjg.legal_entity", "swj.tax_registration"):
+        run_resource(hub, rid)  # each run's notice goes to the outbox, and its delivery fails
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="sharehub.notices"):
+        assert deliver(hub) == (0, 3)
+    (warned,) = [r.getMessage() for r in caplog.records]
+    assert f"SMTP server 127.0.0.1:{down}: ConnectionRefusedError; 3 e-mail(s) stay queued" == warned
+    with hub.db() as s:
+        queued = list(s.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
+    assert [m.attempts for m in queued] == [4, 3, 2]  # a round after each later run, and this one
+    assert all(m.sent_at is None for m in queued)
+    assert all(str(m.last_error).startswith("ConnectionRefusedError") for m in queued)
+
+    inbox = Picky(refused="data@scjg.example.gov.cn")
+    up = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=up)
+    controller.start()
+    try:
+        hub.settings.smtp_port = up
+        assert deliver(hub) == (2, 1)
+        assert deliver(hub) == (0, 1)  # the refused one is tried again, and nothing is sent twice
+    finally:
+        controller.stop()
+    assert sorted(m["To"] for m in inbox.messages) == ["data@gongan.example.gov.cn", "data@swj.example.gov.cn"]
+    assert len(inbox.sessions) == 1  # both went over one connection, not one each
+    with hub.db() as s:
+        (held,) = s.scalars(select(OutboxMessage).where(OutboxMessage.sent_at.is_(None)))
+    assert held.recipient == "data@scjg.example.gov.cn" and held.attempts == 3 + 2
+    assert str(held.last_error).startswith("SMTPRecipientsRefused")
