@@ -511,6 +511,24 @@ class ConflictOut(BaseModel):
     decision_reason: str | None
 
 
+class AuditOut(BaseModel):
+    """One entry of the audit trail. The record key is shown whole to the platform office only; to a
+    department or a consumer its L3/L4 key fields are masked."""
+
+    id: int
+    at: Moment
+    action: str
+    consumer_id: int | None = Field(description="The caller; 0 is the hub's operator at the command line.")
+    department: str | None
+    resource_id: str | None
+    grant_id: int | None
+    purpose: str | None
+    record_key: str | None = Field(description="The key that was asked for, key fields joined by |.")
+    result: str
+    response_bytes: int
+    detail: str | None
+
+
 class ReplyIn(BaseModel):
     """A department's reply to a conflict: its value is right, and why."""
 
@@ -1094,6 +1112,55 @@ def create_app() -> FastAPI:
         )
         return ConflictOut.model_validate(step, from_attributes=True)
 
+    @app.get(
+        "/audit",
+        response_model=list[AuditOut],
+        tags=["audit"],
+        responses={**PAGED, 422: {"description": "A moment without its offset"}},
+    )
+    def audit_trail(
+        hub: HubDep,
+        caller: CallerDep,
+        request: Request,
+        response: Response,
+        page: ListPage,
+        action: Annotated[str | None, Query(max_length=40, description="e.g. verification, query, extract.")] = None,
+        resource_id: Annotated[str | None, Query(max_length=100)] = None,
+        consumer_id: Annotated[int | None, Query(ge=0, le=2**62)] = None,
+        record_key: Annotated[
+            str | None, Query(max_length=200, description="A record's key, key fields joined by |.")
+        ] = None,
+        since: Annotated[datetime | None, Query(description="From this moment (with its offset).")] = None,
+        until: Annotated[datetime | None, Query(description="Before this moment (with its offset).")] = None,
+    ) -> list[AuditOut]:
+        """Trace calls and steps (MISSION 12: every access, transfer and download can be traced): the platform
+        office every entry, a provider department the calls on its resources and its own steps, a consumer
+        its own calls. Reading the trail is itself audited, with the key that was looked for."""
+        if any(moment is not None and moment.tzinfo is None for moment in (since, until)):
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "since and until need a time zone, e.g. +08:00")
+        key = None if record_key is None else record_key.replace("|", audit.SEP)
+        found = audit.trail(
+            hub,
+            caller,
+            action=action,
+            resource_id=resource_id,
+            consumer_id=consumer_id,
+            record_key=key,
+            since=since,
+            until=until,
+            limit=page.limit,
+            before=page.before,
+        )
+        _paged(request, response, found)
+        whole = caller.role == "platform"
+        out = []
+        for e in found:
+            entry = AuditOut.model_validate(e, from_attributes=True)
+            entry.record_key = _joined(e.record_key) if whole else audit.shown_key(hub, e.resource_id, e.record_key)
+            out.append(entry)
+        audit.record(hub, "audit_read", caller, resource_id, record_key=key, result="ok", detail=f"{len(out)} entries")
+        return out
+
     @app.get("/stats", response_model=list[StatsOut], tags=["stats"])
     def stats(hub: HubDep, caller: CallerDep) -> list[StatsOut]:
         """Figures per department; the platform office sees all departments, anyone else its own."""
@@ -1257,6 +1324,11 @@ def _notice_step(action: Callable[[], _Step]) -> _Step:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
     except ValueError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+
+
+def _joined(record_key: str | None) -> str | None:
+    """A record key with its key fields joined by |, as the API takes and shows keys."""
+    return None if record_key is None else record_key.replace(audit.SEP, "|")
 
 
 def _department_of(caller: Caller) -> str | None:

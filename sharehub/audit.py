@@ -22,14 +22,18 @@ from datetime import UTC, datetime
 from json.encoder import encode_basestring
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
+from sharehub.catalogue.models import Classification
 from sharehub.consumers import Caller
 from sharehub.hub import Hub
+from sharehub.masking import mask_field
 from sharehub.metadata import fast
 from sharehub.metadata.models import AuditEntry, AuditHead, utcnow
+from sharehub.paging import Page, newest_first
 
 GENESIS = "0" * 64
+SEP = "\x1f"  # between the key fields of a record key, as the serving copies join them
 _lock = threading.RLock()
 
 
@@ -264,3 +268,58 @@ def verify(hub: Hub, batch: int = 10_000, on_entries: Callable[[int, int], None]
         if head is None and count:
             return ChainCheck(count, last_id, "the chain head is missing")
     return ChainCheck(count)
+
+
+def trail(
+    hub: Hub,
+    viewer: Caller,
+    *,
+    action: str | None = None,
+    resource_id: str | None = None,
+    consumer_id: int | None = None,
+    record_key: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int | None = None,
+    before: int | None = None,
+) -> Page[AuditEntry]:
+    """Entries, newest first, that `viewer` may trace (a page of `limit` below `before`): every one for the
+    platform office; for a provider department, the calls on its resources and its department's own
+    steps; for a consumer, its own calls. `record_key` is the key as the entry holds it (key fields
+    joined by U+001F; an entity or row key as is); `since` and `until` bound `at` (until exclusive)."""
+    q = select(AuditEntry)
+    if viewer.role == "consumer":
+        q = q.where(AuditEntry.consumer_id == viewer.id)
+    elif viewer.role == "provider":
+        own = sorted(r.id for r in hub.catalogue.resources.values() if r.provider == viewer.department)
+        q = q.where(or_(AuditEntry.resource_id.in_(own), AuditEntry.department == viewer.department))
+    for column, value in (
+        (AuditEntry.action, action),
+        (AuditEntry.resource_id, resource_id),
+        (AuditEntry.consumer_id, consumer_id),
+        (AuditEntry.record_key, record_key),
+    ):
+        if value is not None:
+            q = q.where(column == value)
+    if since is not None:
+        q = q.where(AuditEntry.at >= since)
+    if until is not None:
+        q = q.where(AuditEntry.at < until)
+    with hub.db() as s:
+        return newest_first(s, q, AuditEntry.id, limit, before)
+
+
+def shown_key(hub: Hub, resource_id: str | None, record_key: str | None) -> str | None:
+    """An entry's record key as a department or the command line shows it: each L3/L4 key field masked
+    by its rule; a key of no known resource is not shown at all."""
+    if record_key is None:
+        return None
+    resource = hub.catalogue.resources.get(resource_id or "")
+    if resource is None:
+        return "***"
+    parts = record_key.replace("|", SEP).split(SEP)
+    shown = []
+    for name, part in zip(resource.source.key, parts, strict=False):
+        spec = resource.field(name)
+        shown.append(mask_field(part, spec) if spec.classification in (Classification.L3, Classification.L4) else part)
+    return "|".join(shown)

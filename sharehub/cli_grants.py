@@ -16,7 +16,7 @@ from rich.table import Table
 from sharehub.console import Before, Limit, err, out, page_line
 from sharehub.console import hub as _hub
 from sharehub.consumers import PLATFORM, Caller, operator
-from sharehub.workdays import china_time, due_text
+from sharehub.workdays import CHINA, china_time, due_text
 
 applications_app = typer.Typer(help="Applications for data: apply, review (platform), decide (provider).")
 grants_app = typer.Typer(help="Grants: list and revoke.")
@@ -198,6 +198,60 @@ def objections_answer(
 
     made = _run(lambda: answer(_hub(), operator(by, department), objection_id, outcome, reason))
     out.print(f"objection {made.id} on {made.resource_id}: {made.status}; {made.department} is told")
+
+
+@audit_app.command("list")
+def audit_list(
+    action: Annotated[str | None, typer.Option(help="e.g. verification, query, extract, grant_revoke.")] = None,
+    resource: Annotated[str | None, typer.Option(help="Only calls on this resource.")] = None,
+    consumer: Annotated[int | None, typer.Option(help="Only this caller's (0: the command line's).")] = None,
+    key: Annotated[str | None, typer.Option(help="Only this record key; key fields joined by |.")] = None,
+    since: Annotated[datetime | None, typer.Option(formats=["%Y-%m-%d"], help="From this day (China time).")] = None,
+    until: Annotated[datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Up to this day, inclusive.")] = None,
+    limit: Limit = 50,
+    before: Before = None,
+) -> None:
+    """Trace who called what, when, under which grant and with what result, newest first. Record keys are
+    shown masked (L3/L4 key fields); reading the trail is itself audited, with the key looked for."""
+    from datetime import timedelta
+
+    from sharehub.audit import SEP, record, shown_key, trail
+
+    hub = _hub()
+    caller = operator("cli")
+    wanted = None if key is None else key.replace("|", SEP)
+    start = None if since is None else since.replace(tzinfo=CHINA)
+    end = None if until is None else until.replace(tzinfo=CHINA) + timedelta(days=1)
+    found = trail(
+        hub,
+        caller,
+        action=action,
+        resource_id=resource,
+        consumer_id=consumer,
+        record_key=wanted,
+        since=start,
+        until=end,
+        limit=limit,
+        before=before,
+    )
+    t = Table("id", "at (China)", "action", "caller", "resource", "grant", "record", "result", "bytes", "detail")
+    for e in found:
+        who = f"{e.department or '-'} #{e.consumer_id}" if e.consumer_id is not None else "-"
+        t.add_row(
+            str(e.id),
+            china_time(e.at, "%Y-%m-%d %H:%M:%S"),
+            e.action,
+            who,
+            e.resource_id or "",
+            "" if e.grant_id is None else str(e.grant_id),
+            shown_key(hub, e.resource_id, e.record_key) or "",
+            e.result,
+            f"{e.response_bytes:,}",
+            e.detail or "",
+        )
+    out.print(t)
+    page_line(found)
+    record(hub, "audit_read", caller, resource, record_key=wanted, result="ok", detail=f"{len(found)} entries")
 
 
 @audit_app.command("verify")

@@ -703,3 +703,42 @@ def test_lists_come_in_pages_that_a_department_can_work_through(served, monkeypa
     assert f"2 of {len(everyone)}, newest first; the next page: --before {everyone[1]}" in shown.output
     last = CliRunner().invoke(cli, ["conflicts", "list", "--before", str(everyone[-2])])
     assert last.exit_code == 0 and f"1 of {len(everyone)}, newest first\n" in last.output
+
+
+def test_the_audit_trail_can_be_traced_by_whoever_it_concerns_and_no_further(served) -> None:
+    """GET /audit: the platform office traces every entry with whole keys; a provider department the calls
+    on its resources, a consumer its own, both with the ID numbers masked. Filters page like every list,
+    and reading the trail is itself audited with the key that was looked for."""
+    hub, client, keys = served
+    person = _row(hub, "gongan_front:population_register", "length(name) = 3")["id_number"]
+    for who in ("rsj", "mzj"):
+        assert _apply(client, keys[who], "gongan.population", ["name"], ["verification"]).json()["status"] == "granted"
+        call = {"key": {"id_number": person}, "claims": {"name": "张三"}}
+        assert client.post("/verify/gongan.population", json=call, headers=_auth(keys[who])).status_code == 200
+    platform = client.get(f"/audit?action=verification&record_key={person}", headers=_auth(keys["platform"]))
+    assert platform.status_code == 200 and platform.headers["X-Total-Count"] == "2"
+    assert [(e["department"], e["record_key"], e["result"]) for e in platform.json()] == [
+        ("mzj", person, "no_match"),
+        ("rsj", person, "no_match"),
+    ]
+    mine = client.get("/audit", headers=_auth(keys["rsj"])).json()
+    assert mine and {e["department"] for e in mine} == {"rsj"}  # its own calls, and nobody else's
+    (verified,) = [e for e in mine if e["action"] == "verification"]
+    assert verified["record_key"] == person[:4] + "*" * 10 + person[-4:]  # masked: L3
+    owner = client.get("/audit?action=verification", headers=_auth(keys["gongan"])).json()
+    assert {e["department"] for e in owner} == {"rsj", "mzj"} and person not in str(owner)
+    other = client.get("/audit", headers=_auth(keys["swj"])).json()  # another provider: nothing of gongan's
+    assert not [e for e in other if e["resource_id"] == "gongan.population" or e["action"] == "verification"]
+    assert client.get("/audit?since=2026-01-01T00:00:00", headers=_auth(keys["platform"])).status_code == 422
+    later = client.get("/audit?since=2999-01-01T00:00:00Z", headers=_auth(keys["platform"]))
+    assert later.json() == [] and later.headers["X-Total-Count"] == "0"
+
+    with hub.db() as s:
+        reads = s.execute(
+            sa.text("SELECT department, record_key FROM audit_log WHERE action = 'audit_read' ORDER BY id")
+        ).all()
+    assert tuple(reads[0]) == ("platform", person)  # who looked for whom
+    shown = CliRunner().invoke(cli, ["audit", "list", "--action", "verification", "--limit", "1"])
+    assert shown.exit_code == 0, shown.output
+    assert "1 of 2, newest first; the next page: --before" in shown.output and person not in shown.output
+    assert verify_chain(hub).ok
