@@ -284,8 +284,8 @@ def trail(
     before: int | None = None,
 ) -> Page[AuditEntry]:
     """Entries, newest first, that `viewer` may trace (a page of `limit` below `before`): every one for the
-    platform office; for a provider department, the calls on its resources and its department's own
-    steps; for a consumer, its own calls. `record_key` is the key as the entry holds it (key fields
+    platform office; for a provider department, the calls on its resources and whatever its own
+    department's keys did; for a consumer, its own calls. `record_key` is the key as the entry holds it (key fields
     joined by U+001F; an entity or row key as is); `since` and `until` bound `at` (until exclusive)."""
     q = select(AuditEntry)
     if viewer.role == "consumer":
