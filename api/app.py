@@ -36,7 +36,7 @@ from sharehub.bulletin import read as read_bulletin
 from sharehub.catalogue.models import Resource
 from sharehub.consistency.check import list_conflicts
 from sharehub.consistency.check import reply as reply_conflict
-from sharehub.consumers import AuthError, Caller, add_consumer, authenticate, list_consumers, revoke
+from sharehub.consumers import AuthError, Caller, add_consumer, authenticate, list_consumers, revoke, rotate
 from sharehub.grants import (
     Access,
     Forbidden,
@@ -53,7 +53,7 @@ from sharehub.grants import (
 )
 from sharehub.hub import Hub
 from sharehub.metadata import fast
-from sharehub.metadata.models import Notice, Objection, as_utc
+from sharehub.metadata.models import Consumer, Notice, Objection, as_utc
 from sharehub.notices import acknowledge, dispute, expected, get_notice, list_notices, pending_reasons
 from sharehub.objections import answer as answer_objection
 from sharehub.objections import key_fields, list_objections, raise_objection
@@ -667,13 +667,41 @@ def create_app() -> FastAPI:
         dependencies=[platform_only],
         responses={422: {"description": "Unknown department or role"}},
     )
-    def consumer_add(hub: HubDep, body: ConsumerIn) -> ConsumerCreated:
+    def consumer_add(hub: HubDep, caller: CallerDep, body: ConsumerIn) -> ConsumerCreated:
         """Register a caller and return its API key, this once (platform office only)."""
         try:
-            made, key = add_consumer(hub, body.name, body.department, body.role)
+            made, key = add_consumer(hub, body.name, body.department, body.role, actor=caller)
         except ValueError as exc:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
-        return ConsumerCreated(**ConsumerOut.model_validate(made, from_attributes=True).model_dump(), api_key=key)
+        return _created(made, key)
+
+    @app.post(
+        "/consumers/me/rotate",
+        response_model=ConsumerCreated,
+        tags=["consumers"],
+        responses={401: {"description": "No valid API key"}},
+    )
+    def consumer_rotate_own(hub: HubDep, caller: CallerDep) -> ConsumerCreated:
+        """A new key for the caller itself, shown this once: the key this call used stops working at once.
+        Its applications and grants stay, since its id does."""
+        made, key = rotate(hub, caller.id, actor=caller)
+        return _created(made, key)
+
+    @app.post(
+        "/consumers/{consumer_id}/rotate",
+        response_model=ConsumerCreated,
+        tags=["consumers"],
+        dependencies=[platform_only],
+        responses={404: {"description": "No such consumer"}},
+    )
+    def consumer_rotate(hub: HubDep, caller: CallerDep, consumer_id: PathId) -> ConsumerCreated:
+        """A new key for a caller, shown this once (platform office only): the old key stops working at once,
+        its grants stay. A revoked caller is reinstated with the new key."""
+        try:
+            made, key = rotate(hub, consumer_id, actor=caller)
+        except LookupError as exc:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+        return _created(made, key)
 
     @app.post(
         "/consumers/{consumer_id}/revoke",
@@ -682,10 +710,10 @@ def create_app() -> FastAPI:
         dependencies=[platform_only],
         responses={404: {"description": "No such consumer"}},
     )
-    def consumer_revoke(hub: HubDep, consumer_id: PathId) -> ConsumerOut:
+    def consumer_revoke(hub: HubDep, caller: CallerDep, consumer_id: PathId) -> ConsumerOut:
         """Revoke a caller's key at once (platform office only)."""
         try:
-            return ConsumerOut.model_validate(revoke(hub, consumer_id), from_attributes=True)
+            return ConsumerOut.model_validate(revoke(hub, consumer_id, actor=caller), from_attributes=True)
         except LookupError as exc:
             raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
 
@@ -1329,6 +1357,11 @@ def _notice_step(action: Callable[[], _Step]) -> _Step:
 def _joined(record_key: str | None) -> str | None:
     """A record key with its key fields joined by |, as the API takes and shows keys."""
     return None if record_key is None else record_key.replace(audit.SEP, "|")
+
+
+def _created(made: Consumer, key: str) -> ConsumerCreated:
+    """A caller with its new key, as answered this once."""
+    return ConsumerCreated(**ConsumerOut.model_validate(made, from_attributes=True).model_dump(), api_key=key)
 
 
 def _department_of(caller: Caller) -> str | None:

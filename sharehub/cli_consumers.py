@@ -9,6 +9,7 @@ from rich.table import Table
 
 from sharehub.console import err, out
 from sharehub.console import hub as _hub
+from sharehub.consumers import operator
 from sharehub.workdays import china_time
 
 consumers_app = typer.Typer(help="API callers (consumers, provider departments, the platform office) and keys.")
@@ -24,7 +25,7 @@ def consumers_add(
     from sharehub.consumers import add_consumer
 
     try:
-        consumer, key = add_consumer(_hub(), name, department, role)  # type: ignore[arg-type]
+        consumer, key = add_consumer(_hub(), name, department, role, actor=operator())  # type: ignore[arg-type]
     except ValueError as exc:
         err.print(str(exc))
         raise typer.Exit(code=1) from None
@@ -50,8 +51,23 @@ def consumers_revoke(consumer_id: int) -> None:
     from sharehub.consumers import revoke
 
     try:
-        c = revoke(_hub(), consumer_id)
+        c = revoke(_hub(), consumer_id, actor=operator())
     except LookupError as exc:
         err.print(str(exc))
         raise typer.Exit(code=1) from None
     out.print(f"consumer {c.id}: key revoked")
+
+
+@consumers_app.command("rotate")
+def consumers_rotate(consumer_id: int) -> None:
+    """Give a caller a new API key, shown this once; the old key stops working at once. The caller keeps
+    its id, applications and grants. A revoked caller is reinstated with the new key."""
+    from sharehub.consumers import rotate
+
+    try:
+        consumer, key = rotate(_hub(), consumer_id, actor=operator())
+    except LookupError as exc:
+        err.print(str(exc))
+        raise typer.Exit(code=1) from None
+    out.print(f"consumer {consumer.id} ({consumer.role} of {consumer.department}): {consumer.name}: new key")
+    out.print(f"API key (shown once): {key}", soft_wrap=True)

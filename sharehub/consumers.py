@@ -47,7 +47,15 @@ def _digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def add_consumer(hub: Hub, name: str, department: str, role: Role) -> tuple[Consumer, str]:
+def _new_key() -> tuple[str, str]:
+    """(prefix, key): the prefix finds the row, the rest is the secret."""
+    prefix = secrets.token_hex(6)
+    return prefix, f"shk_{prefix}_{secrets.token_urlsafe(32)}"
+
+
+def add_consumer(
+    hub: Hub, name: str, department: str, role: Role, *, actor: Caller | None = None
+) -> tuple[Consumer, str]:
     """Register a caller; return it and its API key (the only time the key is available)."""
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
@@ -57,8 +65,7 @@ def add_consumer(hub: Hub, name: str, department: str, role: Role) -> tuple[Cons
         raise ValueError(f"no department {department!r} in the catalogue")
     if not name.strip():
         raise ValueError("a consumer needs a name, e.g. the application that will call")
-    prefix = secrets.token_hex(6)
-    key = f"shk_{prefix}_{secrets.token_urlsafe(32)}"
+    prefix, key = _new_key()
     with hub.db() as s:
         consumer = Consumer(
             name=name.strip(), department=department, role=role, key_prefix=prefix, key_hash=_digest(key)
@@ -67,7 +74,7 @@ def add_consumer(hub: Hub, name: str, department: str, role: Role) -> tuple[Cons
     from sharehub import audit
 
     audit.record(
-        hub, "key_create", None, None, result="created", detail=f"consumer {consumer.id} ({role}, {department})"
+        hub, "key_create", actor, None, result="created", detail=f"consumer {consumer.id} ({role}, {department})"
     )
     return consumer, key
 
@@ -88,7 +95,7 @@ def authenticate(hub: Hub, key: str) -> Caller:
     return Caller(consumer_id, name, department, role)
 
 
-def revoke(hub: Hub, consumer_id: int) -> Consumer:
+def revoke(hub: Hub, consumer_id: int, *, actor: Caller | None = None) -> Consumer:
     """Revoke a caller's key at once; the row stays, for the audit trail."""
     with hub.db() as s:
         consumer = s.get(Consumer, consumer_id)
@@ -98,8 +105,26 @@ def revoke(hub: Hub, consumer_id: int) -> Consumer:
             consumer.revoked_at = utcnow()
     from sharehub import audit
 
-    audit.record(hub, "key_revoke", None, None, result="revoked", detail=f"consumer {consumer_id}")
+    audit.record(hub, "key_revoke", actor, None, result="revoked", detail=f"consumer {consumer_id}")
     return consumer
+
+
+def rotate(hub: Hub, consumer_id: int, *, actor: Caller | None = None) -> tuple[Consumer, str]:
+    """A new key for a caller, shown this once. The caller keeps its id, and so its applications and
+    grants; the old key stops working at once (every process forgets it on the change signal, as on a
+    revocation). A revoked caller is given a key again: reinstated, with the grants it still holds."""
+    prefix, key = _new_key()
+    with hub.db() as s:
+        consumer = s.get(Consumer, consumer_id)
+        if consumer is None:
+            raise LookupError(f"no consumer {consumer_id}")
+        reinstated = consumer.revoked_at is not None
+        consumer.key_prefix, consumer.key_hash, consumer.revoked_at = prefix, _digest(key), None
+    from sharehub import audit
+
+    result = "reinstated" if reinstated else "rotated"
+    audit.record(hub, "key_rotate", actor, None, result=result, detail=f"consumer {consumer_id}")
+    return consumer, key
 
 
 def list_consumers(hub: Hub, department: str | None = None) -> list[Consumer]:

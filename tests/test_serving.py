@@ -742,3 +742,47 @@ def test_the_audit_trail_can_be_traced_by_whoever_it_concerns_and_no_further(ser
     assert shown.exit_code == 0, shown.output
     assert "1 of 2, newest first; the next page: --before" in shown.output and person not in shown.output
     assert verify_chain(hub).ok
+
+
+def test_a_key_is_rotated_without_losing_the_grants_behind_it(served) -> None:
+    """A consumer replaces its own key, or the platform office replaces one (a revoked caller is reinstated):
+    the old key stops working at once, the new one serves under the same grants, and each step is audited
+    under who took it."""
+    hub, client, keys = served
+    person = _row(hub, "gongan_front:population_register", "length(name) = 3")["id_number"]
+    call = {"key": {"id_number": person}, "claims": {"name": "张三"}}
+    assert _apply(client, keys["rsj"], "gongan.population", ["name"], ["verification"]).json()["status"] == "granted"
+    rotated = client.post("/consumers/me/rotate", headers=_auth(keys["rsj"]))
+    assert rotated.status_code == 200, rotated.text
+    new = rotated.json()["api_key"]
+    assert new != keys["rsj"] and rotated.json()["department"] == "rsj"
+    gone = client.post("/verify/gongan.population", json=call, headers=_auth(keys["rsj"]))
+    assert gone.status_code == 401 and gone.json()["detail"] == "unknown API key"
+    assert client.post("/verify/gongan.population", json=call, headers=_auth(new)).status_code == 200  # same grant
+
+    platform = _auth(keys["platform"])
+    mzj = next(c for c in client.get("/consumers", headers=platform).json() if c["department"] == "mzj")
+    assert client.post(f"/consumers/{mzj['id']}/revoke", headers=platform).status_code == 200
+    assert client.post(f"/consumers/{mzj['id']}/rotate", headers=_auth(new)).status_code == 403  # not the platform
+    assert client.post("/consumers/999999/rotate", headers=platform).status_code == 404
+    back = client.post(f"/consumers/{mzj['id']}/rotate", headers=platform)
+    assert back.status_code == 200 and back.json()["revoked_at"] is None  # reinstated
+    assert client.get("/catalogue", headers=_auth(back.json()["api_key"])).status_code == 200
+    assert client.get("/catalogue", headers=_auth(keys["mzj"])).status_code == 401
+
+    shown = CliRunner().invoke(cli, ["consumers", "rotate", str(rotated.json()["id"])])
+    assert shown.exit_code == 0, shown.output
+    (latest,) = re.findall(r"API key \(shown once\): (\S+)", shown.output)
+    assert client.post("/verify/gongan.population", json=call, headers=_auth(latest)).status_code == 200
+    assert client.post("/verify/gongan.population", json=call, headers=_auth(new)).status_code == 401
+    with hub.db() as s:
+        steps = s.execute(
+            sa.text(
+                "SELECT consumer_id, department, result, detail FROM audit_log WHERE action = 'key_rotate' ORDER BY id"
+            )
+        ).all()
+    assert [tuple(r) for r in steps] == [
+        (rotated.json()["id"], "rsj", "rotated", f"consumer {rotated.json()['id']}"),
+        (client.get("/consumers", headers=platform).json()[0]["id"], "platform", "reinstated", f"consumer {mzj['id']}"),
+        (0, "platform", "rotated", f"consumer {rotated.json()['id']}"),
+    ]
