@@ -123,11 +123,18 @@ def applications_decide(
 
 @applications_app.command("check")
 def applications_check() -> None:
-    """Mark steps past their working-day deadline overdue against their department, and escalate them."""
-    from sharehub.grants import mark_overdue_steps
+    """Mark steps past their working-day deadline overdue against their department, and escalate them;
+    tell consumers' departments of grants that run out within the renewal lead time."""
+    from sharehub.grants import mark_overdue_steps, remind_expiring
 
-    late = mark_overdue_steps(_hub())
+    hub = _hub()
+    late = mark_overdue_steps(hub)
     out.print(f"{len(late)} application step(s) overdue" + (f": {', '.join(map(str, late))}" if late else ""))
+    soon = remind_expiring(hub)
+    out.print(
+        f"{len(soon)} grant(s) expiring soon, their departments told"
+        + (f": {', '.join(map(str, soon))}" if soon else "")
+    )
 
 
 @grants_app.command("list")

@@ -21,7 +21,7 @@ from sharehub.cli import app as cli
 from sharehub.consumers import add_consumer
 from sharehub.demo.build import build_sources
 from sharehub.grants import mark_overdue_steps
-from sharehub.metadata.models import QuarantinedRow
+from sharehub.metadata.models import Grant, OutboxMessage, QuarantinedRow
 from sharehub.notices import check_deliveries, list_disputes, list_notices
 from sharehub.pipeline.run import run_resource
 from sharehub.settings import REPO_ROOT
@@ -59,6 +59,7 @@ def served(make_hub, use_env, monkeypatch: pytest.MonkeyPatch):
         "swj": add_consumer(hub, "税务局", "swj", "provider")[1],
         "scjg": add_consumer(hub, "市场监管局", "scjg", "provider")[1],
         "gongan": add_consumer(hub, "公安局", "gongan", "provider")[1],
+        "wjw_app": add_consumer(hub, "卫健 家医签约", "wjw", "consumer")[1],
     }
     return hub, TestClient(create_app()), keys
 
@@ -786,3 +787,51 @@ def test_a_key_is_rotated_without_losing_the_grants_behind_it(served) -> None:
         (client.get("/consumers", headers=platform).json()[0]["id"], "platform", "reinstated", f"consumer {mzj['id']}"),
         (0, "platform", "rotated", f"consumer {rotated.json()['id']}"),
     ]
+
+
+def test_a_department_is_told_before_a_grant_runs_out_and_a_renewal_settles_it(served) -> None:
+    """A grant that runs out within the renewal lead time (the profile's review and decision clocks) is
+    told to its consumer's department once, with the day it ends; applying again resolves the reminder,
+    and a grant that simply runs out closes it."""
+    from sharehub.grants import RENEWAL_STEPS, remind_expiring
+
+    hub, client, keys = served
+    soon = (datetime.now(UTC) + timedelta(days=2)).isoformat()
+    body = {"resource_id": "gongan.population", "fields": ["name"], "modes": ["verification"], "purpose": "资格认证"}
+    short = client.post("/applications", json={**body, "valid_until": soon}, headers=_auth(keys["rsj"])).json()
+    assert short["status"] == "granted"
+    far = _apply(client, keys["mzj"], "gongan.population", ["name"], ["verification"])  # runs 200 days
+    assert far.json()["status"] == "granted"
+    (told,) = remind_expiring(hub)
+    assert remind_expiring(hub) == []  # once per grant
+    (notice,) = [n for n in list_notices(hub, department="rsj") if n.kind == "grant_expiring"]
+    assert notice.pending_keys == [str(told)] and notice.resource_id == "gongan.population"
+    with hub.db() as s:
+        granted = s.get(Grant, told)
+        assert granted is not None and granted.valid_until == notice.deadline
+        lead = sum(hub.profile.deadlines[step].working_days for step in RENEWAL_STEPS)
+        assert (
+            f"授权 #{told}" in notice.body
+            and "POST /applications" in notice.body
+            and f"约 {lead} 个工作日" in notice.body
+        )
+        (mail,) = s.scalars(sa.select(OutboxMessage).where(OutboxMessage.notice_id == notice.id))
+    assert mail.recipient == hub.catalogue.departments["rsj"].contact_email
+    assert (
+        next(r for r in client.get("/stats", headers=_auth(keys["platform"])).json() if r["department"] == "rsj")[
+            "notices_open"
+        ]
+        == 0
+    )  # told, not asked to rectify anything
+
+    renewed = client.post("/applications", json={**body, "valid_until": UNTIL}, headers=_auth(keys["rsj"]))
+    assert renewed.json()["status"] == "granted"
+    assert next(n for n in list_notices(hub, department="rsj") if n.id == notice.id).status == "resolved"
+
+    again = client.post("/applications", json={**body, "valid_until": soon}, headers=_auth(keys["wjw_app"]))
+    assert again.json()["status"] == "granted"
+    checked = CliRunner().invoke(cli, ["applications", "check"])
+    assert "1 grant(s) expiring soon, their departments told" in checked.output, checked.output
+    (left,) = [n for n in list_notices(hub, department="wjw") if n.kind == "grant_expiring"]
+    assert remind_expiring(hub, datetime.now(UTC) + timedelta(days=3)) == []
+    assert next(n for n in list_notices(hub, department="wjw") if n.id == left.id).status == "resolved"  # ran out

@@ -282,6 +282,7 @@ class Grant(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     revoked_by: Mapped[str | None] = mapped_column(String(100))
     revoke_reason: Mapped[str | None] = mapped_column(Text)
+    reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # told it expires soon
 
 
 class AuditEntry(Base):

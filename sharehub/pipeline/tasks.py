@@ -28,18 +28,20 @@ def notify_task(run_id: str) -> dict[str, int]:
 
 def daily_notice_check() -> dict[str, int]:
     """Notice missed deliveries, mark overdue notices and send the outbox; the daily DAG's one task."""
-    from sharehub.grants import mark_overdue_steps
+    from sharehub.grants import mark_overdue_steps, remind_expiring
     from sharehub.notices import check_deliveries, deliver, mark_overdue
 
     hub = Hub.from_env()
     missed = check_deliveries(hub)
     late = mark_overdue(hub)
     steps = mark_overdue_steps(hub)
+    expiring = remind_expiring(hub)
     sent, queued = deliver(hub)
     return {
         "missed_deliveries": len(missed),
         "overdue": len(late),
         "overdue_application_steps": len(steps),
+        "grants_expiring": len(expiring),
         "sent": sent,
         "queued": queued,
     }
