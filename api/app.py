@@ -897,11 +897,19 @@ def create_app() -> FastAPI:
         key = await _key(hub, caller, res.id, access, "verification", body.key)
         outside = sorted(set(body.claims) - access.fields)
         if outside:
-            detail = f"{res.id}: field {outside[0]} is not in your grant"
+            unknown = sorted(set(outside) - {f.name for f in res.fields})
+            if unknown:  # a misspelt field, not a refusal: the catalogue is everyone's to read
+                detail, result, code = (
+                    f"{res.id}: {unknown[0]} is not a field of this resource (GET /catalogue/{res.id})",
+                    "bad_request",
+                    status.HTTP_422_UNPROCESSABLE_CONTENT,
+                )
+            else:
+                detail, result, code = f"{res.id}: field {outside[0]} is not in your grant", "denied", 403
             await audit.arecord(
-                hub, "verification", caller, res.id, grant_id=access.grant_id, result="denied", detail=detail
+                hub, "verification", caller, res.id, grant_id=access.grant_id, result=result, detail=detail
             )
-            raise HTTPException(status.HTTP_403_FORBIDDEN, detail)
+            raise HTTPException(code, detail)
         record = hub.serving.lookup(res, key)
         fields = verify(res, record, body.claims)
         told = "query" in access.modes  # the right to tell a missing record from a mismatch

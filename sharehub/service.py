@@ -21,15 +21,15 @@ class BadRequest(ValueError):
 
 def request_key(resource: Resource, given: dict[str, Any]) -> dict[str, str]:
     """The full source key from a request, or BadRequest naming the missing or unknown field."""
+    unknown = sorted(set(given) - set(resource.source.key))  # first: a misspelt key field is also missing
+    if unknown:
+        raise BadRequest(f"{resource.id}: {unknown[0]} is not a key field ({', '.join(resource.source.key)})")
     missing = [k for k in resource.source.key if given.get(k) in (None, "")]
     if missing:
         raise BadRequest(f"{resource.id}: the key needs {', '.join(resource.source.key)}; missing {missing[0]}")
     repeated = [k for k in resource.source.key if isinstance(given.get(k), list)]
     if repeated:
         raise BadRequest(f"{resource.id}: key field {repeated[0]} is given more than once")
-    unknown = sorted(set(given) - set(resource.source.key))
-    if unknown:
-        raise BadRequest(f"{resource.id}: {unknown[0]} is not a key field ({', '.join(resource.source.key)})")
     return {k: _key_value(resource.field(k), given[k]) for k in resource.source.key}
 
 

@@ -168,6 +168,15 @@ def test_verify_and_query_answer_only_what_is_granted_and_are_audited(served) ->
         "/verify/gongan.population", json={"key": key, "claims": {"address": "x"}}, headers=_auth(keys["rsj"])
     )
     assert outside.status_code == 403 and "address" in outside.json()["detail"]
+    # A misspelt field or key field is named as such, not refused as if it were withheld.
+    typo = {"key": key, "claims": {"nam": "x"}}
+    misspelt = client.post("/verify/gongan.population", json=typo, headers=_auth(keys["rsj"]))
+    assert misspelt.status_code == 422 and misspelt.json()["detail"].startswith(
+        "gongan.population: nam is not a field of this resource"
+    )
+    typo = {"key": {"id_numbr": person["id_number"]}, "claims": {"name": "x"}}
+    misnamed = client.post("/verify/gongan.population", json=typo, headers=_auth(keys["rsj"]))
+    assert misnamed.json()["detail"] == "gongan.population: id_numbr is not a key field (id_number)"
     assert (
         client.post(
             "/verify/gongan.population", json={"key": {}, "claims": {"name": "x"}}, headers=_auth(keys["rsj"])
