@@ -74,6 +74,7 @@ _hubs: dict[int, tuple[Settings, Hub]] = {}
 Moment = Annotated[datetime, AfterValidator(lambda moment: as_utc(moment).astimezone(UTC))]
 _Model = TypeVar("_Model", bound=BaseModel)
 _Step = TypeVar("_Step")
+_Row = TypeVar("_Row")
 
 
 async def get_hub() -> Hub:
@@ -821,6 +822,17 @@ def create_app() -> FastAPI:
         _paged(request, response, found)
         return [ApplicationOut.model_validate(a, from_attributes=True) for a in found]
 
+    @app.get(
+        "/applications/{application_id}",
+        response_model=ApplicationOut,
+        tags=["applications"],
+        responses={404: {"description": "No such application that the caller may see"}},
+    )
+    def application(hub: HubDep, caller: CallerDep, application_id: PathId) -> ApplicationOut:
+        """One application, where it stands and its step's deadline, on the rule of `GET /applications`."""
+        found = _one(list_applications(hub, caller, only=application_id), "application", application_id)
+        return ApplicationOut.model_validate(found, from_attributes=True)
+
     @app.post(
         "/applications/{application_id}/review",
         response_model=ApplicationOut,
@@ -857,6 +869,17 @@ def create_app() -> FastAPI:
         found = list_grants(hub, caller, page.limit, page.before)
         _paged(request, response, found)
         return [GrantOut.model_validate(g, from_attributes=True) for g in found]
+
+    @app.get(
+        "/grants/{grant_id}",
+        response_model=GrantOut,
+        tags=["applications"],
+        responses={404: {"description": "No such grant that the caller may see"}},
+    )
+    def grant(hub: HubDep, caller: CallerDep, grant_id: PathId) -> GrantOut:
+        """One grant, on the rule of `GET /grants`."""
+        found = _one(list_grants(hub, caller, only=grant_id), "grant", grant_id)
+        return GrantOut.model_validate(found, from_attributes=True)
 
     @app.post(
         "/grants/{grant_id}/revoke",
@@ -1083,6 +1106,16 @@ def create_app() -> FastAPI:
         _paged(request, response, found)
         return [_objection_out(hub, o) for o in found]
 
+    @app.get(
+        "/objections/{objection_id}",
+        response_model=ObjectionOut,
+        tags=["objections"],
+        responses={404: {"description": "No such objection that the caller may see"}},
+    )
+    def objection(hub: HubDep, caller: CallerDep, objection_id: PathId) -> ObjectionOut:
+        """One objection and, once given, the provider's answer, on the rule of `GET /objections`."""
+        return _objection_out(hub, _one(list_objections(hub, caller, only=objection_id), "objection", objection_id))
+
     @app.post(
         "/objections/{objection_id}/answer",
         response_model=ObjectionOut,
@@ -1128,6 +1161,17 @@ def create_app() -> FastAPI:
         )
         _paged(request, response, found)
         return [ConflictOut.model_validate(c, from_attributes=True) for c in found]
+
+    @app.get(
+        "/conflicts/{conflict_id}",
+        response_model=ConflictOut,
+        tags=["conflicts"],
+        responses={404: {"description": "No such conflict that the caller may see"}},
+    )
+    def conflict(hub: HubDep, caller: DepartmentDep, conflict_id: PathId) -> ConflictOut:
+        """One conflict, on the rule of `GET /conflicts`."""
+        found = list_conflicts(hub, _department_of(caller), as_authority=True, only=conflict_id)
+        return ConflictOut.model_validate(_one(found, "conflict", conflict_id), from_attributes=True)
 
     @app.post(
         "/conflicts/{conflict_id}/reply",
@@ -1365,6 +1409,14 @@ def _notice_step(action: Callable[[], _Step]) -> _Step:
 def _joined(record_key: str | None) -> str | None:
     """A record key with its key fields joined by |, as the API takes and shows keys."""
     return None if record_key is None else record_key.replace(audit.SEP, "|")
+
+
+def _one(page: Page[_Row], what: str, row_id: int) -> _Row:
+    """The one row a single-item route asks for, or 404: one the caller may not see is answered as if it
+    did not exist, so ids cannot be probed for what others applied for."""
+    if not page:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no {what} {row_id}")
+    return page[0]
 
 
 def _created(made: Consumer, key: str) -> ConsumerCreated:

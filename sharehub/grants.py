@@ -215,7 +215,7 @@ def active_grant(hub: Hub, caller: Caller, resource_id: str, mode: str) -> Acces
 
 
 def list_applications(
-    hub: Hub, caller: Caller, limit: int | None = None, before: int | None = None
+    hub: Hub, caller: Caller, limit: int | None = None, before: int | None = None, *, only: int | None = None
 ) -> Page[Application]:
     """Applications the caller may see: its own, its department's resources', or all for the platform;
     newest first, a page of `limit` below `before`."""
@@ -225,10 +225,12 @@ def list_applications(
             q = q.where(Application.consumer_id == caller.id)
         elif caller.role == "provider":
             q = q.where(Application.provider == caller.department)
-        return newest_first(s, q, Application.id, limit, before)
+        return newest_first(s, q, Application.id, limit, before, only)
 
 
-def list_grants(hub: Hub, caller: Caller, limit: int | None = None, before: int | None = None) -> Page[Grant]:
+def list_grants(
+    hub: Hub, caller: Caller, limit: int | None = None, before: int | None = None, *, only: int | None = None
+) -> Page[Grant]:
     """Grants the caller may see, on the same rule as applications. Newest first: a page of `limit` below `before`."""
     with hub.db() as s:
         q = select(Grant)
@@ -237,7 +239,7 @@ def list_grants(hub: Hub, caller: Caller, limit: int | None = None, before: int 
         elif caller.role == "provider":
             owned = [r.id for r in hub.catalogue.resources.values() if r.provider == caller.department]
             q = q.where(Grant.resource_id.in_(owned))
-        return newest_first(s, q, Grant.id, limit, before)
+        return newest_first(s, q, Grant.id, limit, before, only)
 
 
 def mark_overdue_steps(hub: Hub, now: datetime | None = None) -> list[int]:

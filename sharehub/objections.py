@@ -162,7 +162,9 @@ def key_fields(hub: Hub, objection: Objection) -> dict[str, str]:
     return dict(zip(key, objection.record_key.split(SEP), strict=False))
 
 
-def list_objections(hub: Hub, caller: Caller, limit: int | None = None, before: int | None = None) -> Page[Objection]:
+def list_objections(
+    hub: Hub, caller: Caller, limit: int | None = None, before: int | None = None, *, only: int | None = None
+) -> Page[Objection]:
     """A consumer's own objections, a provider's on its resources, all for the platform office; newest
     first, a page of `limit` below `before`."""
     with hub.db() as s:
@@ -171,4 +173,4 @@ def list_objections(hub: Hub, caller: Caller, limit: int | None = None, before: 
             q = q.where(Objection.consumer_id == caller.id)
         elif caller.role == "provider":
             q = q.where(Objection.provider == caller.department)
-        return newest_first(s, q, Objection.id, limit, before)
+        return newest_first(s, q, Objection.id, limit, before, only)

@@ -32,8 +32,13 @@ def newest_first(
     id_column: InstrumentedAttribute[int],
     limit: int | None = None,
     before: int | None = None,
+    only: int | None = None,
 ) -> Page[Any]:
-    """`query` (filters only, no order) ordered by id, newest first: the first `limit` rows below `before`."""
+    """`query` (filters only, no order) ordered by id, newest first: the first `limit` rows below `before`;
+    with `only`, the row of that id if the filters let it through (how a single item is read under the
+    same visibility as its list)."""
+    if only is not None:
+        query = query.where(id_column == only)
     total = s.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
     ordered = query.order_by(id_column.desc())
     if before is not None:

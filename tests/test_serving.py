@@ -844,3 +844,35 @@ def test_a_department_is_told_before_a_grant_runs_out_and_a_renewal_settles_it(s
     (left,) = [n for n in list_notices(hub, department="wjw") if n.kind == "grant_expiring"]
     assert remind_expiring(hub, datetime.now(UTC) + timedelta(days=3)) == []
     assert next(n for n in list_notices(hub, department="wjw") if n.id == left.id).status == "resolved"  # ran out
+
+
+def test_one_application_grant_objection_or_conflict_is_read_on_the_rule_of_its_list(served) -> None:
+    """GET /applications/{id}, /grants/{id}, /objections/{id} and /conflicts/{id} answer whoever the list
+    shows the row to, and 404 to everyone else, as if it did not exist."""
+    from sharehub.consistency.check import check
+
+    hub, client, keys = served
+    made = _apply(client, keys["rsj"], "gongan.population", ["name", "sex"], ["query"]).json()
+    (granted,) = client.get("/grants", headers=_auth(keys["rsj"])).json()
+    person = _row(hub, "gongan_front:population_register")
+    body = {"resource_id": "gongan.population", "key": {"id_number": person["id_number"]}, "fields": ["name"]}
+    objected = client.post("/objections", json={**body, "reason": "姓名与户口簿不符"}, headers=_auth(keys["rsj"]))
+    for path, row in (
+        (f"/applications/{made['id']}", made),
+        (f"/grants/{granted['id']}", granted),
+        (f"/objections/{objected.json()['id']}", objected.json()),
+    ):
+        for who in ("rsj", "gongan", "platform"):  # the applicant, the provider, the platform office
+            seen = client.get(path, headers=_auth(keys[who]))
+            assert seen.status_code == 200 and seen.json()["id"] == row["id"], (path, who)
+        for who in ("mzj", "swj"):  # another consumer, another provider
+            hidden = client.get(path, headers=_auth(keys[who]))
+            assert hidden.status_code == 404 and hidden.json()["detail"] == f"no {path.split('/')[1][:-1]} {row['id']}"
+    assert client.get("/applications/999999", headers=_auth(keys["platform"])).status_code == 404
+
+    check(hub, full=True)
+    conflict = client.get("/conflicts?limit=1", headers=_auth(keys["swj"])).json()[0]
+    assert client.get(f"/conflicts/{conflict['id']}", headers=_auth(keys["swj"])).json() == conflict
+    assert client.get(f"/conflicts/{conflict['id']}", headers=_auth(keys["scjg"])).status_code == 200  # the authority
+    assert client.get(f"/conflicts/{conflict['id']}", headers=_auth(keys["gongan"])).status_code == 404
+    assert client.get(f"/conflicts/{conflict['id']}", headers=_auth(keys["rsj"])).status_code == 403  # a consumer

@@ -585,6 +585,7 @@ def list_conflicts(
     notice_id: int | None = None,
     resource_id: str | None = None,
     before: int | None = None,
+    only: int | None = None,
 ) -> Page[Conflict]:
     """Conflicts, newest first, a page of `limit` below `before`: of `department`'s copies, and with
     `as_authority` also those on items it is the authoritative source of; of one notice or one resource."""
@@ -601,7 +602,7 @@ def list_conflicts(
             q = q.where(or_(Conflict.notice_id == notice_id, Conflict.authority_notice_id == notice_id))
         if resource_id:
             q = q.where(Conflict.resource_id == resource_id)
-        return newest_first(s, q, Conflict.id, limit, before)
+        return newest_first(s, q, Conflict.id, limit, before, only)
 
 
 def verify(
