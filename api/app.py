@@ -40,6 +40,7 @@ from sharehub.consumers import AuthError, Caller, add_consumer, authenticate, li
 from sharehub.grants import (
     Access,
     Forbidden,
+    Gone,
     GrantError,
     NotFound,
     WrongState,
@@ -1021,7 +1022,10 @@ def create_app() -> FastAPI:
         "/bulk/extracts/{extract_id}",
         response_model=ExtractOut,
         tags=["serving"],
-        responses={404: {"description": "No such extract of yours"}},
+        responses={
+            404: {"description": "No such extract of yours"},
+            410: {"description": "Its files were removed (grant ended, or older than the hub keeps extracts)"},
+        },
     )
     def bulk_extract(hub: HubDep, caller: CallerDep, extract_id: str) -> ExtractOut:
         """One of your extracts, with a fresh download URL (its issuance is audited)."""
@@ -1381,13 +1385,15 @@ def _parse(model: type[_Model], raw: bytes) -> _Model:
 
 
 def _step(action: Callable[[], Any]) -> Any:
-    """Run an application or grant step, turning its refusals into 403 / 404 / 409 / 422 with the reason."""
+    """Run an application or grant step, turning its refusals into 403 / 404 / 409 / 410 / 422 with the reason."""
     try:
         return action()
     except Forbidden as exc:
         raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from None
     except NotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+    except Gone as exc:
+        raise HTTPException(status.HTTP_410_GONE, str(exc)) from None
     except WrongState as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
     except (GrantError, BadRequest) as exc:

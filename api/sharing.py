@@ -119,6 +119,7 @@ def build_router(get_hub: Callable[..., Any], get_caller: Callable[..., Any]) ->
                     Extract.consumer_id == caller.id,
                     Extract.since_version.is_(None),
                     Extract.store_version == store.version(),
+                    Extract.removed_at.is_(None),
                 )
                 .order_by(Extract.created_at.desc())
                 .limit(1)

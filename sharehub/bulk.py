@@ -26,16 +26,17 @@ from urllib.parse import urlencode, urlparse
 import pyarrow as pa
 import pyarrow.parquet as pq
 from deltalake.exceptions import DeltaError
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from sharehub import audit
 from sharehub.catalogue.models import Resource
 from sharehub.consumers import Caller
-from sharehub.grants import Access, Forbidden, NotFound
+from sharehub.grants import Access, Forbidden, Gone, NotFound
 from sharehub.hub import Hub
 from sharehub.masking import mask_field, shown_in_clear
-from sharehub.metadata.models import Extract, Grant, utcnow
+from sharehub.metadata.models import Extract, Grant, as_utc, utcnow
 from sharehub.seal import seal
+from sharehub.workdays import china_time
 from warehouse.delta import open_table
 
 
@@ -187,12 +188,59 @@ def _changes(res: Resource, store, since: int, version: int, columns: list[str])
 
 
 def get(hub: Hub, caller: Caller, extract_id: str) -> Extract:
-    """An extract of this consumer's (others' extracts look absent)."""
+    """An extract of this consumer's (others' extracts look absent); Removed once its files are gone."""
     with hub.db() as s:
         extract = s.get(Extract, extract_id)
     if extract is None or extract.consumer_id != caller.id:
         raise NotFound(f"no extract {extract_id}")
+    if extract.removed_at is not None:
+        raise Gone(_removed(extract))
     return extract
+
+
+def _removed(extract: Extract) -> str:
+    assert extract.removed_at is not None
+    return (
+        f"extract {extract.id} was removed on {china_time(extract.removed_at)} (China time): its grant ended or it "
+        f"was older than the hub keeps extracts; POST /bulk/{extract.resource_id} makes a new one"
+    )
+
+
+def prune(hub: Hub, now: datetime | None = None) -> dict[str, int]:
+    """Delete from the object store the files of every extract whose grant has ended (revoked or expired),
+    and of every extract older than `extract_keep_days`: masked personal data is not kept longer than
+    it serves. The rows stay (the audit trail names them, and an incremental extract counts from their
+    versions). Each removal is audited; returns how many were removed, by reason."""
+    now = now or utcnow()
+    aged = now - timedelta(days=hub.settings.extract_keep_days)
+    with hub.db() as s:
+        candidates = s.execute(
+            select(Extract, Grant)
+            .join(Grant, Grant.id == Extract.grant_id)
+            .where(
+                Extract.removed_at.is_(None),
+                or_(Grant.revoked_at.is_not(None), Grant.valid_until <= now, Extract.created_at < aged),
+            )
+        ).all()
+    removed = {"grant_ended": 0, "aged": 0}
+    for extract, grant in candidates:
+        why = "grant_ended" if grant.revoked_at is not None or as_utc(grant.valid_until) <= now else "aged"
+        hub.store.delete_dir(extract.path.rsplit("/", 1)[0])  # the data and its sealed manifest
+        with hub.db() as s:
+            row = s.get(Extract, extract.id)
+            assert row is not None
+            row.removed_at = now
+        audit.record(
+            hub,
+            "extract_remove",
+            None,
+            extract.resource_id,
+            grant_id=extract.grant_id,
+            result=why,
+            detail=f"extract {extract.id}; consumer {extract.consumer_id}",
+        )
+        removed[why] += 1
+    return removed
 
 
 def issue_url(hub: Hub, caller: Caller, extract: Extract, access: Access | None = None) -> Issued:
@@ -278,6 +326,8 @@ def open_signed(hub: Hub, extract_id: str, expires: int, sig: str, *, audit_refu
         reason = "this download link is not valid"
     elif grant.revoked_at is not None or grant.valid_until < utcnow():
         reason = "the grant behind this extract has ended"
+    elif extract.removed_at is not None:
+        reason = _removed(extract)
     if reason is not None or extract is None:
         if audit_refusal:
             audit.record(

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from sharehub.cli_consistency import conflicts_app, consistency, run_check
 from sharehub.cli_consumers import consumers_app
-from sharehub.cli_grants import applications_app, audit_app, grants_app, objections_app
+from sharehub.cli_grants import applications_app, audit_app, extracts_app, grants_app, objections_app
 from sharehub.cli_notices import notices_app
 from sharehub.cli_open import open_app, run_publish
 from sharehub.cli_seal import seal_app
@@ -42,6 +42,7 @@ app.add_typer(themes_app, name="themes")
 app.add_typer(applications_app, name="applications")
 app.add_typer(grants_app, name="grants")
 app.add_typer(objections_app, name="objections")
+app.add_typer(extracts_app, name="extracts")
 app.add_typer(audit_app, name="audit")
 app.add_typer(open_app, name="open")
 app.add_typer(seal_app, name="seal")

@@ -22,6 +22,7 @@ applications_app = typer.Typer(help="Applications for data: apply, review (platf
 grants_app = typer.Typer(help="Grants: list and revoke.")
 audit_app = typer.Typer(help="The audit chain of every call and step.")
 objections_app = typer.Typer(help="Objections (疑义) to records: list, and the provider's answer.")
+extracts_app = typer.Typer(help="Bulk extracts (批量复制) in the object store.", no_args_is_help=True)
 
 
 def _consumer(consumer_id: int) -> Caller:
@@ -277,3 +278,17 @@ def audit_verify() -> None:
         return
     err.print(f"[red]audit chain broken at entry {result.first_bad}: {result.reason}[/red]")
     raise typer.Exit(code=1)
+
+
+@extracts_app.command("prune")
+def extracts_prune() -> None:
+    """Remove from the object store the files of extracts whose grant ended, and of extracts older than
+    SHAREHUB_EXTRACT_KEEP_DAYS (the daily DAG does this too); each removal is audited."""
+    from sharehub.bulk import prune
+
+    hub = _hub()
+    removed = prune(hub)
+    out.print(
+        f"{sum(removed.values())} extract(s) removed: {removed['grant_ended']} of ended grants, "
+        f"{removed['aged']} older than {hub.settings.extract_keep_days} day(s)"
+    )

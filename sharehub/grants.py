@@ -44,6 +44,10 @@ class NotFound(GrantError):
     """No such application or grant."""
 
 
+class Gone(GrantError):
+    """It was there and is no longer, e.g. an extract whose files were removed (410)."""
+
+
 class WrongState(GrantError):
     """The application is not at the step asked for."""
 

@@ -64,6 +64,12 @@ class Settings(BaseSettings):
     )
 
     extract_url_minutes: int = Field(default=15, gt=0, le=7 * 24 * 60, description="Life of a bulk download URL.")
+    extract_keep_days: int = Field(
+        default=7,
+        ge=1,
+        le=3650,
+        description="Days a bulk extract's files stay in the object store (those of an ended grant go at once).",
+    )
     public_url: str = Field(
         default="http://127.0.0.1:8000", description="The API's address as consumers reach it (download links)."
     )

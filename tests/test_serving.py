@@ -876,3 +876,43 @@ def test_one_application_grant_objection_or_conflict_is_read_on_the_rule_of_its_
     assert client.get(f"/conflicts/{conflict['id']}", headers=_auth(keys["scjg"])).status_code == 200  # the authority
     assert client.get(f"/conflicts/{conflict['id']}", headers=_auth(keys["gongan"])).status_code == 404
     assert client.get(f"/conflicts/{conflict['id']}", headers=_auth(keys["rsj"])).status_code == 403  # a consumer
+
+
+def test_extracts_leave_the_object_store_when_their_grant_ends_or_they_age(served) -> None:
+    """Masked personal data is not kept past its use: an extract's files go once its grant has ended or it is
+    older than SHAREHUB_EXTRACT_KEEP_DAYS, each removal audited. Its id then answers 410 saying how to get
+    a new one, its old link is refused, and an incremental extract still counts from it."""
+    from sharehub.bulk import prune
+
+    hub, client, keys = served
+    for who in ("rsj", "mzj"):
+        assert _apply(client, keys[who], "scjg.legal_entity", ["uscc", "name"], ["bulk"]).json()["status"] == "granted"
+    made = {w: client.post("/bulk/scjg.legal_entity", json={}, headers=_auth(keys[w])).json() for w in ("rsj", "mzj")}
+    ended, kept = made["rsj"], made["mzj"]
+    folder = {who: f"extracts/{who}/scjg.legal_entity/{made[who]['id']}" for who in ("rsj", "mzj")}
+    assert prune(hub) == {"grant_ended": 0, "aged": 0}  # fresh, and their grants live
+    revoked = client.post(
+        f"/grants/{ended['grant_id']}/revoke", json={"reason": "用途已结束"}, headers=_auth(keys["scjg"])
+    )
+    assert revoked.status_code == 200
+    assert prune(hub) == {"grant_ended": 1, "aged": 0}
+    assert not hub.store.exists(folder["rsj"]) and hub.store.exists(f"{folder['mzj']}/data.parquet")
+
+    later = datetime.now(UTC) + timedelta(days=hub.settings.extract_keep_days, hours=1)
+    assert prune(hub, later) == {"grant_ended": 0, "aged": 1}
+    assert not hub.store.exists(folder["mzj"])
+    gone = client.get(f"/bulk/extracts/{kept['id']}", headers=_auth(keys["mzj"]))
+    assert gone.status_code == 410 and "POST /bulk/scjg.legal_entity makes a new one" in gone.json()["detail"]
+    refused = client.get(kept["url"].removeprefix(hub.settings.public_url))
+    assert refused.status_code == 403 and "was removed" in refused.json()["detail"]
+    assert client.get(f"/bulk/extracts/{kept['id']}", headers=_auth(keys["rsj"])).status_code == 404  # not its own
+    again = client.post("/bulk/scjg.legal_entity", json={"incremental": True}, headers=_auth(keys["mzj"])).json()
+    assert again["since_version"] == kept["store_version"] and again["rows"] == 0  # nothing changed since
+
+    with hub.db() as s:
+        steps = s.execute(
+            sa.text("SELECT result, grant_id FROM audit_log WHERE action = 'extract_remove' ORDER BY id")
+        ).all()
+    assert [tuple(r) for r in steps] == [("grant_ended", ended["grant_id"]), ("aged", kept["grant_id"])]
+    shown = CliRunner().invoke(cli, ["extracts", "prune"])
+    assert shown.exit_code == 0 and "0 extract(s) removed: 0 of ended grants, 0 older than 7 day(s)" in shown.output

@@ -335,6 +335,7 @@ class Extract(Base):
     path: Mapped[str] = mapped_column(String(400))
     columns: Mapped[list[str]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # its files deleted; the row stays
 
 
 class Objection(Base):

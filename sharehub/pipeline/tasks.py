@@ -27,7 +27,9 @@ def notify_task(run_id: str) -> dict[str, int]:
 
 
 def daily_notice_check() -> dict[str, int]:
-    """Notice missed deliveries, mark overdue notices and send the outbox; the daily DAG's one task."""
+    """Notice missed deliveries, mark overdue notices and application steps, tell of grants running out,
+    remove extracts kept past their time, and send the outbox; the daily DAG's one task."""
+    from sharehub.bulk import prune
     from sharehub.grants import mark_overdue_steps, remind_expiring
     from sharehub.notices import check_deliveries, deliver, mark_overdue
 
@@ -36,8 +38,10 @@ def daily_notice_check() -> dict[str, int]:
     late = mark_overdue(hub)
     steps = mark_overdue_steps(hub)
     expiring = remind_expiring(hub)
+    removed = prune(hub)
     sent, queued = deliver(hub)
     return {
+        "extracts_removed": sum(removed.values()),
         "missed_deliveries": len(missed),
         "overdue": len(late),
         "overdue_application_steps": len(steps),
