@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -16,7 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable
 
-from sharehub.bulk import create
+from sharehub.bulk import create, prune
 from sharehub.consumers import Caller, add_consumer
 from sharehub.demo.build import build_sources
 from sharehub.grants import active_grant, apply
@@ -97,6 +98,13 @@ def test_bulk_extract_on_s3_is_a_presigned_link_to_the_public_endpoint(s3: S3Ser
     with hub.store.fs.open_input_stream(hub.store.path(manifest_path)) as stream:
         manifest = json.loads(stream.read())
     assert manifest["rows"] == table.num_rows and manifest["sha256"] == issued.extract.sha256
+
+    # Kept past its days, the extract leaves S3 with its manifest, and its presigned link stops working.
+    later = datetime.now(UTC) + timedelta(days=hub.settings.extract_keep_days + 1)
+    assert prune(hub, later) == {"grant_ended": 0, "aged": 1}
+    assert not hub.store.exists(issued.extract.path) and not hub.store.exists(manifest_path)
+    with pytest.raises(urllib.error.HTTPError):
+        urllib.request.urlopen(issued.url, timeout=30)
 
 
 def test_a_bulletin_is_published_to_and_read_back_from_s3(s3: S3Server, make_hub) -> None:
