@@ -742,6 +742,11 @@ def test_the_audit_trail_can_be_traced_by_whoever_it_concerns_and_no_further(ser
     assert client.get("/audit?since=2026-01-01T00:00:00", headers=_auth(keys["platform"])).status_code == 422
     later = client.get("/audit?since=2999-01-01T00:00:00Z", headers=_auth(keys["platform"]))
     assert later.json() == [] and later.headers["X-Total-Count"] == "0"
+    hour_ago = (datetime.now(UTC) - timedelta(hours=1)).astimezone(CHINA).isoformat()  # any offset will do
+    within = client.get("/audit", params={"since": hour_ago, "action": "verification"}, headers=_auth(keys["platform"]))
+    assert within.headers["X-Total-Count"] == "2"
+    before = client.get("/audit", params={"until": hour_ago}, headers=_auth(keys["platform"]))
+    assert before.headers["X-Total-Count"] == "0"
 
     with hub.db() as s:
         reads = s.execute(
