@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Hashable
 from contextlib import asynccontextmanager
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal, NamedTuple, TypeVar
 
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, Response, status
@@ -446,6 +446,9 @@ class ConsumerOut(BaseModel):
     key_prefix: str
     created_at: Moment
     revoked_at: Moment | None
+    previous_until: Moment | None = Field(
+        description="After a rotation with an overlap: until when the replaced key still works."
+    )
 
 
 class ConsumerCreated(ConsumerOut):
@@ -681,12 +684,13 @@ def create_app() -> FastAPI:
         "/consumers/me/rotate",
         response_model=ConsumerCreated,
         tags=["consumers"],
-        responses={401: {"description": "No valid API key"}},
+        responses={401: {"description": "No valid API key"}, 422: {"description": "Overlap out of range"}},
     )
-    def consumer_rotate_own(hub: HubDep, caller: CallerDep) -> ConsumerCreated:
-        """A new key for the caller itself, shown this once: the key this call used stops working at once.
-        Its applications and grants stay, since its id does."""
-        made, key = rotate(hub, caller.id, actor=caller)
+    def consumer_rotate_own(hub: HubDep, caller: CallerDep, overlap_minutes: OverlapQuery = 0) -> ConsumerCreated:
+        """A new key for the caller itself, shown this once: the key this call used stops working at once,
+        or after `overlap_minutes`, so that the new one can be deployed without a gap. Its applications and
+        grants stay, since its id does."""
+        made, key = _rotated(lambda: rotate(hub, caller.id, actor=caller, overlap=timedelta(minutes=overlap_minutes)))
         return _created(made, key)
 
     @app.post(
@@ -694,15 +698,18 @@ def create_app() -> FastAPI:
         response_model=ConsumerCreated,
         tags=["consumers"],
         dependencies=[platform_only],
-        responses={404: {"description": "No such consumer"}},
+        responses={
+            404: {"description": "No such consumer"},
+            422: {"description": "Overlap out of range, or asked for a revoked key"},
+        },
     )
-    def consumer_rotate(hub: HubDep, caller: CallerDep, consumer_id: PathId) -> ConsumerCreated:
+    def consumer_rotate(
+        hub: HubDep, caller: CallerDep, consumer_id: PathId, overlap_minutes: OverlapQuery = 0
+    ) -> ConsumerCreated:
         """A new key for a caller, shown this once (platform office only): the old key stops working at once,
-        its grants stay. A revoked caller is reinstated with the new key."""
-        try:
-            made, key = rotate(hub, consumer_id, actor=caller)
-        except LookupError as exc:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+        or after `overlap_minutes`; its grants stay. A revoked caller is reinstated with the new key (and
+        no overlap)."""
+        made, key = _rotated(lambda: rotate(hub, consumer_id, actor=caller, overlap=timedelta(minutes=overlap_minutes)))
         return _created(made, key)
 
     @app.post(
@@ -1423,6 +1430,22 @@ def _one(page: Page[_Row], what: str, row_id: int) -> _Row:
     if not page:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no {what} {row_id}")
     return page[0]
+
+
+OverlapQuery = Annotated[
+    int,
+    Query(ge=0, le=7 * 24 * 60, description="Minutes the replaced key keeps working (0: it stops at once)."),
+]
+
+
+def _rotated(step: Callable[[], tuple[Consumer, str]]) -> tuple[Consumer, str]:
+    """A rotation, its refusals as 404 (no such caller) or 422 (an overlap it cannot have)."""
+    try:
+        return step()
+    except LookupError as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
 
 
 def _created(made: Consumer, key: str) -> ConsumerCreated:

@@ -59,15 +59,24 @@ def consumers_revoke(consumer_id: int) -> None:
 
 
 @consumers_app.command("rotate")
-def consumers_rotate(consumer_id: int) -> None:
-    """Give a caller a new API key, shown this once; the old key stops working at once. The caller keeps
-    its id, applications and grants. A revoked caller is reinstated with the new key."""
+def consumers_rotate(
+    consumer_id: int,
+    overlap_minutes: Annotated[
+        int, typer.Option(min=0, max=7 * 24 * 60, help="Minutes the replaced key keeps working (0: none).")
+    ] = 0,
+) -> None:
+    """Give a caller a new API key, shown this once; the old key stops working at once, or after the
+    overlap. The caller keeps its id, applications and grants. A revoked caller is reinstated."""
+    from datetime import timedelta
+
     from sharehub.consumers import rotate
 
     try:
-        consumer, key = rotate(_hub(), consumer_id, actor=operator())
-    except LookupError as exc:
+        consumer, key = rotate(_hub(), consumer_id, actor=operator(), overlap=timedelta(minutes=overlap_minutes))
+    except (LookupError, ValueError) as exc:
         err.print(str(exc))
         raise typer.Exit(code=1) from None
     out.print(f"consumer {consumer.id} ({consumer.role} of {consumer.department}): {consumer.name}: new key")
+    if consumer.previous_until is not None:
+        out.print(f"the replaced key works until {china_time(consumer.previous_until, '%Y-%m-%d %H:%M')} (China time)")
     out.print(f"API key (shown once): {key}", soft_wrap=True)

@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Literal
 
 from sqlalchemy import select
@@ -85,14 +86,25 @@ def authenticate(hub: Hub, key: str) -> Caller:
     if len(parts) < 3 or parts[0] != "shk":
         raise AuthError("malformed API key")
     db = fast.raw(hub.settings.metadata_url)
-    sql = "SELECT id, name, department, role, key_hash, revoked_at FROM consumers WHERE key_prefix = ?"
-    found = db.remembered(("consumer", parts[1]), lambda: db.rows(sql, (parts[1],)))
+    found = db.remembered(("consumer", parts[1]), lambda: db.rows(_BY_PREFIX, (parts[1], parts[1])))
     if not found or not hmac.compare_digest(found[0][4], _digest(key)):
         raise AuthError("unknown API key")
-    consumer_id, name, department, role, _, revoked_at = found[0]
+    consumer_id, name, department, role, _, revoked_at, replaced_until = found[0]
     if revoked_at is not None:
         raise AuthError("revoked API key")
+    if replaced_until is not None and fast.read_time(replaced_until) <= utcnow():
+        raise AuthError("this API key was replaced, and its overlap with the new one is over")
     return Caller(consumer_id, name, department, role)
+
+
+# A key is found by its prefix: the current key, or one a rotation replaced that still works for a while.
+_BY_PREFIX = (
+    "SELECT id, name, department, role, key_hash, revoked_at, NULL FROM consumers WHERE key_prefix = ?"
+    " UNION ALL"
+    " SELECT id, name, department, role, previous_hash, revoked_at, previous_until FROM consumers"
+    " WHERE previous_prefix = ?"
+)
+MAX_OVERLAP = timedelta(days=7)
 
 
 def revoke(hub: Hub, consumer_id: int, *, actor: Caller | None = None) -> Consumer:
@@ -109,21 +121,33 @@ def revoke(hub: Hub, consumer_id: int, *, actor: Caller | None = None) -> Consum
     return consumer
 
 
-def rotate(hub: Hub, consumer_id: int, *, actor: Caller | None = None) -> tuple[Consumer, str]:
+def rotate(
+    hub: Hub, consumer_id: int, *, actor: Caller | None = None, overlap: timedelta = timedelta(0)
+) -> tuple[Consumer, str]:
     """A new key for a caller, shown this once. The caller keeps its id, and so its applications and
-    grants; the old key stops working at once (every process forgets it on the change signal, as on a
-    revocation). A revoked caller is given a key again: reinstated, with the grants it still holds."""
+    grants. The old key stops working at once (every process forgets it on the change signal, as on a
+    revocation), or after `overlap` (at most `MAX_OVERLAP`), so that the new one can be deployed without
+    a gap. A revoked caller is given a key again: reinstated, with the grants it still holds, and never
+    with an overlap (its old key is the one that was revoked)."""
+    if not timedelta(0) <= overlap <= MAX_OVERLAP:
+        raise ValueError(f"an overlap is between 0 and {MAX_OVERLAP.days} days")
     prefix, key = _new_key()
     with hub.db() as s:
         consumer = s.get(Consumer, consumer_id)
         if consumer is None:
             raise LookupError(f"no consumer {consumer_id}")
         reinstated = consumer.revoked_at is not None
+        if reinstated and overlap:
+            raise ValueError(f"consumer {consumer_id}'s key was revoked: its new key takes over at once")
+        replaced = (consumer.key_prefix, consumer.key_hash, utcnow() + overlap) if overlap else (None, None, None)
+        consumer.previous_prefix, consumer.previous_hash, consumer.previous_until = replaced
         consumer.key_prefix, consumer.key_hash, consumer.revoked_at = prefix, _digest(key), None
     from sharehub import audit
 
     result = "reinstated" if reinstated else "rotated"
-    audit.record(hub, "key_rotate", actor, None, result=result, detail=f"consumer {consumer_id}")
+    ends = replaced[2]
+    until = f"; the replaced key works until {ends.isoformat(timespec='seconds')}" if ends is not None else ""
+    audit.record(hub, "key_rotate", actor, None, result=result, detail=f"consumer {consumer_id}{until}")
     return consumer, key
 
 

@@ -769,8 +769,8 @@ def test_a_key_is_rotated_without_losing_the_grants_behind_it(served) -> None:
     assert _apply(client, keys["rsj"], "gongan.population", ["name"], ["verification"]).json()["status"] == "granted"
     rotated = client.post("/consumers/me/rotate", headers=_auth(keys["rsj"]))
     assert rotated.status_code == 200, rotated.text
-    new = rotated.json()["api_key"]
-    assert new != keys["rsj"] and rotated.json()["department"] == "rsj"
+    new, mine = rotated.json()["api_key"], rotated.json()["id"]
+    assert new != keys["rsj"] and rotated.json()["department"] == "rsj" and rotated.json()["previous_until"] is None
     gone = client.post("/verify/gongan.population", json=call, headers=_auth(keys["rsj"]))
     assert gone.status_code == 401 and gone.json()["detail"] == "unknown API key"
     assert client.post("/verify/gongan.population", json=call, headers=_auth(new)).status_code == 200  # same grant
@@ -780,10 +780,26 @@ def test_a_key_is_rotated_without_losing_the_grants_behind_it(served) -> None:
     assert client.post(f"/consumers/{mzj['id']}/revoke", headers=platform).status_code == 200
     assert client.post(f"/consumers/{mzj['id']}/rotate", headers=_auth(new)).status_code == 403  # not the platform
     assert client.post("/consumers/999999/rotate", headers=platform).status_code == 404
+    revived = client.post(f"/consumers/{mzj['id']}/rotate?overlap_minutes=5", headers=platform)
+    assert revived.status_code == 422 and "revoked" in revived.json()["detail"]  # the revoked key stays dead
     back = client.post(f"/consumers/{mzj['id']}/rotate", headers=platform)
     assert back.status_code == 200 and back.json()["revoked_at"] is None  # reinstated
     assert client.get("/catalogue", headers=_auth(back.json()["api_key"])).status_code == 200
     assert client.get("/catalogue", headers=_auth(keys["mzj"])).status_code == 401
+
+    # With an overlap the replaced key keeps working for a while, so the new one can be deployed without a gap.
+    rolled = client.post("/consumers/me/rotate?overlap_minutes=60", headers=_auth(new))
+    assert rolled.status_code == 200 and rolled.json()["previous_until"] is not None
+    newer = rolled.json()["api_key"]
+    for key in (new, newer):
+        assert client.post("/verify/gongan.population", json=call, headers=_auth(key)).status_code == 200
+    with hub.db() as s:  # the hour passes
+        s.execute(sa.text("UPDATE consumers SET previous_until = '2000-01-01 00:00:00' WHERE id = :i"), {"i": mine})
+    over = client.post("/verify/gongan.population", json=call, headers=_auth(new))
+    assert over.status_code == 401 and "overlap with the new one is over" in over.json()["detail"]
+    assert client.post("/verify/gongan.population", json=call, headers=_auth(newer)).status_code == 200
+    new = newer
+    assert client.post("/consumers/me/rotate?overlap_minutes=20000", headers=_auth(new)).status_code == 422
 
     shown = CliRunner().invoke(cli, ["consumers", "rotate", str(rotated.json()["id"])])
     assert shown.exit_code == 0, shown.output
@@ -796,7 +812,9 @@ def test_a_key_is_rotated_without_losing_the_grants_behind_it(served) -> None:
                 "SELECT consumer_id, department, result, detail FROM audit_log WHERE action = 'key_rotate' ORDER BY id"
             )
         ).all()
-    assert [tuple(r) for r in steps] == [
+    assert tuple(steps[2][:3]) == (mine, "rsj", "rotated")  # the rotation with an overlap says until when
+    assert steps[2][3].startswith(f"consumer {mine}; the replaced key works until ")
+    assert [tuple(r) for r in steps[:2] + steps[3:]] == [
         (rotated.json()["id"], "rsj", "rotated", f"consumer {rotated.json()['id']}"),
         (client.get("/consumers", headers=platform).json()[0]["id"], "platform", "reinstated", f"consumer {mzj['id']}"),
         (0, "platform", "rotated", f"consumer {rotated.json()['id']}"),

@@ -190,6 +190,10 @@ class Consumer(Base):
     key_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # After a rotation with an overlap, the key it replaced still works until `previous_until`.
+    previous_prefix: Mapped[str | None] = mapped_column(String(16), index=True, unique=True)
+    previous_hash: Mapped[str | None] = mapped_column(String(64))
+    previous_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class Conflict(Base):
