@@ -188,7 +188,7 @@ def _changes(res: Resource, store, since: int, version: int, columns: list[str])
 
 
 def get(hub: Hub, caller: Caller, extract_id: str) -> Extract:
-    """An extract of this consumer's (others' extracts look absent); Removed once its files are gone."""
+    """An extract of this consumer's (others' extracts look absent); Gone once its files were removed."""
     with hub.db() as s:
         extract = s.get(Extract, extract_id)
     if extract is None or extract.consumer_id != caller.id:
