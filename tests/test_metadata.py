@@ -73,6 +73,14 @@ def test_serving_on_postgresql_metadata_checks_grants_and_chains_the_audit(make_
         assert revoked.status_code == 200
         after = client.post("/verify/gongan.population", json=call, headers=mzj)
         assert after.status_code == 403 and "revoked" in after.json()["detail"]
+        # On PostgreSQL too: a key rotated with an overlap works beside the new one, and the trail pages.
+        rolled = client.post("/consumers/me/rotate?overlap_minutes=30", headers=mzj)
+        assert rolled.status_code == 200, rolled.text
+        newer = {"Authorization": f"Bearer {rolled.json()['api_key']}"}
+        assert client.get("/catalogue", headers=mzj).status_code == client.get("/catalogue", headers=newer).status_code
+        assert client.get("/catalogue", headers=newer).status_code == 200
+        trail = client.get("/audit?action=verification&limit=2&since=2000-01-01T00:00:00Z", headers=platform)
+        assert trail.headers["X-Total-Count"] == "7" and "before=" in trail.headers["Link"]
     walked: list[tuple[int, int]] = []
     chain = verify_chain(hub, batch=4, on_entries=lambda done, total: walked.append((done, total)))
     assert chain.ok and chain.entries >= 10
