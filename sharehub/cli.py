@@ -19,7 +19,7 @@ from sharehub.cli_open import open_app, run_publish
 from sharehub.cli_seal import seal_app
 from sharehub.cli_stats import bulletin, scores, stats
 from sharehub.cli_themes import run_builds, themes_app
-from sharehub.console import err, out
+from sharehub.console import Limit, err, out
 from sharehub.console import hub as _hub
 from sharehub.errors import SharehubError
 
@@ -210,13 +210,17 @@ def run(
 
 @runs_app.command("list")
 def runs_list(
-    resource: Annotated[str | None, typer.Option(help="Only this resource.")] = None, limit: int = 20
+    resource: Annotated[str | None, typer.Option(help="Only this resource.")] = None,
+    status: Annotated[str | None, typer.Option(help="Only runs in this state, e.g. failed or succeeded.")] = None,
+    limit: Limit = 20,
 ) -> None:
     """The newest runs with their counts and outcome."""
-    from sharehub.pipeline.runs import last_runs
+    from sharehub.pipeline.runs import count_runs, last_runs
 
+    hub = _hub()
     t = Table("run id", "resource", "status", "step", "landed", "passed", "quarantined", "version", "error")
-    for r in last_runs(_hub(), resource, limit):
+    shown = last_runs(hub, resource, limit, status)
+    for r in shown:
         t.add_row(
             r.id,
             r.resource_id,
@@ -229,6 +233,8 @@ def runs_list(
             (r.error or "")[:80],
         )
     out.print(t)
+    total = count_runs(hub, resource, status)
+    out.print(f"{len(shown):,} of {total:,}, newest first" + ("; --limit N shows more" if len(shown) < total else ""))
 
 
 @runs_app.command("show")

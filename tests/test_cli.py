@@ -39,7 +39,8 @@ def test_demo_prints_landed_stored_and_quarantined_per_resource(tmp_path: Path) 
         landed, passed, quarantined = (int(x.replace(",", "")) for x in line.split("│")[3:6])
         assert landed == passed + quarantined and quarantined > 0 and passed > 0, line
     runs = _sharehub(tmp_path, "runs", "list")
-    assert runs.returncode == 0 and "gongan.population" in runs.stdout
+    assert runs.returncode == 0 and "gongan.population" in runs.stdout and "6 of 6, newest first" in runs.stdout
+    assert "0 of 0, newest first" in _sharehub(tmp_path, "runs", "list", "--status", "failed").stdout
     assert "6 rectification notice(s)" in done.stdout
     notices = _sharehub(tmp_path, "notices", "list", "--department", "gongan")
     assert "gongan.population" in notices.stdout and "open" in notices.stdout and "scjg" not in notices.stdout

@@ -24,6 +24,7 @@ from sharehub.pipeline.gate import gate
 from sharehub.pipeline.locks import store_lock
 from sharehub.pipeline.promote import promote
 from sharehub.pipeline.run import run_resource
+from sharehub.pipeline.runs import count_runs, last_runs
 from sharehub.report import report_path
 from tests.support.databases import fresh_database
 from warehouse.delta import merge_run
@@ -184,6 +185,9 @@ def test_schema_drift_fails_the_run_and_changes_nothing(pg_hub) -> None:
         assert failed.error_kind == "SchemaDrift" and "status" in failed.error
         assert db.get(Watermark, "scjg.legal_entity").value == wm
     assert _table(hub, "scjg.legal_entity").version() == ok.store_version
+    # The engineer finds it among the failed runs, and sees how many runs there are in all.
+    assert [r.id for r in last_runs(hub, status="failed")] == [failed.id]
+    assert count_runs(hub, "scjg.legal_entity") == 2 and count_runs(hub, status="succeeded") == 1
 
 
 def test_failed_promote_leaves_store_and_watermark(pg_hub, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -6,7 +6,7 @@ import logging
 import secrets
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import Select, func, select
 
 from sharehub.errors import SharehubError
 from sharehub.hub import Hub
@@ -63,10 +63,22 @@ def current_watermark(hub: Hub, resource_id: str) -> str | None:
         return wm.value if wm else None
 
 
-def last_runs(hub: Hub, resource_id: str | None = None, limit: int = 20) -> list[Run]:
-    """The newest runs, of one resource or of all."""
+def last_runs(hub: Hub, resource_id: str | None = None, limit: int = 20, status: str | None = None) -> list[Run]:
+    """The newest runs, of one resource or of all, and of one status or any."""
     with hub.db() as s:
-        q = select(Run).order_by(Run.started_at.desc()).limit(limit)
-        if resource_id:
-            q = q.where(Run.resource_id == resource_id)
-        return list(s.scalars(q))
+        return list(s.scalars(_runs(resource_id, status).order_by(Run.started_at.desc()).limit(limit)))
+
+
+def count_runs(hub: Hub, resource_id: str | None = None, status: str | None = None) -> int:
+    """How many runs `last_runs` chooses from."""
+    with hub.db() as s:
+        return s.scalar(select(func.count()).select_from(_runs(resource_id, status).subquery())) or 0
+
+
+def _runs(resource_id: str | None, status: str | None) -> Select[Run]:
+    q = select(Run)
+    if resource_id:
+        q = q.where(Run.resource_id == resource_id)
+    if status:
+        q = q.where(Run.status == status)
+    return q
