@@ -392,7 +392,10 @@ def _serving_tour(hub: Hub) -> None:
         t.add_row(step, outcome)
     out.print(t)
     state = "intact" if done.audit_intact else "[red]BROKEN[/red]"
-    out.print(f"audit chain: {done.audit_entries:,} entries, {state} (sharehub audit verify)")
+    out.print(
+        f"audit chain: {done.audit_entries:,} entries, {state} (sharehub audit verify; who called what: "
+        "sharehub audit list, or GET /audit)"
+    )
     out.print(
         "try the API yourself: sharehub serve, then with the consumer key (shown this once)\n"
         f"  curl -H 'Authorization: Bearer {done.consumer_key}' http://127.0.0.1:8000/catalogue"
