@@ -929,6 +929,8 @@ def test_extracts_leave_the_object_store_when_their_grant_ends_or_they_age(serve
     refused = client.get(kept["url"].removeprefix(hub.settings.public_url))
     assert refused.status_code == 403 and "was removed" in refused.json()["detail"]
     assert client.get(f"/bulk/extracts/{kept['id']}", headers=_auth(keys["rsj"])).status_code == 404  # not its own
+    made_by_mzj = client.get("/audit?action=extract", headers=_auth(keys["mzj"])).json()  # its extracts, by id
+    assert [e["detail"].split(";")[0] for e in made_by_mzj] == [f"extract {kept['id']}"]
     again = client.post("/bulk/scjg.legal_entity", json={"incremental": True}, headers=_auth(keys["mzj"])).json()
     assert again["since_version"] == kept["store_version"] and again["rows"] == 0  # nothing changed since
 
