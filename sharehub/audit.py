@@ -24,7 +24,7 @@ from typing import Any
 
 from sqlalchemy import or_, select
 
-from sharehub.catalogue.models import Classification
+from sharehub.catalogue.models import SEP, Classification
 from sharehub.consumers import Caller
 from sharehub.hub import Hub
 from sharehub.masking import mask_field
@@ -33,7 +33,6 @@ from sharehub.metadata.models import AuditEntry, AuditHead, utcnow
 from sharehub.paging import Page, newest_first
 
 GENESIS = "0" * 64
-SEP = "\x1f"  # between the key fields of a record key, as the serving copies join them
 _lock = threading.RLock()
 
 
@@ -285,8 +284,10 @@ def trail(
 ) -> Page[AuditEntry]:
     """Entries, newest first, that `viewer` may trace (a page of `limit` below `before`): every one for the
     platform office; for a provider department, the calls on its resources and whatever its own
-    department's keys did; for a consumer, its own calls. `record_key` is the key as the entry holds it (key fields
-    joined by U+001F; an entity or row key as is); `since` and `until` bound `at` (until exclusive)."""
+    department's keys did; for a consumer, its own calls. `record_key` is written as the API writes
+    keys, key fields joined by |; `since` and `until` bound `at` (until exclusive). The read is itself
+    audited (`audit_read`, as `viewer`'s, with the key looked for)."""
+    stored = None if record_key is None else record_key.replace("|", SEP)
     q = select(AuditEntry)
     if viewer.role == "consumer":
         q = q.where(AuditEntry.consumer_id == viewer.id)
@@ -297,7 +298,7 @@ def trail(
         (AuditEntry.action, action),
         (AuditEntry.resource_id, resource_id),
         (AuditEntry.consumer_id, consumer_id),
-        (AuditEntry.record_key, record_key),
+        (AuditEntry.record_key, stored),
     ):
         if value is not None:
             q = q.where(column == value)
@@ -306,14 +307,19 @@ def trail(
     if until is not None:
         q = q.where(AuditEntry.at < until)
     with hub.db() as s:
-        return newest_first(s, q, AuditEntry.id, limit, before)
+        found = newest_first(s, q, AuditEntry.id, limit, before)
+    record(hub, "audit_read", viewer, resource_id, record_key=stored, result="ok", detail=f"{len(found)} entries")
+    return found
 
 
-def shown_key(hub: Hub, resource_id: str | None, record_key: str | None) -> str | None:
-    """An entry's record key as a department or the command line shows it: each L3/L4 key field masked
-    by its rule; a key of no known resource is not shown at all."""
+def shown_key(hub: Hub, resource_id: str | None, record_key: str | None, *, whole: bool = False) -> str | None:
+    """An entry's record key as the API and the command line show it, key fields joined by |: `whole` for
+    the platform office; otherwise each L3/L4 key field masked by its rule, and a key of no known
+    resource not shown at all."""
     if record_key is None:
         return None
+    if whole:
+        return record_key.replace(SEP, "|")
     resource = hub.catalogue.resources.get(resource_id or "")
     if resource is None:
         return "***"

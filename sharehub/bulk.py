@@ -34,7 +34,7 @@ from sharehub.consumers import Caller
 from sharehub.grants import Access, Forbidden, Gone, NotFound
 from sharehub.hub import Hub
 from sharehub.masking import mask_field, shown_in_clear
-from sharehub.metadata.models import Extract, Grant, as_utc, utcnow
+from sharehub.metadata.models import Extract, Grant, utcnow
 from sharehub.seal import seal
 from sharehub.workdays import china_time
 from warehouse.delta import open_table
@@ -224,7 +224,7 @@ def prune(hub: Hub, now: datetime | None = None) -> dict[str, int]:
         ).all()
     removed = {"grant_ended": 0, "aged": 0}
     for extract, grant in candidates:
-        why = "grant_ended" if grant.revoked_at is not None or as_utc(grant.valid_until) <= now else "aged"
+        why = "grant_ended" if grant.revoked_at is not None or grant.valid_until <= now else "aged"
         hub.store.delete_dir(extract.path.rsplit("/", 1)[0])  # the data and its sealed manifest
         with hub.db() as s:
             row = s.get(Extract, extract.id)

@@ -223,20 +223,18 @@ def audit_list(
     shown masked (L3/L4 key fields); reading the trail is itself audited, with the key looked for."""
     from datetime import timedelta
 
-    from sharehub.audit import SEP, record, shown_key, trail
+    from sharehub.audit import shown_key, trail
 
     hub = _hub()
-    caller = operator("cli")
-    wanted = None if key is None else key.replace("|", SEP)
     start = None if since is None else since.replace(tzinfo=CHINA)
     end = None if until is None else until.replace(tzinfo=CHINA) + timedelta(days=1)
     found = trail(
         hub,
-        caller,
+        operator("cli"),
         action=action,
         resource_id=resource,
         consumer_id=consumer,
-        record_key=wanted,
+        record_key=key,
         since=start,
         until=end,
         limit=limit,
@@ -259,7 +257,6 @@ def audit_list(
         )
     out.print(t)
     page_line(found)
-    record(hub, "audit_read", caller, resource, record_key=wanted, result="ok", detail=f"{len(found)} entries")
 
 
 @audit_app.command("verify")

@@ -348,9 +348,11 @@ def _renewed(s: Session, grant: Grant) -> bool:
     return s.scalar(later.limit(1)) is not None
 
 
-def _settle_reminders(s: Session, now: datetime) -> None:
-    """Resolve the open reminders whose grant has run out, been revoked or been renewed."""
-    for notice in s.scalars(select(Notice).where(Notice.kind == "grant_expiring", Notice.status == "open")):
+def _settle_reminders(s: Session, now: datetime, resource_id: str | None = None) -> None:
+    """Resolve the open reminders (of one resource's grants, or all) whose grant has run out, been revoked
+    or been renewed."""
+    q = select(Notice).where(Notice.kind == "grant_expiring", Notice.status == "open")
+    for notice in s.scalars(q if resource_id is None else q.where(Notice.resource_id == resource_id)):
         grant = s.get(Grant, int(notice.pending_keys[0])) if notice.pending_keys else None
         if grant is None or grant.valid_until <= now or grant.revoked_at is not None or _renewed(s, grant):
             notice.status, notice.resolved_at, notice.pending_keys = "resolved", now, []
@@ -382,7 +384,7 @@ def _grant(s: Session, app: Application, now: datetime) -> Grant:
     )
     s.add(grant)
     s.flush()
-    _settle_reminders(s, now)  # a renewal ends the reminders of the grants it outlives
+    _settle_reminders(s, now, grant.resource_id)  # a renewal ends the reminders of the grants it outlives
     return grant
 
 

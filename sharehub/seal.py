@@ -48,8 +48,12 @@ def _private_key(hub: Hub) -> Ed25519PrivateKey:
 
 def public_pem(hub: Hub) -> str:
     """The public key that checks the platform's seal, as PEM."""
-    key = _private_key(hub).public_key()
-    return key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    return _pem(_private_key(hub))
+
+
+def _pem(key: Ed25519PrivateKey) -> str:
+    public = key.public_key()
+    return public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
 
 
 def key_id(public: str) -> str:
@@ -65,12 +69,13 @@ def canonical(document: dict[str, Any]) -> bytes:
 
 def seal(hub: Hub, document: dict[str, Any]) -> dict[str, Any]:
     """The document with the platform's seal added."""
-    signature = _private_key(hub).sign(canonical(document))
+    key = _private_key(hub)  # read once: it may come from a file
+    signature = key.sign(canonical(document))
     return {
         **document,
         "seal": {
             "algorithm": ALGORITHM,
-            "key_id": key_id(public_pem(hub)),
+            "key_id": key_id(_pem(key)),
             "signature": base64.b64encode(signature).decode(),
         },
     }

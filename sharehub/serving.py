@@ -26,12 +26,11 @@ import pyarrow.compute as pc
 from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError
 
-from sharehub.catalogue.models import Resource
+from sharehub.catalogue.models import SEP, Resource
 from sharehub.hub import Hub
 from warehouse.delta import open_table
 
 log = logging.getLogger(__name__)
-SEP = "\x1f"
 
 
 def key_of(resource: Resource, values: dict[str, Any]) -> str:

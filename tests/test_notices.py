@@ -22,6 +22,7 @@ from sharehub.metadata.models import Notice, OutboxMessage, QuarantinedRow
 from sharehub.notices import decide_dispute, deliver, dispute, list_disputes, list_notices, mark_overdue
 from sharehub.pipeline.run import run_resource
 from sharehub.workdays import CHINA
+from tests.support.audit import audit_rows
 from tests.support.seaweed import free_port
 
 
@@ -313,13 +314,9 @@ def test_answers_given_at_the_command_line_are_audited(make_hub, use_env) -> Non
     (made,) = list_disputes(hub)
     args = ["notices", "decide", str(made.id), "--reject", "--by", "平台办 王五", "--reason", "校验位确实错误"]
     assert runner.invoke(cli, args).exit_code == 0
-    with hub.db() as s:
-        steps = s.execute(
-            sa.text(
-                "SELECT action, department, consumer_id, result, record_key FROM audit_log"
-                " WHERE action IN ('notice_ack', 'notice_dispute', 'dispute_decision') ORDER BY id"
-            )
-        ).all()
+    steps = audit_rows(
+        hub, "action, department, consumer_id, result, record_key", "notice_ack", "notice_dispute", "dispute_decision"
+    )
     # The command line is the hub's operator acting for the platform office: no key, so no caller id.
     assert [tuple(r) for r in steps] == [
         ("notice_ack", "platform", 0, "acknowledged", None),

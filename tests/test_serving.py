@@ -27,6 +27,7 @@ from sharehub.pipeline.run import run_resource
 from sharehub.settings import REPO_ROOT
 from sharehub.stats import FIGURES
 from sharehub.workdays import CHINA
+from tests.support.audit import audit_rows
 
 UNTIL = (datetime.now(UTC) + timedelta(days=200)).isoformat()
 SERVED = ["gongan.population", "scjg.legal_entity", "swj.tax_registration", "wjw.health_record"]
@@ -641,13 +642,14 @@ def test_a_department_works_its_notices_and_conflicts_through_the_api(served) ->
 
     # Each answer a department gave through the API is in the audit chain, under its own name, and so is
     # the platform office's decision at the command line.
-    with hub.db() as s:
-        steps = s.execute(
-            sa.text(
-                "SELECT action, department, result, record_key FROM audit_log"
-                " WHERE action IN ('notice_ack', 'notice_dispute', 'conflict_reply', 'conflict_decision') ORDER BY id"
-            )
-        ).all()
+    steps = audit_rows(
+        hub,
+        "action, department, result, record_key",
+        "notice_ack",
+        "notice_dispute",
+        "conflict_reply",
+        "conflict_decision",
+    )
     assert [tuple(r) for r in steps] == [
         ("notice_ack", "gongan", "acknowledged", None),
         ("notice_dispute", "gongan", "disputed", row),
@@ -748,10 +750,7 @@ def test_the_audit_trail_can_be_traced_by_whoever_it_concerns_and_no_further(ser
     before = client.get("/audit", params={"until": hour_ago}, headers=_auth(keys["platform"]))
     assert before.headers["X-Total-Count"] == "0"
 
-    with hub.db() as s:
-        reads = s.execute(
-            sa.text("SELECT department, record_key FROM audit_log WHERE action = 'audit_read' ORDER BY id")
-        ).all()
+    reads = audit_rows(hub, "department, record_key", "audit_read")
     assert tuple(reads[0]) == ("platform", person)  # who looked for whom
     shown = CliRunner().invoke(cli, ["audit", "list", "--action", "verification", "--limit", "1"])
     assert shown.exit_code == 0, shown.output
@@ -806,12 +805,7 @@ def test_a_key_is_rotated_without_losing_the_grants_behind_it(served) -> None:
     (latest,) = re.findall(r"API key \(shown once\): (\S+)", shown.output)
     assert client.post("/verify/gongan.population", json=call, headers=_auth(latest)).status_code == 200
     assert client.post("/verify/gongan.population", json=call, headers=_auth(new)).status_code == 401
-    with hub.db() as s:
-        steps = s.execute(
-            sa.text(
-                "SELECT consumer_id, department, result, detail FROM audit_log WHERE action = 'key_rotate' ORDER BY id"
-            )
-        ).all()
+    steps = audit_rows(hub, "consumer_id, department, result, detail", "key_rotate")
     assert tuple(steps[2][:3]) == (mine, "rsj", "rotated")  # the rotation with an overlap says until when
     assert steps[2][3].startswith(f"consumer {mine}; the replaced key works until ")
     assert [tuple(r) for r in steps[:2] + steps[3:]] == [
@@ -934,10 +928,7 @@ def test_extracts_leave_the_object_store_when_their_grant_ends_or_they_age(serve
     again = client.post("/bulk/scjg.legal_entity", json={"incremental": True}, headers=_auth(keys["mzj"])).json()
     assert again["since_version"] == kept["store_version"] and again["rows"] == 0  # nothing changed since
 
-    with hub.db() as s:
-        steps = s.execute(
-            sa.text("SELECT result, grant_id FROM audit_log WHERE action = 'extract_remove' ORDER BY id")
-        ).all()
+    steps = audit_rows(hub, "result, grant_id", "extract_remove")
     assert [tuple(r) for r in steps] == [("grant_ended", ended["grant_id"]), ("aged", kept["grant_id"])]
     shown = CliRunner().invoke(cli, ["extracts", "prune"])
     assert shown.exit_code == 0 and "0 extract(s) removed: 0 of ended grants, 0 older than 7 day(s)" in shown.output

@@ -23,6 +23,9 @@ SIMPLE_TYPES: dict[str, pa.DataType] = {
 }
 
 
+SEP = "\x1f"  # between the key fields of a record key written as one string (serving copies, audit entries)
+
+
 class Strict(BaseModel):
     """Every catalogue model refuses keys it does not know."""
 
