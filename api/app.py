@@ -25,7 +25,7 @@ from pydantic import AfterValidator, BaseModel, Field, ValidationError
 
 from api.sharing import build_router as build_sharing_router
 from sharehub import audit
-from sharehub.bulk import Issued
+from sharehub.bulk import Issued, list_extracts
 from sharehub.bulk import create as bulk_create
 from sharehub.bulk import downloaded as bulk_downloaded
 from sharehub.bulk import get as bulk_get
@@ -308,6 +308,23 @@ class ExtractOut(BaseModel):
     columns: list[str]
     url: str
     expires_at: Moment
+
+
+class ExtractListed(BaseModel):
+    """An extract as a list shows it: what it holds, for whom, and whether its files are still kept (a fresh
+    download URL comes from `GET /bulk/extracts/{id}`)."""
+
+    id: str
+    resource_id: str
+    grant_id: int
+    consumer_id: int
+    rows: int
+    sha256: str
+    store_version: int
+    since_version: int | None
+    columns: list[str]
+    created_at: Moment
+    removed_at: Moment | None
 
 
 class ObjectionIn(BaseModel):
@@ -1024,6 +1041,29 @@ def create_app() -> FastAPI:
         hub, caller, access = served
         issued = _step(lambda: bulk_create(hub, caller, access, resource_id, bool(body and body.incremental)))
         return _extract_out(issued)
+
+    @app.get("/bulk/extracts", response_model=list[ExtractListed], tags=["serving"], responses=PAGED)
+    def bulk_extracts(
+        hub: HubDep,
+        caller: CallerDep,
+        request: Request,
+        response: Response,
+        resource_id: str | None = None,
+        consumer_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+        limit: Annotated[int, Query(ge=1, le=1000, description="At most this many, newest first.")] = 100,
+        before: Annotated[
+            str | None, Query(max_length=36, description="Only extracts made before this one: the next page.")
+        ] = None,
+    ) -> list[ExtractListed]:
+        """Extracts, newest first: a consumer's own, a provider department's resources' (who copied its data),
+        or, for the platform office, all. Removed ones stay listed with `removed_at`; no URL is issued here."""
+        page = _step(
+            lambda: list_extracts(
+                hub, caller, resource_id=resource_id, consumer_id=consumer_id, limit=limit, before=before
+            )
+        )
+        _paged(request, response, page)
+        return [ExtractListed.model_validate(e, from_attributes=True) for e in page]
 
     @app.get(
         "/bulk/extracts/{extract_id}",

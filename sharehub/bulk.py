@@ -26,15 +26,16 @@ from urllib.parse import urlencode, urlparse
 import pyarrow as pa
 import pyarrow.parquet as pq
 from deltalake.exceptions import DeltaError
-from sqlalchemy import or_, select
+from sqlalchemy import and_, func, or_, select
 
 from sharehub import audit
 from sharehub.catalogue.models import Resource
 from sharehub.consumers import Caller
-from sharehub.grants import Access, Forbidden, Gone, NotFound
+from sharehub.grants import Access, Forbidden, Gone, GrantError, NotFound
 from sharehub.hub import Hub
 from sharehub.masking import mask_field, shown_in_clear
 from sharehub.metadata.models import Extract, Grant, utcnow
+from sharehub.paging import Page
 from sharehub.seal import seal
 from sharehub.workdays import china_time
 from warehouse.delta import open_table
@@ -196,6 +197,48 @@ def get(hub: Hub, caller: Caller, extract_id: str) -> Extract:
     if extract.removed_at is not None:
         raise Gone(_removed(extract))
     return extract
+
+
+def list_extracts(
+    hub: Hub,
+    viewer: Caller,
+    *,
+    resource_id: str | None = None,
+    consumer_id: int | None = None,
+    limit: int | None = None,
+    before: str | None = None,
+) -> Page[Extract]:
+    """The extracts the viewer may see, newest first: a consumer its own, a provider department those of its
+    resources (who copied its data, and when), the platform office every one. Removed extracts stay listed
+    with `removed_at`. A page is `limit` extracts made before the extract `before` (ids are random, so the
+    order is by creation time, then id)."""
+    q = select(Extract)
+    if viewer.role == "consumer":
+        q = q.where(Extract.consumer_id == viewer.id)
+    elif viewer.role == "provider":
+        owned = [r.id for r in hub.catalogue.resources.values() if r.provider == viewer.department]
+        q = q.where(Extract.resource_id.in_(owned))
+    if resource_id is not None:
+        q = q.where(Extract.resource_id == resource_id)
+    if consumer_id is not None:
+        q = q.where(Extract.consumer_id == consumer_id)
+    with hub.db() as s:
+        total = s.scalar(select(func.count()).select_from(q.subquery())) or 0
+        ordered = q.order_by(Extract.created_at.desc(), Extract.id.desc())
+        if before is not None:
+            mark = s.scalar(q.where(Extract.id == before))
+            if mark is None:
+                raise GrantError(f"before: no extract {before} in this list to page from")
+            ordered = ordered.where(
+                or_(
+                    Extract.created_at < mark.created_at,
+                    and_(Extract.created_at == mark.created_at, Extract.id < mark.id),
+                )
+            )
+        rows = list(s.scalars(ordered if limit is None else ordered.limit(limit + 1)))
+    if limit is None or len(rows) <= limit:
+        return Page(rows, total, None)
+    return Page(rows[:limit], total, rows[limit - 1].id)
 
 
 def _removed(extract: Extract) -> str:

@@ -277,6 +277,39 @@ def audit_verify() -> None:
     raise typer.Exit(code=1)
 
 
+@extracts_app.command("list")
+def extracts_list(
+    consumer: Annotated[int | None, typer.Option(help="Only this consumer's.")] = None,
+    resource: Annotated[str | None, typer.Option(help="Only of this resource.")] = None,
+    limit: Limit = 100,
+    before: Annotated[
+        str | None,
+        typer.Option(help="Only extracts made before this one: the next page, as the line under the list names it."),
+    ] = None,
+) -> None:
+    """Bulk extracts, newest first: who copied what, when, and whether its files are still kept."""
+    from sharehub.bulk import list_extracts
+    from sharehub.consumers import list_consumers
+
+    hub = _hub()
+    who = {c.id: f"{c.department} · {c.name} (#{c.id})" for c in list_consumers(hub)}
+    found = _run(
+        lambda: list_extracts(
+            hub, operator("cli"), resource_id=resource, consumer_id=consumer, limit=limit, before=before
+        )
+    )
+    t = Table("id", "consumer", "resource", "grant", "rows", "store", "made", "files")
+    for e in found:
+        store = f"v{e.store_version}" if e.since_version is None else f"v{e.since_version}→v{e.store_version}"
+        files = f"removed {china_time(e.removed_at)}" if e.removed_at else "kept"
+        consumer_label = who.get(e.consumer_id, f"#{e.consumer_id}")
+        t.add_row(
+            e.id, consumer_label, e.resource_id, str(e.grant_id), f"{e.rows:,}", store, china_time(e.created_at), files
+        )
+    out.print(t)
+    page_line(found)
+
+
 @extracts_app.command("prune")
 def extracts_prune() -> None:
     """Remove from the object store the files of extracts whose grant ended, and of extracts older than

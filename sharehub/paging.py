@@ -20,7 +20,7 @@ class Page(list[_Row]):
     """The rows of one page, newest first, with `total` (rows matching the filters, on every page) and
     `next_before` (the `before` of the next page; None on the last one)."""
 
-    def __init__(self, rows: list[_Row], total: int, next_before: int | None) -> None:
+    def __init__(self, rows: list[_Row], total: int, next_before: int | str | None) -> None:
         super().__init__(rows)
         self.total = total
         self.next_before = next_before

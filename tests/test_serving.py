@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 from datetime import UTC, datetime, time, timedelta
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -927,6 +928,30 @@ def test_extracts_leave_the_object_store_when_their_grant_ends_or_they_age(serve
     assert [e["detail"].split(";")[0] for e in made_by_mzj] == [f"extract {kept['id']}"]
     again = client.post("/bulk/scjg.legal_entity", json={"incremental": True}, headers=_auth(keys["mzj"])).json()
     assert again["since_version"] == kept["store_version"] and again["rows"] == 0  # nothing changed since
+
+    # Who copied what: a consumer lists its own extracts, removed ones with when; the provider every extract
+    # of its data; another provider none. Pages follow the Link header, newest first.
+    def listed(who: str, query: str = "") -> Any:
+        answer = client.get(f"/bulk/extracts{query}", headers=_auth(keys[who]))
+        assert answer.status_code == 200, answer.text
+        return answer
+
+    mine = listed("mzj").json()
+    assert [e["id"] for e in mine] == [again["id"], kept["id"]] and "url" not in mine[0]
+    assert mine[0]["removed_at"] is None and mine[1]["removed_at"] is not None
+    by_provider = listed("scjg")
+    assert by_provider.headers["x-total-count"] == "3" and "link" not in by_provider.headers
+    assert [e["id"] for e in by_provider.json()] == [again["id"], kept["id"], ended["id"]]
+    assert listed("swj").json() == [] and listed("rsj", "?consumer_id=3").json() == []
+    first = listed("platform", "?limit=2&resource_id=scjg.legal_entity")
+    second = client.get(first.headers["link"].split(";")[0].strip("<>"), headers=_auth(keys["platform"]))
+    assert [e["id"] for e in first.json() + second.json()] == [e["id"] for e in by_provider.json()]
+    assert "link" not in second.headers
+    foreign = client.get(f"/bulk/extracts?before={ended['id']}", headers=_auth(keys["mzj"]))
+    assert foreign.status_code == 422 and "no extract" in foreign.json()["detail"]  # not in its list
+    shown = CliRunner().invoke(cli, ["extracts", "list", "--limit", "2", "--resource", "scjg.legal_entity"])
+    assert shown.exit_code == 0 and "2 of 3, newest first; the next page: --before" in shown.output
+    assert shown.output.rstrip().endswith(kept["id"])
 
     steps = audit_rows(hub, "result, grant_id", "extract_remove")
     assert [tuple(r) for r in steps] == [("grant_ended", ended["grant_id"]), ("aged", kept["grant_id"])]
