@@ -34,8 +34,10 @@ from sharehub.bulk import open_signed as bulk_open
 from sharehub.bulletin import published as published_bulletins
 from sharehub.bulletin import read as read_bulletin
 from sharehub.catalogue.models import Resource
+from sharehub.consistency.check import decide as decide_conflict
 from sharehub.consistency.check import list_conflicts
 from sharehub.consistency.check import reply as reply_conflict
+from sharehub.consistency.check import verify as verify_conflicts
 from sharehub.consumers import AuthError, Caller, add_consumer, authenticate, list_consumers, revoke, rotate
 from sharehub.grants import (
     Access,
@@ -528,6 +530,8 @@ class ConflictOut(BaseModel):
     reply: str | None
     replied_by: str | None
     replied_at: Moment | None
+    verifying_by: str | None = Field(description="Who took it up for verification (核实), or replied.")
+    authority_notice_id: int | None = Field(description="The notice asking the authoritative department to check.")
     decision: str | None = Field(description="authority or provider: whose value is right.")
     decided_by: str | None
     decision_reason: str | None
@@ -555,6 +559,26 @@ class ReplyIn(BaseModel):
     """A department's reply to a conflict: its value is right, and why."""
 
     by: str = Field(min_length=1, max_length=60, description="Who replies, in the department.")
+    reason: str = Field(min_length=4, max_length=2000)
+
+
+class ConflictsVerifyIn(BaseModel):
+    """Conflicts the platform office takes up for verification (核实)."""
+
+    conflict_ids: list[Annotated[int, Field(ge=1, le=2**62)]] = Field(min_length=1, max_length=1000)
+    by: str = Field(min_length=1, max_length=60, description="Who verifies, at the platform office.")
+    notify_authority: bool = Field(
+        default=False,
+        description="Also ask the authoritative department to check its value: one notice per authoritative "
+        "resource, with the profile's deadline.",
+    )
+
+
+class DecisionIn(BaseModel):
+    """The platform office's decision on a conflict: whose value is right, who decided, and why."""
+
+    right: Literal["authority", "provider"] = Field(description="authority: the authoritative source's value.")
+    by: str = Field(min_length=1, max_length=60, description="Who decided, at the platform office.")
     reason: str = Field(min_length=4, max_length=2000)
 
 
@@ -1241,6 +1265,48 @@ def create_app() -> FastAPI:
         step = _notice_step(
             lambda: reply_conflict(hub, conflict_id, department=caller.department, actor=caller, **body.model_dump())
         )
+        return ConflictOut.model_validate(step, from_attributes=True)
+
+    @app.post(
+        "/conflicts/verify",
+        response_model=list[ConflictOut],
+        tags=["conflicts"],
+        dependencies=[platform_only],
+        responses={
+            403: {"description": "Not the platform office"},
+            404: {"description": "No such conflict"},
+            422: {"description": "A conflict already decided or closed"},
+        },
+    )
+    def conflicts_verify(hub: HubDep, caller: CallerDep, body: ConflictsVerifyIn) -> list[ConflictOut]:
+        """Take conflicts up for verification (核实), all of them or none; optionally ask the authoritative
+        department to check its value. The twin of `sharehub conflicts verify`."""
+        rows = _notice_step(
+            lambda: verify_conflicts(
+                hub,
+                list(dict.fromkeys(body.conflict_ids)),
+                by=body.by,
+                notify_authority=body.notify_authority,
+                actor=caller,
+            )
+        )
+        return [ConflictOut.model_validate(r, from_attributes=True) for r in rows]
+
+    @app.post(
+        "/conflicts/{conflict_id}/decision",
+        response_model=ConflictOut,
+        tags=["conflicts"],
+        dependencies=[platform_only],
+        responses={
+            403: {"description": "Not the platform office"},
+            404: {"description": "No such conflict"},
+            422: {"description": "Already decided or closed"},
+        },
+    )
+    def conflict_decision(hub: HubDep, caller: CallerDep, conflict_id: PathId, body: DecisionIn) -> ConflictOut:
+        """Record which value is right, who decided and why; the notices on it settle. The twin of
+        `sharehub conflicts decide`."""
+        step = _notice_step(lambda: decide_conflict(hub, conflict_id, actor=caller, **body.model_dump()))
         return ConflictOut.model_validate(step, from_attributes=True)
 
     @app.get(

@@ -659,6 +659,46 @@ def test_a_department_works_its_notices_and_conflicts_through_the_api(served) ->
     ]
     assert verify_chain(hub).ok
 
+    # The platform office works conflicts through the API as well: it takes two up, asking the authority
+    # to check its values (one notice for both), and decides one. A department can do neither.
+    assert len(mine) >= 3
+    taken_up = {c["id"]: c["entity_key"] for c in mine[1:3]}
+    platform = _auth(keys["platform"])
+    body = {"conflict_ids": list(taken_up), "by": "平台办 李四", "notify_authority": True}
+    assert client.post("/conflicts/verify", json=body, headers=_auth(keys["swj"])).status_code == 403
+    taken = client.post("/conflicts/verify", json=body, headers=platform)
+    assert taken.status_code == 200, taken.text
+    assert {(c["id"], c["status"], c["verifying_by"]) for c in taken.json()} == {
+        (cid, "verifying", "平台办 李四") for cid in taken_up
+    }
+    (asked_id,) = {c["authority_notice_id"] for c in taken.json()}
+    asked = client.get(f"/notices/{asked_id}", headers=_auth(keys["scjg"]))  # scjg: the authority for companies
+    assert asked.status_code == 200 and set(taken_up.values()) <= set(asked.json()["pending_keys"])
+    first, second = taken_up
+    ruling = {"right": "provider", "by": "平台办 李四", "reason": "经核实，以税务登记为准"}
+    assert client.post(f"/conflicts/{first}/decision", json=ruling, headers=_auth(keys["scjg"])).status_code == 403
+    ruled = client.post(f"/conflicts/{first}/decision", json=ruling, headers=platform)
+    assert ruled.status_code == 200, ruled.text
+    assert (ruled.json()["status"], ruled.json()["decision"], ruled.json()["decided_by"]) == (
+        "decided",
+        "provider",
+        "平台办 李四",
+    )
+    assert client.post(f"/conflicts/{first}/decision", json=ruling, headers=platform).status_code == 422
+    assert client.post("/conflicts/999999/decision", json=ruling, headers=platform).status_code == 404
+    bad = client.post(f"/conflicts/{second}/decision", json={**ruling, "right": "both"}, headers=platform)
+    assert bad.status_code == 422
+    # All or none: one decided conflict among them, and the other is left as it was.
+    again = {**body, "conflict_ids": [second, first], "by": "平台办 赵六"}  # the second one is refused
+    refused = client.post("/conflicts/verify", json=again, headers=platform)
+    assert refused.status_code == 422 and "decided" in refused.json()["detail"]
+    assert client.get(f"/conflicts/{second}", headers=platform).json()["verifying_by"] == "平台办 李四"
+    steps = audit_rows(hub, "action, department, result, record_key", "conflict_verify", "conflict_decision")
+    assert [tuple(r) for r in steps][-3:] == [
+        *[("conflict_verify", "platform", "verifying", key) for key in taken_up.values()],
+        ("conflict_decision", "platform", "decided", taken_up[first]),
+    ]
+
 
 def _next_page(response) -> str | None:
     link = response.headers.get("Link")
