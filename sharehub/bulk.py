@@ -26,7 +26,7 @@ from urllib.parse import urlencode, urlparse
 import pyarrow as pa
 import pyarrow.parquet as pq
 from deltalake.exceptions import DeltaError
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import or_, select
 
 from sharehub import audit
 from sharehub.catalogue.models import Resource
@@ -35,7 +35,7 @@ from sharehub.grants import Access, Forbidden, Gone, GrantError, NotFound
 from sharehub.hub import Hub
 from sharehub.masking import mask_field, shown_in_clear
 from sharehub.metadata.models import Extract, Grant, utcnow
-from sharehub.paging import Page
+from sharehub.paging import Page, latest_first
 from sharehub.seal import seal
 from sharehub.workdays import china_time
 from warehouse.delta import open_table
@@ -223,22 +223,10 @@ def list_extracts(
     if consumer_id is not None:
         q = q.where(Extract.consumer_id == consumer_id)
     with hub.db() as s:
-        total = s.scalar(select(func.count()).select_from(q.subquery())) or 0
-        ordered = q.order_by(Extract.created_at.desc(), Extract.id.desc())
-        if before is not None:
-            mark = s.scalar(q.where(Extract.id == before))
-            if mark is None:
-                raise GrantError(f"before: no extract {before} in this list to page from")
-            ordered = ordered.where(
-                or_(
-                    Extract.created_at < mark.created_at,
-                    and_(Extract.created_at == mark.created_at, Extract.id < mark.id),
-                )
-            )
-        rows = list(s.scalars(ordered if limit is None else ordered.limit(limit + 1)))
-    if limit is None or len(rows) <= limit:
-        return Page(rows, total, None)
-    return Page(rows[:limit], total, rows[limit - 1].id)
+        try:
+            return latest_first(s, q, Extract.created_at, Extract.id, limit, before, what="extract")
+        except LookupError as exc:
+            raise GrantError(str(exc)) from None
 
 
 def _removed(extract: Extract) -> str:

@@ -19,7 +19,7 @@ from sharehub.cli_open import open_app, run_publish
 from sharehub.cli_seal import seal_app
 from sharehub.cli_stats import bulletin, scores, stats
 from sharehub.cli_themes import run_builds, themes_app
-from sharehub.console import Limit, err, out
+from sharehub.console import Limit, err, out, page_line
 from sharehub.console import hub as _hub
 from sharehub.errors import SharehubError
 
@@ -213,13 +213,21 @@ def runs_list(
     resource: Annotated[str | None, typer.Option(help="Only this resource.")] = None,
     status: Annotated[str | None, typer.Option(help="Only runs in this state, e.g. failed or succeeded.")] = None,
     limit: Limit = 20,
+    before: Annotated[
+        str | None,
+        typer.Option(help="Only runs started before this one: the next page, as the line under the list names it."),
+    ] = None,
 ) -> None:
     """The newest runs with their counts and outcome."""
-    from sharehub.pipeline.runs import count_runs, last_runs
+    from sharehub.pipeline.runs import last_runs
 
     hub = _hub()
     t = Table("run id", "resource", "status", "step", "landed", "passed", "quarantined", "version", "error")
-    shown = last_runs(hub, resource, limit, status)
+    try:
+        shown = last_runs(hub, resource, limit, status, before)
+    except LookupError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(code=1) from None
     for r in shown:
         t.add_row(
             r.id,
@@ -233,8 +241,7 @@ def runs_list(
             (r.error or "")[:80],
         )
     out.print(t)
-    total = count_runs(hub, resource, status)
-    out.print(f"{len(shown):,} of {total:,}, newest first" + ("; --limit N shows more" if len(shown) < total else ""))
+    page_line(shown)
 
 
 @runs_app.command("show")

@@ -8,9 +8,10 @@ many rows match the filters in all (`total`), and which `before` gives the next 
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 _Row = TypeVar("_Row")
@@ -24,6 +25,13 @@ class Page(list[_Row]):
         super().__init__(rows)
         self.total = total
         self.next_before = next_before
+
+
+def _page(rows: list[Any], total: int, limit: int | None) -> Page[Any]:
+    if limit is None or len(rows) <= limit:
+        return Page(rows, total, None)
+    rows = rows[:limit]
+    return Page(rows, total, rows[-1].id)
 
 
 def newest_first(
@@ -45,8 +53,29 @@ def newest_first(
         ordered = ordered.where(id_column < before)
     if limit is not None:
         ordered = ordered.limit(limit + 1)
-    rows = list(s.scalars(ordered))
-    if limit is None or len(rows) <= limit:
-        return Page(rows, total, None)
-    rows = rows[:limit]
-    return Page(rows, total, rows[-1].id)
+    return _page(list(s.scalars(ordered)), total, limit)
+
+
+def latest_first(
+    s: Session,
+    query: Select[Any],
+    made: InstrumentedAttribute[datetime],
+    id_column: InstrumentedAttribute[str],
+    limit: int | None = None,
+    before: str | None = None,
+    what: str = "row",
+) -> Page[Any]:
+    """`newest_first` for rows whose ids do not follow time (extracts, runs): ordered by the moment each was
+    made, then id, and `before` is the id of the row the previous page ended on. A `before` that the
+    filters do not let through is a LookupError (it names no place in this list)."""
+    total = s.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
+    ordered = query.order_by(made.desc(), id_column.desc())
+    if before is not None:
+        mark = s.scalar(query.where(id_column == before))
+        if mark is None:
+            raise LookupError(f"before: no {what} {before} in this list to page from")
+        at = getattr(mark, made.key)
+        ordered = ordered.where(or_(made < at, and_(made == at, id_column < before)))
+    if limit is not None:
+        ordered = ordered.limit(limit + 1)
+    return _page(list(s.scalars(ordered)), total, limit)

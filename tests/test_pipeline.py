@@ -13,7 +13,9 @@ import pytest
 import sqlalchemy as sa
 from deltalake import DeltaTable
 from sqlalchemy import select
+from typer.testing import CliRunner
 
+from sharehub.cli import app as cli
 from sharehub.demo.build import build_sources
 from sharehub.errors import FatalError, SchemaDrift
 from sharehub.hub import Hub
@@ -24,7 +26,7 @@ from sharehub.pipeline.gate import gate
 from sharehub.pipeline.locks import store_lock
 from sharehub.pipeline.promote import promote
 from sharehub.pipeline.run import run_resource
-from sharehub.pipeline.runs import count_runs, last_runs
+from sharehub.pipeline.runs import last_runs
 from sharehub.report import report_path
 from tests.support.databases import fresh_database
 from warehouse.delta import merge_run
@@ -172,7 +174,7 @@ def test_snapshot_detects_deletes_and_history_keeps_them(pg_hub) -> None:
     assert set(gone) <= set(old.to_pyarrow_table().column("uscc").to_pylist())
 
 
-def test_schema_drift_fails_the_run_and_changes_nothing(pg_hub) -> None:
+def test_schema_drift_fails_the_run_and_changes_nothing(pg_hub, use_env) -> None:
     hub, _, url = pg_hub
     ok = run_resource(hub, "scjg.legal_entity")
     with hub.db() as db:
@@ -185,9 +187,18 @@ def test_schema_drift_fails_the_run_and_changes_nothing(pg_hub) -> None:
         assert failed.error_kind == "SchemaDrift" and "status" in failed.error
         assert db.get(Watermark, "scjg.legal_entity").value == wm
     assert _table(hub, "scjg.legal_entity").version() == ok.store_version
-    # The engineer finds it among the failed runs, and sees how many runs there are in all.
+    # The engineer finds it among the failed runs, sees how many runs there are in all, and pages back.
     assert [r.id for r in last_runs(hub, status="failed")] == [failed.id]
-    assert count_runs(hub, "scjg.legal_entity") == 2 and count_runs(hub, status="succeeded") == 1
+    assert last_runs(hub, "scjg.legal_entity").total == 2 and last_runs(hub, status="succeeded").total == 1
+    newest = last_runs(hub, "scjg.legal_entity", limit=1)
+    assert [r.id for r in newest] == [failed.id] and newest.next_before == failed.id
+    older = last_runs(hub, "scjg.legal_entity", limit=1, before=newest.next_before)
+    assert [r.id for r in older] == [ok.run_id] and older.next_before is None
+    with pytest.raises(LookupError, match="no run nosuch in this list"):
+        last_runs(hub, before="nosuch")
+    use_env(hub)
+    shown = CliRunner().invoke(cli, ["runs", "list", "--resource", "scjg.legal_entity", "--before", failed.id])
+    assert shown.exit_code == 0 and "1 of 2, newest first" in shown.output and "next page" not in shown.output
 
 
 def test_failed_promote_leaves_store_and_watermark(pg_hub, monkeypatch: pytest.MonkeyPatch) -> None:

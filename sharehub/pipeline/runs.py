@@ -6,11 +6,12 @@ import logging
 import secrets
 from datetime import UTC, datetime
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, select
 
 from sharehub.errors import SharehubError
 from sharehub.hub import Hub
 from sharehub.metadata.models import Run, Watermark, utcnow
+from sharehub.paging import Page, latest_first
 
 log = logging.getLogger(__name__)
 
@@ -63,16 +64,13 @@ def current_watermark(hub: Hub, resource_id: str) -> str | None:
         return wm.value if wm else None
 
 
-def last_runs(hub: Hub, resource_id: str | None = None, limit: int = 20, status: str | None = None) -> list[Run]:
-    """The newest runs, of one resource or of all, and of one status or any."""
+def last_runs(
+    hub: Hub, resource_id: str | None = None, limit: int = 20, status: str | None = None, before: str | None = None
+) -> Page[Run]:
+    """The newest runs, of one resource or of all, and of one status or any: `limit` of them started before
+    the run `before` (the next page), with how many there are in all."""
     with hub.db() as s:
-        return list(s.scalars(_runs(resource_id, status).order_by(Run.started_at.desc()).limit(limit)))
-
-
-def count_runs(hub: Hub, resource_id: str | None = None, status: str | None = None) -> int:
-    """How many runs `last_runs` chooses from."""
-    with hub.db() as s:
-        return s.scalar(select(func.count()).select_from(_runs(resource_id, status).subquery())) or 0
+        return latest_first(s, _runs(resource_id, status), Run.started_at, Run.id, limit, before, what="run")
 
 
 def _runs(resource_id: str | None, status: str | None) -> Select[Run]:
