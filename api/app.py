@@ -57,7 +57,16 @@ from sharehub.grants import (
 from sharehub.hub import Hub
 from sharehub.metadata import fast
 from sharehub.metadata.models import Consumer, Notice, Objection, as_utc
-from sharehub.notices import acknowledge, dispute, expected, get_notice, list_notices, pending_reasons
+from sharehub.notices import (
+    acknowledge,
+    decide_dispute,
+    dispute,
+    expected,
+    get_notice,
+    list_disputes,
+    list_notices,
+    pending_reasons,
+)
 from sharehub.objections import answer as answer_objection
 from sharehub.objections import key_fields, list_objections, raise_objection
 from sharehub.paging import Page
@@ -511,6 +520,31 @@ class DisputeIn(BaseModel):
     reason: str = Field(min_length=4, max_length=2000)
 
 
+class DisputeOut(BaseModel):
+    """A row a department holds correct against a rule, and the platform office's review of it."""
+
+    id: int
+    notice_id: int
+    department: str
+    resource_id: str | None
+    row_key: str
+    rules: list[str] | None = Field(description="The rules the row failed: what an acceptance waives for it.")
+    reason: str
+    created_at: Moment
+    review: str = Field(description="pending, accepted or rejected.")
+    decided_by: str | None
+    decided_at: Moment | None
+    decision_reason: str | None
+
+
+class DisputeDecisionIn(BaseModel):
+    """The platform office's review of a disputed row."""
+
+    accept: bool = Field(description="true: waive the rules for that row from the next run; false: back on its notice.")
+    by: str = Field(min_length=1, max_length=60, description="Who decided, at the platform office.")
+    reason: str = Field(min_length=4, max_length=2000)
+
+
 class ConflictOut(BaseModel):
     """A disagreement between a department's copy and the authoritative source, values masked."""
 
@@ -778,10 +812,7 @@ def create_app() -> FastAPI:
         notice_status: Annotated[str | None, Query(alias="status", max_length=20)] = None,
     ) -> list[NoticeOut]:
         """Notices, newest first. A provider department sees only its own; the platform office sees all."""
-        if caller.role == "provider":
-            if department not in (None, caller.department):
-                raise HTTPException(status.HTTP_403_FORBIDDEN, "a department sees only its own notices")
-            department = caller.department
+        department = _own_department(caller, department, "notices")
         found = list_notices(hub, department, notice_status, page.limit, page.before)
         _paged(request, response, found)
         return [_notice_out(n) for n in found]
@@ -829,6 +860,57 @@ def create_app() -> FastAPI:
         decides (accepted: the rule is waived for that row; rejected: it is back on the notice)."""
         made = _notice_step(lambda: dispute(hub, notice_id, body.key, body.reason, caller.department, actor=caller))
         return _notice_out(made)
+
+    @app.get(
+        "/disputes",
+        response_model=list[DisputeOut],
+        tags=["notices"],
+        responses={**PAGED, 403: {"description": "A consumer, or another department's"}},
+    )
+    def disputes(
+        hub: HubDep,
+        caller: DepartmentDep,
+        request: Request,
+        response: Response,
+        page: ListPage,
+        review: Literal["pending", "accepted", "rejected"] | None = None,
+        department: Annotated[str | None, Query(max_length=50, description="The platform office's filter.")] = None,
+    ) -> list[DisputeOut]:
+        """Disputed rows, newest first, with their review: a department its own, the platform office every
+        department's (or, with `department`, one's). `review=pending` is the office's queue."""
+        department = _own_department(caller, department, "disputes")
+        found = list_disputes(hub, review, department=department, limit=page.limit, before=page.before)
+        _paged(request, response, found)
+        return [DisputeOut.model_validate(d, from_attributes=True) for d in found]
+
+    @app.get(
+        "/disputes/{dispute_id}",
+        response_model=DisputeOut,
+        tags=["notices"],
+        responses={403: {"description": "A consumer"}, 404: {"description": "No such dispute of yours"}},
+    )
+    def dispute_(hub: HubDep, caller: DepartmentDep, dispute_id: PathId) -> DisputeOut:
+        """One disputed row and its review, on the rule of the list."""
+        found = list_disputes(hub, None, department=_department_of(caller), only=dispute_id)
+        return DisputeOut.model_validate(_one(found, "dispute", dispute_id), from_attributes=True)
+
+    @app.post(
+        "/disputes/{dispute_id}/decision",
+        response_model=DisputeOut,
+        tags=["notices"],
+        dependencies=[platform_only],
+        responses={
+            403: {"description": "Not the platform office"},
+            404: {"description": "No such dispute"},
+            422: {"description": "Already decided, or no reason"},
+        },
+    )
+    def dispute_decision(hub: HubDep, caller: CallerDep, dispute_id: PathId, body: DisputeDecisionIn) -> DisputeOut:
+        """The platform office's review of a disputed row: accepted, the rules it failed are waived for that
+        row from the next run; rejected, the row is back on its notice (reopened if it had closed). The twin
+        of `sharehub notices decide`."""
+        decided = _notice_step(lambda: decide_dispute(hub, dispute_id, actor=caller, **body.model_dump()))
+        return DisputeOut.model_validate(decided, from_attributes=True)
 
     @app.get("/catalogue", response_model=list[ResourceOut], tags=["catalogue"])
     def catalogue(hub: HubDep, caller: CallerDep) -> list[ResourceOut]:
@@ -1220,10 +1302,7 @@ def create_app() -> FastAPI:
     ) -> list[ConflictOut]:
         """Conflicts, newest first: a provider department sees those of its copies and those on items it is
         the authoritative source of; the platform office sees all, or one department's as it sees them."""
-        if caller.role == "provider":
-            if department not in (None, caller.department):
-                raise HTTPException(status.HTTP_403_FORBIDDEN, "a department sees only its own conflicts")
-            department = caller.department
+        department = _own_department(caller, department, "conflicts")
         found = list_conflicts(
             hub,
             department,
@@ -1550,6 +1629,16 @@ def _rotated(step: Callable[[], tuple[Consumer, str]]) -> tuple[Consumer, str]:
 def _created(made: Consumer, key: str) -> ConsumerCreated:
     """A caller with its new key, as answered this once."""
     return ConsumerCreated(**ConsumerOut.model_validate(made, from_attributes=True).model_dump(), api_key=key)
+
+
+def _own_department(caller: Caller, department: str | None, what: str) -> str | None:
+    """The department a list is filtered to: a provider department's own (asking for another's is 403),
+    or for the platform office the one it asked for, if any."""
+    if caller.role != "provider":
+        return department
+    if department not in (None, caller.department):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"a department sees only its own {what}")
+    return caller.department
 
 
 def _department_of(caller: Caller) -> str | None:

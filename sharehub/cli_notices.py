@@ -101,18 +101,25 @@ def notices_dispute(
 @notices_app.command("disputes")
 def notices_disputes(
     review: Annotated[str, typer.Option(help="pending, accepted, rejected or all.")] = "pending",
+    department: Annotated[str | None, typer.Option(help="Only this department's.")] = None,
+    limit: Limit = 100,
+    before: Before = None,
 ) -> None:
-    """Rows departments confirmed as correct: those awaiting the platform's review, or decided ones."""
+    """Rows departments confirmed as correct, newest first: those awaiting the platform's review, or decided ones."""
     from sharehub.notices import list_disputes
 
     t = Table("id", "notice", "department", "row key", "rules", "reason", "since", "decision")
-    for d in list_disputes(_hub(), None if review == "all" else review):
+    found = list_disputes(
+        _hub(), None if review == "all" else review, department=department, limit=limit, before=before
+    )
+    for d in found:
         decision = "" if d.review == "pending" else f"{d.review} by {d.decided_by}: {d.decision_reason}"
         rules = ", ".join(d.rules or [])
         t.add_row(
             str(d.id), str(d.notice_id), d.department, d.row_key, rules, d.reason, china_time(d.created_at), decision
         )
     out.print(t)
+    page_line(found)
 
 
 @notices_app.command("decide")

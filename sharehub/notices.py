@@ -524,13 +524,24 @@ def resolve_delivered(hub: Hub, run_id: str) -> list[int]:
         return [n.id for n in open_]
 
 
-def list_disputes(hub: Hub, review: str | None = "pending") -> list[RowDispute]:
-    """Disputed rows, for the platform office to review."""
+def list_disputes(
+    hub: Hub,
+    review: str | None = "pending",
+    *,
+    department: str | None = None,
+    limit: int | None = None,
+    before: int | None = None,
+    only: int | None = None,
+) -> Page[RowDispute]:
+    """Disputed rows, newest first: those awaiting the platform office's review, or decided ones (`review`
+    None: all); of one department's notices, or every department's."""
     with hub.db() as s:
-        q = select(RowDispute).order_by(RowDispute.created_at)
+        q = select(RowDispute)
         if review:
             q = q.where(RowDispute.review == review)
-        return list(s.scalars(q))
+        if department:
+            q = q.where(RowDispute.department == department)
+        return newest_first(s, q, RowDispute.id, limit, before, only)
 
 
 def pending_reasons(hub: Hub, notice: Notice) -> dict[str, list[str]]:

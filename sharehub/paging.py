@@ -1,5 +1,5 @@
-"""Pages of a list, newest first: how every list route and list command hands out notices, conflicts,
-applications, grants, objections and the audit trail.
+"""Pages of a list, newest first: how every list route and list command hands out notices, disputes,
+conflicts, applications, grants, objections, extracts, runs and the audit trail.
 
 A page is read by keyset, not by offset: `before` is the id the previous page ended on, so a page does
 not shift when new rows arrive while a department works through its list. Every page also says how

@@ -160,7 +160,7 @@ def test_the_platform_decides_disputes_accepted_rows_pass_rejected_rows_return(m
     accepted_key, rejected_key = bad_codes[:2]  # each quarantined for its check digit only
     dispute(hub, notice.id, accepted_key, "经核实数据无误，规则有误")
     dispute(hub, notice.id, rejected_key, "经核实数据无误，规则有误")
-    first, second = list_disputes(hub)
+    second, first = list_disputes(hub)  # newest first
     assert first.rules == ["expect_column_values_to_be_valid_uscc(uscc)"] and first.resource_id == "scjg.legal_entity"
     with pytest.raises(ValueError, match="who decided"):
         decide_dispute(hub, first.id, accept=True, by="", reason="核实无误")

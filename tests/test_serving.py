@@ -610,6 +610,29 @@ def test_a_department_works_its_notices_and_conflicts_through_the_api(served) ->
     assert client.post(f"{path}/disputes", json=reason, headers=_auth(keys["gongan"])).status_code == 404  # gone
     (pending,) = list_disputes(hub)  # awaiting the platform office's review
     assert (pending.notice_id, pending.row_key, pending.department) == (quality.id, row, "gongan")
+    # The department follows its dispute; the platform office reviews it through the API too.
+    platform = _auth(keys["platform"])
+    own = client.get("/disputes", headers=_auth(keys["gongan"]))
+    assert own.status_code == 200 and own.headers["x-total-count"] == "1"
+    assert [(d["id"], d["review"], d["row_key"]) for d in own.json()] == [(pending.id, "pending", row)]
+    assert client.get("/disputes", headers=_auth(keys["scjg"])).json() == []  # not its notice
+    assert client.get("/disputes?department=gongan", headers=_auth(keys["scjg"])).status_code == 403
+    assert client.get("/disputes", headers=_auth(keys["rsj"])).status_code == 403  # a consumer
+    assert client.get(f"/disputes/{pending.id}", headers=_auth(keys["scjg"])).status_code == 404
+    queue = client.get("/disputes?review=pending&department=gongan", headers=platform).json()
+    assert [d["id"] for d in queue] == [pending.id]
+    ruling = {"accept": False, "by": "平台办 王五", "reason": "出生日期确有误，请更正"}
+    assert (
+        client.post(f"/disputes/{pending.id}/decision", json=ruling, headers=_auth(keys["gongan"])).status_code == 403
+    )
+    decided = client.post(f"/disputes/{pending.id}/decision", json=ruling, headers=platform)
+    assert decided.status_code == 200, decided.text
+    assert (decided.json()["review"], decided.json()["decided_by"]) == ("rejected", "平台办 王五")
+    assert client.post(f"/disputes/{pending.id}/decision", json=ruling, headers=platform).status_code == 422
+    assert row in client.get(path, headers=_auth(keys["gongan"])).json()["pending_keys"]  # back on its notice
+    followed = client.get(f"/disputes/{pending.id}", headers=_auth(keys["gongan"])).json()
+    assert followed["decision_reason"] == ruling["reason"]
+    assert client.get("/disputes?review=pending", headers=platform).json() == []
 
     # A conflict is not a rule's failure: it is answered by correcting the copy, not disputed as a row.
     from sharehub.consistency.check import check
@@ -663,7 +686,6 @@ def test_a_department_works_its_notices_and_conflicts_through_the_api(served) ->
     # to check its values (one notice for both), and decides one. A department can do neither.
     assert len(mine) >= 3
     taken_up = {c["id"]: c["entity_key"] for c in mine[1:3]}
-    platform = _auth(keys["platform"])
     body = {"conflict_ids": list(taken_up), "by": "平台办 李四", "notify_authority": True}
     assert client.post("/conflicts/verify", json=body, headers=_auth(keys["swj"])).status_code == 403
     taken = client.post("/conflicts/verify", json=body, headers=platform)
