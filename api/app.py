@@ -53,6 +53,7 @@ from sharehub.grants import (
     list_grants,
     review,
     revoke_grant,
+    withdraw,
 )
 from sharehub.hub import Hub
 from sharehub.metadata import fast
@@ -389,7 +390,7 @@ class StepIn(BaseModel):
 
 
 class RevokeIn(BaseModel):
-    """Why a grant ends."""
+    """Why a grant ends, or an application is withdrawn."""
 
     reason: str = Field(min_length=4, max_length=2000)
 
@@ -994,6 +995,22 @@ def create_app() -> FastAPI:
         made = _step(lambda: decide(hub, caller, application_id, body.approve, body.reason))
         return ApplicationOut.model_validate(made, from_attributes=True)
 
+    @app.post(
+        "/applications/{application_id}/withdraw",
+        response_model=ApplicationOut,
+        tags=["applications"],
+        responses={
+            404: {"description": "No such application of yours"},
+            409: {"description": "Already decided"},
+            422: {"description": "No reason"},
+        },
+    )
+    def application_withdraw(hub: HubDep, caller: CallerDep, application_id: PathId, body: RevokeIn) -> ApplicationOut:
+        """The applicant takes back an application still under way: its clock stops, and the provider's
+        notice asking for a decision is resolved."""
+        made = _step(lambda: withdraw(hub, caller, application_id, body.reason))
+        return ApplicationOut.model_validate(made, from_attributes=True)
+
     @app.get("/grants", response_model=list[GrantOut], tags=["applications"], responses=PAGED)
     def grants(hub: HubDep, caller: CallerDep, request: Request, response: Response, page: ListPage) -> list[GrantOut]:
         """Grants the caller may see, on the same rule as applications."""
@@ -1016,10 +1033,14 @@ def create_app() -> FastAPI:
         "/grants/{grant_id}/revoke",
         response_model=GrantOut,
         tags=["applications"],
-        responses={403: {"description": "Neither platform nor provider"}, 404: {"description": "No such grant"}},
+        responses={
+            403: {"description": "Another department's resource"},
+            404: {"description": "No such grant (of yours, for a consumer)"},
+        },
     )
     def grant_revoke(hub: HubDep, caller: CallerDep, grant_id: PathId, body: RevokeIn) -> GrantOut:
-        """End a grant at once (the platform office, or the providing department)."""
+        """End a grant at once: the platform office, the providing department, or the consumer that holds it
+        (its purpose served)."""
         return GrantOut.model_validate(
             _step(lambda: revoke_grant(hub, caller, grant_id, body.reason)), from_attributes=True
         )

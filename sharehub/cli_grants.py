@@ -138,6 +138,19 @@ def applications_check() -> None:
     )
 
 
+@applications_app.command("withdraw")
+def applications_withdraw(
+    application_id: int,
+    consumer: Annotated[int, typer.Option(help="The consumer that applied.")],
+    reason: Annotated[str, typer.Option(help="Why.")],
+) -> None:
+    """Take back an application still under review or awaiting the provider's decision."""
+    from sharehub.grants import withdraw
+
+    a = _run(lambda: withdraw(_hub(), _consumer(consumer), application_id, reason))
+    out.print(f"application {a.id} on {a.resource_id} withdrawn")
+
+
 @grants_app.command("list")
 def grants_list(limit: Limit = 100, before: Before = None) -> None:
     """Every grant, newest first."""

@@ -159,15 +159,38 @@ def decide(hub: Hub, caller: Caller, application_id: int, approve: bool, reason:
     return app
 
 
+def withdraw(hub: Hub, caller: Caller, application_id: int, reason: str) -> Application:
+    """The applicant takes back an application still under review or awaiting the provider's decision (the
+    fields were wrong, or the need has gone): its step clock stops, and the provider's notice asking for a
+    decision is resolved. Only the consumer that applied withdraws; a decided application stays as it is."""
+    if len(reason.strip()) < 4:
+        raise GrantError("a withdrawal states its reason")
+    now = utcnow()
+    with hub.db() as s:
+        app = s.get(Application, application_id)
+        if app is None or caller.role != "consumer" or app.consumer_id != caller.id:
+            raise NotFound(f"no application {application_id} of yours")
+        if app.status not in STEP_RULE:
+            raise WrongState(f"application {application_id} is {app.status}: only one still under way is withdrawn")
+        app.status, app.step_deadline = "withdrawn", None
+        app.decided_by, app.decided_at, app.decision_reason = caller.name, now, f"申请人撤回：{reason.strip()}"
+        for asked in _provider_notices(s, app):
+            asked.status, asked.resolved_at, asked.pending_keys = "resolved", now, []
+    audit.record(hub, "application_withdraw", caller, app.resource_id, result="withdrawn", detail=f"#{app.id}")
+    return app
+
+
 def revoke_grant(hub: Hub, caller: Caller, grant_id: int, reason: str) -> Grant:
-    """End a grant at once: by the platform office, or by the department that provides the resource."""
+    """End a grant at once: by the platform office, by the department that provides the resource, or by
+    the consumer that holds it (its purpose served: 用完即止)."""
     with hub.db() as s:
         grant = s.get(Grant, grant_id)
-        if grant is None:
+        if grant is None or (caller.role == "consumer" and grant.consumer_id != caller.id):
             raise NotFound(f"no grant {grant_id}")
         provider = hub.catalogue.resource(grant.resource_id).provider
-        if not (caller.role == "platform" or (caller.role == "provider" and caller.department == provider)):
-            raise Forbidden(f"only the platform office or {provider} revokes grants on {grant.resource_id}")
+        holder = caller.role == "consumer"
+        if not (holder or caller.role == "platform" or (caller.role == "provider" and caller.department == provider)):
+            raise Forbidden(f"only the platform office, {provider} or its holder revokes grants on {grant.resource_id}")
         if len(reason.strip()) < 4:
             raise GrantError("a revocation states its reason")
         if grant.revoked_at is None:

@@ -121,6 +121,53 @@ def test_applications_follow_the_share_type_with_working_day_clocks(served) -> N
     }
 
 
+def test_an_applicant_withdraws_an_application_and_gives_up_a_grant(served) -> None:
+    """An application under way is taken back by its applicant (its clock stops, the provider's notice is
+    resolved), and a consumer gives up a grant it no longer needs; nobody else can do either for it."""
+    hub, client, keys = served
+    app = _apply(client, keys["rsj"], "swj.tax_registration", ["taxpayer_status"], ["query"]).json()
+    path = f"/applications/{app['id']}"
+    assert client.post(f"{path}/review", json={"approve": True}, headers=_auth(keys["platform"])).status_code == 200
+    (asked,) = [n for n in list_notices(hub, department="swj") if n.kind == "application"]
+    why = {"reason": "申请字段有误，将重新申请"}
+    assert client.post(f"{path}/withdraw", json=why, headers=_auth(keys["mzj"])).status_code == 404  # not its own
+    assert client.post(f"{path}/withdraw", json=why, headers=_auth(keys["swj"])).status_code == 404
+    assert client.post(f"{path}/withdraw", json={"reason": "无"}, headers=_auth(keys["rsj"])).status_code == 422
+    taken = client.post(f"{path}/withdraw", json=why, headers=_auth(keys["rsj"]))
+    assert taken.status_code == 200, taken.text
+    assert (taken.json()["status"], taken.json()["step_deadline"]) == ("withdrawn", None)
+    assert taken.json()["decision_reason"] == f"申请人撤回：{why['reason']}"
+    (answered,) = [n for n in list_notices(hub, department="swj") if n.kind == "application"]
+    assert (answered.id, answered.status, answered.pending_keys) == (asked.id, "resolved", [])
+    assert client.post(f"{path}/decision", json={"approve": True}, headers=_auth(keys["swj"])).status_code == 409
+    assert client.post(f"{path}/withdraw", json=why, headers=_auth(keys["rsj"])).status_code == 409
+    assert mark_overdue_steps(hub, datetime.now(UTC) + timedelta(days=30)) == []  # its clock stopped
+
+    assert _apply(client, keys["rsj"], "gongan.population", ["name"], ["verification"]).json()["status"] == "granted"
+    gid = client.get("/grants", headers=_auth(keys["rsj"])).json()[0]["id"]
+    person = _row(hub, "gongan_front:population_register")
+    claim = {"key": {"id_number": person["id_number"]}, "claims": {"name": person["name"]}}
+    assert client.post("/verify/gongan.population", json=claim, headers=_auth(keys["rsj"])).status_code == 200
+    done = {"reason": "核验任务已完成，不再使用"}
+    assert client.post(f"/grants/{gid}/revoke", json=done, headers=_auth(keys["mzj"])).status_code == 404
+    given_up = client.post(f"/grants/{gid}/revoke", json=done, headers=_auth(keys["rsj"]))
+    assert given_up.status_code == 200 and given_up.json()["revoked_at"] is not None
+    refused = client.post("/verify/gongan.population", json=claim, headers=_auth(keys["rsj"]))
+    assert refused.status_code == 403 and "was revoked" in refused.json()["detail"]
+
+    again = _apply(client, keys["rsj"], "swj.tax_registration", ["name"], ["query"]).json()
+    shown = CliRunner().invoke(
+        cli, ["applications", "withdraw", str(again["id"]), "--consumer", "2", "--reason", "重复申请，撤回"]
+    )
+    assert shown.exit_code == 0 and f"application {again['id']} on swj.tax_registration withdrawn" in shown.output
+    steps = audit_rows(hub, "action, department, result", "application_withdraw", "grant_revoke")
+    assert [tuple(r) for r in steps] == [
+        ("application_withdraw", "rsj", "withdrawn"),
+        ("grant_revoke", "rsj", "revoked"),
+        ("application_withdraw", "rsj", "withdrawn"),
+    ]
+
+
 def test_verify_and_query_answer_only_what_is_granted_and_are_audited(served) -> None:
     hub, client, keys = served
     person = _row(hub, "gongan_front:population_register", "phone IS NOT NULL AND length(name) = 3")

@@ -241,8 +241,9 @@ class Application(Base):
     """A consumer's application for a resource (Lichuan 18–22): fields, serving modes, purpose, validity.
 
     `status` is `review` (the platform office checks it), `provider` (the providing department
-    decides), `granted` or `refused`. Each open step has a working-day deadline from the profile;
-    `overdue_at` is set when a step ran past it, and the step counts against its department.
+    decides), `granted`, `refused` or `withdrawn` (by the applicant, before a decision). Each open step
+    has a working-day deadline from the profile; `overdue_at` is set when a step ran past it, and the
+    step counts against its department.
     """
 
     __tablename__ = "applications"
