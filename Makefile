@@ -20,6 +20,7 @@ bench: install
 	$(UV) run --frozen python -m bench.extract
 	$(UV) run --frozen python -m bench.quality
 	$(UV) run --frozen python -m bench.consistency
+	$(UV) run --frozen python -m bench.bulk
 
 bench-serving: install
 	$(UV) run --frozen python -m bench.serving

@@ -33,7 +33,7 @@ from sharehub.catalogue.models import Resource
 from sharehub.consumers import Caller
 from sharehub.grants import Access, Forbidden, Gone, GrantError, NotFound
 from sharehub.hub import Hub
-from sharehub.masking import mask_field, shown_in_clear
+from sharehub.masking import mask_array, shown_in_clear
 from sharehub.metadata.models import Extract, Grant, utcnow
 from sharehub.paging import Page, latest_first
 from sharehub.seal import seal
@@ -59,7 +59,7 @@ def _masked_table(resource: Resource, table: pa.Table, columns: list[str]) -> pa
         if shown_in_clear(spec):
             out[name] = col.cast(spec.arrow_type) if pa.types.is_string_view(col.type) else col
         else:
-            out[name] = pa.array([None if v is None else mask_field(v, spec) for v in col.to_pylist()], pa.string())
+            out[name] = mask_array(col, spec)
     if "_change_type" in table.column_names:
         out["_change_type"] = table.column("_change_type")
     return pa.table(out)
