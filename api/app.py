@@ -20,6 +20,7 @@ from typing import Annotated, Any, Literal, NamedTuple, TypeVar
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, Response, status
 from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import StreamingResponse
 from fastapi.routing import APIRoute
 from pydantic import AfterValidator, BaseModel, Field, ValidationError
 
@@ -1242,26 +1243,31 @@ def create_app() -> FastAPI:
                 raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, "too many refused links; wait", wait) from None
             refused_links.allow(address, REFUSED_LINKS_PER_MINUTE)
             raise
-        data = opened.data
+        size = opened.size
         kind = "application/vnd.apache.parquet"
-        whole = {"Accept-Ranges": "bytes", "Content-Length": str(len(data))}
+        whole = {"Accept-Ranges": "bytes", "Content-Length": str(size)}
         if request.method == "HEAD":  # the size only, as readers ask before their ranges: no data, no entry
             return Response(media_type=kind, headers=whole)
         wanted = request.headers.get("range", "")
         if wanted.startswith("bytes="):
             first, _, last = wanted[6:].split(",")[0].partition("-")
             try:
-                start = int(first) if first else max(len(data) - int(last), 0)
-                end = min(int(last), len(data) - 1) if first and last else len(data) - 1
+                start = int(first) if first else max(size - int(last), 0)
+                end = min(int(last), size - 1) if first and last else size - 1
             except ValueError:
-                start, end = 0, len(data) - 1
-            if start >= len(data) or start > end:
-                return Response(status_code=416, headers={"Content-Range": f"bytes */{len(data)}"})
-            headers = {"Accept-Ranges": "bytes", "Content-Range": f"bytes {start}-{end}/{len(data)}"}
+                start, end = 0, size - 1
+            if start >= size or start > end:
+                return Response(status_code=416, headers={"Content-Range": f"bytes */{size}"})
+            span = {
+                "Accept-Ranges": "bytes",
+                "Content-Range": f"bytes {start}-{end}/{size}",
+                "Content-Length": str(end + 1 - start),
+            }
             bulk_downloaded(hub, opened, end + 1 - start, part=True)
-            return Response(data[start : end + 1], status_code=206, media_type=kind, headers=headers)
-        bulk_downloaded(hub, opened, len(data))
-        return Response(data, media_type=kind, headers={"Accept-Ranges": "bytes"})
+            body = hub.store.read_span(opened.path, start, end)
+            return StreamingResponse(body, status_code=206, media_type=kind, headers=span)
+        bulk_downloaded(hub, opened, size)
+        return StreamingResponse(hub.store.read_span(opened.path, 0, size - 1), media_type=kind, headers=whole)
 
     @app.post(
         "/objections",

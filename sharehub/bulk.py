@@ -331,12 +331,14 @@ def sign(hub: Hub, extract_id: str, expires: int) -> str:
 
 @dataclass(frozen=True)
 class Opened:
-    """An extract a signed link opened: what to audit of it, and its bytes."""
+    """An extract a signed link opened: what to audit of it, and where its file is (read in spans by the
+    download route, never whole into memory)."""
 
     extract_id: str
     resource_id: str
     grant_id: int
-    data: bytes
+    path: str
+    size: int
 
 
 def open_signed(hub: Hub, extract_id: str, expires: int, sig: str, *, audit_refusal: bool = True) -> Opened:
@@ -371,7 +373,7 @@ def open_signed(hub: Hub, extract_id: str, expires: int, sig: str, *, audit_refu
                 detail=f"extract {extract_id[:64]}: {reason}",
             )
         raise Forbidden(reason or "this download link is not valid")
-    return Opened(extract.id, extract.resource_id, extract.grant_id, hub.store.read_bytes(extract.path))
+    return Opened(extract.id, extract.resource_id, extract.grant_id, extract.path, hub.store.size(extract.path))
 
 
 def downloaded(hub: Hub, opened: Opened, sent: int, part: bool = False) -> None:

@@ -6,6 +6,7 @@ It holds the landing zone, the quarantine, the Delta stores and, later, the bulk
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -103,6 +104,22 @@ class ObjectStore:
         """A whole file, read into memory."""
         with self.fs.open_input_stream(self.path(relative)) as f:
             return bytes(f.read())
+
+    def size(self, relative: str) -> int:
+        """A file's size in bytes."""
+        return int(self.fs.get_file_info(self.path(relative)).size or 0)
+
+    def read_span(self, relative: str, start: int, end: int, chunk: int = 1 << 20) -> Iterator[bytes]:
+        """Bytes `start` to `end` (inclusive) of a file, in chunks of at most `chunk`: memory stays flat
+        however large the file or the span."""
+        with self.fs.open_input_file(self.path(relative)) as f:
+            at = start
+            while at <= end:
+                piece = f.read_at(min(chunk, end + 1 - at), at)
+                if not piece:
+                    return
+                at += len(piece)
+                yield bytes(piece)
 
     def sha256(self, relative: str) -> tuple[str, int]:
         """A file's SHA-256 (hex) and size, read in chunks."""

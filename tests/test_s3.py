@@ -118,3 +118,16 @@ def test_a_bulletin_is_published_to_and_read_back_from_s3(s3: S3Server, make_hub
     path, made = bulletin.publish(hub, bulletin.month_of("2026-10"), now=datetime(2026, 11, 1, 9, tzinfo=CHINA))
     assert path == "bulletins/2026-10.json" and made["complete"]
     assert bulletin.published(hub) == ["2026-10"] and bulletin.read(hub, "2026-10") == made
+
+
+@pytest.mark.parametrize("where", ["local", "s3"])
+def test_a_file_is_read_back_in_spans_of_bounded_size(where: str, s3: S3Server, make_hub) -> None:
+    """How the download route serves an extract: any byte range, read in chunks, never the whole file."""
+    hub = make_hub() if where == "local" else _hub_on(s3, make_hub, "spans")
+    data = bytes(range(256)) * 40 + b"tail"
+    hub.store.write_bytes("extracts/t/data.bin", data)
+    assert hub.store.size("extracts/t/data.bin") == len(data)
+    for start, end in [(0, len(data) - 1), (5, 5), (100, 9000), (len(data) - 4, len(data) - 1)]:
+        pieces = list(hub.store.read_span("extracts/t/data.bin", start, end, chunk=1000))
+        assert b"".join(pieces) == data[start : end + 1]
+        assert max(len(p) for p in pieces) <= 1000
