@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import io
 import json
 import secrets
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlencode, urlparse
@@ -65,6 +65,64 @@ def _masked_table(resource: Resource, table: pa.Table, columns: list[str]) -> pa
     return pa.table(out)
 
 
+EXTRACT_BATCH_ROWS = 256_000  # rows read, masked and written at a time: memory stays flat however large the store
+
+
+class _Hashed:
+    """A write-only stream that hashes what passes through it on its way to the object store."""
+
+    def __init__(self, sink: pa.NativeFile) -> None:
+        self.sink, self.digest, self.size, self.closed = sink, hashlib.sha256(), 0, False
+
+    def write(self, data: bytes) -> int:
+        view = memoryview(data)
+        self.digest.update(view)
+        self.size += len(view)
+        self.sink.write(view)
+        return len(view)
+
+    def tell(self) -> int:
+        return self.size
+
+    def flush(self) -> None:
+        self.sink.flush()
+
+    def close(self) -> None:
+        if not self.closed:
+            self.sink.close()
+            self.closed = True
+
+
+@dataclass(frozen=True)
+class _Written:
+    schema: pa.Schema
+    rows: int
+    sha256: str
+    bytes: int
+
+
+def _write_extract(
+    hub: Hub,
+    res: Resource,
+    relative: str,
+    batches: Iterable[pa.RecordBatch],
+    source_schema: pa.Schema,
+    columns: list[str],
+) -> _Written:
+    """Mask and write the batches as one zstd Parquet file, hashing it as it goes; one batch in memory."""
+    schema = _masked_table(res, source_schema.empty_table(), columns).schema
+    hub.store.fs.create_dir(hub.store.path(relative).rsplit("/", 1)[0], recursive=True)
+    hashed = _Hashed(hub.store.fs.open_output_stream(hub.store.path(relative)))
+    rows = 0
+    with pa.PythonFile(hashed, mode="w") as sink, pq.ParquetWriter(sink, schema, compression="zstd") as writer:
+        for batch in batches:
+            if batch.num_rows:
+                writer.write_table(_masked_table(res, pa.Table.from_batches([batch]), columns).cast(schema))
+                rows += batch.num_rows
+    hashed.close()
+    return _Written(schema, rows, hashed.digest.hexdigest(), hashed.size)
+
+
 def create(hub: Hub, caller: Caller, access: Access, resource_id: str, incremental: bool) -> Issued:
     """Write an extract (full, or the changes since this consumer's last one) and issue its URL."""
     res = hub.catalogue.resource(resource_id)
@@ -80,14 +138,23 @@ def create(hub: Hub, caller: Caller, access: Access, resource_id: str, increment
         table = _changes(res, store, since, version, columns + keys)
     if table is None:
         since = None
-        table = store.to_pyarrow_dataset().to_table(columns=columns + keys)
-    served = _masked_table(res, table, columns)
-    buffer = io.BytesIO()
-    pq.write_table(served, buffer, compression="zstd")
-    data = buffer.getvalue()
-    digest = hashlib.sha256(data).hexdigest()
     extract_id = str(uuid.uuid4())
     folder = f"extracts/{caller.department}/{resource_id}/{extract_id}"
+    if table is not None:
+        batches: Iterable[pa.RecordBatch] = table.to_batches()
+        source_schema = table.schema
+    else:
+        dataset = store.to_pyarrow_dataset()
+        batches = dataset.to_batches(
+            columns=columns + keys, batch_size=EXTRACT_BATCH_ROWS, batch_readahead=1, fragment_readahead=1
+        )
+        source_schema = pa.schema([dataset.schema.field(c) for c in columns + keys])
+    try:
+        written = _write_extract(hub, res, f"{folder}/data.parquet", batches, source_schema, columns)
+    except BaseException:
+        hub.store.delete_dir(folder)  # no half-written extract is left behind
+        raise
+    served, digest, size = written.schema, written.sha256, written.bytes
     manifest = {
         "extract_id": extract_id,
         "resource_id": resource_id,
@@ -97,14 +164,14 @@ def create(hub: Hub, caller: Caller, access: Access, resource_id: str, increment
         "store_version": version,
         "since_version": since,
         "incremental": since is not None,
-        "rows": served.num_rows,
+        "rows": written.rows,
         "sha256": digest,
-        "bytes": len(data),
+        "bytes": size,
         "created_at": utcnow().isoformat(),
         "schema": [
             {
                 "name": f.name,
-                "type": str(served.schema.field(f.name).type),
+                "type": str(served.field(f.name).type),
                 "classification": f.classification,
                 "masked": not shown_in_clear(f),
             }
@@ -112,7 +179,6 @@ def create(hub: Hub, caller: Caller, access: Access, resource_id: str, increment
             if f.name in columns
         ],
     }
-    hub.store.write_bytes(f"{folder}/data.parquet", data)
     sealed = seal(hub, manifest)  # the platform's seal over the manifest, and through its sha256 the data
     hub.store.write_bytes(f"{folder}/manifest.json", json.dumps(sealed, ensure_ascii=False, indent=2).encode())
     with hub.db() as s:
@@ -123,7 +189,7 @@ def create(hub: Hub, caller: Caller, access: Access, resource_id: str, increment
             resource_id=resource_id,
             store_version=version,
             since_version=since,
-            rows=served.num_rows,
+            rows=written.rows,
             sha256=digest,
             path=f"{folder}/data.parquet",
             columns=columns,
@@ -137,8 +203,8 @@ def create(hub: Hub, caller: Caller, access: Access, resource_id: str, increment
         grant_id=access.grant_id,
         purpose=access.purpose,
         result="incremental" if since is not None else "full",
-        response_bytes=len(data),
-        detail=f"extract {extract_id}; {served.num_rows} rows; store v{version}",
+        response_bytes=size,
+        detail=f"extract {extract_id}; {written.rows} rows; store v{version}",
     )
     return issue_url(hub, caller, extract)
 

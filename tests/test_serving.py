@@ -471,6 +471,54 @@ def test_bulk_extracts_are_masked_manifested_incremental_and_tied_to_the_grant(s
     assert [(d.result, d.grant_id) for d in downloads[2:]] == [("denied", grant_id)] * 2
 
 
+def test_an_extract_is_written_batch_by_batch_and_a_failure_leaves_nothing(served, monkeypatch) -> None:
+    """An extract streams from the store through masking into its file, a batch at a time: in small batches it
+    holds the same rows. A failure half-way leaves no file, no extract and no audit entry behind."""
+    import io
+
+    import pyarrow.parquet as pq
+
+    import sharehub.bulk as bulk
+    from sharehub.consumers import Caller
+    from sharehub.grants import active_grant
+    from sharehub.metadata.models import Extract
+
+    hub, client, keys = served
+    fields = ["uscc", "name", "legal_rep_name", "status"]
+    assert _apply(client, keys["rsj"], "scjg.legal_entity", fields, ["bulk"]).json()["status"] == "granted"
+
+    def made() -> Any:
+        answer = client.post("/bulk/scjg.legal_entity", json={}, headers=_auth(keys["rsj"]))
+        assert answer.status_code == 201, answer.text
+        return pq.read_table(io.BytesIO(client.get(answer.json()["url"].removeprefix(hub.settings.public_url)).content))
+
+    whole = made()
+    monkeypatch.setattr(bulk, "EXTRACT_BATCH_ROWS", 7)
+    pieces = made()
+    assert pieces.num_rows == whole.num_rows > 14 and pieces.to_pylist() == whole.to_pylist()
+
+    masked, calls = bulk._masked_table, []
+
+    def failing(res, table, columns):  # type: ignore[no-untyped-def]
+        calls.append(table.num_rows)
+        if len(calls) == 3:
+            raise OSError("No space left on device")
+        return masked(res, table, columns)
+
+    monkeypatch.setattr(bulk, "_masked_table", failing)
+    files = hub.store.list("extracts/rsj/scjg.legal_entity")
+    with hub.db() as s:
+        extracts = s.query(Extract).count()
+    entries = len(audit_rows(hub, "id", "extract"))
+    rsj = Caller(2, "人社 待遇资格认证", "rsj", "consumer")
+    with pytest.raises(OSError, match="No space left"):
+        bulk.create(hub, rsj, active_grant(hub, rsj, "scjg.legal_entity", "bulk"), "scjg.legal_entity", False)
+    assert len(calls) == 3 and hub.store.list("extracts/rsj/scjg.legal_entity") == files
+    with hub.db() as s:
+        assert s.query(Extract).count() == extracts
+    assert len(audit_rows(hub, "id", "extract")) == entries
+
+
 def test_byte_ranges_of_an_extract_are_audited_as_partial_and_sizes_are_not(served, monkeypatch) -> None:
     hub, client, keys = served
     assert _apply(client, keys["rsj"], "scjg.legal_entity", ["uscc", "name"], ["bulk"]).json()["status"] == "granted"
