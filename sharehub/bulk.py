@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from urllib.parse import urlencode, urlparse
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from deltalake.exceptions import DeltaError
 from sqlalchemy import or_, select
@@ -224,11 +225,13 @@ def _last_version(hub: Hub, caller: Caller, access: Access, resource_id: str) ->
 
 
 def _changes(res: Resource, store, since: int, version: int, columns: list[str]) -> pa.Table | None:  # type: ignore[no-untyped-def]
-    """The latest state of each row changed after `since`; None when the change data cannot be read."""
+    """The latest state of each row changed after `since` (`_change_type` upsert or delete), in Arrow
+    kernels however many rows changed; None when the change data cannot be read."""
+    schema = pa.schema(
+        [pa.field(c, res.field(c).arrow_type) for c in columns] + [pa.field("_change_type", pa.string())]
+    )
     if since >= version:
-        return pa.table(
-            {c: pa.array([], res.field(c).arrow_type) for c in columns} | {"_change_type": pa.array([], pa.string())}
-        )
+        return schema.empty_table()
     try:
         raw = pa.table(
             store.load_cdf(
@@ -239,19 +242,16 @@ def _changes(res: Resource, store, since: int, version: int, columns: list[str])
         )
     except (DeltaError, OSError, ValueError):
         return None
-    latest: dict[tuple, dict] = {}
-    for row in sorted(raw.to_pylist(), key=lambda r: r["_commit_version"]):
-        kind = row.pop("_change_type")
-        row.pop("_commit_version")
-        if kind == "update_preimage":
-            continue
-        row["_change_type"] = "delete" if kind == "delete" else "upsert"
-        latest[tuple(row[k] for k in res.source.key)] = row
-    rows = list(latest.values())
-    schema = pa.schema(
-        [pa.field(c, res.field(c).arrow_type) for c in columns] + [pa.field("_change_type", pa.string())]
-    )
-    return pa.Table.from_pylist(rows, schema=schema)
+    types = {f.name: f.type for f in schema} | {"_commit_version": pa.int64()}
+    raw = raw.cast(pa.schema([pa.field(n, types[n]) for n in raw.column_names]))  # string views as plain strings
+    raw = raw.filter(pc.not_equal(raw.column("_change_type"), "update_preimage"))
+    raw = raw.append_column("_row", pa.array(range(raw.num_rows), pa.int64()))
+    ordered = raw.sort_by([("_commit_version", "ascending"), ("_row", "ascending")])
+    last = ordered.group_by(res.source.key, use_threads=False).aggregate([("_row", "last")])
+    rows = last.column("_row_last")
+    latest = raw.take(pc.take(rows, pc.sort_indices(rows)))  # each key's last change, in the order they came
+    kind = pc.if_else(pc.equal(latest.column("_change_type"), "delete"), "delete", "upsert")
+    return latest.select(columns).append_column("_change_type", kind)
 
 
 def get(hub: Hub, caller: Caller, extract_id: str) -> Extract:
