@@ -500,7 +500,9 @@ class NoticeOut(BaseModel):
     deadline: Moment
     subject: str
     body: str
-    pending_rows: int
+    pending_rows: int = Field(
+        description="Keys still pending on it: rows to correct (a key delivered twice counts once) or entities."
+    )
     resolved_at: Moment | None
 
 
