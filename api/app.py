@@ -40,6 +40,7 @@ from sharehub.consistency.check import list_conflicts
 from sharehub.consistency.check import reply as reply_conflict
 from sharehub.consistency.check import verify as verify_conflicts
 from sharehub.consumers import AuthError, Caller, add_consumer, authenticate, list_consumers, revoke, rotate
+from sharehub.freshness import freshness as resource_freshness
 from sharehub.grants import (
     Access,
     Forbidden,
@@ -618,6 +619,22 @@ class DecisionIn(BaseModel):
     right: Literal["authority", "provider"] = Field(description="authority: the authoritative source's value.")
     by: str = Field(min_length=1, max_length=60, description="Who decided, at the platform office.")
     reason: str = Field(min_length=4, max_length=2000)
+
+
+class FreshnessOut(BaseModel):
+    """How current one resource's store is: delivered for its latest update period, due, late or never."""
+
+    resource_id: str
+    provider: str
+    frequency: str
+    state: Literal["current", "due", "late", "never"]
+    period_end: Moment = Field(description="The end of the update period the state is about.")
+    due: Moment = Field(description="That period's delivery deadline (passed, when late).")
+    delivered_at: Moment | None = Field(description="When the last successful run ended.")
+    store_version: int | None
+    latest_status: str | None = Field(description="The latest run's status: running, succeeded or failed.")
+    latest_step: str | None
+    latest_started: Moment | None
 
 
 class StatsOut(BaseModel):
@@ -1463,6 +1480,19 @@ def create_app() -> FastAPI:
             entry.record_key = audit.shown_key(hub, e.resource_id, e.record_key, whole=whole)
             out.append(entry)
         return out
+
+    @app.get("/freshness", response_model=list[FreshnessOut], tags=["stats"])
+    def freshness_(
+        hub: HubDep,
+        caller: CallerDep,
+        provider: Annotated[str | None, Query(max_length=50, description="Only this department's resources.")] = None,
+    ) -> list[FreshnessOut]:
+        """How current each resource's store is (data availability, Lichuan 26): its state for the latest
+        update period, the deadline, the last delivery and the latest run. Every caller may see it: a
+        consumer learns whether the data it uses is up to date."""
+        return [
+            FreshnessOut.model_validate(f, from_attributes=True) for f in resource_freshness(hub, provider=provider)
+        ]
 
     @app.get("/stats", response_model=list[StatsOut], tags=["stats"])
     def stats(hub: HubDep, caller: CallerDep) -> list[StatsOut]:

@@ -17,7 +17,7 @@ from sharehub.cli_grants import applications_app, audit_app, extracts_app, grant
 from sharehub.cli_notices import notices_app
 from sharehub.cli_open import open_app, run_publish
 from sharehub.cli_seal import seal_app
-from sharehub.cli_stats import bulletin, scores, stats
+from sharehub.cli_stats import bulletin, freshness, scores, stats
 from sharehub.cli_themes import run_builds, themes_app
 from sharehub.console import Limit, err, out, page_line
 from sharehub.console import hub as _hub
@@ -47,6 +47,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(open_app, name="open")
 app.add_typer(seal_app, name="seal")
 app.command("stats")(stats)
+app.command("freshness")(freshness)
 app.command("scores")(scores)
 app.command("bulletin")(bulletin)
 app.command("consistency")(consistency)

@@ -1,4 +1,5 @@
-"""`sharehub stats` and `sharehub scores`: what the platform office publishes about each department."""
+"""`sharehub stats`, `scores`, `bulletin` and `freshness`: what the platform office watches and publishes
+about each department and resource."""
 
 from __future__ import annotations
 
@@ -25,6 +26,42 @@ def stats(department: Annotated[str | None, typer.Option(help="Only this departm
         t.add_row(figure.replace("_", " "), *[f"{row[figure]:,}" for row in rows])
     t.add_row("to rectify", *["\n".join(row["rectify"]).replace("_", " ") or "-" for row in rows])
     out.print(t)
+
+
+def freshness(
+    department: Annotated[str | None, typer.Option(help="Only this provider department's resources.")] = None,
+) -> None:
+    """How current each resource's store is: delivered for its latest update period, due, or late, with
+    the latest run beside it. Exit 1 when any is late or never delivered, for a monitor to alert on."""
+    from sharehub.freshness import freshness as states
+    from sharehub.workdays import china_time, due_text
+
+    rows = states(_hub(), provider=department)
+    t = Table("resource", "provider", "update", "state", "period ended", "deadline", "delivered", "latest run")
+    styled = {"current": "green", "due": "yellow", "late": "red", "never": "red"}
+    for f in rows:
+        latest = "-"
+        if f.latest_run is not None and f.latest_started is not None:
+            what = f"failed at {f.latest_step}" if f.latest_status == "failed" else str(f.latest_status)
+            latest = f"{what} ({china_time(f.latest_started, '%m-%d %H:%M')})"
+        delivered = (
+            "-" if f.delivered_at is None else f"{china_time(f.delivered_at, '%Y-%m-%d %H:%M')} (v{f.store_version})"
+        )
+        t.add_row(
+            f.resource_id,
+            f.provider,
+            f.frequency,
+            f"[{styled[f.state]}]{f.state}[/{styled[f.state]}]",
+            china_time(f.period_end, "%Y-%m-%d %H:%M"),
+            due_text(f.due),
+            delivered,
+            latest,
+        )
+    out.print(t)
+    behind = [f.resource_id for f in rows if f.state in ("late", "never")]
+    if behind:
+        err.print(f"{len(behind)} resource(s) late or never delivered: {', '.join(behind)}")
+        raise typer.Exit(code=1)
 
 
 def scores(since: Day = None, until: Day = None) -> None:

@@ -192,3 +192,43 @@ def test_the_monthly_bulletin_is_published_once_its_month_is_over(make_hub, use_
     assert "gongan.population" in shown_cli.output and "36/40" in shown_cli.output
     bad = CliRunner().invoke(cli, ["bulletin", "--month", "2026-13"])
     assert bad.exit_code == 1 and "a month is written YYYY-MM" in bad.output
+
+
+def test_freshness_follows_the_update_periods_and_their_deadlines(make_hub, use_env) -> None:
+    """Each resource is current, due, late or never delivered, by the delivery check's own rule; the command
+    exits 1 while any is late, and every caller can read the states through the API."""
+    from sharehub.freshness import freshness
+
+    hub = make_hub()
+    # gongan (daily, 2 working days): Tuesday 3rd delivers Monday's data; Tuesday's (due Fri 6th 24:00) never
+    # comes, and its latest run failed. scjg only ever failed. rsj delivered this morning. swj (weekly)
+    # delivered last week's data on Friday; this week's data is not due yet.
+    _run(hub, "gongan.population", _at(3, 9), "succeeded")
+    _run(hub, "gongan.population", _at(9, 8), "failed")
+    _run(hub, "scjg.legal_entity", _at(2, 11), "failed")
+    _run(hub, "rsj.insurance_enrolment", _at(9, 10), "succeeded")
+    _run(hub, "swj.tax_registration", _at(6, 10), "succeeded")
+    now = _at(9, 12)  # Monday 9 November, noon
+    states = {f.resource_id: f for f in freshness(hub, now)}
+
+    gongan = states["gongan.population"]
+    assert (gongan.state, gongan.period_end, gongan.due) == ("late", _at(4, 0), _at(7, 0))
+    assert gongan.delivered_at == _at(3, 9, 5) and (gongan.latest_status, gongan.latest_step) == ("failed", "promote")
+    assert states["scjg.legal_entity"].state == "never" and states["scjg.legal_entity"].delivered_at is None
+    assert (states["rsj.insurance_enrolment"].state, states["rsj.insurance_enrolment"].period_end) == (
+        "current",
+        _at(9, 0),
+    )
+    swj = states["swj.tax_registration"]
+    assert (swj.state, swj.period_end) == ("due", _at(9, 0)) and swj.due == hub.calendar.deadline(_at(9, 0), 2)
+    assert swj.due > now
+    assert [f.resource_id for f in freshness(hub, now, provider="swj")] == ["swj.tax_registration"]
+
+    use_env(hub)
+    shown = CliRunner().invoke(cli, ["freshness"])
+    assert shown.exit_code == 1 and "late or never delivered" in shown.output and "gongan.population" in shown.output
+    _, key = add_consumer(hub, "民政 低保核对", "mzj", "consumer")
+    answer = TestClient(create_app()).get("/freshness?provider=gongan", headers={"Authorization": f"Bearer {key}"})
+    assert answer.status_code == 200 and [(f["resource_id"], f["state"]) for f in answer.json()] == [
+        ("gongan.population", "late")
+    ]
