@@ -32,7 +32,7 @@ from sqlalchemy import or_, select
 from sharehub import audit
 from sharehub.catalogue.models import Resource
 from sharehub.consumers import Caller
-from sharehub.grants import Access, Forbidden, Gone, GrantError, NotFound
+from sharehub.grants import Access, Forbidden, Gone, GrantError, NotFound, seen_by
 from sharehub.hub import Hub
 from sharehub.masking import mask_array, shown_in_clear
 from sharehub.metadata.models import Extract, Grant, utcnow
@@ -278,12 +278,7 @@ def list_extracts(
     resources (who copied its data, and when), the platform office every one. Removed extracts stay listed
     with `removed_at`. A page is `limit` extracts made before the extract `before` (ids are random, so the
     order is by creation time, then id)."""
-    q = select(Extract)
-    if viewer.role == "consumer":
-        q = q.where(Extract.consumer_id == viewer.id)
-    elif viewer.role == "provider":
-        owned = [r.id for r in hub.catalogue.resources.values() if r.provider == viewer.department]
-        q = q.where(Extract.resource_id.in_(owned))
+    q = seen_by(hub, viewer, select(Extract), Extract.consumer_id, Extract.resource_id)
     if resource_id is not None:
         q = q.where(Extract.resource_id == resource_id)
     if consumer_id is not None:

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from sharehub import audit
@@ -260,13 +260,19 @@ def list_grants(
 ) -> Page[Grant]:
     """Grants the caller may see, on the same rule as applications. Newest first: a page of `limit` below `before`."""
     with hub.db() as s:
-        q = select(Grant)
-        if caller.role == "consumer":
-            q = q.where(Grant.consumer_id == caller.id)
-        elif caller.role == "provider":
-            owned = [r.id for r in hub.catalogue.resources.values() if r.provider == caller.department]
-            q = q.where(Grant.resource_id.in_(owned))
+        q = seen_by(hub, caller, select(Grant), Grant.consumer_id, Grant.resource_id)
         return newest_first(s, q, Grant.id, limit, before, only)
+
+
+def seen_by(hub: Hub, caller: Caller, query: Select[Any], consumer: Any, resource: Any) -> Select[Any]:
+    """`query` narrowed to the rows the caller may see of grants and what they serve: a consumer its own,
+    a provider department those on its resources, the platform office all."""
+    if caller.role == "consumer":
+        return query.where(consumer == caller.id)
+    if caller.role == "provider":
+        owned = [r.id for r in hub.catalogue.resources.values() if r.provider == caller.department]
+        return query.where(resource.in_(owned))
+    return query
 
 
 def mark_overdue_steps(hub: Hub, now: datetime | None = None) -> list[int]:
