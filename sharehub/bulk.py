@@ -66,7 +66,7 @@ def _masked_table(resource: Resource, table: pa.Table, columns: list[str]) -> pa
     return pa.table(out)
 
 
-EXTRACT_BATCH_ROWS = 256_000  # rows read, masked and written at a time: memory stays flat however large the store
+EXTRACT_BATCH_ROWS = 256_000  # rows read, masked and written at a time: memory follows this and the row groups
 
 
 class _Hashed:
@@ -124,37 +124,20 @@ def _write_extract(
     return _Written(schema, rows, hashed.digest.hexdigest(), hashed.size)
 
 
-def create(hub: Hub, caller: Caller, access: Access, resource_id: str, incremental: bool) -> Issued:
-    """Write an extract (full, or the changes since this consumer's last one) and issue its URL."""
-    res = hub.catalogue.resource(resource_id)
-    store = open_table(hub.store.uri(res.store_path), hub.store.delta_options())
-    if store is None:
-        raise NotFound(f"{resource_id} has no store yet")
-    version = store.version()
-    columns = [f.name for f in res.fields if f.name in access.fields]
-    keys = [k for k in res.source.key if k not in columns]
-    since = _last_version(hub, caller, access, resource_id) if incremental else None
-    table = None
-    if since is not None:
-        table = _changes(res, store, since, version, columns + keys)
-    if table is None:
-        since = None
-    extract_id = str(uuid.uuid4())
-    folder = f"extracts/{caller.department}/{resource_id}/{extract_id}"
-    if table is not None:
-        batches: Iterable[pa.RecordBatch] = table.to_batches()
-        source_schema = table.schema
-    else:
-        dataset = store.to_pyarrow_dataset()
-        batches = dataset.to_batches(
-            columns=columns + keys, batch_size=EXTRACT_BATCH_ROWS, batch_readahead=1, fragment_readahead=1
-        )
-        source_schema = pa.schema([dataset.schema.field(c) for c in columns + keys])
-    try:
-        written = _write_extract(hub, res, f"{folder}/data.parquet", batches, source_schema, columns)
-    except BaseException:
-        hub.store.delete_dir(folder)  # no half-written extract is left behind
-        raise
+def _record_extract(
+    hub: Hub,
+    caller: Caller,
+    access: Access,
+    res: Resource,
+    folder: str,
+    extract_id: str,
+    version: int,
+    since: int | None,
+    written: _Written,
+    columns: list[str],
+) -> Extract:
+    """The manifest beside the data, under the platform's seal, and the extract's row."""
+    resource_id = res.id
     served, digest, size = written.schema, written.sha256, written.bytes
     manifest = {
         "extract_id": extract_id,
@@ -196,6 +179,41 @@ def create(hub: Hub, caller: Caller, access: Access, resource_id: str, increment
             columns=columns,
         )
         s.add(extract)
+    return extract
+
+
+def create(hub: Hub, caller: Caller, access: Access, resource_id: str, incremental: bool) -> Issued:
+    """Write an extract (full, or the changes since this consumer's last one) and issue its URL."""
+    res = hub.catalogue.resource(resource_id)
+    store = open_table(hub.store.uri(res.store_path), hub.store.delta_options())
+    if store is None:
+        raise NotFound(f"{resource_id} has no store yet")
+    version = store.version()
+    columns = [f.name for f in res.fields if f.name in access.fields]
+    keys = [k for k in res.source.key if k not in columns]
+    since = _last_version(hub, caller, access, resource_id) if incremental else None
+    table = None
+    if since is not None:
+        table = _changes(res, store, since, version, columns + keys)
+    if table is None:
+        since = None
+    extract_id = str(uuid.uuid4())
+    folder = f"extracts/{caller.department}/{resource_id}/{extract_id}"
+    if table is not None:
+        batches: Iterable[pa.RecordBatch] = table.to_batches()
+        source_schema = table.schema
+    else:
+        dataset = store.to_pyarrow_dataset()
+        batches = dataset.to_batches(
+            columns=columns + keys, batch_size=EXTRACT_BATCH_ROWS, batch_readahead=1, fragment_readahead=1
+        )
+        source_schema = pa.schema([dataset.schema.field(c) for c in columns + keys])
+    try:  # no half-written extract is left behind: its files go if anything fails before it is recorded
+        written = _write_extract(hub, res, f"{folder}/data.parquet", batches, source_schema, columns)
+        extract = _record_extract(hub, caller, access, res, folder, extract_id, version, since, written, columns)
+    except BaseException:
+        hub.store.delete_dir(folder)
+        raise
     audit.record(
         hub,
         "extract",
@@ -204,7 +222,7 @@ def create(hub: Hub, caller: Caller, access: Access, resource_id: str, increment
         grant_id=access.grant_id,
         purpose=access.purpose,
         result="incremental" if since is not None else "full",
-        response_bytes=size,
+        response_bytes=written.bytes,
         detail=f"extract {extract_id}; {written.rows} rows; store v{version}",
     )
     return issue_url(hub, caller, extract)
