@@ -967,10 +967,18 @@ def create_app() -> FastAPI:
 
     @app.get("/applications", response_model=list[ApplicationOut], tags=["applications"], responses=PAGED)
     def applications(
-        hub: HubDep, caller: CallerDep, request: Request, response: Response, page: ListPage
+        hub: HubDep,
+        caller: CallerDep,
+        request: Request,
+        response: Response,
+        page: ListPage,
+        application_status: Annotated[
+            Literal["review", "provider", "granted", "refused", "withdrawn"] | None,
+            Query(alias="status", description="review: the platform office's queue; provider: decisions owed."),
+        ] = None,
     ) -> list[ApplicationOut]:
         """A consumer's own applications; a provider's, for its resources; all, for the platform office."""
-        found = list_applications(hub, caller, page.limit, page.before)
+        found = list_applications(hub, caller, page.limit, page.before, status=application_status)
         _paged(request, response, found)
         return [ApplicationOut.model_validate(a, from_attributes=True) for a in found]
 

@@ -85,11 +85,21 @@ def applications_apply(
 
 
 @applications_app.command("list")
-def applications_list(limit: Limit = 100, before: Before = None) -> None:
+def applications_list(
+    status: Annotated[
+        str | None,
+        typer.Option(help="review (the platform office's queue), provider, granted, refused or withdrawn."),
+    ] = None,
+    limit: Limit = 100,
+    before: Before = None,
+) -> None:
     """Every application, newest first (the platform office's view)."""
-    from sharehub.grants import list_applications
+    from sharehub.grants import APPLICATION_STATES, list_applications
 
-    found = list_applications(_hub(), operator("cli"), limit, before)
+    if status is not None and status not in APPLICATION_STATES:
+        err.print(f"[red]--status is one of {', '.join(APPLICATION_STATES)}[/red]")
+        raise typer.Exit(code=2)
+    found = list_applications(_hub(), operator("cli"), limit, before, status=status)
     _show(found)
     page_line(found)
 

@@ -241,17 +241,29 @@ def active_grant(hub: Hub, caller: Caller, resource_id: str, mode: str) -> Acces
     return Access(usable[-1].id, fields, usable[-1].purpose, frozenset(m for g in live for m in g.modes))
 
 
+APPLICATION_STATES = ("review", "provider", "granted", "refused", "withdrawn")
+
+
 def list_applications(
-    hub: Hub, caller: Caller, limit: int | None = None, before: int | None = None, *, only: int | None = None
+    hub: Hub,
+    caller: Caller,
+    limit: int | None = None,
+    before: int | None = None,
+    *,
+    only: int | None = None,
+    status: str | None = None,
 ) -> Page[Application]:
     """Applications the caller may see: its own, its department's resources', or all for the platform;
-    newest first, a page of `limit` below `before`."""
+    newest first, a page of `limit` below `before`; with `status`, only those in that state (`review`: the
+    platform office's queue, `provider`: the decisions a department owes)."""
     with hub.db() as s:
         q = select(Application)
         if caller.role == "consumer":
             q = q.where(Application.consumer_id == caller.id)
         elif caller.role == "provider":
             q = q.where(Application.provider == caller.department)
+        if status is not None:
+            q = q.where(Application.status == status)
         return newest_first(s, q, Application.id, limit, before, only)
 
 

@@ -119,6 +119,14 @@ def test_applications_follow_the_share_type_with_working_day_clocks(served) -> N
     assert {a["resource_id"] for a in client.get("/applications", headers=_auth(keys["swj"])).json()} == {
         "swj.tax_registration"
     }
+    # The platform office's queue, and the decisions a department owes, by status.
+    queue = client.get("/applications?status=review", headers=_auth(keys["platform"]))
+    assert [a["id"] for a in queue.json()] == [late["id"]] and queue.headers["x-total-count"] == "1"
+    assert client.get("/applications?status=provider", headers=_auth(keys["swj"])).json() == []
+    assert client.get("/applications?status=lost", headers=_auth(keys["platform"])).status_code == 422
+    shown = CliRunner().invoke(cli, ["applications", "list", "--status", "granted"])
+    assert shown.exit_code == 0 and "2 of 2, newest first" in shown.output
+    assert CliRunner().invoke(cli, ["applications", "list", "--status", "lost"]).exit_code == 2
 
 
 def test_an_applicant_withdraws_an_application_and_gives_up_a_grant(served) -> None:
