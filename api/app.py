@@ -1310,10 +1310,18 @@ def create_app() -> FastAPI:
 
     @app.get("/objections", response_model=list[ObjectionOut], tags=["objections"], responses=PAGED)
     def objections(
-        hub: HubDep, caller: CallerDep, request: Request, response: Response, page: ListPage
+        hub: HubDep,
+        caller: CallerDep,
+        request: Request,
+        response: Response,
+        page: ListPage,
+        objection_status: Annotated[
+            Literal["open", "corrected", "confirmed"] | None,
+            Query(alias="status", description="open: the answers a provider owes."),
+        ] = None,
     ) -> list[ObjectionOut]:
         """A consumer's own objections, a provider's on its resources, all for the platform office."""
-        found = list_objections(hub, caller, page.limit, page.before)
+        found = list_objections(hub, caller, page.limit, page.before, status=objection_status)
         _paged(request, response, found)
         return [_objection_out(hub, o) for o in found]
 

@@ -196,16 +196,20 @@ def grants_revoke(
 @objections_app.command("list")
 def objections_list(
     department: Annotated[str | None, typer.Option(help="Only those on this provider department's data.")] = None,
+    status: Annotated[str | None, typer.Option(help="open (the answers owed), corrected or confirmed.")] = None,
     limit: Limit = 100,
     before: Before = None,
 ) -> None:
     """Objections, newest first, with the record key the provider needs to find the record."""
-    from sharehub.objections import key_fields, list_objections
+    from sharehub.objections import OBJECTION_STATES, key_fields, list_objections
 
+    if status is not None and status not in OBJECTION_STATES:
+        err.print(f"[red]--status is one of {', '.join(OBJECTION_STATES)}[/red]")
+        raise typer.Exit(code=2)
     hub = _hub()
     caller = operator("cli", department or PLATFORM)
     t = Table("id", "from", "resource", "record", "fields", "reason", "status", "due", "answer")
-    found = list_objections(hub, caller, limit, before)
+    found = list_objections(hub, caller, limit, before, status=status)
     for o in found:
         key = ", ".join(f"{k}={v}" for k, v in key_fields(hub, o).items())
         due = due_text(o.deadline) if o.status == "open" else ""

@@ -162,15 +162,27 @@ def key_fields(hub: Hub, objection: Objection) -> dict[str, str]:
     return dict(zip(key, objection.record_key.split(SEP), strict=False))
 
 
+OBJECTION_STATES = ("open", "corrected", "confirmed")
+
+
 def list_objections(
-    hub: Hub, caller: Caller, limit: int | None = None, before: int | None = None, *, only: int | None = None
+    hub: Hub,
+    caller: Caller,
+    limit: int | None = None,
+    before: int | None = None,
+    *,
+    only: int | None = None,
+    status: str | None = None,
 ) -> Page[Objection]:
     """A consumer's own objections, a provider's on its resources, all for the platform office; newest
-    first, a page of `limit` below `before`."""
+    first, a page of `limit` below `before`; with `status`, only those in that state (`open`: the answers
+    a provider owes)."""
     with hub.db() as s:
         q = select(Objection)
         if caller.role == "consumer":
             q = q.where(Objection.consumer_id == caller.id)
         elif caller.role == "provider":
             q = q.where(Objection.provider == caller.department)
+        if status is not None:
+            q = q.where(Objection.status == status)
         return newest_first(s, q, Objection.id, limit, before, only)

@@ -605,9 +605,18 @@ def test_objections_are_answered_in_time_and_counted(served) -> None:
         n for n in list_notices(hub, department="gongan") if n.kind == "objection" and n.status == "overdue"
     )
     assert late_notice.id in overdue and late["id"]
+    # The answers it owes, by status: the late one is open, the first one confirmed.
+    owed = client.get("/objections?status=open", headers=_auth(keys["gongan"])).json()
+    assert [o["id"] for o in owed] == [late["id"]]
+    done = client.get("/objections?status=confirmed", headers=_auth(keys["gongan"])).json()
+    assert [o["id"] for o in done] == [objection["id"]]
+    assert client.get("/objections?status=lost", headers=_auth(keys["gongan"])).status_code == 422
     # The provider answers it from the command line, as the notice says.
-    listing = CliRunner().invoke(cli, ["objections", "list", "--department", "gongan"], env={"COLUMNS": "250"})
+    listing = CliRunner().invoke(
+        cli, ["objections", "list", "--department", "gongan", "--status", "open"], env={"COLUMNS": "250"}
+    )
     assert listing.exit_code == 0 and f"id_number={person['id_number']}" in listing.output, listing.output
+    assert "1 of 1, newest first" in listing.output
     args = ["objections", "answer", str(late["id"]), "--department", "gongan", "--outcome", "corrected"]
     by_cli = CliRunner().invoke(cli, [*args, "--by", "户政科", "--reason", "已按户籍档案更正"])
     assert by_cli.exit_code == 0 and "corrected" in by_cli.output, by_cli.output
