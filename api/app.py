@@ -1040,9 +1040,20 @@ def create_app() -> FastAPI:
         return ApplicationOut.model_validate(made, from_attributes=True)
 
     @app.get("/grants", response_model=list[GrantOut], tags=["applications"], responses=PAGED)
-    def grants(hub: HubDep, caller: CallerDep, request: Request, response: Response, page: ListPage) -> list[GrantOut]:
+    def grants(
+        hub: HubDep,
+        caller: CallerDep,
+        request: Request,
+        response: Response,
+        page: ListPage,
+        state: Annotated[
+            Literal["active", "revoked", "expired"] | None,
+            Query(description="active: neither revoked nor past valid_until; expired: run out unrevoked."),
+        ] = None,
+        resource_id: Annotated[str | None, Query(max_length=100)] = None,
+    ) -> list[GrantOut]:
         """Grants the caller may see, on the same rule as applications."""
-        found = list_grants(hub, caller, page.limit, page.before)
+        found = list_grants(hub, caller, page.limit, page.before, state=state, resource_id=resource_id)
         _paged(request, response, found)
         return [GrantOut.model_validate(g, from_attributes=True) for g in found]
 

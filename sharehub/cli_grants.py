@@ -162,15 +162,23 @@ def applications_withdraw(
 
 
 @grants_app.command("list")
-def grants_list(limit: Limit = 100, before: Before = None) -> None:
+def grants_list(
+    state: Annotated[str | None, typer.Option(help="active, revoked or expired.")] = None,
+    resource: Annotated[str | None, typer.Option(help="Only this resource's.")] = None,
+    limit: Limit = 100,
+    before: Before = None,
+) -> None:
     """Every grant, newest first."""
     from sharehub.consumers import list_consumers
-    from sharehub.grants import list_grants
+    from sharehub.grants import GRANT_STATES, list_grants
 
+    if state is not None and state not in GRANT_STATES:
+        err.print(f"[red]--state is one of {', '.join(GRANT_STATES)}[/red]")
+        raise typer.Exit(code=2)
     hub = _hub()
     who = {c.id: f"{c.department} · {c.name} (#{c.id})" for c in list_consumers(hub)}
     t = Table("id", "consumer", "resource", "fields", "modes", "until", "revoked")
-    found = list_grants(hub, operator("cli"), limit, before)
+    found = list_grants(hub, operator("cli"), limit, before, state=state, resource_id=resource)
     for g in found:
         revoked = china_time(g.revoked_at) if g.revoked_at else ""
         until = china_time(g.valid_until)

@@ -267,12 +267,33 @@ def list_applications(
         return newest_first(s, q, Application.id, limit, before, only)
 
 
+GRANT_STATES = ("active", "revoked", "expired")
+
+
 def list_grants(
-    hub: Hub, caller: Caller, limit: int | None = None, before: int | None = None, *, only: int | None = None
+    hub: Hub,
+    caller: Caller,
+    limit: int | None = None,
+    before: int | None = None,
+    *,
+    only: int | None = None,
+    state: str | None = None,
+    resource_id: str | None = None,
 ) -> Page[Grant]:
-    """Grants the caller may see, on the same rule as applications. Newest first: a page of `limit` below `before`."""
+    """Grants the caller may see, on the same rule as applications. Newest first: a page of `limit` below
+    `before`; with `state`, only those `active` (neither revoked nor past `valid_until`), `revoked` or
+    `expired` (run out without a revocation); with `resource_id`, only that resource's."""
+    now = utcnow()
     with hub.db() as s:
         q = seen_by(hub, caller, select(Grant), Grant.consumer_id, Grant.resource_id)
+        if state == "active":
+            q = q.where(Grant.revoked_at.is_(None), Grant.valid_until > now)
+        elif state == "revoked":
+            q = q.where(Grant.revoked_at.is_not(None))
+        elif state == "expired":
+            q = q.where(Grant.revoked_at.is_(None), Grant.valid_until <= now)
+        if resource_id is not None:
+            q = q.where(Grant.resource_id == resource_id)
         return newest_first(s, q, Grant.id, limit, before, only)
 
 

@@ -163,6 +163,19 @@ def test_an_applicant_withdraws_an_application_and_gives_up_a_grant(served) -> N
     refused = client.post("/verify/gongan.population", json=claim, headers=_auth(keys["rsj"]))
     assert refused.status_code == 403 and "was revoked" in refused.json()["detail"]
 
+    # Its grants by state: the one it gave up is revoked, one that ran out is expired, neither is active.
+    def mine(query: str) -> list[int]:
+        return [g["id"] for g in client.get(f"/grants{query}", headers=_auth(keys["rsj"])).json()]
+
+    assert _apply(client, keys["rsj"], "scjg.legal_entity", ["name"], ["query"]).json()["status"] == "granted"
+    (ran_out,) = mine("?resource_id=scjg.legal_entity")
+    with hub.db() as s:
+        s.get(Grant, ran_out).valid_until = datetime.now(UTC) - timedelta(minutes=1)
+    assert mine("?state=revoked") == [gid] and mine("?state=expired") == [ran_out]
+    assert not {gid, ran_out} & set(mine("?state=active"))
+    shown = CliRunner().invoke(cli, ["grants", "list", "--state", "revoked"])
+    assert shown.exit_code == 0 and "1 of 1, newest first" in shown.output
+
     again = _apply(client, keys["rsj"], "swj.tax_registration", ["name"], ["query"]).json()
     shown = CliRunner().invoke(
         cli, ["applications", "withdraw", str(again["id"]), "--consumer", "2", "--reason", "重复申请，撤回"]
