@@ -831,10 +831,18 @@ def create_app() -> FastAPI:
         page: ListPage,
         department: Annotated[str | None, Query(max_length=50)] = None,
         notice_status: Annotated[str | None, Query(alias="status", max_length=20)] = None,
+        kind: Annotated[
+            str | None,
+            Query(
+                max_length=30,
+                description="quality, conflict, delivery, objection, objection_answer, application, "
+                "grant_expiring or escalation.",
+            ),
+        ] = None,
     ) -> list[NoticeOut]:
         """Notices, newest first. A provider department sees only its own; the platform office sees all."""
         department = _own_department(caller, department, "notices")
-        found = list_notices(hub, department, notice_status, page.limit, page.before)
+        found = list_notices(hub, department, notice_status, page.limit, page.before, kind)
         _paged(request, response, found)
         return [_notice_out(n) for n in found]
 

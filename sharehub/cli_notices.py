@@ -19,6 +19,7 @@ notices_app = typer.Typer(help="Notices to provider departments.", no_args_is_he
 def notices_list(
     department: Annotated[str | None, typer.Option(help="Only this department, e.g. gongan.")] = None,
     status: Annotated[str | None, typer.Option(help="open, acknowledged, overdue or resolved.")] = None,
+    kind: Annotated[str | None, typer.Option(help="quality, conflict, delivery, objection, application, …")] = None,
     limit: Limit = 100,
     before: Before = None,
 ) -> None:
@@ -27,7 +28,7 @@ def notices_list(
     from sharehub.notices import list_notices
 
     t = Table("id", "department", "kind", "resource", "status", "deadline (China)", "items", "pending", "run")
-    found = list_notices(_hub(), department, status, limit, before)
+    found = list_notices(_hub(), department, status, limit, before, kind)
     for n in found:
         t.add_row(
             str(n.id),

@@ -692,12 +692,16 @@ def list_notices(
     status: str | None = None,
     limit: int | None = None,
     before: int | None = None,
+    kind: str | None = None,
 ) -> Page[Notice]:
-    """Notices, newest first, of one department or all: a page of `limit` below `before`."""
+    """Notices, newest first, of one department or all (and of one kind: quality, conflict, delivery,
+    objection, application, ...): a page of `limit` below `before`."""
     with hub.db() as s:
         q = select(Notice)
         if department:
             q = q.where(Notice.department == department)
         if status:
             q = q.where(Notice.status == status)
+        if kind:
+            q = q.where(Notice.kind == kind)
         return newest_first(s, q, Notice.id, limit, before)

@@ -764,6 +764,10 @@ def test_a_department_works_its_notices_and_conflicts_through_the_api(served) ->
 
     check(hub, full=True)
     conflict_notice = next(n for n in list_notices(hub, department="swj") if n.kind == "conflict")
+    by_kind = client.get("/notices?kind=conflict", headers=_auth(keys["swj"])).json()
+    assert [n["id"] for n in by_kind] == [conflict_notice.id]
+    quality_only = client.get("/notices?kind=quality", headers=_auth(keys["gongan"])).json()
+    assert quality.id in [n["id"] for n in quality_only] and {n["kind"] for n in quality_only} == {"quality"}
     wrong_kind = {"key": conflict_notice.pending_keys[0], "reason": "本部门数据无误"}
     refused = client.post(f"/notices/{conflict_notice.id}/disputes", json=wrong_kind, headers=_auth(keys["swj"]))
     assert refused.status_code == 422 and "only a quality notice" in refused.json()["detail"]
