@@ -1487,6 +1487,9 @@ def create_app() -> FastAPI:
         record_key: Annotated[
             str | None, Query(max_length=200, description="A record's key, key fields joined by |.")
         ] = None,
+        result: Annotated[
+            str | None, Query(max_length=40, description="An outcome, e.g. denied (refusals), not_found, match.")
+        ] = None,
         since: Annotated[datetime | None, Query(description="From this moment (with its offset).")] = None,
         until: Annotated[datetime | None, Query(description="Before this moment (with its offset).")] = None,
     ) -> list[AuditOut]:
@@ -1502,6 +1505,7 @@ def create_app() -> FastAPI:
             resource_id=resource_id,
             consumer_id=consumer_id,
             record_key=record_key,
+            result=result,
             since=since,
             until=until,
             limit=page.limit,

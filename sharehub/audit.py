@@ -277,6 +277,7 @@ def trail(
     resource_id: str | None = None,
     consumer_id: int | None = None,
     record_key: str | None = None,
+    result: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
     limit: int | None = None,
@@ -285,7 +286,8 @@ def trail(
     """Entries, newest first, that `viewer` may trace (a page of `limit` below `before`): every one for the
     platform office; for a provider department, the calls on its resources and whatever its own
     department's keys did; for a consumer, its own calls. `record_key` is written as the API writes
-    keys, key fields joined by |; `since` and `until` bound `at` (until exclusive). The read is itself
+    keys, key fields joined by |; `result` picks an outcome (`denied`: the refusals, where probing shows);
+    `since` and `until` bound `at` (until exclusive). The read is itself
     audited (`audit_read`, as `viewer`'s, with the key looked for)."""
     stored = None if record_key is None else record_key.replace("|", SEP)
     q = select(AuditEntry)
@@ -299,6 +301,7 @@ def trail(
         (AuditEntry.resource_id, resource_id),
         (AuditEntry.consumer_id, consumer_id),
         (AuditEntry.record_key, stored),
+        (AuditEntry.result, result),
     ):
         if value is not None:
             q = q.where(column == value)

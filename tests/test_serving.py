@@ -941,6 +941,12 @@ def test_the_audit_trail_can_be_traced_by_whoever_it_concerns_and_no_further(ser
     assert within.headers["X-Total-Count"] == "2"
     before = client.get("/audit", params={"until": hour_ago}, headers=_auth(keys["platform"]))
     assert before.headers["X-Total-Count"] == "0"
+    # The refusals, where probing shows: a query without a grant is found by its result.
+    assert client.get(f"/query/gongan.population?id_number={person}", headers=_auth(keys["rsj"])).status_code == 403
+    refused = client.get("/audit?result=denied", headers=_auth(keys["platform"])).json()
+    assert [(e["action"], e["department"]) for e in refused] == [("query", "rsj")]
+    shown = CliRunner().invoke(cli, ["audit", "list", "--result", "denied"])
+    assert shown.exit_code == 0 and "1 of 1, newest first" in shown.output
 
     reads = audit_rows(hub, "department, record_key", "audit_read")
     assert tuple(reads[0]) == ("platform", person)  # who looked for whom
