@@ -40,12 +40,15 @@ from sharehub.consistency.check import list_conflicts
 from sharehub.consistency.check import reply as reply_conflict
 from sharehub.consistency.check import verify as verify_conflicts
 from sharehub.consumers import AuthError, Caller, add_consumer, authenticate, list_consumers, revoke, rotate
+from sharehub.freshness import FreshState
 from sharehub.freshness import freshness as resource_freshness
 from sharehub.grants import (
     Access,
+    ApplicationState,
     Forbidden,
     Gone,
     GrantError,
+    GrantState,
     NotFound,
     WrongState,
     active_grant,
@@ -70,8 +73,8 @@ from sharehub.notices import (
     list_notices,
     pending_reasons,
 )
+from sharehub.objections import ObjectionState, key_fields, list_objections, raise_objection
 from sharehub.objections import answer as answer_objection
-from sharehub.objections import key_fields, list_objections, raise_objection
 from sharehub.paging import Page
 from sharehub.scores import as_dict as score_dict
 from sharehub.scores import department_scores
@@ -627,7 +630,7 @@ class FreshnessOut(BaseModel):
     resource_id: str
     provider: str
     frequency: str
-    state: Literal["current", "due", "late", "never"]
+    state: FreshState
     period_end: Moment = Field(description="The end of the update period the state is about.")
     due: Moment = Field(description="That period's delivery deadline (passed, when late).")
     delivered_at: Moment | None = Field(description="When the last successful run ended.")
@@ -981,7 +984,7 @@ def create_app() -> FastAPI:
         response: Response,
         page: ListPage,
         application_status: Annotated[
-            Literal["review", "provider", "granted", "refused", "withdrawn"] | None,
+            ApplicationState | None,
             Query(alias="status", description="review: the platform office's queue; provider: decisions owed."),
         ] = None,
     ) -> list[ApplicationOut]:
@@ -1055,7 +1058,7 @@ def create_app() -> FastAPI:
         response: Response,
         page: ListPage,
         state: Annotated[
-            Literal["active", "revoked", "expired"] | None,
+            GrantState | None,
             Query(description="active: neither revoked nor past valid_until; expired: run out unrevoked."),
         ] = None,
         resource_id: Annotated[str | None, Query(max_length=100)] = None,
@@ -1335,7 +1338,7 @@ def create_app() -> FastAPI:
         response: Response,
         page: ListPage,
         objection_status: Annotated[
-            Literal["open", "corrected", "confirmed"] | None,
+            ObjectionState | None,
             Query(alias="status", description="open: the answers a provider owes."),
         ] = None,
     ) -> list[ObjectionOut]:

@@ -296,7 +296,7 @@ def list_extracts(
     resources (who copied its data, and when), the platform office every one. Removed extracts stay listed
     with `removed_at`. A page is `limit` extracts made before the extract `before` (ids are random, so the
     order is by creation time, then id)."""
-    q = seen_by(hub, viewer, select(Extract), Extract.consumer_id, Extract.resource_id)
+    q = seen_by(hub, viewer, select(Extract), Extract.consumer_id, resource=Extract.resource_id)
     if resource_id is not None:
         q = q.where(Extract.resource_id == resource_id)
     if consumer_id is not None:

@@ -36,6 +36,13 @@ def _consumer(consumer_id: int) -> Caller:
     return Caller(c.id, c.name, c.department, "consumer")
 
 
+def _one_of(option: str, value: str | None, allowed: tuple[str, ...]) -> None:
+    """Refuse (exit 2, as for any bad option) a value the option does not take."""
+    if value is not None and value not in allowed:
+        err.print(f"[red]{option} is one of {', '.join(allowed)}[/red]")
+        raise typer.Exit(code=2)
+
+
 def _run(action):  # type: ignore[no-untyped-def]
     from sharehub.grants import GrantError
 
@@ -96,9 +103,7 @@ def applications_list(
     """Every application, newest first (the platform office's view)."""
     from sharehub.grants import APPLICATION_STATES, list_applications
 
-    if status is not None and status not in APPLICATION_STATES:
-        err.print(f"[red]--status is one of {', '.join(APPLICATION_STATES)}[/red]")
-        raise typer.Exit(code=2)
+    _one_of("--status", status, APPLICATION_STATES)
     found = list_applications(_hub(), operator("cli"), limit, before, status=status)
     _show(found)
     page_line(found)
@@ -172,9 +177,7 @@ def grants_list(
     from sharehub.consumers import list_consumers
     from sharehub.grants import GRANT_STATES, list_grants
 
-    if state is not None and state not in GRANT_STATES:
-        err.print(f"[red]--state is one of {', '.join(GRANT_STATES)}[/red]")
-        raise typer.Exit(code=2)
+    _one_of("--state", state, GRANT_STATES)
     hub = _hub()
     who = {c.id: f"{c.department} · {c.name} (#{c.id})" for c in list_consumers(hub)}
     t = Table("id", "consumer", "resource", "fields", "modes", "until", "revoked")
@@ -211,9 +214,7 @@ def objections_list(
     """Objections, newest first, with the record key the provider needs to find the record."""
     from sharehub.objections import OBJECTION_STATES, key_fields, list_objections
 
-    if status is not None and status not in OBJECTION_STATES:
-        err.print(f"[red]--status is one of {', '.join(OBJECTION_STATES)}[/red]")
-        raise typer.Exit(code=2)
+    _one_of("--status", status, OBJECTION_STATES)
     hub = _hub()
     caller = operator("cli", department or PLATFORM)
     t = Table("id", "from", "resource", "record", "fields", "reason", "status", "due", "answer")

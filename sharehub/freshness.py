@@ -16,12 +16,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
 from sqlalchemy import select
 
 from sharehub.hub import Hub
 from sharehub.metadata.models import Run, utcnow
 from sharehub.notices import last_due_period_end, period_start
+
+FreshState = Literal["current", "due", "late", "never"]
 
 
 @dataclass(frozen=True)
@@ -31,7 +34,7 @@ class Freshness:
     resource_id: str
     provider: str
     frequency: str
-    state: str  # current, due, late, never
+    state: FreshState
     period_end: datetime  # the end of the period the state is about
     due: datetime  # that period's deadline (passed, when late)
     delivered_at: datetime | None  # the last successful run's end
@@ -62,6 +65,7 @@ def freshness(hub: Hub, now: datetime | None = None, provider: str | None = None
             at = delivered[0] if delivered else None
             overdue_end = last_due_period_end(hub, now, frequency, days)
             ended = period_start(now, frequency)
+            state: FreshState
             if at is None:
                 state, period_end = "never", overdue_end
             elif at < overdue_end:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple, get_args
 
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
@@ -241,7 +241,8 @@ def active_grant(hub: Hub, caller: Caller, resource_id: str, mode: str) -> Acces
     return Access(usable[-1].id, fields, usable[-1].purpose, frozenset(m for g in live for m in g.modes))
 
 
-APPLICATION_STATES = ("review", "provider", "granted", "refused", "withdrawn")
+ApplicationState = Literal["review", "provider", "granted", "refused", "withdrawn"]
+APPLICATION_STATES: tuple[str, ...] = get_args(ApplicationState)
 
 
 def list_applications(
@@ -257,17 +258,14 @@ def list_applications(
     newest first, a page of `limit` below `before`; with `status`, only those in that state (`review`: the
     platform office's queue, `provider`: the decisions a department owes)."""
     with hub.db() as s:
-        q = select(Application)
-        if caller.role == "consumer":
-            q = q.where(Application.consumer_id == caller.id)
-        elif caller.role == "provider":
-            q = q.where(Application.provider == caller.department)
+        q = seen_by(hub, caller, select(Application), Application.consumer_id, provider=Application.provider)
         if status is not None:
             q = q.where(Application.status == status)
         return newest_first(s, q, Application.id, limit, before, only)
 
 
-GRANT_STATES = ("active", "revoked", "expired")
+GrantState = Literal["active", "revoked", "expired"]
+GRANT_STATES: tuple[str, ...] = get_args(GrantState)
 
 
 def list_grants(
@@ -285,7 +283,7 @@ def list_grants(
     `expired` (run out without a revocation); with `resource_id`, only that resource's."""
     now = utcnow()
     with hub.db() as s:
-        q = seen_by(hub, caller, select(Grant), Grant.consumer_id, Grant.resource_id)
+        q = seen_by(hub, caller, select(Grant), Grant.consumer_id, resource=Grant.resource_id)
         if state == "active":
             q = q.where(Grant.revoked_at.is_(None), Grant.valid_until > now)
         elif state == "revoked":
@@ -297,12 +295,17 @@ def list_grants(
         return newest_first(s, q, Grant.id, limit, before, only)
 
 
-def seen_by(hub: Hub, caller: Caller, query: Select[Any], consumer: Any, resource: Any) -> Select[Any]:
-    """`query` narrowed to the rows the caller may see of grants and what they serve: a consumer its own,
-    a provider department those on its resources, the platform office all."""
+def seen_by(
+    hub: Hub, caller: Caller, query: Select[Any], consumer: Any, *, resource: Any = None, provider: Any = None
+) -> Select[Any]:
+    """`query` narrowed to the rows the caller may see of applications, grants, objections and extracts: a
+    consumer its own (`consumer`), a provider department those on its resources (by the row's `provider`
+    department, or its `resource` id), the platform office all."""
     if caller.role == "consumer":
         return query.where(consumer == caller.id)
     if caller.role == "provider":
+        if provider is not None:
+            return query.where(provider == caller.department)
         owned = [r.id for r in hub.catalogue.resources.values() if r.provider == caller.department]
         return query.where(resource.in_(owned))
     return query

@@ -9,11 +9,13 @@ kept.
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 from sqlalchemy import select
 
 from sharehub import audit
 from sharehub.consumers import Caller
-from sharehub.grants import Forbidden, GrantError, NotFound, WrongState, active_grant
+from sharehub.grants import Forbidden, GrantError, NotFound, WrongState, active_grant, seen_by
 from sharehub.hub import Hub
 from sharehub.masking import mask_field
 from sharehub.metadata.models import Notice, Objection, utcnow
@@ -162,7 +164,8 @@ def key_fields(hub: Hub, objection: Objection) -> dict[str, str]:
     return dict(zip(key, objection.record_key.split(SEP), strict=False))
 
 
-OBJECTION_STATES = ("open", "corrected", "confirmed")
+ObjectionState = Literal["open", "corrected", "confirmed"]
+OBJECTION_STATES: tuple[str, ...] = get_args(ObjectionState)
 
 
 def list_objections(
@@ -178,11 +181,7 @@ def list_objections(
     first, a page of `limit` below `before`; with `status`, only those in that state (`open`: the answers
     a provider owes)."""
     with hub.db() as s:
-        q = select(Objection)
-        if caller.role == "consumer":
-            q = q.where(Objection.consumer_id == caller.id)
-        elif caller.role == "provider":
-            q = q.where(Objection.provider == caller.department)
+        q = seen_by(hub, caller, select(Objection), Objection.consumer_id, provider=Objection.provider)
         if status is not None:
             q = q.where(Objection.status == status)
         return newest_first(s, q, Objection.id, limit, before, only)
