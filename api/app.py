@@ -62,7 +62,7 @@ from sharehub.grants import (
 )
 from sharehub.hub import Hub
 from sharehub.metadata import fast
-from sharehub.metadata.models import Consumer, Notice, Objection, as_utc
+from sharehub.metadata.models import Consumer, Notice, Objection, OpenRequest, as_utc
 from sharehub.notices import (
     acknowledge,
     decide_dispute,
@@ -75,6 +75,10 @@ from sharehub.notices import (
 )
 from sharehub.objections import ObjectionState, key_fields, list_objections, raise_objection
 from sharehub.objections import answer as answer_objection
+from sharehub.openrequests import OpenRequestState, file_request
+from sharehub.openrequests import decide_request as decide_open_request
+from sharehub.openrequests import late as late_answer
+from sharehub.openrequests import list_requests as list_open_requests
 from sharehub.paging import Page
 from sharehub.scores import as_dict as score_dict
 from sharehub.scores import department_scores
@@ -377,6 +381,39 @@ class ObjectionOut(BaseModel):
     answer: str | None
 
 
+class OpenRequestIn(BaseModel):
+    """A request from the open-data portal for a resource opened on application (依申请开放)."""
+
+    resource_id: str = Field(min_length=3, max_length=100)
+    applicant: str = Field(min_length=1, max_length=200, description="The requester, as the portal knows them.")
+    fields: list[str] = Field(min_length=1, max_length=100, description="L1 (public) fields of the resource.")
+    purpose: str = Field(min_length=4, max_length=2000)
+    portal_ref: str | None = Field(default=None, max_length=100, description="The portal's own number for it.")
+
+
+class OpenRequestOut(BaseModel):
+    """An open-data request, its answer, and the dataset written for it when approved."""
+
+    id: int
+    resource_id: str
+    provider: str
+    applicant: str
+    purpose: str
+    fields: list[str]
+    portal_ref: str | None
+    status: str
+    deadline: Moment = Field(description="When the providing department's answer is due.")
+    late: bool = Field(description="Answered, or still unanswered, after the deadline.")
+    created_at: Moment
+    decided_by: str | None
+    decided_at: Moment | None
+    reason: str | None
+    dataset: str | None = Field(description="Object-store path of the data file; manifest.json lies beside it.")
+    store_version: int | None
+    rows: int | None
+    sha256: str | None
+
+
 class ApplicationIn(BaseModel):
     """An application for data (申请): which fields, how, why, until when."""
 
@@ -655,11 +692,14 @@ class StatsOut(BaseModel):
     conflicts_open: int = Field(description="Conflicts where its copy disagrees with the authoritative source.")
     application_steps_overdue: int = Field(description="Application steps it let run past their deadline.")
     objections_received: int
+    open_requests_late: int = Field(
+        description="Open-data requests on its resources answered, or still unanswered, past their deadline."
+    )
     calls_made: int = Field(description="Serving calls it made as a consumer, refused ones included.")
     calls_answered: int = Field(description="Serving calls on its resources that were answered (not refused).")
     rectify: list[str] = Field(
         description="What it must rectify: data_late, notices_overdue, inconsistent_with_source, "
-        "application_steps_overdue (each while its figure is above zero)."
+        "application_steps_overdue, open_requests_late (each while its figure is above zero)."
     )
 
 
@@ -839,7 +879,7 @@ def create_app() -> FastAPI:
             Query(
                 max_length=30,
                 description="quality, conflict, delivery, objection, objection_answer, application, "
-                "grant_expiring or escalation.",
+                "grant_expiring, open_request or escalation.",
             ),
         ] = None,
     ) -> list[NoticeOut]:
@@ -1372,6 +1412,73 @@ def create_app() -> FastAPI:
         made = _step(lambda: answer_objection(hub, caller, objection_id, body.outcome, body.reason))
         return _objection_out(hub, made)
 
+    @app.post(
+        "/open/requests",
+        response_model=OpenRequestOut,
+        status_code=201,
+        tags=["open data"],
+        responses={
+            403: {"description": "Not the platform office"},
+            422: {"description": "Not open on application, a field not public, or no purpose"},
+        },
+    )
+    def open_request_add(hub: HubDep, caller: CallerDep, body: OpenRequestIn) -> OpenRequestOut:
+        """The open-data portal files a request for data opened on application; the providing department
+        gets a notice with the profile's `open_application` deadline."""
+        made = _step(
+            lambda: file_request(
+                hub, caller, body.resource_id, body.applicant, body.fields, body.purpose, body.portal_ref
+            )
+        )
+        return _open_request_out(made)
+
+    @app.get("/open/requests", response_model=list[OpenRequestOut], tags=["open data"], responses=PAGED)
+    def open_requests(
+        hub: HubDep,
+        caller: CallerDep,
+        request: Request,
+        response: Response,
+        page: ListPage,
+        request_status: Annotated[
+            OpenRequestState | None, Query(alias="status", description="pending: the answers owed.")
+        ] = None,
+        resource_id: Annotated[str | None, Query(max_length=100)] = None,
+    ) -> list[OpenRequestOut]:
+        """Every request for the platform office; a provider department's on its own resources."""
+        found = _step(
+            lambda: list_open_requests(
+                hub, caller, page.limit, page.before, status=request_status, resource_id=resource_id
+            )
+        )
+        _paged(request, response, found)
+        return [_open_request_out(r) for r in found]
+
+    @app.get(
+        "/open/requests/{request_id}",
+        response_model=OpenRequestOut,
+        tags=["open data"],
+        responses={404: {"description": "No such request that the caller may see"}},
+    )
+    def open_request(hub: HubDep, caller: CallerDep, request_id: PathId) -> OpenRequestOut:
+        """One request, on the rule of `GET /open/requests`."""
+        found = _one(_step(lambda: list_open_requests(hub, caller, only=request_id)), "open-data request", request_id)
+        return _open_request_out(found)
+
+    @app.post(
+        "/open/requests/{request_id}/decision",
+        response_model=OpenRequestOut,
+        tags=["open data"],
+        responses={
+            403: {"description": "Not a provider department"},
+            404: {"description": "No such request on your resources"},
+            409: {"description": "Already answered, or nothing delivered yet"},
+        },
+    )
+    def open_request_decision(hub: HubDep, caller: CallerDep, request_id: PathId, body: StepIn) -> OpenRequestOut:
+        """The providing department approves (its request's dataset is written, sealed) or refuses with
+        reasons; the platform office is told, for the portal."""
+        return _open_request_out(_step(lambda: decide_open_request(hub, caller, request_id, body.approve, body.reason)))
+
     @app.get("/conflicts", response_model=list[ConflictOut], tags=["conflicts"], responses=PAGED)
     def conflicts(
         hub: HubDep,
@@ -1762,6 +1869,11 @@ def _notice_out(n: Notice) -> NoticeOut:
         pending_rows=len(n.pending_keys),
         resolved_at=n.resolved_at,
     )
+
+
+def _open_request_out(made: OpenRequest) -> OpenRequestOut:
+    fields = {name: getattr(made, name) for name in OpenRequestOut.model_fields if name != "late"}
+    return OpenRequestOut(**fields, late=late_answer(made))
 
 
 def _objection_out(hub: Hub, made: Objection) -> ObjectionOut:

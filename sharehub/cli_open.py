@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
-from sharehub.console import err, out
+from sharehub.console import Before, Limit, err, out, page_line
 from sharehub.console import hub as _hub
+from sharehub.workdays import due_text
 
-open_app = typer.Typer(help="Open data (政务数据开放): datasets for the open-data portal.", no_args_is_help=True)
+if TYPE_CHECKING:
+    from sharehub.metadata.models import OpenRequest
+
+open_app = typer.Typer(
+    help="Open data (政务数据开放): datasets for the open-data portal, and requests for data opened on application.",
+    no_args_is_help=True,
+)
 
 
 def run_publish(resource_ids: list[str] | None) -> None:
@@ -57,4 +64,85 @@ def open_catalogue_() -> None:
             where = f"{e['apply_to']['department']} <{e['apply_to']['contact']}>, answer within "
             where += f"{e['answer_within_working_days']} working days"
         t.add_row(e["resource_id"], e["open"], ", ".join(f["name"] for f in e["fields"]), where)
+    out.print(t)
+
+
+@open_app.command("request")
+def open_request(
+    resource_id: str,
+    applicant: Annotated[str, typer.Option(help="The requester, as the portal knows them.")],
+    fields: Annotated[str, typer.Option(help="Comma-separated L1 (public) fields, e.g. uscc,name.")],
+    purpose: Annotated[str, typer.Option(help="What the data is for.")],
+    portal_ref: Annotated[str | None, typer.Option(help="The portal's own number for the request.")] = None,
+    by: Annotated[str, typer.Option(help="Who files it, at the platform office.")] = "open-data portal",
+) -> None:
+    """File a request for a resource opened on application (依申请开放); its department is told the deadline."""
+    from sharehub.cli_grants import _run
+    from sharehub.consumers import operator
+    from sharehub.openrequests import file_request
+
+    wanted = [f.strip() for f in fields.split(",") if f.strip()]
+    _show([_run(lambda: file_request(_hub(), operator(by), resource_id, applicant, wanted, purpose, portal_ref))])
+
+
+@open_app.command("requests")
+def open_requests(
+    department: Annotated[str | None, typer.Option(help="Only requests on this department's resources.")] = None,
+    status: Annotated[str | None, typer.Option(help="pending, approved or refused.")] = None,
+    resource: Annotated[str | None, typer.Option(help="Only this resource.")] = None,
+    limit: Limit = 100,
+    before: Before = None,
+) -> None:
+    """Open-data requests, newest first, with their deadlines and answers."""
+    from sharehub.cli_grants import _one_of
+    from sharehub.consumers import PLATFORM, operator
+    from sharehub.openrequests import OPEN_REQUEST_STATES, list_requests
+
+    _one_of("--status", status, OPEN_REQUEST_STATES)
+    caller = operator("cli", department or PLATFORM)
+    found = list_requests(_hub(), caller, limit, before, status=status, resource_id=resource)
+    _show(found)
+    page_line(found)
+
+
+@open_app.command("decide")
+def open_decide(
+    request_id: int,
+    department: Annotated[str, typer.Option(help="The providing department answering.")],
+    approve: Annotated[bool, typer.Option("--approve/--refuse", help="Open the data to the applicant, or refuse.")],
+    by: Annotated[str, typer.Option(help="Who decided.")],
+    reason: Annotated[str, typer.Option(help="Reasons (required to refuse).")] = "",
+) -> None:
+    """The providing department's answer; approved, the request's dataset is written and sealed."""
+    from deltalake.exceptions import DeltaError
+
+    from sharehub.cli_grants import _run
+    from sharehub.consumers import operator
+    from sharehub.openrequests import decide_request
+
+    caller = operator(by, department)
+    try:
+        _show([_run(lambda: decide_request(_hub(), caller, request_id, approve, reason))])
+    except (OSError, DeltaError) as exc:  # the store is unreachable: the request stays pending
+        err.print(f"[red]open-data request {request_id} not answered: {exc}[/red]")
+        raise typer.Exit(code=1) from None
+
+
+def _show(requests: list[OpenRequest]) -> None:
+    from sharehub.openrequests import late
+
+    t = Table("id", "resource", "applicant", "fields", "status", "due (China)", "late", "answer", "dataset")
+    for r in requests:
+        where = f"{r.dataset} ({r.rows:,} rows, store v{r.store_version})" if r.dataset else ""
+        t.add_row(
+            str(r.id),
+            r.resource_id,
+            r.applicant,
+            ", ".join(r.fields),
+            r.status,
+            due_text(r.deadline),
+            "late" if late(r) else "",
+            r.reason or "",
+            where,
+        )
     out.print(t)

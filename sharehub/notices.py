@@ -254,7 +254,7 @@ def mark_overdue(hub: Hub, now: datetime | None = None) -> list[int]:
                 select(Notice).where(
                     Notice.status.in_(("open", "acknowledged")),
                     Notice.deadline < now,
-                    Notice.kind.in_(("quality", "delivery", "objection")),
+                    Notice.kind.in_(("quality", "delivery", "objection", "open_request")),
                 )
             )
         )
@@ -282,6 +282,7 @@ def escalate(hub: Hub, notice: Notice, now: datetime) -> Notice:
                     "quality": f"更正资源 {notice.resource_id} 的 {len(notice.pending_keys):,} 行数据",
                     "delivery": f"报送资源 {notice.resource_id} 的更新数据",
                     "objection": f"答复对资源 {notice.resource_id} 的数据疑义",
+                    "open_request": f"答复对资源 {notice.resource_id} 的依申请开放请求",
                 }.get(notice.kind, f"处理资源 {notice.resource_id} 的通知")
                 + f"（通知 #{notice.id}），已逾期。",
                 f"整改时限依据：{rule.basis}。请督促整改，并计入部门考核（利川办法第三十一条；衡阳办法第二十六条）。",

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
+from deltalake import DeltaTable
 
 from sharehub import audit
 from sharehub.catalogue.models import Classification, Resource
@@ -78,33 +79,9 @@ def _publish_one(hub: Hub, resource: Resource) -> Published:
     if before is not None and before.get("store_version") == version and sealed_now:
         return Published(resource.id, "unchanged", version, int(before["rows"]))
     columns = open_fields(resource)
-    dataset = store.to_pyarrow_dataset()
     data = f"{PREFIX}/{resource.id}/v{version}.parquet"  # a new name per version: readers of the old one go on
-    rows = 0
-    with hub.store.parquet_writer(data, pa.schema([dataset.schema.field(c) for c in columns])) as writer:
-        for batch in dataset.to_batches(columns=columns, batch_size=100_000):  # streamed: any size
-            writer.write_batch(batch)
-            rows += batch.num_rows
-    digest, size = hub.store.sha256(data)
-    manifest = {
-        "resource_id": resource.id,
-        "title": resource.title,
-        "provider": resource.provider,
-        "store_version": version,
-        "data": data.rsplit("/", 1)[1],
-        "rows": rows,
-        "sha256": digest,
-        "bytes": size,
-        "published_at": utcnow().isoformat(),
-        "fields": [
-            {"name": f.name, "title": f.title, "type": str(dataset.schema.field(f.name).type)}
-            for f in resource.fields
-            if f.name in columns
-        ],
-        "update": resource.update.frequency,
-    }
-    sealed = json.dumps(seal(hub, manifest), ensure_ascii=False).encode()
-    hub.store.write_bytes(f"{PREFIX}/{resource.id}/manifest.json", sealed)
+    manifest = write_dataset(hub, resource, store, columns, data, {"update": resource.update.frequency})
+    rows, size = int(manifest["rows"]), int(manifest["bytes"])
     # The manifest names the new file from now on; the one it named before stays one more version, for
     # whoever is still reading it, and anything older goes.
     keep = {data, f"{PREFIX}/{resource.id}/{(before or {}).get('data')}"}
@@ -122,6 +99,41 @@ def _publish_one(hub: Hub, resource: Resource) -> Published:
     )
     log.info("open dataset %s published at store version %d: %d rows", resource.id, version, rows)
     return Published(resource.id, "published", version, rows)
+
+
+def write_dataset(
+    hub: Hub, resource: Resource, store: DeltaTable, columns: list[str], data: str, extra: dict[str, Any]
+) -> dict[str, Any]:
+    """Write `columns` of the store's current version to `data` (streamed: any size), then the sealed
+    `manifest.json` beside it (the data file, store version, rows, sha256, fields, and `extra`), last: a
+    reader that finds the manifest finds the data it describes. Returns the manifest."""
+    dataset = store.to_pyarrow_dataset()
+    rows = 0
+    with hub.store.parquet_writer(data, pa.schema([dataset.schema.field(c) for c in columns])) as writer:
+        for batch in dataset.to_batches(columns=columns, batch_size=100_000):
+            writer.write_batch(batch)
+            rows += batch.num_rows
+    digest, size = hub.store.sha256(data)
+    manifest = {
+        "resource_id": resource.id,
+        "title": resource.title,
+        "provider": resource.provider,
+        "store_version": store.version(),
+        "data": data.rsplit("/", 1)[1],
+        "rows": rows,
+        "sha256": digest,
+        "bytes": size,
+        "published_at": utcnow().isoformat(),
+        "fields": [
+            {"name": f.name, "title": f.title, "type": str(dataset.schema.field(f.name).type)}
+            for f in resource.fields
+            if f.name in columns
+        ],
+        **extra,
+    }
+    sealed = json.dumps(seal(hub, manifest), ensure_ascii=False).encode()
+    hub.store.write_bytes(f"{data.rsplit('/', 1)[0]}/manifest.json", sealed)
+    return manifest
 
 
 def open_catalogue(hub: Hub) -> list[dict[str, Any]]:

@@ -2,20 +2,21 @@
 
 All figures are counted in SQL from the metadata database: runs and rows, quarantined rows, notices
 open and overdue, deliveries late, open conflicts, application steps overdue against the department,
-objections received, and serving calls made (as a consumer) and answered (on its resources; a call the
-hub refused is made but not answered), from the audit chain. From these, each row names what the department must
-rectify (Lichuan 31: data late, not corrected in time, inconsistent with its source; steps it let run
-late), so the platform office can publish who is to rectify what.
+objections received, open-data requests answered late (or unanswered past their deadline), and
+serving calls made (as a consumer) and answered (on its resources; a call the hub refused is made but
+not answered), from the audit chain. From these, each row names what the department must rectify
+(Lichuan 31: data late, not corrected in time, inconsistent with its source; steps and open-data
+requests it let run late), so the platform office can publish who is to rectify what.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import and_, case, func, or_, select
 
 from sharehub.hub import Hub
-from sharehub.metadata.models import Application, AuditEntry, Conflict, Notice, Objection, Run
+from sharehub.metadata.models import Application, AuditEntry, Conflict, Notice, Objection, OpenRequest, Run, utcnow
 
 SERVING = ("verification", "query", "extract")
 REFUSED = ("denied", "rate_limited", "bad_request")  # calls the hub turned away: made, but not answered
@@ -31,6 +32,7 @@ FIGURES = (  # every row has each of these, zero or not
     "conflicts_open",
     "application_steps_overdue",
     "objections_received",
+    "open_requests_late",
     "calls_made",
     "calls_answered",
 )
@@ -39,6 +41,7 @@ RECTIFY = {  # what a department must rectify, and the figure that says so when 
     "notices_overdue": "notices_overdue",
     "inconsistent_with_source": "conflicts_open",
     "application_steps_overdue": "application_steps_overdue",
+    "open_requests_late": "open_requests_late",
 }
 
 
@@ -92,6 +95,15 @@ def department_stats(hub: Hub, department: str | None = None) -> list[dict[str, 
         for dept, n in s.execute(select(Objection.provider, func.count()).group_by(Objection.provider)):
             if dept in out:
                 out[dept]["objections_received"] += n
+        answered_late = or_(
+            OpenRequest.decided_at > OpenRequest.deadline,
+            and_(OpenRequest.decided_at.is_(None), OpenRequest.deadline < utcnow()),
+        )
+        for dept, n in s.execute(
+            select(OpenRequest.provider, func.count()).where(answered_late).group_by(OpenRequest.provider)
+        ):
+            if dept in out:
+                out[dept]["open_requests_late"] += n
         for caller, rid, result, n in s.execute(
             select(AuditEntry.department, AuditEntry.resource_id, AuditEntry.result, func.count())
             .where(AuditEntry.action.in_(SERVING))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+from datetime import datetime
 
 import pyarrow.parquet as pq
 import pytest
@@ -92,3 +93,160 @@ def test_open_datasets_hold_only_public_fields_and_follow_the_store(make_hub, us
     assert shown.exit_code == 0 and "unchanged" in shown.output, shown.output
     refused = CliRunner().invoke(cli, ["open", "publish", "gongan.population"])
     assert refused.exit_code == 1 and "not open unconditionally" in refused.output
+
+
+def test_a_request_for_data_opened_on_application_is_answered_by_its_department(make_hub, use_env) -> None:
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from sharehub.consumers import add_consumer
+    from sharehub.metadata.models import Notice
+
+    hub = make_hub()
+    use_env(hub)
+    build_sources(hub.settings, hub.catalogue, 300, 200)
+    res = hub.catalogue.resource("swj.tax_registration")
+    run_resource(hub, res.id)
+    _, platform = add_consumer(hub, "开放平台", "platform", "platform")
+    _, swj = add_consumer(hub, "税务局数据科", "swj", "provider")
+    _, scjg = add_consumer(hub, "市场监管局数据科", "scjg", "provider")
+    _, reader = add_consumer(hub, "人社局待遇认证", "rsj", "consumer")
+    client = TestClient(create_app())
+
+    def call(method: str, path: str, key: str, **kw):  # type: ignore[no-untyped-def]
+        return client.request(method, path, headers={"Authorization": f"Bearer {key}"}, **kw)
+
+    ask = {"resource_id": res.id, "applicant": "利川市信用研究院", "fields": ["uscc", "name", "taxpayer_status"]}
+    ask |= {"purpose": "企业信用状况研究", "portal_ref": "KF-2026-0001"}
+    # What the portal may ask for: an on-application resource, its L1 fields only, by the platform office.
+    for change, says in (
+        ({"fields": ["uscc", "tax_grade"]}, "tax_grade is L2, not public (L1)"),
+        ({"fields": ["uscc", "nothing"]}, "nothing is not a field"),
+        ({"resource_id": "scjg.legal_entity"}, "open unconditionally"),
+        ({"resource_id": "gongan.population", "fields": ["id_number"]}, "not open to the public"),
+    ):
+        refused = call("POST", "/open/requests", platform, json=ask | change)
+        assert refused.status_code == 422 and says in refused.json()["detail"], refused.json()
+    assert call("POST", "/open/requests", reader, json=ask).status_code == 403
+    assert call("POST", "/open/requests", swj, json=ask).status_code == 403
+
+    made = call("POST", "/open/requests", platform, json=ask)
+    assert made.status_code == 201, made.json()
+    request = made.json()
+    rule = hub.profile.deadlines["open_application"]
+    assert request["status"] == "pending" and not request["late"] and request["dataset"] is None
+    due = hub.calendar.deadline(datetime.fromisoformat(request["created_at"]), rule.working_days)
+    assert datetime.fromisoformat(request["deadline"]) == due
+    with hub.db() as s:
+        asked = s.get(Notice, s.scalar(sa.select(Notice.id).where(Notice.kind == "open_request")))
+        assert asked is not None and asked.department == "swj" and asked.status == "open"
+        assert f"#{request['id']}" in asked.subject and "利川市信用研究院" in asked.body
+
+    # Each department sees the requests on its own resources; the platform office sees all.
+    assert [r["id"] for r in call("GET", "/open/requests", swj).json()] == [request["id"]]
+    assert call("GET", "/open/requests", scjg).json() == []
+    assert call("GET", f"/open/requests/{request['id']}", scjg).status_code == 404
+    assert call("GET", "/open/requests", reader).status_code == 403
+    assert [r["id"] for r in call("GET", "/open/requests", platform, params={"status": "pending"}).json()] == [
+        request["id"]
+    ]
+    assert call("GET", "/open/requests", platform, params={"status": "approved"}).json() == []
+
+    # Only the providing department answers; a refusal needs reasons.
+    decision = f"/open/requests/{request['id']}/decision"
+    assert call("POST", decision, scjg, json={"approve": True}).status_code == 404
+    assert call("POST", decision, platform, json={"approve": True}).status_code == 403
+    assert call("POST", decision, swj, json={"approve": False, "reason": ""}).status_code == 422
+    approved = call("POST", decision, swj, json={"approve": True})
+    assert approved.status_code == 200, approved.json()
+    done = approved.json()
+    assert done["status"] == "approved" and done["dataset"] == f"open/requests/{request['id']}/data.parquet"
+    assert call("POST", decision, swj, json={"approve": False, "reason": "再议一次"}).status_code == 409
+
+    # The request's own dataset: the fields asked for, every row of the store, under the platform's seal.
+    data = hub.store.read_bytes(done["dataset"])
+    table = pq.read_table(io.BytesIO(data))
+    stored = DeltaTable(hub.store.uri(res.store_path)).to_pyarrow_table(columns=["uscc", "name", "taxpayer_status"])
+    assert table.column_names == ["uscc", "name", "taxpayer_status"]
+    assert table.num_rows == stored.num_rows == done["rows"] > 0
+    assert sorted(table.column("uscc").to_pylist()) == sorted(stored.column("uscc").to_pylist())
+    manifest = json.loads(hub.store.read_bytes(f"open/requests/{request['id']}/manifest.json"))
+    assert manifest["sha256"] == done["sha256"] == hashlib.sha256(data).hexdigest()
+    assert manifest["open_request"] == request["id"] and manifest["purpose"] == "企业信用状况研究"
+    assert verify(manifest, public_pem(hub)) is None
+    with hub.db() as s:
+        asked = s.get(Notice, asked.id)
+        assert asked is not None and asked.status == "resolved" and asked.pending_keys == []
+        told = s.scalars(sa.select(Notice).where(Notice.kind == "open_request", Notice.department == "platform")).one()
+        assert "KF-2026-0001" in told.body and done["dataset"] in told.body
+        entries = s.execute(sa.text("SELECT action, result, detail FROM audit_log ORDER BY id")).all()
+    steps = [(a, r) for a, r, _ in entries if a.startswith("open_")]
+    assert steps == [("open_request", "pending"), ("open_decision", "approved")]
+    assert not any("研究院" in str(row) for row in entries)  # the applicant's name stays out of the audit chain
+
+
+def test_an_unanswered_open_data_request_runs_late_and_a_failed_approval_leaves_nothing(
+    make_hub, use_env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import timedelta
+
+    from sharehub.consumers import operator
+    from sharehub.grants import WrongState
+    from sharehub.metadata.models import Notice
+    from sharehub.notices import mark_overdue
+    from sharehub.openrequests import decide_request, file_request, late, list_requests
+
+    hub = make_hub()
+    use_env(hub)
+    build_sources(hub.settings, hub.catalogue, 300, 200)
+    res = hub.catalogue.resource("swj.tax_registration")
+    swj = operator("税务局经办人", "swj")
+    asked = file_request(hub, operator("开放平台"), res.id, "某公司", ["uscc", "name"], "招投标资格核验")
+
+    # Nothing delivered yet: nothing to open, and the request waits.
+    with pytest.raises(WrongState, match="no store yet"):
+        decide_request(hub, swj, asked.id, True, "")
+    run_resource(hub, res.id)
+
+    # Writing the dataset fails half-way: no file stays behind and the request is still pending.
+    def broken(relative: str) -> tuple[str, int]:
+        raise OSError("object store unreachable")
+
+    monkeypatch.setattr(hub.store, "sha256", broken)
+    with pytest.raises(OSError, match="unreachable"):
+        decide_request(hub, swj, asked.id, True, "")
+    monkeypatch.undo()
+    assert not hub.store.exists(f"open/requests/{asked.id}/data.parquet")
+    assert list_requests(hub, swj, only=asked.id)[0].status == "pending"
+
+    # Past its deadline the department's notice runs overdue and the platform office is told.
+    after = asked.deadline + timedelta(seconds=1)
+    assert late(asked, after) and not late(asked, asked.deadline - timedelta(hours=1))
+    overdue = mark_overdue(hub, now=after)
+    with hub.db() as s:
+        notice = s.get(Notice, asked.notice_id)
+        assert notice is not None and notice.id in overdue and notice.status == "overdue"
+        escalation = s.scalars(sa.select(Notice).where(Notice.parent_id == notice.id)).one()
+        assert escalation.department == "platform" and "依申请开放请求" in escalation.body
+
+    # A refusal keeps its reasons and writes nothing.
+    use_env(hub)
+    refuse = ["open", "decide", str(asked.id), "--department", "swj", "--refuse", "--by", "李四"]
+    shown = CliRunner().invoke(cli, [*refuse, "--reason", "涉及商业秘密"], env={"COLUMNS": "200"})
+    assert shown.exit_code == 0 and "refused" in shown.output and "涉及商业秘密" in shown.output, shown.output
+    assert not hub.store.exists(f"open/requests/{asked.id}/data.parquet")
+    listed = CliRunner().invoke(cli, ["open", "requests", "--status", "refused"], env={"COLUMNS": "200"})
+    assert listed.exit_code == 0 and "涉及商业秘密" in listed.output, listed.output
+    assert CliRunner().invoke(cli, ["open", "requests", "--status", "nope"]).exit_code == 2
+
+    # A request left unanswered past its deadline counts against the department until it is answered.
+    from sharehub.metadata.models import OpenRequest, utcnow
+    from sharehub.stats import department_stats
+
+    assert department_stats(hub, "swj")[0]["open_requests_late"] == 0  # refused in time
+    waiting = file_request(hub, operator("开放平台"), res.id, "某公司", ["uscc"], "招投标资格核验")
+    with hub.db() as s:
+        filed_long_ago = sa.update(OpenRequest).where(OpenRequest.id == waiting.id)
+        s.execute(filed_long_ago.values(deadline=utcnow() - timedelta(hours=1)))
+    (swj_stats,) = department_stats(hub, "swj")
+    assert swj_stats["open_requests_late"] == 1 and "open_requests_late" in swj_stats["rectify"]

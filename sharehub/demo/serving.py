@@ -4,8 +4,9 @@ It starts the API (uvicorn, on a free local port, in a thread) against the store
 registers a platform office, two provider departments and one consumer application, and then, as
 those callers: applies for an unconditional resource (granted at once) and a conditional one (review,
 decision, notification), verifies claims, queries a masked record, is refused outside its grant, makes
-a bulk extract and downloads it, and finally walks the audit chain. Every step is an HTTP call that a
-department's system could make.
+a bulk extract and downloads it; then, as the open-data portal, files a request for data opened on
+application, which the tax bureau approves; and finally walks the audit chain. Every step is an HTTP
+call that a department's system could make.
 """
 
 from __future__ import annotations
@@ -116,6 +117,7 @@ def tour(hub: Hub) -> Tour:
     done = Tour()
     platform = add_consumer(hub, "平台办 运维", "platform", "platform")[1]
     rsj = add_consumer(hub, "人社局 数据管理", "rsj", "provider")[1]
+    swj = add_consumer(hub, "税务局 数据管理", "swj", "provider")[1]
     mzj = done.consumer_key = add_consumer(hub, "民政局 低保核对系统", "mzj", "consumer")[1]
     until = (datetime.now(UTC) + timedelta(days=365)).isoformat()
     person = _person(hub)
@@ -199,6 +201,23 @@ def tour(hub: Hub) -> Tour:
             )
         else:
             step("bulk extract of rsj.insurance_enrolment", f"{code} {extract.get('detail')}")
+
+        ask = {"resource_id": "swj.tax_registration", "applicant": "利川市信用研究院", "purpose": "企业信用状况研究"}
+        code, asked = api.call("POST", "/open/requests", platform, {**ask, "fields": ["uscc", "name", "tax_grade"]})
+        step("the open-data portal asks 税务局 to open tax_grade (L2)", f"{code} {asked.get('detail')}")
+        public = ["uscc", "name", "taxpayer_status"]
+        code, asked = api.call("POST", "/open/requests", platform, {**ask, "fields": public})
+        step(
+            "the portal files a request for swj.tax_registration (依申请开放)",
+            f"{code} #{asked['id']} {asked['status']}, answer due {_due(asked['deadline'])}",
+        )
+        code, asked = api.call("POST", f"/open/requests/{asked['id']}/decision", swj, {"approve": True})
+        step(
+            "税务局 approves; its dataset is written and sealed",
+            f"{code} {asked['status']}: {asked['rows']:,} rows at {asked['dataset']}"
+            if code == 200
+            else f"{code} {asked.get('detail')}",
+        )
 
     chain = verify_chain(hub)
     done.audit_entries, done.audit_intact = chain.entries, chain.ok

@@ -362,3 +362,30 @@ class Objection(Base):
     answered_by: Mapped[str | None] = mapped_column(String(100))
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     answer: Mapped[str | None] = mapped_column(Text)
+
+
+class OpenRequest(Base):
+    """A request to the open-data portal for a resource opened on application (依申请开放), its answer by
+    the providing department within the profile's `open_application` working days, and the dataset
+    written for it when approved."""
+
+    __tablename__ = "open_requests"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    resource_id: Mapped[str] = mapped_column(String(100), index=True)
+    provider: Mapped[str] = mapped_column(String(50), index=True)
+    applicant: Mapped[str] = mapped_column(String(200))  # as the portal names the requester
+    purpose: Mapped[str] = mapped_column(Text)
+    fields: Mapped[list[str]] = mapped_column(JSON)
+    portal_ref: Mapped[str | None] = mapped_column(String(100))  # the portal's own number for the request
+    status: Mapped[str] = mapped_column(String(20), index=True)  # pending, approved, refused
+    deadline: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    filed_by: Mapped[str] = mapped_column(String(100))
+    notice_id: Mapped[int | None] = mapped_column(ForeignKey("notices.id", name="fk_open_requests_notice_id"))
+    decided_by: Mapped[str | None] = mapped_column(String(100))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    reason: Mapped[str | None] = mapped_column(Text)
+    dataset: Mapped[str | None] = mapped_column(String(300))  # object-store path of the data file
+    store_version: Mapped[int | None] = mapped_column(BigInteger)
+    rows: Mapped[int | None] = mapped_column(BigInteger)
+    sha256: Mapped[str | None] = mapped_column(String(64))
