@@ -23,7 +23,7 @@ from sharehub.consumers import Caller
 from sharehub.grants import Access, Forbidden, active_grant
 from sharehub.hub import Hub
 from sharehub.metadata.models import Extract, Grant, utcnow
-from warehouse.delta import open_table
+from warehouse.delta import open_table, table_id
 
 NDJSON = "application/x-ndjson; charset=utf-8"
 
@@ -119,6 +119,7 @@ def build_router(get_hub: Callable[..., Any], get_caller: Callable[..., Any]) ->
                     Extract.consumer_id == caller.id,
                     Extract.since_version.is_(None),
                     Extract.store_version == store.version(),
+                    Extract.store_table_id == table_id(store),
                     Extract.removed_at.is_(None),
                 )
                 .order_by(Extract.created_at.desc())

@@ -26,6 +26,7 @@ from urllib.parse import urlencode, urlparse
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError
 from sqlalchemy import or_, select
 
@@ -39,7 +40,7 @@ from sharehub.metadata.models import Extract, Grant, utcnow
 from sharehub.paging import Page, latest_first
 from sharehub.seal import seal
 from sharehub.workdays import china_time
-from warehouse.delta import open_table
+from warehouse.delta import open_table, table_id
 
 
 @dataclass(frozen=True)
@@ -131,7 +132,7 @@ def _record_extract(
     res: Resource,
     folder: str,
     extract_id: str,
-    version: int,
+    store: DeltaTable,
     since: int | None,
     written: _Written,
     columns: list[str],
@@ -139,6 +140,7 @@ def _record_extract(
     """The manifest beside the data, under the platform's seal, and the extract's row."""
     resource_id = res.id
     served, digest, size = written.schema, written.sha256, written.bytes
+    version = store.version()
     manifest = {
         "extract_id": extract_id,
         "resource_id": resource_id,
@@ -172,6 +174,7 @@ def _record_extract(
             grant_id=access.grant_id,
             resource_id=resource_id,
             store_version=version,
+            store_table_id=table_id(store),
             since_version=since,
             rows=written.rows,
             sha256=digest,
@@ -191,7 +194,7 @@ def create(hub: Hub, caller: Caller, access: Access, resource_id: str, increment
     version = store.version()
     columns = [f.name for f in res.fields if f.name in access.fields]
     keys = [k for k in res.source.key if k not in columns]
-    since = _last_version(hub, caller, access, resource_id) if incremental else None
+    since = _last_version(hub, caller, access, resource_id, table_id(store)) if incremental else None
     table = None
     if since is not None:
         table = _changes(res, store, since, version, columns + keys)
@@ -210,7 +213,7 @@ def create(hub: Hub, caller: Caller, access: Access, resource_id: str, increment
         source_schema = pa.schema([dataset.schema.field(c) for c in columns + keys])
     try:  # no half-written extract is left behind: its files go if anything fails before it is recorded
         written = _write_extract(hub, res, f"{folder}/data.parquet", batches, source_schema, columns)
-        extract = _record_extract(hub, caller, access, res, folder, extract_id, version, since, written, columns)
+        extract = _record_extract(hub, caller, access, res, folder, extract_id, store, since, written, columns)
     except BaseException:
         hub.store.delete_dir(folder)
         raise
@@ -228,10 +231,13 @@ def create(hub: Hub, caller: Caller, access: Access, resource_id: str, increment
     return issue_url(hub, caller, extract)
 
 
-def _last_version(hub: Hub, caller: Caller, access: Access, resource_id: str) -> int | None:
+def _last_version(hub: Hub, caller: Caller, access: Access, resource_id: str, identity: str) -> int | None:
+    """The store version of this consumer's last extract under this grant, if it was of the same table: a
+    store deleted and written anew restarts its versions, so counting changes from there would be wrong
+    (the extract is then a full one)."""
     with hub.db() as s:
-        return s.scalar(
-            select(Extract.store_version)
+        last = s.execute(
+            select(Extract.store_version, Extract.store_table_id)
             .where(
                 Extract.consumer_id == caller.id,
                 Extract.grant_id == access.grant_id,
@@ -239,7 +245,10 @@ def _last_version(hub: Hub, caller: Caller, access: Access, resource_id: str) ->
             )
             .order_by(Extract.created_at.desc())
             .limit(1)
-        )
+        ).first()
+    if last is None or last[1] not in (None, identity):  # None: recorded before table ids were
+        return None
+    return int(last[0])
 
 
 def _changes(res: Resource, store, since: int, version: int, columns: list[str]) -> pa.Table | None:  # type: ignore[no-untyped-def]

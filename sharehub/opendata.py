@@ -28,7 +28,7 @@ from sharehub.catalogue.models import Classification, Resource
 from sharehub.hub import Hub
 from sharehub.metadata.models import utcnow
 from sharehub.seal import key_id, public_pem, seal
-from warehouse.delta import open_table
+from warehouse.delta import open_table, table_id
 
 log = logging.getLogger(__name__)
 PREFIX = "open"
@@ -76,7 +76,8 @@ def _publish_one(hub: Hub, resource: Resource) -> Published:
     version = store.version()
     before = _manifest(hub, resource.id)
     sealed_now = (before or {}).get("seal", {}).get("key_id") == key_id(public_pem(hub))  # not if the key changed
-    if before is not None and before.get("store_version") == version and sealed_now:
+    same = (before or {}).get("store_table_id") == table_id(store)  # not a store deleted and written anew
+    if before is not None and before.get("store_version") == version and same and sealed_now:
         return Published(resource.id, "unchanged", version, int(before["rows"]))
     columns = open_fields(resource)
     data = f"{PREFIX}/{resource.id}/v{version}.parquet"  # a new name per version: readers of the old one go on
@@ -119,6 +120,7 @@ def write_dataset(
         "title": resource.title,
         "provider": resource.provider,
         "store_version": store.version(),
+        "store_table_id": table_id(store),
         "data": data.rsplit("/", 1)[1],
         "rows": rows,
         "sha256": digest,

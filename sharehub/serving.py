@@ -3,7 +3,8 @@
 DuckDB is built for scans: a point lookup costs about half a millisecond with an ART index and tens
 of milliseconds without, where a SQLite B-tree answers in microseconds. So each served resource has
 a SQLite copy (`<home>/serving/<resource>.sqlite`): one row per store row, the key as primary key and
-the fields as JSON. It is refreshed when the store's Delta version moves, by applying the Delta
+the fields as JSON, and the Delta table id and version it holds. It is refreshed when the store's Delta
+version moves (rebuilt when the store is another table, deleted and written anew), by applying the Delta
 change data between the two versions (or, without it, by rebuilding into a new file that replaces the
 old one atomically). Lookups of a past version (`as_of`) read the Delta table at that version.
 """
@@ -28,7 +29,7 @@ from deltalake.exceptions import DeltaError
 
 from sharehub.catalogue.models import SEP, Resource
 from sharehub.hub import Hub
-from warehouse.delta import open_table
+from warehouse.delta import open_table, table_id
 
 log = logging.getLogger(__name__)
 
@@ -156,8 +157,12 @@ def refresh(hub: Hub, resource: Resource) -> int | None:
     held = None
     if path.exists():
         with sqlite3.connect(path) as con:
-            row = con.execute("SELECT version FROM meta").fetchone()
-            held = None if row is None else int(row[0])
+            try:
+                row = con.execute("SELECT version, table_id FROM meta").fetchone()
+            except sqlite3.OperationalError:  # a copy from before table ids: rebuilt
+                row = None
+        # A store deleted and written anew is another table, whose versions restart at 0: rebuilt.
+        held = None if row is None or row[1] != table_id(table) else int(row[0])
     if held == current:
         return current
     if held is not None and _apply_changes(path, resource, table, held + 1, current):
@@ -197,13 +202,13 @@ def _rebuild(path: Path, resource: Resource, table: DeltaTable) -> None:
         con.execute("PRAGMA journal_mode = OFF")
         con.execute("PRAGMA synchronous = OFF")
         con.execute("CREATE TABLE rows (k TEXT PRIMARY KEY, doc TEXT NOT NULL) WITHOUT ROWID")
-        con.execute("CREATE TABLE meta (version INTEGER NOT NULL)")
+        con.execute("CREATE TABLE meta (version INTEGER NOT NULL, table_id TEXT NOT NULL)")
         names = [f.name for f in resource.fields]
         for batch in table.to_pyarrow_dataset().to_batches(columns=names, batch_size=100_000):
             con.executemany(
                 "INSERT OR REPLACE INTO rows VALUES (?, ?)", _docs(resource, pa.Table.from_batches([batch]))
             )
-        con.execute("INSERT INTO meta VALUES (?)", (table.version(),))
+        con.execute("INSERT INTO meta VALUES (?, ?)", (table.version(), table_id(table)))
     os.replace(tmp, path)
     log.info("serving copy %s rebuilt at version %d", resource.id, table.version())
 

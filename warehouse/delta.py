@@ -35,6 +35,12 @@ def open_table(uri: str, options: dict[str, str]) -> DeltaTable | None:
         return None
 
 
+def table_id(table: DeltaTable) -> str:
+    """The table's own id (its metaData id). A store deleted and written anew at the same path is another
+    table, whose versions restart at 0: whatever remembers a store's version must remember this too."""
+    return str(table.metadata().id)
+
+
 def committed_version(table: DeltaTable, run_id: str, depth: int = 50) -> int | None:
     """The version a run already committed, found in the table's recent history (for idempotent retries)."""
     for entry in table.history(limit=depth):

@@ -1,11 +1,13 @@
 """A local DuckDB copy of the columns the consistency check compares, kept in step with Delta change data.
 
 Each compared store has a table here holding its key columns, its compared fields and `_run_id`, and
-the Delta version it reflects. Syncing applies the store's change data (inserts, updates, deletes)
+the Delta table (its id: a store deleted and written anew is another table, whose versions restart at
+0) and version it reflects. Syncing applies the store's change data (inserts, updates, deletes)
 between that version and the current one, and returns the entity keys that changed, so an incremental
 check touches only those entities and never scans the stores. A store whose change data cannot be read
-for that range (made before change data was kept, vacuumed, or its columns changed) is reloaded whole,
-and then every entity counts as changed. The file is a cache: deleting it only makes the next check full.
+for that range (made before change data was kept, vacuumed, its columns changed, or another table) is
+reloaded whole, and then every entity counts as changed. The file is a cache: deleting it only makes
+the next check full.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from deltalake.exceptions import DeltaError
 from connectors import duck
 from expectations.sql import ident
 from sharehub.errors import RetryableError
+from warehouse.delta import table_id
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +42,17 @@ class StoreCache:
         self.con.execute("PRAGMA disable_checkpoint_on_shutdown")
         # A full reload writes every compared column: skipping compression halves that, for a larger file.
         self.con.execute("SET force_compression = 'uncompressed'")
+        known = {
+            c
+            for (c,) in self.con.execute(
+                "SELECT column_name FROM duckdb_columns() WHERE table_name = 'cache_state'"
+            ).fetchall()
+        }
+        if known and "table_id" not in known:  # a cache from before table ids: forget it, every store reloads
+            self.con.execute("DROP TABLE cache_state")
         self.con.execute(
-            "CREATE TABLE IF NOT EXISTS cache_state (resource_id VARCHAR PRIMARY KEY, version BIGINT, columns VARCHAR)"
+            "CREATE TABLE IF NOT EXISTS cache_state"
+            " (resource_id VARCHAR PRIMARY KEY, version BIGINT, columns VARCHAR, table_id VARCHAR)"
         )
         self.con.execute("BEGIN TRANSACTION")
 
@@ -63,21 +75,22 @@ class StoreCache:
         """Bring the copy to the store's current version; the entity keys that changed, or None if reloaded."""
         wanted = ",".join(columns)
         state = self.con.execute(
-            "SELECT version, columns FROM cache_state WHERE resource_id = ?", [resource_id]
+            "SELECT version, columns, table_id FROM cache_state WHERE resource_id = ?", [resource_id]
         ).fetchone()
-        current = store.version()
-        if state is not None and state[1] == wanted and not reload:
+        current, identity = store.version(), table_id(store)
+        # The same table (a store deleted and made anew restarts its versions at 0) with the same columns.
+        if state is not None and state[1:] == (wanted, identity) and not reload:
             if state[0] == current:
                 return set()
             changed = self._apply_changes(resource_id, store, columns, key, entity, state[0] + 1, current)
             if changed is not None:
-                self._remember(resource_id, current, wanted)
+                self._remember(resource_id, current, wanted, identity)
                 return changed
         self.con.register("delta_scan", store.to_pyarrow_dataset())
         select_list = ", ".join(ident(c) for c in columns)
         self.con.execute(f"CREATE OR REPLACE TABLE {self.table(resource_id)} AS SELECT {select_list} FROM delta_scan")
         self.con.unregister("delta_scan")
-        self._remember(resource_id, current, wanted)
+        self._remember(resource_id, current, wanted, identity)
         log.info("consistency cache: %s reloaded at version %d", resource_id, current)
         return None
 
@@ -113,5 +126,7 @@ class StoreCache:
         log.info("consistency cache: %s %d..%d, %d entities changed", resource_id, start, end, len(changed))
         return changed
 
-    def _remember(self, resource_id: str, version: int, columns: str) -> None:
-        self.con.execute("INSERT OR REPLACE INTO cache_state VALUES (?, ?, ?)", [resource_id, version, columns])
+    def _remember(self, resource_id: str, version: int, columns: str, identity: str) -> None:
+        self.con.execute(
+            "INSERT OR REPLACE INTO cache_state VALUES (?, ?, ?, ?)", [resource_id, version, columns, identity]
+        )

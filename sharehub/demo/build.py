@@ -24,17 +24,22 @@ class DemoSources:
 
 
 def reset_embedded_state(settings: Settings) -> None:
-    """Remove the demo's own state under the hub's home (front-end DBs, drops, local lake, SQLite metadata)."""
+    """Remove the demo's own state under the hub's home: front-end DBs, drops, the local lake, the SQLite
+    metadata (with its write-ahead log) and what is derived from the stores (the consistency cache, the
+    serving copies). The seal and URL-signing keys stay."""
     home = settings.home
-    targets = [home / "frontdb", settings.filedrop_dir]
+    targets = [home / "frontdb", settings.filedrop_dir, home / "serving"]
     if settings.storage_url.startswith("file://"):
         targets.append(Path(settings.storage_url.removeprefix("file://")))
     for t in targets:
         if t.is_dir() and home in t.parents:
             shutil.rmtree(t)
+    files = [home / "consistency.duckdb", home / "consistency.duckdb.wal"]
     meta = settings.metadata_url.removeprefix("sqlite:///")
     if settings.metadata_url.startswith("sqlite:///") and home in Path(meta).parents:
-        Path(meta).unlink(missing_ok=True)
+        files += [Path(meta + suffix) for suffix in ("", "-wal", "-shm", "-journal")]
+    for f in files:
+        f.unlink(missing_ok=True)
 
 
 def build_sources(

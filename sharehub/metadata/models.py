@@ -334,6 +334,8 @@ class Extract(Base):
     grant_id: Mapped[int] = mapped_column(ForeignKey("grants.id", name="fk_extracts_grant_id"))
     resource_id: Mapped[str] = mapped_column(String(100), index=True)
     store_version: Mapped[int] = mapped_column(Integer)
+    # The store's Delta table id: a store deleted and written anew is another table, its versions from 0.
+    store_table_id: Mapped[str | None] = mapped_column(String(64))
     since_version: Mapped[int | None] = mapped_column(Integer)  # incremental: changes after this version
     rows: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64))
