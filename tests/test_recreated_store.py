@@ -19,6 +19,7 @@ from sharehub.demo.build import build_sources, reset_embedded_state
 from sharehub.hub import Hub
 from sharehub.pipeline.run import run_resource
 from warehouse.delta import CHANGE_DATA
+from warehouse.themes import build
 
 
 def _recreate(hub: Hub, resource_id: str, key: str, field: str, value: str) -> str:
@@ -44,7 +45,7 @@ def test_a_store_written_anew_is_compared_and_served_afresh(make_hub) -> None:
 
     hub = make_hub()
     build_sources(hub.settings, hub.catalogue, 300, 100)
-    for rid in ("gongan.population", "rsj.insurance_enrolment", "scjg.legal_entity"):
+    for rid in ("gongan.population", "rsj.insurance_enrolment", "scjg.legal_entity", "swj.tax_registration"):
         run_resource(hub, rid)
     check(hub, full=True)
     before = {(c.entity_key, c.item) for c in list_conflicts(hub, status="open")}
@@ -77,8 +78,13 @@ def test_a_store_written_anew_is_compared_and_served_afresh(make_hub) -> None:
     names = pq.read_table(io.BytesIO(hub.store.read_bytes(again.path)))
     assert "改*者" in names.column("name").to_pylist()
 
-    # The open dataset of a recreated store is published again, though its version number is the same.
+    # The open dataset of a recreated store is published again, though its version number is the same,
+    # and a thematic store built from it is rebuilt.
+    assert {b.model: b.status for b in build(hub)}["market_credit.company_credit"] == "built"
+    assert {b.model: b.status for b in build(hub)}["market_credit.company_credit"] == "unchanged"
     entity = _recreate(hub, "scjg.legal_entity", "uscc", "name", "新设公司")
+    rebuilt = {b.model: b.status for b in build(hub)}
+    assert rebuilt["market_credit.company_credit"] == "built", rebuilt
     (published,) = publish(hub)
     assert (published.status, published.store_version) == ("published", 0)
     manifest = json.loads(hub.store.read_bytes("open/scjg.legal_entity/manifest.json"))

@@ -14,7 +14,8 @@ row's lineage: `{resource, version, run_id}`, i.e. the Delta version read and th
 row. A model selects `_lineage`, a list of the `_src` of the rows it used (`[r._src, p._src]`);
 nulls from outer joins are dropped. The table-level lineage, every source's version and the
 model's SQL digest, is also kept in the Delta commit, so each version of a thematic store says
-what it was built from. A model is rebuilt only when a source version or its SQL changed.
+what it was built from. A model is rebuilt only when a source version (or table: a store deleted
+and written anew restarts at version 0) or its SQL changed.
 """
 
 from __future__ import annotations
@@ -32,11 +33,12 @@ from connectors import duck
 from expectations.sql import ident, literal
 from sharehub.hub import Hub
 from warehouse.declared import Model, ModelError, load_models
-from warehouse.delta import open_table
+from warehouse.delta import open_table, table_id
 
 log = logging.getLogger(__name__)
 SOURCES_KEY = "sharehub.sources"
 SQL_KEY = "sharehub.model_sha256"
+TABLES_KEY = "sharehub.source_tables"  # each source's table id: a store written anew restarts at version 0
 
 
 def models(hub: Hub) -> dict[str, Model]:
@@ -76,9 +78,11 @@ def _build_one(hub: Hub, model: Model, force: bool) -> Build:
             return Build(model.id, "waiting", detail=f"{rid} has no store yet")
         tables[rid] = table
     versions = {rid: t.version() for rid, t in tables.items()}
+    identities = {rid: table_id(t) for rid, t in tables.items()}
     uri = hub.store.uri(model.store_path)
     last = last_build(uri, options)
-    if not force and last and last.get(SOURCES_KEY) == versions and last.get(SQL_KEY) == model.digest:
+    built_from = None if last is None else (last[SOURCES_KEY], last[TABLES_KEY], last[SQL_KEY])
+    if not force and last and built_from == (versions, identities, model.digest):
         return Build(model.id, "unchanged", last.get("version"), sources=versions)
     con = duck.connect()
     try:
@@ -91,7 +95,12 @@ def _build_one(hub: Hub, model: Model, force: bool) -> Build:
     finally:
         con.close()
     props = CommitProperties(
-        custom_metadata={SOURCES_KEY: json.dumps(versions), SQL_KEY: model.digest, "sharehub.model": model.id}
+        custom_metadata={
+            SOURCES_KEY: json.dumps(versions),
+            TABLES_KEY: json.dumps(identities),
+            SQL_KEY: model.digest,
+            "sharehub.model": model.id,
+        }
     )
     write_deltalake(
         uri, rows, mode="overwrite", schema_mode="overwrite", storage_options=options, commit_properties=props
@@ -128,10 +137,11 @@ def last_build(uri: str, options: dict[str, str]) -> dict | None:
     if table is None:
         return None
     entry = table.history(limit=1)[0]
-    raw = entry.get(SOURCES_KEY)
+    raw, tables = entry.get(SOURCES_KEY), entry.get(TABLES_KEY)
     return {
         "version": table.version(),
         SOURCES_KEY: json.loads(raw) if raw else None,
+        TABLES_KEY: json.loads(tables) if tables else None,
         SQL_KEY: entry.get(SQL_KEY),
         "timestamp": entry.get("timestamp"),
     }
