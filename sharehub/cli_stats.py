@@ -92,6 +92,7 @@ def scores(since: Day = None, until: Day = None) -> None:
         title=f"scores from {start:%Y-%m-%d %H:%M} to {end.astimezone(start.tzinfo):%Y-%m-%d %H:%M} (China time)",
     )
     for r in rows:
+        calls = f"{r.calls_answered:,} call" + ("" if r.calls_answered == 1 else "s")
         t.add_row(
             "-" if r.rank is None else str(r.rank),
             r.department,
@@ -99,7 +100,7 @@ def scores(since: Day = None, until: Day = None) -> None:
             part(r.parts["quantity"], f"{r.resources_delivering}/{r.resources}"),
             part(r.parts["timeliness"], f"{r.periods_on_time:,}/{r.periods_due:,}"),
             part(r.parts["quality"], f"{r.rows_passed:,}/{r.rows_landed:,}"),
-            part(r.parts["use"], f"{r.resources_used}/{r.resources_shared}, {r.calls_answered:,} calls"),
+            part(r.parts["use"], f"{r.resources_used}/{r.resources_shared}, {calls}"),
         )
     out.print(t)
     out.print("a part with nothing to measure in the period shows '-' and is left out of the score")

@@ -101,7 +101,7 @@ def test_use_counts_answered_calls_only_and_the_api_publishes_scores(make_hub, u
     assert empty.status_code == 422 and "the period is empty" in empty.text
 
     shown = CliRunner().invoke(cli, ["scores", "--since", "2026-01-01"], env={"COLUMNS": "200"})
-    assert shown.exit_code == 0 and "100.0 (1/1, 1 calls)" in shown.output, shown.output
+    assert shown.exit_code == 0 and "100.0 (1/1, 1 call)" in shown.output, shown.output
     refused = CliRunner().invoke(cli, ["scores", "--since", "2026-11-05", "--until", "2026-11-04"])
     assert refused.exit_code == 1 and "the period is empty" in refused.output
 
