@@ -73,7 +73,7 @@ from sharehub.notices import (
     list_notices,
     pending_reasons,
 )
-from sharehub.objections import ObjectionState, key_fields, list_objections, raise_objection
+from sharehub.objections import ObjectionState, key_fields, list_objections, raise_objection, under_objection
 from sharehub.objections import answer as answer_objection
 from sharehub.openrequests import OpenRequestState, file_request
 from sharehub.openrequests import decide_request as decide_open_request
@@ -306,6 +306,11 @@ class QueryOut(BaseModel):
     version: int | None
     as_of: Moment | None
     record: dict[str, Any]
+    under_objection: list[str] = Field(
+        default_factory=list,
+        description="Granted fields of this record that an open objection disputes (疑义校核中): its provider "
+        "is checking them, and meanwhile they are served as they stand (Lichuan 23: business goes on).",
+    )
 
 
 class BulkIn(BaseModel):
@@ -1229,7 +1234,9 @@ def create_app() -> FastAPI:
                 hub, "query", caller, res.id, grant_id=access.grant_id, record_key=key_of(res, key), result="not_found"
             )
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"{res.id}: no record with that key")
-        out = QueryOut(resource_id=res.id, version=version, as_of=as_of, record=masked(res, row, access.fields))
+        disputed = sorted(under_objection(hub, res.id, key_of(res, key)) & access.fields)
+        record = masked(res, row, access.fields)
+        out = QueryOut(resource_id=res.id, version=version, as_of=as_of, record=record, under_objection=disputed)
         payload = out.model_dump_json()
         await audit.arecord(
             hub,

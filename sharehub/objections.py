@@ -3,8 +3,9 @@
 The provider gets a notice with the profile's `objection` deadline in working days; an unanswered
 objection runs overdue and is escalated like any notice. The answer, `corrected` (the source was
 fixed; the next run carries it) or `confirmed` (the record stands, with reasons), goes back to the
-consumer's department as a notice. Every step is audited; the record key is the only personal datum
-kept.
+consumer's department as a notice. While an objection is open, the record is served as it stands,
+and a query of it names the disputed fields (`under_objection`): the person's business goes on
+(Lichuan 23). Every step is audited; the record key is the only personal datum kept.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from sharehub.consumers import Caller
 from sharehub.grants import Forbidden, GrantError, NotFound, WrongState, active_grant, seen_by
 from sharehub.hub import Hub
 from sharehub.masking import mask_field
+from sharehub.metadata import fast
 from sharehub.metadata.models import Notice, Objection, utcnow
 from sharehub.notices import file_notice
 from sharehub.paging import Page, newest_first
@@ -101,6 +103,16 @@ def raise_objection(
         objection.notice_id = notice.id
     audit.record(hub, "objection", caller, res.id, record_key=record, result="open", detail=f"objection {objection.id}")
     return objection
+
+
+def under_objection(hub: Hub, resource_id: str, record_key: str) -> set[str]:
+    """The fields of a record that an open objection disputes: the provider is still checking them, and
+    meanwhile the record is served as it stands (Lichuan 23: the person's business goes on)."""
+    rows = fast.raw(hub.settings.metadata_url).rows(
+        "SELECT fields FROM objections WHERE resource_id = ? AND record_key = ? AND status = 'open'",
+        (resource_id, record_key),
+    )
+    return {name for (fields,) in rows for name in fast.read_json(fields)}
 
 
 def answer(hub: Hub, caller: Caller, objection_id: int, outcome: str, reason: str) -> Objection:

@@ -601,6 +601,10 @@ def test_objections_are_answered_in_time_and_counted(served) -> None:
     assert f"POST /objections/{objection['id']}/answer" in asked[0].body  # which objection to answer
     seen = client.get("/objections", headers=_auth(keys["gongan"])).json()  # the provider finds the record
     assert [(o["id"], o["key"]) for o in seen] == [(objection["id"], body["key"])]
+    # Meanwhile the record is served as it stands, and a query says which fields are being checked.
+    query = f"/query/gongan.population?id_number={person['id_number']}"
+    shown = client.get(query, headers=_auth(keys["rsj"])).json()
+    assert shown["under_objection"] == ["name"] and set(shown["record"]) == {"name", "sex"}
 
     path = f"/objections/{objection['id']}/answer"
     reply = {"outcome": "confirmed", "reason": "经核对户籍档案，登记无误"}
@@ -608,6 +612,7 @@ def test_objections_are_answered_in_time_and_counted(served) -> None:
     answered = client.post(path, json=reply, headers=_auth(keys["gongan"]))
     assert answered.json()["status"] == "confirmed" and answered.json()["answer"] == reply["reason"]
     assert client.post(path, json=reply, headers=_auth(keys["gongan"])).status_code == 409
+    assert client.get(query, headers=_auth(keys["rsj"])).json()["under_objection"] == []  # checked
     told = [n for n in list_notices(hub, department="rsj") if n.kind == "objection_answer"]
     assert told and "经核实无误" in told[0].subject
 

@@ -5,7 +5,19 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Dialect, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -349,6 +361,8 @@ class Objection(Base):
     """A consumer's report that a record is wrong (疑义/纠错), the provider's answer, and its deadline."""
 
     __tablename__ = "objections"
+    # A query asks whether its record is under an open objection.
+    __table_args__ = (Index("ix_objections_record", "resource_id", "record_key"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     consumer_id: Mapped[int] = mapped_column(Integer, index=True)
     department: Mapped[str] = mapped_column(String(50))
