@@ -79,6 +79,7 @@ from sharehub.openrequests import OpenRequestState, file_request
 from sharehub.openrequests import decide_request as decide_open_request
 from sharehub.openrequests import late as late_answer
 from sharehub.openrequests import list_requests as list_open_requests
+from sharehub.openrequests import withdraw_request as withdraw_open_request
 from sharehub.paging import Page
 from sharehub.scores import as_dict as score_dict
 from sharehub.scores import department_scores
@@ -1485,6 +1486,20 @@ def create_app() -> FastAPI:
         """The providing department approves (its request's dataset is written, sealed) or refuses with
         reasons; the platform office is told, for the portal."""
         return _open_request_out(_step(lambda: decide_open_request(hub, caller, request_id, body.approve, body.reason)))
+
+    @app.post(
+        "/open/requests/{request_id}/withdraw",
+        response_model=OpenRequestOut,
+        tags=["open data"],
+        responses={
+            403: {"description": "Not the platform office"},
+            404: {"description": "No such request"},
+            409: {"description": "Already answered"},
+        },
+    )
+    def open_request_withdraw(hub: HubDep, caller: CallerDep, request_id: PathId, body: RevokeIn) -> OpenRequestOut:
+        """The portal takes a pending request back for its applicant; the department's notice is resolved."""
+        return _open_request_out(_step(lambda: withdraw_open_request(hub, caller, request_id, body.reason)))
 
     @app.get("/conflicts", response_model=list[ConflictOut], tags=["conflicts"], responses=PAGED)
     def conflicts(

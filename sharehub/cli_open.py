@@ -88,7 +88,7 @@ def open_request(
 @open_app.command("requests")
 def open_requests(
     department: Annotated[str | None, typer.Option(help="Only requests on this department's resources.")] = None,
-    status: Annotated[str | None, typer.Option(help="pending, approved or refused.")] = None,
+    status: Annotated[str | None, typer.Option(help="pending, approved, refused or withdrawn.")] = None,
     resource: Annotated[str | None, typer.Option(help="Only this resource.")] = None,
     limit: Limit = 100,
     before: Before = None,
@@ -126,6 +126,20 @@ def open_decide(
     except (OSError, DeltaError) as exc:  # the store is unreachable: the request stays pending
         err.print(f"[red]open-data request {request_id} not answered: {exc}[/red]")
         raise typer.Exit(code=1) from None
+
+
+@open_app.command("withdraw")
+def open_withdraw(
+    request_id: int,
+    reason: Annotated[str, typer.Option(help="Why the applicant takes it back.")],
+    by: Annotated[str, typer.Option(help="Who withdraws it, at the platform office.")] = "open-data portal",
+) -> None:
+    """Take back a pending request for its applicant; the department's notice is resolved."""
+    from sharehub.cli_grants import _run
+    from sharehub.consumers import operator
+    from sharehub.openrequests import withdraw_request
+
+    _show([_run(lambda: withdraw_request(_hub(), operator(by), request_id, reason))])
 
 
 def _show(requests: list[OpenRequest]) -> None:

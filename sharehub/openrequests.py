@@ -12,7 +12,8 @@ with the deadline; past it, the notice runs overdue and the platform office is t
 It approves, and sharehub writes the request's own dataset, `open/requests/<id>/data.parquet` with a
 sealed `manifest.json` (the store version, rows, sha256, fields, the request and its purpose), for the
 portal to hand over; or it refuses, with reasons. Either way the platform office is told, to answer the
-applicant through the portal. Every step is audited; the applicant's name stays in the request, never
+applicant through the portal. The portal may withdraw a request still pending, for its applicant.
+Every step is audited; the applicant's name stays in the request, never
 in the audit chain or the logs.
 """
 
@@ -37,7 +38,7 @@ from sharehub.workdays import due_text
 from warehouse.delta import open_table
 
 log = logging.getLogger(__name__)
-OpenRequestState = Literal["pending", "approved", "refused"]
+OpenRequestState = Literal["pending", "approved", "refused", "withdrawn"]
 OPEN_REQUEST_STATES: tuple[str, ...] = get_args(OpenRequestState)
 RULE = "open_application"
 
@@ -193,6 +194,29 @@ def decide_request(hub: Hub, caller: Caller, request_id: int, approve: bool, rea
     return request
 
 
+def withdraw_request(hub: Hub, caller: Caller, request_id: int, reason: str) -> OpenRequest:
+    """The applicant takes the request back through the portal before it is answered: the department's
+    notice is resolved, and its clock stops."""
+    if caller.role != "platform":
+        raise Forbidden("only the platform office, for its open-data portal, withdraws open-data requests")
+    if len(reason.strip()) < 4:
+        raise GrantError("a withdrawal states its reason")
+    now = utcnow()
+    with hub.db() as s:
+        request = s.get(OpenRequest, request_id)
+        if request is None:
+            raise NotFound(f"no open-data request {request_id}")
+        if request.status != "pending":
+            raise WrongState(f"open-data request {request_id} is already {request.status}")
+        request.status, request.decided_by, request.decided_at = "withdrawn", caller.name, now
+        request.reason = f"申请人撤回：{reason.strip()}"
+        asked = s.get(Notice, request.notice_id) if request.notice_id else None
+        if asked is not None:
+            asked.status, asked.resolved_at, asked.pending_keys = "resolved", now, []
+    audit.record(hub, "open_withdraw", caller, request.resource_id, result="withdrawn", detail=f"#{request_id}")
+    return request
+
+
 def _tell_platform(hub: Hub, s: Session, request: OpenRequest) -> None:
     """The platform office learns the answer, to give it to the applicant through the portal."""
     outcome = (
@@ -226,8 +250,8 @@ def _tell_platform(hub: Hub, s: Session, request: OpenRequest) -> None:
 
 
 def late(request: OpenRequest, now: datetime | None = None) -> bool:
-    """Whether the answer came, or is still awaited, after the deadline."""
-    return (request.decided_at or now or utcnow()) > request.deadline
+    """Whether the answer came, or is still awaited, after the deadline (a withdrawn request owes none)."""
+    return request.status != "withdrawn" and (request.decided_at or now or utcnow()) > request.deadline
 
 
 def list_requests(

@@ -95,9 +95,12 @@ def department_stats(hub: Hub, department: str | None = None) -> list[dict[str, 
         for dept, n in s.execute(select(Objection.provider, func.count()).group_by(Objection.provider)):
             if dept in out:
                 out[dept]["objections_received"] += n
-        answered_late = or_(
-            OpenRequest.decided_at > OpenRequest.deadline,
-            and_(OpenRequest.decided_at.is_(None), OpenRequest.deadline < utcnow()),
+        answered_late = and_(
+            OpenRequest.status != "withdrawn",
+            or_(
+                OpenRequest.decided_at > OpenRequest.deadline,
+                and_(OpenRequest.decided_at.is_(None), OpenRequest.deadline < utcnow()),
+            ),
         )
         for dept, n in s.execute(
             select(OpenRequest.provider, func.count()).where(answered_late).group_by(OpenRequest.provider)

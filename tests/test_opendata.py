@@ -100,7 +100,7 @@ def test_a_request_for_data_opened_on_application_is_answered_by_its_department(
 
     from api.app import create_app
     from sharehub.consumers import add_consumer
-    from sharehub.metadata.models import Notice
+    from sharehub.metadata.models import Notice, OpenRequest
 
     hub = make_hub()
     use_env(hub)
@@ -183,6 +183,19 @@ def test_a_request_for_data_opened_on_application_is_answered_by_its_department(
     steps = [(a, r) for a, r, _ in entries if a.startswith("open_")]
     assert steps == [("open_request", "pending"), ("open_decision", "approved")]
     assert not any("研究院" in str(row) for row in entries)  # the applicant's name stays out of the audit chain
+
+    # The portal takes a pending request back for its applicant: the department owes no answer then.
+    second = call("POST", "/open/requests", platform, json=ask).json()
+    withdraw = f"/open/requests/{second['id']}/withdraw"
+    assert call("POST", withdraw, swj, json={"reason": "申请人撤回"}).status_code == 403
+    taken = call("POST", withdraw, platform, json={"reason": "申请人不再需要"})
+    assert taken.status_code == 200 and taken.json()["status"] == "withdrawn", taken.json()
+    assert call("POST", withdraw, platform, json={"reason": "申请人不再需要"}).status_code == 409
+    assert call("POST", f"/open/requests/{second['id']}/decision", swj, json={"approve": True}).status_code == 409
+    with hub.db() as s:
+        withdrawn = s.get(OpenRequest, second["id"])
+        owed = s.get(Notice, withdrawn.notice_id) if withdrawn else None
+    assert owed is not None and owed.department == "swj" and owed.status == "resolved"
 
 
 def test_an_unanswered_open_data_request_runs_late_and_a_failed_approval_leaves_nothing(
