@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
 
 from sharehub import audit
@@ -25,7 +25,7 @@ from sharehub.catalogue.models import Classification, Resource
 from sharehub.consumers import Caller
 from sharehub.hub import Hub
 from sharehub.masking import mask_field
-from sharehub.metadata.models import Notice, OutboxMessage, QuarantinedRow, RowDispute, Run, utcnow
+from sharehub.metadata.models import Conflict, Notice, OutboxMessage, QuarantinedRow, RowDispute, Run, utcnow
 from sharehub.paging import Page, newest_first
 from sharehub.pipeline import paths
 from sharehub.pipeline.rowkeys import ROW, UNIQUE_RULE, key_strings
@@ -246,23 +246,38 @@ def resolve_passed(hub: Hub, run_id: str) -> list[int]:
 
 
 def mark_overdue(hub: Hub, now: datetime | None = None) -> list[int]:
-    """Notices past their deadline become overdue and are escalated to the platform office; return their ids."""
+    """Notices past their deadline become overdue and are escalated to the platform office; return their ids.
+
+    A conflict notice asks for feedback (Zhejiang 28: 核实反馈): it runs overdue only while one of its
+    conflicts still has none, neither a correction (the conflict closed) nor a reply holding the value
+    right (`sharehub conflicts reply`), nor a decision; feedback given in time leaves the notice open,
+    waiting for the platform office's decision, not late.
+    """
     now = now or utcnow()
     with hub.db() as s:
-        late = list(
-            s.scalars(
-                select(Notice).where(
-                    Notice.status.in_(("open", "acknowledged")),
-                    Notice.deadline < now,
-                    Notice.kind.in_(("quality", "delivery", "objection", "open_request")),
-                )
-            )
-        )
+        due = select(Notice).where(Notice.status.in_(("open", "acknowledged")), Notice.deadline < now)
+        late = list(s.scalars(due.where(Notice.kind.in_(("quality", "delivery", "objection", "open_request")))))
+        late += [n for n in s.scalars(due.where(Notice.kind == "conflict")) if _feedback_owed(s, n)]
         for n in late:
             n.status = "overdue"
     for n in late:
         escalate(hub, n, now)
     return [n.id for n in late]
+
+
+def _feedback_owed(s: Session, notice: Notice) -> bool:
+    """Whether a conflict notice's department still owes feedback on one of its conflicts: to the copy's
+    holder, a conflict still open with no reply; to the authority (asked to check its value), one under
+    verification that it has not replied to."""
+    held = select(Conflict.id).where(
+        Conflict.notice_id == notice.id, Conflict.status == "open", Conflict.reply.is_(None)
+    )
+    asked = select(Conflict.id).where(
+        Conflict.authority_notice_id == notice.id,
+        Conflict.status == "verifying",
+        or_(Conflict.replied_by.is_(None), ~Conflict.replied_by.startswith(f"{notice.department} · ")),
+    )
+    return s.scalar(held.limit(1)) is not None or s.scalar(asked.limit(1)) is not None
 
 
 def escalate(hub: Hub, notice: Notice, now: datetime) -> Notice:
@@ -283,6 +298,7 @@ def escalate(hub: Hub, notice: Notice, now: datetime) -> Notice:
                     "delivery": f"报送资源 {notice.resource_id} 的更新数据",
                     "objection": f"答复对资源 {notice.resource_id} 的数据疑义",
                     "open_request": f"答复对资源 {notice.resource_id} 的依申请开放请求",
+                    "conflict": f"核实反馈资源 {notice.resource_id} 与权威来源不一致的数据",
                 }.get(notice.kind, f"处理资源 {notice.resource_id} 的通知")
                 + f"（通知 #{notice.id}），已逾期。",
                 f"整改时限依据：{rule.basis}。请督促整改，并计入部门考核（利川办法第三十一条；衡阳办法第二十六条）。",

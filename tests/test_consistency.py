@@ -297,3 +297,43 @@ def test_an_entity_the_authority_quarantined_is_not_put_to_the_copy_holder(
     check(hub)
     (after,) = [c for c in list_conflicts(hub) if c.entity_key == person and c.id == held.id]
     assert after.status == "closed" and after.notice_id is None
+
+
+def test_a_conflict_notice_runs_overdue_only_while_feedback_is_owed(make_hub) -> None:
+    """Zhejiang 28: departments feed back on inconsistencies within the deadline. A department that replies
+    to each of its conflicts in time is waiting for the platform's decision, not late; one that says
+    nothing runs overdue and is escalated, and the authority asked to check its value owes its reply too."""
+    from datetime import timedelta
+
+    from sharehub.consistency.check import reply, verify
+    from sharehub.metadata.models import Notice
+    from sharehub.notices import mark_overdue
+
+    hub = make_hub()
+    build_sources(hub.settings, hub.catalogue, 3000, 60)
+    for rid in ("gongan.population", "rsj.insurance_enrolment", "wjw.health_record"):
+        run_resource(hub, rid)
+    check(hub, full=True)
+    notices = {n.department: n for n in list_notices(hub) if n.kind == "conflict"}
+    assert {"rsj", "wjw"} <= set(notices)
+    # 卫健委 replies to each of its conflicts before the deadline; 人社局 says nothing.
+    wjw_conflicts = [c for c in list_conflicts(hub) if c.notice_id == notices["wjw"].id]
+    assert wjw_conflicts
+    for c in wjw_conflicts:
+        reply(hub, c.id, department="wjw", by="病案室", reason="以就诊时出示的身份证为准")
+    after = max(n.deadline for n in notices.values()) + timedelta(seconds=1)
+    late = mark_overdue(hub, now=after)
+    assert notices["rsj"].id in late and notices["wjw"].id not in late
+    with hub.db() as s:
+        escalated = s.scalars(select(Notice).where(Notice.parent_id == notices["rsj"].id)).one()
+        assert escalated.department == "platform" and "核实反馈" in escalated.body
+        assert s.get(Notice, notices["wjw"].id).status == "open"  # fed back: waiting for the decision
+        assert s.get(Notice, notices["rsj"].id).status == "overdue"  # counted in its stats as overdue
+
+    # The platform asks the authority (公安局) to check its value on one of them: it owes a reply too.
+    taken = verify(hub, [wjw_conflicts[0].id], by="平台办", notify_authority=True)
+    asked = taken[0].authority_notice_id
+    assert asked is not None
+    with hub.db() as s:
+        deadline = s.get(Notice, asked).deadline
+    assert asked in mark_overdue(hub, now=deadline + timedelta(seconds=1))
