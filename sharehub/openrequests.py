@@ -9,8 +9,8 @@ never leave this way, whoever asks.
 
 The providing department answers within the profile's `open_application` working days (a notice
 with the deadline; past it, the notice runs overdue and the platform office is told, like any notice).
-It approves, and sharehub writes the request's own dataset, `open/requests/<id>/data.parquet` with a
-sealed `manifest.json` (the store version, rows, sha256, fields, the request and its purpose), for the
+It approves, and sharehub writes the request's own dataset, `open/requests/<id>/<attempt>/data.parquet`
+with a sealed `manifest.json` (the store version, rows, sha256, fields, the request and its purpose), for the
 portal to hand over; or it refuses, with reasons. Either way the platform office is told, to answer the
 applicant through the portal. The portal may withdraw a request still pending, for its applicant.
 Every step is audited; the applicant's name stays in the request, never
@@ -20,6 +20,7 @@ in the audit chain or the logs.
 from __future__ import annotations
 
 import logging
+import secrets
 from datetime import datetime
 from typing import Literal, get_args
 
@@ -128,8 +129,8 @@ def file_request(
             dept.contact_email,
         )
         request.notice_id = notice.id
-    detail = f"#{request.id}"
-    audit.record(hub, "open_request", caller, res.id, result="pending", purpose=request.purpose, detail=detail)
+    # The purpose stays out of the audit chain too: the public writes it, and may write a person's name in it.
+    audit.record(hub, "open_request", caller, res.id, result="pending", detail=f"#{request.id}")
     log.info("open-data request %d on %s filed, due %s", request.id, res.id, deadline.isoformat())
     return request
 
@@ -149,7 +150,8 @@ def decide_request(hub: Hub, caller: Caller, request_id: int, approve: bool, rea
         resource_id, fields, purpose = request.resource_id, list(request.fields), request.purpose
     if not approve and len(reason.strip()) < 4:
         raise GrantError("a refusal states its reasons")
-    folder = f"{PREFIX}/requests/{request_id}"
+    # Each approval writes its own folder: two answered at once cannot clear each other's files.
+    folder = f"{PREFIX}/requests/{request_id}/{secrets.token_hex(4)}"
     manifest = None
     if approve:
         res = hub.catalogue.resource(resource_id)
