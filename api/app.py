@@ -620,6 +620,9 @@ class ConflictOut(BaseModel):
     decision: str | None = Field(description="authority or provider: whose value is right.")
     decided_by: str | None
     decision_reason: str | None
+    correction_notice_id: int | None = Field(
+        description="After a decision: the notice asking the department whose value was wrong to correct it."
+    )
 
 
 class AuditOut(BaseModel):
@@ -885,7 +888,7 @@ def create_app() -> FastAPI:
             Query(
                 max_length=30,
                 description="quality, conflict, delivery, objection, objection_answer, application, "
-                "grant_expiring, open_request or escalation.",
+                "grant_expiring, open_request, conflict_decision or escalation.",
             ),
         ] = None,
     ) -> list[NoticeOut]:

@@ -256,7 +256,8 @@ def mark_overdue(hub: Hub, now: datetime | None = None) -> list[int]:
     now = now or utcnow()
     with hub.db() as s:
         due = select(Notice).where(Notice.status.in_(("open", "acknowledged")), Notice.deadline < now)
-        late = list(s.scalars(due.where(Notice.kind.in_(("quality", "delivery", "objection", "open_request")))))
+        asked = ("quality", "delivery", "objection", "open_request", "conflict_decision")
+        late = list(s.scalars(due.where(Notice.kind.in_(asked))))
         late += [n for n in s.scalars(due.where(Notice.kind == "conflict")) if _feedback_owed(s, n)]
         for n in late:
             n.status = "overdue"
@@ -299,6 +300,7 @@ def escalate(hub: Hub, notice: Notice, now: datetime) -> Notice:
                     "objection": f"答复对资源 {notice.resource_id} 的数据疑义",
                     "open_request": f"答复对资源 {notice.resource_id} 的依申请开放请求",
                     "conflict": f"核实反馈资源 {notice.resource_id} 与权威来源不一致的数据",
+                    "conflict_decision": f"按平台裁定更正资源 {notice.resource_id} 的数据",
                 }.get(notice.kind, f"处理资源 {notice.resource_id} 的通知")
                 + f"（通知 #{notice.id}），已逾期。",
                 f"整改时限依据：{rule.basis}。请督促整改，并计入部门考核（利川办法第三十一条；衡阳办法第二十六条）。",

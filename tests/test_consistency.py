@@ -148,6 +148,11 @@ def test_a_name_disagreement_is_raised_notified_and_closes_when_fixed(
 def test_a_status_conflict_across_vocabularies_is_verified_with_the_authority_and_decided(
     make_hub, pg_url: str, mariadb_url: str
 ) -> None:
+    from datetime import timedelta
+
+    from sharehub.masking import mask_field
+    from sharehub.notices import mark_overdue
+
     hub = make_hub(connections={"scjg_front": pg_url, "swj_front": mariadb_url})
     build_sources(hub.settings, hub.catalogue, 200, 300)
     run_resource(hub, "scjg.legal_entity")
@@ -193,12 +198,26 @@ def test_a_status_conflict_across_vocabularies_is_verified_with_the_authority_an
     decided = decide(hub, conflict.id, right="authority", by="平台 王工", reason="市场监管局已核准注销登记")
     assert decided.status == "decided" and decided.decision == "authority" and decided.decided_at
     assert next(n for n in list_notices(hub, department="scjg") if n.id == asked.id).status == "resolved"
+    # Both departments hear the decision: the tax bureau, whose value was wrong, is asked to correct it by
+    # the rectification deadline; the market regulator is told.
+    told = {n.department: n for n in list_notices(hub, kind="conflict_decision")}
+    correct, informed = told["swj"], told["scjg"]
+    assert decided.correction_notice_id == correct.id and correct.resource_id == "swj.tax_registration"
+    assert correct.status == "open" and correct.pending_keys == [company] and "市场监管局已核准注销登记" in correct.body
+    uscc = hub.catalogue.resource("swj.tax_registration").field("uscc")  # L1: a company's code is public
+    assert mask_field(company, uscc) in correct.body and informed.status == "resolved"
+    assert [c.id for c in list_conflicts(hub, notice_id=correct.id)] == [conflict.id]  # GET /conflicts?notice=
+    check(hub)  # still disagreeing: the correction is still owed
+    assert next(n for n in list_notices(hub, department="swj") if n.id == correct.id).status == "open"
+    assert correct.id in mark_overdue(hub, now=correct.deadline + timedelta(seconds=1))
 
-    # The tax bureau follows: the copies converge and the decided conflict closes.
+    # The tax bureau follows: the copies converge, the decided conflict closes and its correction is done.
     _sql(mariadb_url, "UPDATE tax_registration SET taxpayer_status = '注销' WHERE uscc = :k", k=company)
     run_resource(hub, "swj.tax_registration")
     check(hub)
     assert next(c for c in list_conflicts(hub) if c.id == conflict.id).status == "closed"
+    done = next(n for n in list_notices(hub, department="swj") if n.id == correct.id)
+    assert done.status == "resolved" and done.pending_keys == []
 
 
 def test_the_command_says_what_it_compared_and_what_waits_for_a_store(make_hub, use_env) -> None:

@@ -392,7 +392,8 @@ def _record(
                 )
                 result.opened += 1
             elif found[1] == "closed":
-                reopened.append({"id": found[0], "status": "open", "closed_at": None, "notice_id": None, **values})
+                unlinked = {"notice_id": None, "correction_notice_id": None}
+                reopened.append({"id": found[0], "status": "open", "closed_at": None, **unlinked, **values})
                 result.opened += 1
             elif found[2:4] != (a_val, o_val):
                 changed.append({"id": found[0], **values})
@@ -424,7 +425,8 @@ def _record(
 
 
 def _existing(s: Session, scope: Scope) -> dict[tuple[str, str, str], tuple]:
-    """(item, key, resource) → (id, status, authority value, other value, notice ids) of conflicts in scope."""
+    """(item, key, resource) → (id, status, authority value, other value, notice ids: the copy holder's, the
+    authority's, the correction after a decision) of conflicts in scope."""
     out = {}
     cols = (
         Conflict.id,
@@ -436,13 +438,14 @@ def _existing(s: Session, scope: Scope) -> dict[tuple[str, str, str], tuple]:
         Conflict.other_value,
         Conflict.notice_id,
         Conflict.authority_notice_id,
+        Conflict.correction_notice_id,
     )
     for rid, (items, keys) in scope.items():
         q = select(*cols).where(Conflict.resource_id == rid, Conflict.item.in_(sorted(items)))
         if keys is not None:
             q = q.where(_among(s, Conflict.entity_key, sorted(keys)))
-        for cid, item, key, res, status, a_val, o_val, notice, asked in s.execute(q):
-            out[(item, key, res)] = (cid, status, a_val, o_val, notice, asked)
+        for cid, item, key, res, status, a_val, o_val, notice, asked, correct in s.execute(q):
+            out[(item, key, res)] = (cid, status, a_val, o_val, notice, asked, correct)
     return out
 
 
@@ -521,7 +524,10 @@ def _settle_notices(s: Session, ended: dict[int, set[str]]) -> None:
         for nid in (notice_id, asked_id):
             if nid in ended:
                 still[nid].add(key)
-    unresolved = select(Notice).where(Notice.id.in_(ids), Notice.kind == "conflict", Notice.status != "resolved")
+    # A correction notice is about one decided conflict: it is settled only when that conflict closes.
+    unresolved = select(Notice).where(
+        Notice.id.in_(ids), Notice.kind.in_(("conflict", "conflict_decision")), Notice.status != "resolved"
+    )
     for notice in s.scalars(unresolved):
         gone = ended[notice.id] - still[notice.id]
         keys = [k for k in notice.pending_keys if k not in gone]
@@ -599,7 +605,8 @@ def list_conflicts(
         if status:
             q = q.where(Conflict.status == status)
         if notice_id is not None:
-            q = q.where(or_(Conflict.notice_id == notice_id, Conflict.authority_notice_id == notice_id))
+            linked = (Conflict.notice_id, Conflict.authority_notice_id, Conflict.correction_notice_id)
+            q = q.where(or_(*(column == notice_id for column in linked)))
         if resource_id:
             q = q.where(Conflict.resource_id == resource_id)
         return newest_first(s, q, Conflict.id, limit, before, only)
@@ -746,5 +753,50 @@ def decide(hub: Hub, conflict_id: int, *, right: str, by: str, reason: str, acto
         row.decided_at = utcnow()
         s.flush()
         _settle_notices(s, {n: {row.entity_key} for n in (row.notice_id, row.authority_notice_id) if n is not None})
+        row.correction_notice_id = _tell_decision(hub, s, row)
     _audit_step(hub, "conflict_decision", actor, row)
     return row
+
+
+def _tell_decision(hub: Hub, s: Session, row: Conflict) -> int:
+    """The decision goes to both departments: the one whose value was judged wrong gets a notice to correct
+    it by the rectification deadline (it resolves when the copies converge and the conflict closes; past
+    the deadline it runs overdue like any notice); the other is told. Returns the correction notice."""
+    authority = hub.catalogue.resource(row.authority_resource)
+    held = hub.catalogue.resource(row.resource_id)
+    wrong, right = (held, authority) if row.decision == "authority" else (authority, held)
+    rule = hub.profile.deadlines["rectification"]
+    now = utcnow()
+    deadline = hub.calendar.deadline(now, rule.working_days)
+    key_field = held.field(_entity_key(held, "resident_id") or _entity_key(held, "uscc") or held.source.key[0])
+    shown = mask_field(row.entity_key, key_field)
+    values = f"{authority.provider}（权威）{row.authority_value or '（无此实体）'}；{held.provider} {row.other_value}"
+    decided = f"平台（{row.decided_by}）裁定：{right.provider} 的值正确。理由：{row.decision_reason}"
+    notices = []
+    for res, asked in ((wrong, True), (right, False)):
+        dept = hub.catalogue.departments[res.provider]
+        todo = (
+            f"请更正 {res.id} 中该实体的数据并重新报送，于 {due_text(deadline)}（北京时间）前完成，"
+            f"即 {rule.working_days} 个工作日（依据：{rule.basis}）；数据一致后本通知自动办结。"
+            if asked
+            else "贵部门的值无需更正。"
+        )
+        notice = Notice(
+            kind="conflict_decision",
+            department=res.provider,
+            resource_id=res.id,
+            run_id=None,
+            created_at=now,
+            deadline=deadline if asked else now,
+            status="open" if asked else "resolved",
+            resolved_at=None if asked else now,
+            subject=(
+                f"[sharehub] 冲突 {row.id}（{row.item}）已裁定"
+                + (f"：请于 {due_text(deadline)} 前更正 {res.id}" if asked else "")
+            ),
+            body="\n".join([f"{dept.name}：", "", f"冲突 {row.id} · {shown} · {row.item}: {values}。", decided, todo]),
+            row_keys=[row.entity_key],
+            pending_keys=[row.entity_key] if asked else [],
+        )
+        notices.append(file_notice(s, notice, dept.contact_email))
+    return notices[0].id

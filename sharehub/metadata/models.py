@@ -243,6 +243,10 @@ class Conflict(Base):
         ForeignKey("notices.id", name="fk_conflicts_authority_notice_id_notices")
     )
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # After a decision, the notice asking the department whose value was wrong to correct it.
+    correction_notice_id: Mapped[int | None] = mapped_column(
+        ForeignKey("notices.id", name="fk_conflicts_correction_notice_id")
+    )
     # A department's reply that its value is right, with reasons, for the platform office to decide on.
     reply: Mapped[str | None] = mapped_column(Text)
     replied_by: Mapped[str | None] = mapped_column(String(100))
