@@ -24,7 +24,7 @@ from sharehub.consumers import PLATFORM, Caller
 from sharehub.hub import Hub
 from sharehub.metadata import fast
 from sharehub.metadata.models import Application, Consumer, Grant, Notice, utcnow
-from sharehub.notices import file_notice
+from sharehub.notices import ask, file_notice, tell
 from sharehub.paging import Page, newest_first
 from sharehub.workdays import china_time, due_text
 
@@ -477,14 +477,12 @@ def _ask_provider(hub: Hub, s: Session, app: Application) -> None:
     dept = hub.catalogue.departments[app.provider]
     rule = hub.profile.deadlines["provider_decision"]
     assert app.step_deadline is not None
-    notice = Notice(
+    ask(
+        s,
         kind="application",
         department=app.provider,
         resource_id=app.resource_id,
-        run_id=None,
-        created_at=utcnow(),
         deadline=app.step_deadline,
-        status="open",
         subject=(
             f"[sharehub] 数据申请 #{app.id}：{app.department} 申请 {app.resource_id}，"
             f"请于 {due_text(app.step_deadline)} 前答复"
@@ -495,10 +493,9 @@ def _ask_provider(hub: Hub, s: Session, app: Application) -> None:
             f"请在 {rule.working_days} 个工作日内答复（依据：{rule.basis}）；不同意的须说明理由。\n"
             f"sharehub applications decide {app.id} --approve|--refuse --reason TEXT"
         ),
-        row_keys=[_asked(app)],
-        pending_keys=[_asked(app)],
+        keys=[_asked(app)],
+        recipient=dept.contact_email,
     )
-    file_notice(s, notice, dept.contact_email)
 
 
 def _asked(app: Application) -> str:
@@ -521,21 +518,14 @@ def _provider_notices(s: Session, app: Application) -> list[Notice]:
 def _tell_applicant(hub: Hub, s: Session, app: Application) -> None:
     """The third step: the applicant learns the outcome and the reasons (in the same transaction)."""
     dept = hub.catalogue.departments.get(app.department)
-    now = utcnow()
     outcome = "已授权" if app.status == "granted" else f"未获同意，理由：{app.decision_reason}"
-    notice = Notice(
+    told = tell(
+        s,
         kind="application",
         department=app.department,
         resource_id=app.resource_id,
-        run_id=None,
-        created_at=now,
-        deadline=now,
-        status="resolved",
-        resolved_at=now,
         subject=f"[sharehub] 数据申请 #{app.id}（{app.resource_id}）{outcome[:40]}",
         body=f"{dept.name if dept else app.department}：\n\n您对 {app.resource_id} 的数据申请 #{app.id} {outcome}。",
-        row_keys=[],
-        pending_keys=[],
+        recipient=dept.contact_email if dept else hub.settings.platform_email,
     )
-    file_notice(s, notice, dept.contact_email if dept else hub.settings.platform_email)
-    app.notified_at = now
+    app.notified_at = told.created_at

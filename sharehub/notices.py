@@ -62,6 +62,57 @@ def file_notice(s: Session, notice: Notice, recipient: str) -> Notice:
     return notice
 
 
+def ask(
+    s: Session,
+    *,
+    kind: str,
+    department: str,
+    resource_id: str,
+    deadline: datetime,
+    subject: str,
+    body: str,
+    keys: list[str],
+    recipient: str,
+) -> Notice:
+    """An open notice asking a department to act on `keys` by `deadline`, with its e-mail queued."""
+    notice = Notice(
+        kind=kind,
+        department=department,
+        resource_id=resource_id,
+        run_id=None,
+        created_at=utcnow(),
+        deadline=deadline,
+        status="open",
+        subject=subject,
+        body=body,
+        row_keys=keys,
+        pending_keys=list(keys),
+    )
+    return file_notice(s, notice, recipient)
+
+
+def tell(
+    s: Session, *, kind: str, department: str, resource_id: str, subject: str, body: str, recipient: str
+) -> Notice:
+    """A notice that only informs (resolved as it is made), with its e-mail queued."""
+    now = utcnow()
+    notice = Notice(
+        kind=kind,
+        department=department,
+        resource_id=resource_id,
+        run_id=None,
+        created_at=now,
+        deadline=now,
+        status="resolved",
+        resolved_at=now,
+        subject=subject,
+        body=body,
+        row_keys=[],
+        pending_keys=[],
+    )
+    return file_notice(s, notice, recipient)
+
+
 def _explain(reason: str, resource: Resource) -> tuple[str | None, str]:
     """The field a reason is about, and what a correct value looks like."""
     m = _RULE.match(reason)

@@ -21,7 +21,7 @@ from sharehub.hub import Hub
 from sharehub.masking import mask_field
 from sharehub.metadata import fast
 from sharehub.metadata.models import Notice, Objection, utcnow
-from sharehub.notices import file_notice
+from sharehub.notices import ask, tell
 from sharehub.paging import Page, newest_first
 from sharehub.service import request_key
 from sharehub.serving import SEP, key_of
@@ -73,32 +73,26 @@ def raise_objection(
         )
         s.add(objection)
         s.flush()  # its id goes into the notice: the provider answers that objection
-        notice = file_notice(
+        notice = ask(
             s,
-            Notice(
-                kind="objection",
-                department=res.provider,
-                resource_id=res.id,
-                run_id=None,
-                created_at=now,
-                deadline=deadline,
-                status="open",
-                subject=(
-                    f"[sharehub] {res.id}: {caller.department} 对一条记录提出疑义（#{objection.id}），请于 {due} 前答复"
-                ),
-                body=(
-                    f"{dept.name}：\n\n{caller.department} 认为 {res.id} 中记录 {shown} 的 {', '.join(fields)} 有误："
-                    f"{reason.strip()}\n请在 {due}（北京时间）前，即 {rule.working_days} 个工作日内核实并答复"
-                    f"（依据：{rule.basis}）：更正（corrected），或确认无误并说明理由（confirmed）。\n"
-                    f"完整的记录键见 GET /objections 或 sharehub objections list --department {res.provider}；答复：\n"
-                    f"  POST /objections/{objection.id}/answer\n"
-                    f"  sharehub objections answer {objection.id} --department {res.provider}"
-                    " --outcome corrected|confirmed --by 经办人 --reason 说明"
-                ),
-                row_keys=[record],
-                pending_keys=[record],
+            kind="objection",
+            department=res.provider,
+            resource_id=res.id,
+            deadline=deadline,
+            subject=(
+                f"[sharehub] {res.id}: {caller.department} 对一条记录提出疑义（#{objection.id}），请于 {due} 前答复"
             ),
-            dept.contact_email,
+            body=(
+                f"{dept.name}：\n\n{caller.department} 认为 {res.id} 中记录 {shown} 的 {', '.join(fields)} 有误："
+                f"{reason.strip()}\n请在 {due}（北京时间）前，即 {rule.working_days} 个工作日内核实并答复"
+                f"（依据：{rule.basis}）：更正（corrected），或确认无误并说明理由（confirmed）。\n"
+                f"完整的记录键见 GET /objections 或 sharehub objections list --department {res.provider}；答复：\n"
+                f"  POST /objections/{objection.id}/answer\n"
+                f"  sharehub objections answer {objection.id} --department {res.provider}"
+                " --outcome corrected|confirmed --by 经办人 --reason 说明"
+            ),
+            keys=[record],
+            recipient=dept.contact_email,
         )
         objection.notice_id = notice.id
     audit.record(hub, "objection", caller, res.id, record_key=record, result="open", detail=f"objection {objection.id}")
@@ -137,26 +131,17 @@ def answer(hub: Hub, caller: Caller, objection_id: int, outcome: str, reason: st
             asked.status, asked.resolved_at, asked.pending_keys = "resolved", now, []
         dept = hub.catalogue.departments.get(objection.department)
         word = "已更正，下一次更新后生效" if outcome == "corrected" else "经核实无误"
-        file_notice(
+        tell(
             s,
-            Notice(
-                kind="objection_answer",
-                department=objection.department,
-                resource_id=objection.resource_id,
-                run_id=None,
-                created_at=now,
-                deadline=now,
-                status="resolved",
-                resolved_at=now,
-                subject=f"[sharehub] 疑义 #{objection.id}（{objection.resource_id}）：{word}",
-                body=(
-                    f"您对 {objection.resource_id} 提出的疑义 #{objection.id}：{word}。"
-                    f"{objection.provider} 的说明：{objection.answer}"
-                ),
-                row_keys=[],
-                pending_keys=[],
+            kind="objection_answer",
+            department=objection.department,
+            resource_id=objection.resource_id,
+            subject=f"[sharehub] 疑义 #{objection.id}（{objection.resource_id}）：{word}",
+            body=(
+                f"您对 {objection.resource_id} 提出的疑义 #{objection.id}：{word}。"
+                f"{objection.provider} 的说明：{objection.answer}"
             ),
-            dept.contact_email if dept else hub.settings.platform_email,
+            recipient=dept.contact_email if dept else hub.settings.platform_email,
         )
     audit.record(
         hub,

@@ -32,7 +32,7 @@ from sharehub.consumers import PLATFORM, Caller
 from sharehub.grants import Forbidden, GrantError, NotFound, WrongState
 from sharehub.hub import Hub
 from sharehub.metadata.models import Notice, OpenRequest, utcnow
-from sharehub.notices import file_notice
+from sharehub.notices import ask, tell
 from sharehub.opendata import PREFIX, open_fields, write_dataset
 from sharehub.paging import Page, newest_first
 from sharehub.workdays import due_text
@@ -103,30 +103,24 @@ def file_request(
         s.add(request)
         s.flush()
         due = due_text(deadline)
-        notice = file_notice(
+        notice = ask(
             s,
-            Notice(
-                kind="open_request",
-                department=res.provider,
-                resource_id=res.id,
-                run_id=None,
-                created_at=now,
-                deadline=deadline,
-                status="open",
-                subject=f"[sharehub] 依申请开放 #{request.id}：{res.id}，请于 {due} 前答复",
-                body=(
-                    f"{dept.name}：\n\n{request.applicant} 通过开放平台申请开放 {res.id} 的字段 "
-                    f"{', '.join(chosen)}，用途：{request.purpose}。\n"
-                    f"请在 {due}（北京时间）前，即 {rule.working_days} 个工作日内答复（依据：{rule.basis}）；"
-                    "不同意的须说明理由。\n"
-                    f"  POST /open/requests/{request.id}/decision\n"
-                    f"  sharehub open decide {request.id} --department {res.provider} --approve|--refuse"
-                    " --by 经办人 --reason 说明"
-                ),
-                row_keys=[_asked(request.id)],
-                pending_keys=[_asked(request.id)],
+            kind="open_request",
+            department=res.provider,
+            resource_id=res.id,
+            deadline=deadline,
+            subject=f"[sharehub] 依申请开放 #{request.id}：{res.id}，请于 {due} 前答复",
+            body=(
+                f"{dept.name}：\n\n{request.applicant} 通过开放平台申请开放 {res.id} 的字段 "
+                f"{', '.join(chosen)}，用途：{request.purpose}。\n"
+                f"请在 {due}（北京时间）前，即 {rule.working_days} 个工作日内答复（依据：{rule.basis}）；"
+                "不同意的须说明理由。\n"
+                f"  POST /open/requests/{request.id}/decision\n"
+                f"  sharehub open decide {request.id} --department {res.provider} --approve|--refuse"
+                " --by 经办人 --reason 说明"
             ),
-            dept.contact_email,
+            keys=[_asked(request.id)],
+            recipient=dept.contact_email,
         )
         request.notice_id = notice.id
     # The purpose stays out of the audit chain too: the public writes it, and may write a person's name in it.
@@ -226,28 +220,18 @@ def _tell_platform(hub: Hub, s: Session, request: OpenRequest) -> None:
         if request.status == "approved"
         else f"不同意，理由：{request.reason}"
     )
-    now = utcnow()
-    file_notice(
+    tell(
         s,
-        Notice(
-            kind="open_request",
-            department=PLATFORM,
-            resource_id=request.resource_id,
-            run_id=None,
-            created_at=now,
-            deadline=now,
-            status="resolved",
-            resolved_at=now,
-            subject=f"[sharehub] 依申请开放 #{request.id}（{request.resource_id}）：{outcome[:40]}",
-            body=(
-                f"平台管理部门：\n\n{request.provider} 对依申请开放请求 #{request.id}"
-                + (f"（开放平台编号 {request.portal_ref}）" if request.portal_ref else "")
-                + f"的答复：{outcome}。请经开放平台告知申请人。"
-            ),
-            row_keys=[],
-            pending_keys=[],
+        kind="open_request",
+        department=PLATFORM,
+        resource_id=request.resource_id,
+        subject=f"[sharehub] 依申请开放 #{request.id}（{request.resource_id}）：{outcome[:40]}",
+        body=(
+            f"平台管理部门：\n\n{request.provider} 对依申请开放请求 #{request.id}"
+            + (f"（开放平台编号 {request.portal_ref}）" if request.portal_ref else "")
+            + f"的答复：{outcome}。请经开放平台告知申请人。"
         ),
-        hub.settings.platform_email,
+        recipient=hub.settings.platform_email,
     )
 
 

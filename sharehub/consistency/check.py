@@ -45,7 +45,7 @@ from sharehub.dates import date_from_text
 from sharehub.hub import Hub
 from sharehub.masking import mask_field
 from sharehub.metadata.models import Conflict, Notice, utcnow
-from sharehub.notices import file_notice
+from sharehub.notices import ask, file_notice, tell
 from sharehub.paging import Page, newest_first
 from sharehub.workdays import due_text
 from warehouse.delta import open_table
@@ -772,31 +772,35 @@ def _tell_decision(hub: Hub, s: Session, row: Conflict) -> int:
     shown = mask_field(row.entity_key, key_field)
     values = f"{authority.provider}（权威）{row.authority_value or '（无此实体）'}；{held.provider} {row.other_value}"
     decided = f"平台（{row.decided_by}）裁定：{right.provider} 的值正确。理由：{row.decision_reason}"
-    notices = []
-    for res, asked in ((wrong, True), (right, False)):
-        dept = hub.catalogue.departments[res.provider]
-        todo = (
-            f"请更正 {res.id} 中该实体的数据并重新报送，于 {due_text(deadline)}（北京时间）前完成，"
-            f"即 {rule.working_days} 个工作日（依据：{rule.basis}）；数据一致后本通知自动办结。"
-            if asked
-            else "贵部门的值无需更正。"
-        )
-        notice = Notice(
-            kind="conflict_decision",
-            department=res.provider,
-            resource_id=res.id,
-            run_id=None,
-            created_at=now,
-            deadline=deadline if asked else now,
-            status="open" if asked else "resolved",
-            resolved_at=None if asked else now,
-            subject=(
-                f"[sharehub] 冲突 {row.id}（{row.item}）已裁定"
-                + (f"：请于 {due_text(deadline)} 前更正 {res.id}" if asked else "")
-            ),
-            body="\n".join([f"{dept.name}：", "", f"冲突 {row.id} · {shown} · {row.item}: {values}。", decided, todo]),
-            row_keys=[row.entity_key],
-            pending_keys=[row.entity_key] if asked else [],
-        )
-        notices.append(file_notice(s, notice, dept.contact_email))
-    return notices[0].id
+    wrong_dept, right_dept = hub.catalogue.departments[wrong.provider], hub.catalogue.departments[right.provider]
+    line = f"冲突 {row.id} · {shown} · {row.item}: {values}。"
+    correction = ask(
+        s,
+        kind="conflict_decision",
+        department=wrong.provider,
+        resource_id=wrong.id,
+        deadline=deadline,
+        subject=f"[sharehub] 冲突 {row.id}（{row.item}）已裁定：请于 {due_text(deadline)} 前更正 {wrong.id}",
+        body="\n".join(
+            [
+                f"{wrong_dept.name}：",
+                "",
+                line,
+                decided,
+                f"请更正 {wrong.id} 中该实体的数据并重新报送，于 {due_text(deadline)}（北京时间）前完成，"
+                f"即 {rule.working_days} 个工作日（依据：{rule.basis}）；数据一致后本通知自动办结。",
+            ]
+        ),
+        keys=[row.entity_key],
+        recipient=wrong_dept.contact_email,
+    )
+    tell(
+        s,
+        kind="conflict_decision",
+        department=right.provider,
+        resource_id=right.id,
+        subject=f"[sharehub] 冲突 {row.id}（{row.item}）已裁定：{right.id} 的值无需更正",
+        body="\n".join([f"{right_dept.name}：", "", line, decided, "贵部门的值无需更正。"]),
+        recipient=right_dept.contact_email,
+    )
+    return correction.id
