@@ -612,9 +612,12 @@ class ConflictOut(BaseModel):
     first_seen: Moment
     last_seen: Moment
     notice_id: int | None
-    reply: str | None
+    reply: str | None = Field(description="The copy holder's reply: its value is right, and why.")
     replied_by: str | None
     replied_at: Moment | None
+    authority_reply: str | None = Field(description="The authoritative department's reply, when asked to check.")
+    authority_replied_by: str | None
+    authority_replied_at: Moment | None
     verifying_by: str | None = Field(description="Who took it up for verification (核实), or replied.")
     authority_notice_id: int | None = Field(description="The notice asking the authoritative department to check.")
     decision: str | None = Field(description="authority or provider: whose value is right.")

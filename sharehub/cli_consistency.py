@@ -90,6 +90,7 @@ def conflicts_list(
     t = Table("id", "status", "department", "resource", "item", "entity", "value", "authoritative", "since", "reply")
     found = list_conflicts(_hub(), department, status, limit, as_authority=True, notice_id=notice, before=before)
     for c in found:
+        replies = ((c.replied_by, c.reply), (c.authority_replied_by, c.authority_reply))
         t.add_row(
             str(c.id),
             c.status,
@@ -100,7 +101,7 @@ def conflicts_list(
             c.other_value or "",
             c.authority_value or "(absent)",
             china_time(c.first_seen),
-            f"{c.replied_by}: {c.reply}" if c.reply else "",
+            "\n".join(f"{by}: {text}" for by, text in replies if text),
         )
     out.print(t)
     page_line(found)

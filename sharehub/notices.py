@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 
-from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from sharehub import audit
@@ -327,7 +327,7 @@ def _feedback_owed(s: Session, notice: Notice) -> bool:
     asked = select(Conflict.id).where(
         Conflict.authority_notice_id == notice.id,
         Conflict.status == "verifying",
-        or_(Conflict.replied_by.is_(None), ~Conflict.replied_by.startswith(f"{notice.department} · ")),
+        Conflict.authority_reply.is_(None),
     )
     return s.scalar(held.limit(1)) is not None or s.scalar(asked.limit(1)) is not None
 

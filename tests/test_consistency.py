@@ -349,10 +349,16 @@ def test_a_conflict_notice_runs_overdue_only_while_feedback_is_owed(make_hub) ->
         assert s.get(Notice, notices["wjw"].id).status == "open"  # fed back: waiting for the decision
         assert s.get(Notice, notices["rsj"].id).status == "overdue"  # counted in its stats as overdue
 
-    # The platform asks the authority (公安局) to check its value on one of them: it owes a reply too.
-    taken = verify(hub, [wjw_conflicts[0].id], by="平台办", notify_authority=True)
-    asked = taken[0].authority_notice_id
-    assert asked is not None
+    # The platform asks the authority (公安局) to check its value on two of them: it owes its own replies.
+    # It replies on the second, and the holder replies there again: one reply no longer replaces the other.
+    assert len(wjw_conflicts) >= 2
+    (first,) = verify(hub, [wjw_conflicts[0].id], by="平台办", notify_authority=True)
+    (second,) = verify(hub, [wjw_conflicts[1].id], by="平台办", notify_authority=True)
+    assert first.authority_notice_id and second.authority_notice_id
+    reply(hub, second.id, department="gongan", by="户政科", reason="户籍档案登记无误")
+    held = reply(hub, second.id, department="wjw", by="病案室", reason="以就诊时出示的身份证为准")
+    assert (held.authority_reply, held.reply) == ("户籍档案登记无误", "以就诊时出示的身份证为准")
     with hub.db() as s:
-        deadline = s.get(Notice, asked).deadline
-    assert asked in mark_overdue(hub, now=deadline + timedelta(seconds=1))
+        deadline = max(s.get(Notice, n).deadline for n in (first.authority_notice_id, second.authority_notice_id))
+    late = mark_overdue(hub, now=deadline + timedelta(seconds=1))
+    assert first.authority_notice_id in late and second.authority_notice_id not in late

@@ -731,9 +731,13 @@ def reply(
         if row.status not in OPEN:
             raise ValueError(f"conflict {conflict_id} is {row.status}; only open or verifying conflicts are replied to")
         now = utcnow()
-        row.reply, row.replied_by, row.replied_at = reason.strip(), f"{department} · {by.strip()}"[:100], now
+        who = f"{department} · {by.strip()}"[:100]
+        if department == row.department:  # the copy's holder (also when it is the authority's own department)
+            row.reply, row.replied_by, row.replied_at = reason.strip(), who, now
+        else:
+            row.authority_reply, row.authority_replied_by, row.authority_replied_at = reason.strip(), who, now
         if row.status == "open":
-            row.status, row.verifying_by, row.verifying_since = "verifying", row.replied_by, now
+            row.status, row.verifying_by, row.verifying_since = "verifying", who, now
         s.flush()
     _audit_step(hub, "conflict_reply", actor, row)
     return row

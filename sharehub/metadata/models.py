@@ -251,6 +251,10 @@ class Conflict(Base):
     reply: Mapped[str | None] = mapped_column(Text)
     replied_by: Mapped[str | None] = mapped_column(String(100))
     replied_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The authoritative department's own reply, when it was asked to check its value.
+    authority_reply: Mapped[str | None] = mapped_column(Text)
+    authority_replied_by: Mapped[str | None] = mapped_column(String(100))
+    authority_replied_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class Application(Base):

@@ -9,7 +9,9 @@ versions restart at 0, and an incremental extract must not count from a version 
 
 Objections get an index on (resource_id, record_key): a query asks whether its record is disputed.
 
-A decided conflict links the notice asking the department whose value was wrong to correct it.
+A decided conflict links the notice asking the department whose value was wrong to correct it, and
+the authoritative department's reply is kept apart from the copy holder's (one no longer replaces the
+other).
 
 Revision ID: 0017
 Revises: 0016
@@ -64,6 +66,9 @@ def upgrade() -> None:
 
     with op.batch_alter_table('conflicts', schema=None) as batch_op:
         batch_op.add_column(sa.Column('correction_notice_id', sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column('authority_reply', sa.Text(), nullable=True))
+        batch_op.add_column(sa.Column('authority_replied_by', sa.String(length=100), nullable=True))
+        batch_op.add_column(sa.Column('authority_replied_at', sa.DateTime(timezone=True), nullable=True))
         batch_op.create_foreign_key('fk_conflicts_correction_notice_id', 'notices', ['correction_notice_id'], ['id'])
 
     # ### end Alembic commands ###
@@ -74,6 +79,9 @@ def downgrade() -> None:
     with op.batch_alter_table('conflicts', schema=None) as batch_op:
         batch_op.drop_constraint('fk_conflicts_correction_notice_id', type_='foreignkey')
         batch_op.drop_column('correction_notice_id')
+        batch_op.drop_column('authority_replied_at')
+        batch_op.drop_column('authority_replied_by')
+        batch_op.drop_column('authority_reply')
 
     with op.batch_alter_table('objections', schema=None) as batch_op:
         batch_op.drop_index('ix_objections_record')
