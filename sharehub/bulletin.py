@@ -4,6 +4,8 @@ Zhejiang 35 and Hengyang 25: 评估并公布结果).
 A bulletin covers one calendar month in China time and holds:
   - authorizations (授权办理): the applications made in the month, by share type and by where they
     stand now, and the application steps that ran past their deadline in the month, by department;
+    and the open-data requests (依申请开放) filed in the month, by where they stand now, with those
+    answered (or still unanswered) past their deadline, by department;
   - calls (数据调用): serving calls on each resource, by mode, answered or refused (audit chain);
   - availability (数据可用性): each resource's runs, deliveries, update periods due and on time, rows
     landed and passed, and its last delivery in the month;
@@ -23,7 +25,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from sharehub.hub import Hub
-from sharehub.metadata.models import Application, AuditEntry, utcnow
+from sharehub.metadata.models import Application, AuditEntry, OpenRequest, as_utc, utcnow
 from sharehub.scores import as_dict, department_scores, resource_figures, window
 from sharehub.seal import seal
 from sharehub.stats import REFUSED, SERVING
@@ -66,6 +68,11 @@ def bulletin(hub: Hub, month: date, now: datetime | None = None) -> dict[str, An
             .where(Application.overdue_at >= start, Application.overdue_at < end)
             .group_by(Application.overdue_department)
         ).all()
+        opened = s.execute(
+            select(OpenRequest.provider, OpenRequest.status, OpenRequest.deadline, OpenRequest.decided_at).where(
+                OpenRequest.created_at >= start, OpenRequest.created_at < end
+            )
+        ).all()
         calls = s.execute(
             select(AuditEntry.resource_id, AuditEntry.action, AuditEntry.result, func.count())
             .where(AuditEntry.action.in_(SERVING), AuditEntry.at >= start, AuditEntry.at < end)
@@ -76,6 +83,12 @@ def bulletin(hub: Hub, month: date, now: datetime | None = None) -> dict[str, An
     for share_type, status, n in made:
         by_type[share_type] += n
         by_status[status] += n
+    open_status: Counter[str] = Counter(status for _, status, _, _ in opened)
+    open_late: Counter[str] = Counter(
+        provider
+        for provider, status, deadline, decided in opened
+        if status != "withdrawn" and (as_utc(decided) if decided else now) > as_utc(deadline)
+    )
     served: dict[str, dict[str, dict[str, int]]] = defaultdict(
         lambda: defaultdict(lambda: {"answered": 0, "refused": 0})
     )
@@ -92,6 +105,9 @@ def bulletin(hub: Hub, month: date, now: datetime | None = None) -> dict[str, An
             "by_share_type": dict(sorted(by_type.items())),
             "by_status_now": dict(sorted(by_status.items())),
             "steps_overdue": {str(d): n for d, n in sorted(late_steps, key=lambda row: str(row[0]))},
+            "open_data_requests": len(opened),
+            "open_data_by_status_now": dict(sorted(open_status.items())),
+            "open_data_answered_late": dict(sorted(open_late.items())),
         },
         "calls": {rid: {mode: dict(v) for mode, v in sorted(modes.items())} for rid, modes in sorted(served.items())},
         "availability": [

@@ -134,6 +134,11 @@ def bulletin(
         f"now: {', '.join(f'{k} {v}' for k, v in auth['by_status_now'].items()) or '-'}; "
         f"steps overdue: {', '.join(f'{k} {v}' for k, v in auth['steps_overdue'].items()) or 'none'}"
     )
+    out.print(
+        f"open-data requests: {auth['open_data_requests']:,}; "
+        f"now: {', '.join(f'{k} {v}' for k, v in auth['open_data_by_status_now'].items()) or '-'}; "
+        f"answered late: {', '.join(f'{k} {v}' for k, v in auth['open_data_answered_late'].items()) or 'none'}"
+    )
     t = Table(
         "resource", "runs (succeeded)", "periods on time", "rows passed", "calls answered / refused", "last delivered"
     )

@@ -126,8 +126,14 @@ def test_the_bulletin_month_defaults_to_the_month_just_ended() -> None:
 
 
 def test_the_monthly_bulletin_is_published_once_its_month_is_over(make_hub, use_env) -> None:
+
+    from sqlalchemy import update
+
     from sharehub import bulletin
+    from sharehub.consumers import operator
     from sharehub.grants import apply
+    from sharehub.metadata.models import OpenRequest
+    from sharehub.openrequests import file_request, withdraw_request
 
     hub = make_hub()
     use_env(hub)
@@ -140,6 +146,13 @@ def test_the_monthly_bulletin_is_published_once_its_month_is_over(make_hub, use_
     audit.record(hub, "query", consumer, "gongan.population", grant_id=1, result="ok")
     audit.record(hub, "verification", consumer, "scjg.legal_entity", result="denied")
     _run(hub, "gongan.population", datetime(month.year, month.month, 1, 10, tzinfo=CHINA), "succeeded", 40, 4)
+    # Two open-data requests: one withdrawn, one left unanswered past its deadline.
+    portal = operator("开放平台")
+    waiting = file_request(hub, portal, "swj.tax_registration", "某研究院", ["uscc"], "信用研究")
+    taken_back = file_request(hub, portal, "swj.tax_registration", "某公司", ["uscc"], "招投标资格")
+    withdraw_request(hub, portal, taken_back.id, "申请人不再需要")
+    with hub.db() as s:
+        s.execute(update(OpenRequest).where(OpenRequest.id == waiting.id).values(deadline=waiting.created_at))
 
     made_now = bulletin.bulletin(hub, month, now=month_after)
     assert made_now["month"] == f"{month:%Y-%m}" and made_now["complete"]
@@ -148,6 +161,9 @@ def test_the_monthly_bulletin_is_published_once_its_month_is_over(make_hub, use_
         "by_share_type": {"unconditional": 1},
         "by_status_now": {"granted": 1},
         "steps_overdue": {},
+        "open_data_requests": 2,
+        "open_data_by_status_now": {"pending": 1, "withdrawn": 1},
+        "open_data_answered_late": {"swj": 1},
     }
     assert made_now["calls"] == {
         "gongan.population": {"query": {"answered": 1, "refused": 0}},
