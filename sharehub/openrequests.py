@@ -13,8 +13,8 @@ It approves, and sharehub writes the request's own dataset, `open/requests/<id>/
 with a sealed `manifest.json` (the store version, rows, sha256, fields, the request and its purpose), for the
 portal to hand over; or it refuses, with reasons. Either way the platform office is told, to answer the
 applicant through the portal. The portal may withdraw a request still pending, for its applicant.
-Every step is audited; the applicant's name stays in the request, never
-in the audit chain or the logs.
+Every step is audited; the applicant's name and the purpose stay in the request and its notices (the
+purpose also in the sealed manifest), never in the audit chain or the logs.
 """
 
 from __future__ import annotations
