@@ -138,6 +138,15 @@ def test_rerun_is_idempotent_and_incremental_reads_only_changes(db_hub) -> None:
     assert changed.landed < 7 + again.landed + 5
     names = {r["uscc"]: r["name"] for r in _table(hub, "scjg.legal_entity").to_pyarrow_table().to_pylist()}
     assert all(names[c] == "更名后的企业有限公司" for c in good)
+    # Every write into the store is in the audit chain, with its run, version and counts; no row data.
+    from sharehub.audit import verify as verify_chain
+    from sharehub.metadata.models import AuditEntry
+
+    with hub.db() as db:
+        stored = [(e.result, e.detail) for e in db.scalars(select(AuditEntry).where(AuditEntry.action == "store"))]
+    assert [r for r, _ in stored] == ["stored", "unchanged", "stored"]
+    assert stored[2][1] == f"run {changed.run_id}; store v{changed.store_version}; +0 ~7 -0"
+    assert not any("更名后" in str(d) for _, d in stored) and verify_chain(hub).ok
 
 
 def test_fixed_rows_pass_on_the_next_run(pg_hub) -> None:

@@ -58,6 +58,14 @@ def test_themes_join_departments_record_lineage_and_rebuild_only_on_change(make_
 
     # Nothing changed: nothing is rebuilt.
     assert {b.status for b in build(hub)} == {"unchanged"}
+    # Each build is a write into a store, in the audit chain with the versions it read.
+    with hub.db() as db:
+        built = db.execute(
+            sa.text("SELECT resource_id, detail FROM audit_log WHERE action = 'store' AND detail LIKE 'theme%'")
+        ).all()
+    assert sorted(rid for rid, _ in built) == sorted(first)
+    social = next(d for rid, d in built if rid == "social_security.person_insurance")
+    assert social == "theme v0; from " + ", ".join(f"{rid}@v0" for rid in sorted(SOURCES))
 
     # One enrolment changes at the source: the social-security theme is rebuilt from the new version,
     # and that row's lineage names the run that wrote it; the market-credit theme reads rsj too.

@@ -31,6 +31,7 @@ from deltalake import CommitProperties, DeltaTable, write_deltalake
 
 from connectors import duck
 from expectations.sql import ident, literal
+from sharehub import audit
 from sharehub.hub import Hub
 from warehouse.declared import Model, ModelError, load_models
 from warehouse.delta import open_table, table_id
@@ -106,6 +107,8 @@ def _build_one(hub: Hub, model: Model, force: bool) -> Build:
         uri, rows, mode="overwrite", schema_mode="overwrite", storage_options=options, commit_properties=props
     )
     version = DeltaTable(uri, storage_options=options).version()
+    sources = ", ".join(f"{rid}@v{v}" for rid, v in sorted(versions.items()))
+    audit.record(hub, "store", None, model.id, result="stored", detail=f"theme v{version}; from {sources}")
     seconds = time.perf_counter() - started
     log.info("theme %s: %d rows, version %d, %.1fs", model.id, rows.num_rows, version, seconds)
     return Build(model.id, "built", version, rows.num_rows, versions, seconds)

@@ -8,6 +8,7 @@ import pyarrow as pa
 from sqlalchemy import select
 
 from connectors import duck
+from sharehub import audit
 from sharehub.catalogue.models import Resource
 from sharehub.errors import FatalError
 from sharehub.hub import Hub
@@ -54,6 +55,16 @@ def promote(hub: Hub, run_id: str) -> MergeOutcome:
             fail_run(hub, run_id, "promote", exc)
             raise
         _record(hub, resource, run_id, outcome)
+    changed = outcome.inserted + outcome.updated + outcome.deleted
+    version = f"store v{outcome.version}" if outcome.version >= 0 else "no store yet"
+    audit.record(  # every write into a store is in the audit chain (Lichuan 27: 存储、访问、传输、下载)
+        hub,
+        "store",
+        None,
+        resource.id,
+        result="stored" if changed else "unchanged",
+        detail=f"run {run_id}; {version}; +{outcome.inserted} ~{outcome.updated} -{outcome.deleted}",
+    )
     hub.store.delete_dir(paths.staging_dir(resource.id, run_id))
     log.info(
         "run %s promoted %s: v%s +%d ~%d -%d",
