@@ -360,7 +360,10 @@ def demo(
         reset_embedded_state(hub.settings)
     try:
         cat = hub.catalogue
-        with err.status(f"generating {persons:,} persons and {entities:,} legal entities in 6 departments…"):
+        departments = len({r.provider for r in cat.resources.values()})
+        with err.status(
+            f"generating {persons:,} persons and {entities:,} legal entities in {departments} departments…"
+        ):
             sources = build_sources(hub.settings, cat, persons, entities)
     except SharehubError as exc:
         _fail(exc)

@@ -27,21 +27,20 @@ def _sharehub(home: Path, *args: str, **env: str) -> subprocess.CompletedProcess
 def test_demo_prints_landed_stored_and_quarantined_per_resource(tmp_path: Path) -> None:
     done = _sharehub(tmp_path, "demo", "--persons", "3000", "--entities", "600", COLUMNS="320")
     assert done.returncode == 0, done.stderr[-3000:]
-    for rid in (
-        "gongan.population",
-        "scjg.legal_entity",
-        "rsj.insurance_enrolment",
-        "swj.tax_registration",
-        "wjw.health_record",
-        "mzj.subsistence_allowance",
-    ):
+    resources = sorted(p.stem for p in (REPO_ROOT / "catalogue" / "resources").glob("*.yaml"))
+    assert "xzsp.e_licence" in resources  # the e-licence base store (real-time) is in the demo too
+    for rid in resources:
         line = next(ln for ln in done.stdout.splitlines() if rid in ln and "succeeded" in ln)
         landed, passed, quarantined = (int(x.replace(",", "")) for x in line.split("│")[3:6])
         assert landed == passed + quarantined and quarantined > 0 and passed > 0, line
     runs = _sharehub(tmp_path, "runs", "list")
-    assert runs.returncode == 0 and "gongan.population" in runs.stdout and "6 of 6, newest first" in runs.stdout
+    assert (
+        runs.returncode == 0
+        and "gongan.population" in runs.stdout
+        and f"{len(resources)} of {len(resources)}, newest first" in runs.stdout
+    )
     assert "0 of 0, newest first" in _sharehub(tmp_path, "runs", "list", "--status", "failed").stdout
-    assert "6 rectification notice(s)" in done.stdout
+    assert f"{len(resources)} rectification notice(s)" in done.stdout  # every department planted defects
     notices = _sharehub(tmp_path, "notices", "list", "--department", "gongan")
     assert "gongan.population" in notices.stdout and "open" in notices.stdout and "scjg" not in notices.stdout
     assert "quality" in notices.stdout

@@ -38,6 +38,13 @@ SUFFIX = ["有限公司", "有限责任公司", "股份有限公司", "合作社
 VARIANT = {"伟": "玮", "芳": "方", "娜": "那", "秀": "琇", "英": "瑛", "敏": "民", "静": "靜", "丽": "麗", "强": "強"}
 INSURANCE = ["养老保险", "医疗保险", "失业保险", "工伤保险"]
 DOCTORS = ["李医生", "王医生", "张医生", "覃医生", "向医生"]
+LICENCES = {
+    "食品经营许可证": "JY",
+    "建筑业企业资质证书": "JZ",
+    "道路运输经营许可证": "YS",
+    "排污许可证": "PW",
+    "药品经营许可证": "YP",
+}
 NOW = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
 
 
@@ -139,6 +146,8 @@ def build_world(persons: int = 100_000, entities: int = 20_000, seed: int = 2026
     world.tables["swj.tax_registration"] = _tax(rng, world, companies)
     world.tables["wjw.health_record"] = _health(rng, world, people)
     world.csv_rows = _dibao(rng, world, people)
+    # Drawn last, so the other departments' rows stay what they were before licences were added.
+    world.tables["xzsp.e_licence"] = _licences(rng, world, companies)
     return world
 
 
@@ -255,6 +264,34 @@ def _health(rng: random.Random, world: World, people: list[dict]) -> list[dict]:
             }
         )
     _defects(rng, world, "wjw.health_record", rows, "id_number", "name", "last_visit")
+    return rows
+
+
+def _licences(rng: random.Random, world: World, companies: list[dict]) -> list[dict]:
+    """Electronic licences of companies still registered: one or two each for about half of them."""
+    rows: list[dict[str, Any]] = []
+    live = [c for c in companies if c["status"] in ("存续", "在业")]
+    for c in rng.sample(live, len(live) // 2):
+        for kind in rng.sample(sorted(LICENCES), rng.choice((1, 1, 2))):
+            name = c["name"]
+            if rng.random() < 0.005:
+                name = name.replace("有限公司", "有限责任公司") if "有限公司" in name else name + "（分店）"
+                world.plant("xzsp.e_licence", "name_disagrees_with_scjg")
+            issued = min(c["established_date"] + timedelta(days=rng.randrange(0, 4000)), NOW.date())
+            valid_until = issued + timedelta(days=5 * 365)
+            rows.append(
+                {
+                    "licence_no": f"{LICENCES[kind]}{c['division_code']}{len(rows) + 1:08d}",
+                    "licence_type": kind,
+                    "holder_uscc": c["uscc"],
+                    "holder_name": name,
+                    "issued_on": issued,
+                    "valid_until": valid_until,
+                    "status": "过期" if valid_until < NOW.date() else rng.choices(["有效", "注销"], weights=[97, 3])[0],
+                    "updated_at": NOW - timedelta(minutes=rng.randrange(0, 60 * 24 * 30)),
+                }
+            )
+    _defects(rng, world, "xzsp.e_licence", rows, "holder_uscc", "holder_name", "issued_on")
     return rows
 
 
