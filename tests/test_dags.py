@@ -48,6 +48,7 @@ def test_every_resource_has_a_clean_dag(dagbag) -> None:
         "sharehub.store.scjg.legal_entity",
         "sharehub.store.swj.tax_registration",
         "sharehub.store.rsj.insurance_enrolment",
+        "sharehub.store.fgw.credit_record",
     }
     assert [a.name for a in credit.tasks[0].outlets] == ["sharehub.theme.market_credit.company_credit"]
     for dag_id, dag in dagbag.dags.items():

@@ -45,7 +45,8 @@ def test_a_store_written_anew_is_compared_and_served_afresh(make_hub) -> None:
 
     hub = make_hub()
     build_sources(hub.settings, hub.catalogue, 300, 100)
-    for rid in ("gongan.population", "rsj.insurance_enrolment", "scjg.legal_entity", "swj.tax_registration"):
+    stores = ("gongan.population", "rsj.insurance_enrolment", "scjg.legal_entity", "swj.tax_registration")
+    for rid in (*stores, "fgw.credit_record"):
         run_resource(hub, rid)
     check(hub, full=True)
     before = {(c.entity_key, c.item) for c in list_conflicts(hub, status="open")}

@@ -26,7 +26,7 @@ def _store(hub, path: str) -> DeltaTable:
 def test_themes_join_departments_record_lineage_and_rebuild_only_on_change(make_hub, pg_url: str) -> None:
     hub = make_hub(connections={"rsj_front": pg_url})
     build_sources(hub.settings, hub.catalogue, 300, 60)
-    runs = {rid: run_resource(hub, rid).run_id for rid in [*SOURCES, "swj.tax_registration"]}
+    runs = {rid: run_resource(hub, rid).run_id for rid in [*SOURCES, "swj.tax_registration", "fgw.credit_record"]}
     first = {b.model: b for b in build(hub)}
     assert {b.status for b in first.values()} == {"built"}
 
@@ -55,6 +55,14 @@ def test_themes_join_departments_record_lineage_and_rebuild_only_on_change(make_
     companies = _store(hub, "stores/themes/market_credit/company_credit").to_pyarrow_table()
     assert companies.num_rows == _store(hub, "stores/base/legal_entity/scjg.legal_entity").to_pyarrow_table().num_rows
     assert pc.sum(companies["insured_people"]).as_py() > 0
+    # Violations (market credit): each company's penalties and dishonesty listing, from the credit office.
+    records = _store(hub, "stores/base/credit/fgw.credit_record").to_pyarrow_table().to_pylist()
+    penalties: dict[str, int] = {}
+    for r in records:
+        penalties[r["subject_uscc"]] = penalties.get(r["subject_uscc"], 0) + (r["record_type"] == "行政处罚")
+    by_company = {r["uscc"]: r for r in companies.to_pylist()}
+    assert records and all(by_company[k]["penalties"] == n for k, n in penalties.items() if k in by_company)
+    assert all(r["penalties"] == 0 for k, r in by_company.items() if k not in penalties)
 
     # Nothing changed: nothing is rebuilt.
     assert {b.status for b in build(hub)} == {"unchanged"}

@@ -38,6 +38,13 @@ SUFFIX = ["有限公司", "有限责任公司", "股份有限公司", "合作社
 VARIANT = {"伟": "玮", "芳": "方", "娜": "那", "秀": "琇", "英": "瑛", "敏": "民", "静": "靜", "丽": "麗", "强": "強"}
 INSURANCE = ["养老保险", "医疗保险", "失业保险", "工伤保险"]
 DOCTORS = ["李医生", "王医生", "张医生", "覃医生", "向医生"]
+LAND_USE = ["商服用地", "工矿仓储用地", "住宅用地", "公共管理与公共服务用地", "农用地"]
+CREDIT = {
+    "守信激励": "纳税信用A级",
+    "行政处罚": "未按规定公示年度报告，罚款",
+    "严重失信主体名单": "拒不履行法院生效判决",
+}
+DECIDERS = ["市场监管局", "税务局", "生态环境局", "人民法院", "人社局"]
 LICENCES = {
     "食品经营许可证": "JY",
     "建筑业企业资质证书": "JZ",
@@ -148,6 +155,8 @@ def build_world(persons: int = 100_000, entities: int = 20_000, seed: int = 2026
     world.csv_rows = _dibao(rng, world, people)
     # Drawn last, so the other departments' rows stay what they were before licences were added.
     world.tables["xzsp.e_licence"] = _licences(rng, world, companies)
+    world.tables["zrzy.land_parcel"] = _parcels(rng, world, companies)
+    world.tables["fgw.credit_record"] = _credit(rng, world, companies)
     return world
 
 
@@ -292,6 +301,52 @@ def _licences(rng: random.Random, world: World, companies: list[dict]) -> list[d
                 }
             )
     _defects(rng, world, "xzsp.e_licence", rows, "holder_uscc", "holder_name", "issued_on")
+    return rows
+
+
+def _parcels(rng: random.Random, world: World, companies: list[dict]) -> list[dict]:
+    """Land parcels held by companies, in each company's own division."""
+    rows: list[dict[str, Any]] = []
+    for i in range(max(20, len(companies) // 2)):
+        holder = rng.choice(companies)
+        div = holder["division_code"]
+        rows.append(
+            {
+                "parcel_code": f"{div}{rng.randrange(1, 20):03d}{rng.randrange(1, 50):03d}GB{i + 1:05d}",
+                "division_code": div,
+                "land_use": rng.choice(LAND_USE),
+                "area_m2": Decimal(rng.randrange(5_000, 5_000_000)) / 100,
+                "holder_uscc": holder["uscc"],
+                "registered_on": date(2000, 1, 1) + timedelta(days=rng.randrange(0, 9000)),
+                "updated_at": NOW - timedelta(minutes=rng.randrange(0, 60 * 24 * 60)),
+            }
+        )
+    _defects(rng, world, "zrzy.land_parcel", rows, "holder_uscc", "land_use", "registered_on")
+    return rows
+
+
+def _credit(rng: random.Random, world: World, companies: list[dict]) -> list[dict]:
+    """Public credit records of about a fifth of the companies, under the name the deciding body wrote."""
+    rows: list[dict[str, Any]] = []
+    for c in rng.sample(companies, len(companies) // 5):
+        kind = rng.choices(sorted(CREDIT), weights=[5, 3, 1])[0]
+        name = c["name"]
+        if rng.random() < 0.005:
+            name = _variant(name)
+            world.plant("fgw.credit_record", "name_disagrees_with_scjg")
+        rows.append(
+            {
+                "record_no": f"XY{NOW.year}{len(rows) + 1:06d}",
+                "subject_uscc": c["uscc"],
+                "subject_name": name,
+                "record_type": kind,
+                "decided_by": rng.choice(DECIDERS),
+                "decided_on": min(c["established_date"] + timedelta(days=rng.randrange(30, 6000)), NOW.date()),
+                "detail": CREDIT[kind],
+                "updated_at": NOW - timedelta(minutes=rng.randrange(0, 60 * 24 * 200)),
+            }
+        )
+    _defects(rng, world, "fgw.credit_record", rows, "subject_uscc", "subject_name", "decided_on")
     return rows
 
 
