@@ -25,7 +25,8 @@ from typing import Any
 from sqlalchemy import func, select
 
 from sharehub.hub import Hub
-from sharehub.metadata.models import Application, AuditEntry, OpenRequest, as_utc, utcnow
+from sharehub.metadata.models import Application, AuditEntry, OpenRequest, utcnow
+from sharehub.openrequests import late
 from sharehub.scores import as_dict, department_scores, resource_figures, window
 from sharehub.seal import seal
 from sharehub.stats import REFUSED, SERVING
@@ -68,11 +69,9 @@ def bulletin(hub: Hub, month: date, now: datetime | None = None) -> dict[str, An
             .where(Application.overdue_at >= start, Application.overdue_at < end)
             .group_by(Application.overdue_department)
         ).all()
-        opened = s.execute(
-            select(OpenRequest.provider, OpenRequest.status, OpenRequest.deadline, OpenRequest.decided_at).where(
-                OpenRequest.created_at >= start, OpenRequest.created_at < end
-            )
-        ).all()
+        opened = list(
+            s.scalars(select(OpenRequest).where(OpenRequest.created_at >= start, OpenRequest.created_at < end))
+        )
         calls = s.execute(
             select(AuditEntry.resource_id, AuditEntry.action, AuditEntry.result, func.count())
             .where(AuditEntry.action.in_(SERVING), AuditEntry.at >= start, AuditEntry.at < end)
@@ -83,12 +82,8 @@ def bulletin(hub: Hub, month: date, now: datetime | None = None) -> dict[str, An
     for share_type, status, n in made:
         by_type[share_type] += n
         by_status[status] += n
-    open_status: Counter[str] = Counter(status for _, status, _, _ in opened)
-    open_late: Counter[str] = Counter(
-        provider
-        for provider, status, deadline, decided in opened
-        if status != "withdrawn" and (as_utc(decided) if decided else now) > as_utc(deadline)
-    )
+    open_status: Counter[str] = Counter(r.status for r in opened)
+    open_late: Counter[str] = Counter(r.provider for r in opened if late(r, now))
     served: dict[str, dict[str, dict[str, int]]] = defaultdict(
         lambda: defaultdict(lambda: {"answered": 0, "refused": 0})
     )

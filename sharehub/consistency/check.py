@@ -175,6 +175,12 @@ def pairings(hub: Hub) -> list[Pairing]:
     return out
 
 
+def _key_field(res: Resource) -> FieldSpec:
+    """The field whose classification masks an entity key where a notice shows it: the resource's resident
+    ID or credit code field, else its first key field."""
+    return res.field(_entity_key(res, "resident_id") or _entity_key(res, "uscc") or res.source.key[0])
+
+
 def _entity_key(res: Resource, identifier: object) -> str | None:
     """The field of `res` that holds the entity's identifier: a key field first, else any such field."""
     candidates = [f for f in res.fields if f.identifier == identifier]
@@ -542,7 +548,7 @@ def _conflict_notice(hub: Hub, res: Resource, conflicts: list[Any], waiting: int
     rule = hub.profile.deadlines["rectification"]
     now = utcnow()
     deadline = hub.calendar.deadline(now, rule.working_days)
-    key_field = res.field(_entity_key(res, "resident_id") or _entity_key(res, "uscc") or res.source.key[0])
+    key_field = _key_field(res)
     lines = [
         f"{department.name}：",
         "",
@@ -772,7 +778,7 @@ def _tell_decision(hub: Hub, s: Session, row: Conflict) -> int:
     rule = hub.profile.deadlines["rectification"]
     now = utcnow()
     deadline = hub.calendar.deadline(now, rule.working_days)
-    key_field = held.field(_entity_key(held, "resident_id") or _entity_key(held, "uscc") or held.source.key[0])
+    key_field = _key_field(held)
     shown = mask_field(row.entity_key, key_field)
     values = f"{authority.provider}（权威）{row.authority_value or '（无此实体）'}；{held.provider} {row.other_value}"
     decided = f"平台（{row.decided_by}）裁定：{right.provider} 的值正确。理由：{row.decision_reason}"
