@@ -25,6 +25,7 @@ from fastapi.routing import APIRoute
 from pydantic import AfterValidator, BaseModel, Field, ValidationError
 
 from api.sharing import build_router as build_sharing_router
+from api.upstream import build_router as build_upstream_router
 from sharehub import audit
 from sharehub.bulk import Issued, list_extracts
 from sharehub.bulk import create as bulk_create
@@ -1724,6 +1725,7 @@ def create_app() -> FastAPI:
             raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
 
     app.include_router(build_sharing_router(get_hub, get_caller))
+    app.include_router(build_upstream_router(get_hub, get_caller, limiter))
     # Starlette tries the routes in order: the two lookups, nearly all the traffic, go first.
     hot = [r for r in app.router.routes if getattr(r, "path", "") in ("/verify/{resource_id}", "/query/{resource_id}")]
     app.router.routes[:] = hot + [r for r in app.router.routes if r not in hot]

@@ -19,6 +19,7 @@ from sharehub.cli_open import open_app, run_publish
 from sharehub.cli_seal import seal_app
 from sharehub.cli_stats import bulletin, freshness, scores, stats
 from sharehub.cli_themes import run_builds, themes_app
+from sharehub.cli_upstream import upstream_app
 from sharehub.console import Limit, err, out, page_line
 from sharehub.console import hub as _hub
 from sharehub.errors import SharehubError
@@ -46,6 +47,7 @@ app.add_typer(extracts_app, name="extracts")
 app.add_typer(audit_app, name="audit")
 app.add_typer(open_app, name="open")
 app.add_typer(seal_app, name="seal")
+app.add_typer(upstream_app, name="upstream")
 app.command("stats")(stats)
 app.command("freshness")(freshness)
 app.command("scores")(scores)

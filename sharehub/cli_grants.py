@@ -13,9 +13,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from sharehub.console import Before, Limit, err, out, page_line
+from sharehub.console import Before, Limit, consumer_caller, err, one_of, out, page_line, run_step
 from sharehub.console import hub as _hub
-from sharehub.consumers import PLATFORM, Caller, operator
+from sharehub.consumers import PLATFORM, operator
 from sharehub.workdays import CHINA, china_time, due_text
 
 applications_app = typer.Typer(help="Applications for data: apply, review (platform), decide (provider).")
@@ -23,34 +23,6 @@ grants_app = typer.Typer(help="Grants: list and revoke.")
 audit_app = typer.Typer(help="The audit chain of every call and step.")
 objections_app = typer.Typer(help="Objections (疑义) to records: list, and the provider's answer.")
 extracts_app = typer.Typer(help="Bulk extracts (批量复制) in the object store.", no_args_is_help=True)
-
-
-def _consumer(consumer_id: int) -> Caller:
-    from sharehub.metadata.models import Consumer
-
-    with _hub().db() as s:
-        c = s.get(Consumer, consumer_id)
-    if c is None or c.role != "consumer" or c.revoked_at is not None:
-        err.print(f"no active consumer {consumer_id}")
-        raise typer.Exit(code=1)
-    return Caller(c.id, c.name, c.department, "consumer")
-
-
-def _one_of(option: str, value: str | None, allowed: tuple[str, ...]) -> None:
-    """Refuse (exit 2, as for any bad option) a value the option does not take."""
-    if value is not None and value not in allowed:
-        err.print(f"[red]{option} is one of {', '.join(allowed)}[/red]")
-        raise typer.Exit(code=2)
-
-
-def _run(action):  # type: ignore[no-untyped-def]
-    from sharehub.grants import GrantError
-
-    try:
-        return action()
-    except GrantError as exc:
-        err.print(f"[red]{exc}[/red]")
-        raise typer.Exit(code=1) from None
 
 
 def _show(apps: list) -> None:
@@ -84,10 +56,10 @@ def applications_apply(
     from sharehub.grants import apply
     from sharehub.workdays import CHINA
 
-    caller = _consumer(consumer)
+    caller = consumer_caller(consumer)
     until = valid_until if valid_until.tzinfo else valid_until.replace(hour=23, minute=59, tzinfo=CHINA)
     split = [f.strip() for f in fields.split(",") if f.strip()]
-    made = _run(lambda: apply(_hub(), caller, resource_id, split, modes.split(","), purpose, until))
+    made = run_step(lambda: apply(_hub(), caller, resource_id, split, modes.split(","), purpose, until))
     _show([made])
 
 
@@ -103,7 +75,7 @@ def applications_list(
     """Every application, newest first (the platform office's view)."""
     from sharehub.grants import APPLICATION_STATES, list_applications
 
-    _one_of("--status", status, APPLICATION_STATES)
+    one_of("--status", status, APPLICATION_STATES)
     found = list_applications(_hub(), operator("cli"), limit, before, status=status)
     _show(found)
     page_line(found)
@@ -119,7 +91,7 @@ def applications_review(
     """The platform office's review of a conditional application."""
     from sharehub.grants import review
 
-    _show([_run(lambda: review(_hub(), operator(by), application_id, approve, reason))])
+    _show([run_step(lambda: review(_hub(), operator(by), application_id, approve, reason))])
 
 
 @applications_app.command("decide")
@@ -134,7 +106,7 @@ def applications_decide(
     from sharehub.grants import decide
 
     caller = operator(by, department)
-    _show([_run(lambda: decide(_hub(), caller, application_id, approve, reason))])
+    _show([run_step(lambda: decide(_hub(), caller, application_id, approve, reason))])
 
 
 @applications_app.command("check")
@@ -162,7 +134,7 @@ def applications_withdraw(
     """Take back an application still under review or awaiting the provider's decision."""
     from sharehub.grants import withdraw
 
-    a = _run(lambda: withdraw(_hub(), _consumer(consumer), application_id, reason))
+    a = run_step(lambda: withdraw(_hub(), consumer_caller(consumer), application_id, reason))
     out.print(f"application {a.id} on {a.resource_id} withdrawn")
 
 
@@ -177,7 +149,7 @@ def grants_list(
     from sharehub.consumers import list_consumers
     from sharehub.grants import GRANT_STATES, list_grants
 
-    _one_of("--state", state, GRANT_STATES)
+    one_of("--state", state, GRANT_STATES)
     hub = _hub()
     who = {c.id: f"{c.department} · {c.name} (#{c.id})" for c in list_consumers(hub)}
     t = Table("id", "consumer", "resource", "fields", "modes", "until", "revoked")
@@ -200,7 +172,7 @@ def grants_revoke(
     """End a grant at once."""
     from sharehub.grants import revoke_grant
 
-    g = _run(lambda: revoke_grant(_hub(), operator(by), grant_id, reason))
+    g = run_step(lambda: revoke_grant(_hub(), operator(by), grant_id, reason))
     out.print(f"grant {g.id} on {g.resource_id} revoked")
 
 
@@ -214,7 +186,7 @@ def objections_list(
     """Objections, newest first, with the record key the provider needs to find the record."""
     from sharehub.objections import OBJECTION_STATES, key_fields, list_objections
 
-    _one_of("--status", status, OBJECTION_STATES)
+    one_of("--status", status, OBJECTION_STATES)
     hub = _hub()
     caller = operator("cli", department or PLATFORM)
     t = Table("id", "from", "resource", "record", "fields", "reason", "status", "due", "answer")
@@ -240,7 +212,7 @@ def objections_answer(
     """The provider's answer to an objection; the objecting department is told."""
     from sharehub.objections import answer
 
-    made = _run(lambda: answer(_hub(), operator(by, department), objection_id, outcome, reason))
+    made = run_step(lambda: answer(_hub(), operator(by, department), objection_id, outcome, reason))
     out.print(f"objection {made.id} on {made.resource_id}: {made.status}; {made.department} is told")
 
 
@@ -331,7 +303,7 @@ def extracts_list(
 
     hub = _hub()
     who = {c.id: f"{c.department} · {c.name} (#{c.id})" for c in list_consumers(hub)}
-    found = _run(
+    found = run_step(
         lambda: list_extracts(
             hub, operator("cli"), resource_id=resource, consumer_id=consumer, limit=limit, before=before
         )

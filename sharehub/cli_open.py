@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from sharehub.console import Before, Limit, err, out, page_line
+from sharehub.console import Before, Limit, err, one_of, out, page_line, run_step
 from sharehub.console import hub as _hub
 from sharehub.workdays import due_text
 
@@ -77,12 +77,11 @@ def open_request(
     by: Annotated[str, typer.Option(help="Who files it, at the platform office.")] = "open-data portal",
 ) -> None:
     """File a request for a resource opened on application (依申请开放); its department is told the deadline."""
-    from sharehub.cli_grants import _run
     from sharehub.consumers import operator
     from sharehub.openrequests import file_request
 
     wanted = [f.strip() for f in fields.split(",") if f.strip()]
-    _show([_run(lambda: file_request(_hub(), operator(by), resource_id, applicant, wanted, purpose, portal_ref))])
+    _show([run_step(lambda: file_request(_hub(), operator(by), resource_id, applicant, wanted, purpose, portal_ref))])
 
 
 @open_app.command("requests")
@@ -94,11 +93,10 @@ def open_requests(
     before: Before = None,
 ) -> None:
     """Open-data requests, newest first, with their deadlines and answers."""
-    from sharehub.cli_grants import _one_of
     from sharehub.consumers import PLATFORM, operator
     from sharehub.openrequests import OPEN_REQUEST_STATES, list_requests
 
-    _one_of("--status", status, OPEN_REQUEST_STATES)
+    one_of("--status", status, OPEN_REQUEST_STATES)
     caller = operator("cli", department or PLATFORM)
     found = list_requests(_hub(), caller, limit, before, status=status, resource_id=resource)
     _show(found)
@@ -116,13 +114,12 @@ def open_decide(
     """The providing department's answer; approved, the request's dataset is written and sealed."""
     from deltalake.exceptions import DeltaError
 
-    from sharehub.cli_grants import _run
     from sharehub.consumers import operator
     from sharehub.openrequests import decide_request
 
     caller = operator(by, department)
     try:
-        _show([_run(lambda: decide_request(_hub(), caller, request_id, approve, reason))])
+        _show([run_step(lambda: decide_request(_hub(), caller, request_id, approve, reason))])
     except (OSError, DeltaError) as exc:  # the store is unreachable: the request stays pending
         err.print(f"[red]open-data request {request_id} not answered: {exc}[/red]")
         raise typer.Exit(code=1) from None
@@ -135,11 +132,10 @@ def open_withdraw(
     by: Annotated[str, typer.Option(help="Who withdraws it, at the platform office.")] = "open-data portal",
 ) -> None:
     """Take back a pending request for its applicant; the department's notice is resolved."""
-    from sharehub.cli_grants import _run
     from sharehub.consumers import operator
     from sharehub.openrequests import withdraw_request
 
-    _show([_run(lambda: withdraw_request(_hub(), operator(by), request_id, reason))])
+    _show([run_step(lambda: withdraw_request(_hub(), operator(by), request_id, reason))])
 
 
 def _show(requests: list[OpenRequest]) -> None:

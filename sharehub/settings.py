@@ -73,6 +73,15 @@ class Settings(BaseSettings):
     public_url: str = Field(
         default="http://127.0.0.1:8000", description="The API's address as consumers reach it (download links)."
     )
+    upstream_url: str = Field(
+        default="",
+        description="The API of the upper-level (province or city) platform; empty: this platform serves one level.",
+    )
+    upstream_key: SecretStr = Field(
+        default=SecretStr(""), description="The API key the upper-level platform issued to this platform office."
+    )
+    upstream_name: str = Field(default="上级平台", description="What to call the upper-level platform in notices.")
+    upstream_timeout_seconds: float = Field(default=10.0, gt=0, description="Wait this long for the upper level.")
     url_signing_key: SecretStr = Field(
         default=SecretStr(""), description="Signs download links of a local object store; default: made under home."
     )

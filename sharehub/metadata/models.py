@@ -413,3 +413,34 @@ class OpenRequest(Base):
     store_version: Mapped[int | None] = mapped_column(BigInteger)
     rows: Mapped[int | None] = mapped_column(BigInteger)
     sha256: Mapped[str | None] = mapped_column(String(64))
+
+
+class UpstreamRequest(Base):
+    """A department's request for data held at the upper-level platform (MISSION 14; Zhongshan 20): the
+    platform office collects it, forwards it upward as its own application, and relays the answer and,
+    once granted, the serving calls made under it."""
+
+    __tablename__ = "upstream_requests"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    consumer_id: Mapped[int] = mapped_column(ForeignKey("consumers.id", name="fk_upstream_requests_consumer_id"))
+    department: Mapped[str] = mapped_column(String(50), index=True)
+    resource_id: Mapped[str] = mapped_column(String(100), index=True)  # the upper level's resource id
+    provider: Mapped[str] = mapped_column(String(50))  # the upper-level department that provides it
+    fields: Mapped[list[str]] = mapped_column(JSON)
+    modes: Mapped[list[str]] = mapped_column(JSON)
+    purpose: Mapped[str] = mapped_column(Text)
+    valid_until: Mapped[datetime] = mapped_column(UTCDateTime())
+    # collected, declined (by this platform), forwarded, granted, refused (upstream), withdrawn, ended
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    deadline: Mapped[datetime] = mapped_column(UTCDateTime())  # for this platform office to forward or decline
+    notice_id: Mapped[int | None] = mapped_column(ForeignKey("notices.id", name="fk_upstream_requests_notice_id"))
+    forwarded_by: Mapped[str | None] = mapped_column(String(100))
+    forwarded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    upstream_application_id: Mapped[int | None] = mapped_column(BigInteger)
+    upstream_status: Mapped[str | None] = mapped_column(String(20))
+    upstream_step_deadline: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    upstream_grant_id: Mapped[int | None] = mapped_column(BigInteger)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    reason: Mapped[str | None] = mapped_column(Text)
+    synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

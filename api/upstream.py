@@ -1,0 +1,287 @@
+"""Requests that cross levels, through this platform (`sharehub.upstream`): the upper level's catalogue,
+requests for its data, and the relayed serving calls, each checked by one dependency (`reached`)."""
+
+# No `from __future__ import annotations` here: the routes' Annotated aliases are local to
+# build_router, and FastAPI must see them evaluated.
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated, Any, NamedTuple
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response, status
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field
+
+from sharehub import audit
+from sharehub.consumers import Caller
+from sharehub.grants import Forbidden, GrantError, NotFound, WrongState
+from sharehub.hub import Hub
+from sharehub.metadata.models import UpstreamRequest
+from sharehub.upstream import (
+    Reach,
+    Refused,
+    Unreachable,
+    UpstreamState,
+    catalogue,
+    decline,
+    file_request,
+    forward,
+    list_requests,
+    reach,
+    record_key,
+    relay_query,
+    relay_verify,
+    sync,
+    withdraw,
+)
+
+UPSTREAM_ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"description": "No upper-level platform configured, or no such request"},
+    502: {"description": "The upper-level platform did not answer"},
+}
+
+
+class UpstreamRequestIn(BaseModel):
+    """A request for data held at the upper-level platform."""
+
+    resource_id: str = Field(max_length=100, description="The resource id in the upper level's catalogue.")
+    fields: list[str] = Field(max_length=500)
+    modes: list[str] = Field(max_length=2, description="verification and/or query (bulk copy does not cross levels).")
+    purpose: str = Field(max_length=2000)
+    valid_until: datetime
+
+
+class UpstreamRequestOut(BaseModel):
+    """A request for upper-level data and where it stands, here and upstairs."""
+
+    id: int
+    consumer_id: int
+    department: str
+    resource_id: str
+    provider: str
+    fields: list[str]
+    modes: list[str]
+    purpose: str
+    valid_until: datetime
+    status: str = Field(description="collected, declined, forwarded, granted, refused, withdrawn or ended.")
+    deadline: datetime = Field(description="When this platform office must forward or decline it.")
+    forwarded_at: datetime | None
+    upstream_application_id: int | None
+    upstream_status: str | None
+    upstream_step_deadline: datetime | None
+    upstream_grant_id: int | None
+    reason: str | None
+    synced_at: datetime | None
+
+
+class ReasonIn(BaseModel):
+    """Why."""
+
+    reason: str = Field(max_length=2000)
+
+
+class Relayed(NamedTuple):
+    """A relayed serving call: the hub, the caller, and what its granted requests reach."""
+
+    hub: Hub
+    caller: Caller
+    reach: Reach
+
+
+def _out(r: UpstreamRequest) -> UpstreamRequestOut:
+    return UpstreamRequestOut.model_validate(r, from_attributes=True)
+
+
+def _upstream(action: Callable[[], Any]) -> Any:
+    """Run a step, turning refusals into 403 / 404 / 409 / 422, the upper level's own into its status."""
+    try:
+        return action()
+    except Forbidden as exc:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from None
+    except NotFound as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+    except WrongState as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    except GrantError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+    except Unreachable as exc:
+        raise HTTPException(status.HTTP_502_BAD_GATEWAY, str(exc)) from None
+    except Refused as exc:
+        # The upper level's 5xx is a bad gateway here; its 4xx (a revoked grant, a wrong key field) is the caller's.
+        raise HTTPException(exc.status if exc.status < 500 else status.HTTP_502_BAD_GATEWAY, exc.detail) from None
+
+
+def build_router(get_hub: Callable[..., Any], get_caller: Callable[..., Any], limiter: Any) -> APIRouter:
+    """The /upstream routes; `limiter` is the verification rate limit of this platform's own route."""
+    router = APIRouter(prefix="/upstream", tags=["levels"])
+    HubDep = Annotated[Hub, Depends(get_hub)]
+    CallerDep = Annotated[Caller, Depends(get_caller)]
+    RequestId = Annotated[int, Path(ge=1, le=2**62)]
+
+    def reached(mode: str) -> Callable[..., Any]:
+        """The dependency that checks every relayed call: the caller's granted requests for the resource in
+        this mode, or 403 saying why not (audited)."""
+
+        async def resolve(hub: HubDep, caller: CallerDep, resource_id: str) -> Relayed:
+            try:
+                return Relayed(hub, caller, _upstream(lambda: reach(hub, caller, resource_id, mode)))
+            except HTTPException as exc:
+                if exc.status_code == status.HTTP_403_FORBIDDEN:
+                    refused = str(exc.detail)
+                    await audit.arecord(hub, f"upstream_{mode}", caller, resource_id, result="denied", detail=refused)
+                raise
+
+        return resolve
+
+    @router.get("/catalogue", response_model=list[dict[str, Any]], responses=UPSTREAM_ERRORS)
+    def upstream_catalogue(hub: HubDep, caller: CallerDep) -> list[dict[str, Any]]:
+        """The upper-level platform's catalogue, as it publishes it: what a department here may request."""
+        return list(_upstream(lambda: catalogue(hub)).values())
+
+    @router.post(
+        "/requests",
+        response_model=UpstreamRequestOut,
+        status_code=201,
+        responses={**UPSTREAM_ERRORS, 403: {"description": "Not a consumer"}, 422: {"description": "Invalid"}},
+    )
+    def request_add(hub: HubDep, caller: CallerDep, body: UpstreamRequestIn) -> UpstreamRequestOut:
+        """Request upper-level data; this platform office is asked to forward it (Zhongshan 20)."""
+        return _out(
+            _upstream(
+                lambda: file_request(
+                    hub, caller, body.resource_id, body.fields, body.modes, body.purpose, body.valid_until
+                )
+            )
+        )
+
+    @router.get("/requests", response_model=list[UpstreamRequestOut], responses={403: {"description": "A provider"}})
+    def requests(
+        hub: HubDep,
+        caller: CallerDep,
+        response: Response,
+        request_status: Annotated[UpstreamState | None, Query(alias="status")] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        before: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+    ) -> list[UpstreamRequestOut]:
+        """A consumer's own requests for upper-level data; every one, for the platform office; newest first."""
+        found = _upstream(lambda: list_requests(hub, caller, limit, before, status=request_status))
+        response.headers["X-Total-Count"] = str(found.total)
+        return [_out(r) for r in found]
+
+    @router.get("/requests/{request_id}", response_model=UpstreamRequestOut, responses=UPSTREAM_ERRORS)
+    def request_one(hub: HubDep, caller: CallerDep, request_id: RequestId) -> UpstreamRequestOut:
+        """One request, on the rule of `GET /upstream/requests`."""
+        found = list(_upstream(lambda: list_requests(hub, caller, only=request_id)))
+        if not found:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no upstream request {request_id}")
+        return _out(found[0])
+
+    @router.post(
+        "/requests/{request_id}/forward",
+        response_model=UpstreamRequestOut,
+        responses={**UPSTREAM_ERRORS, 403: {"description": "Not the platform office"}, 409: {"description": "Done"}},
+    )
+    def request_forward(hub: HubDep, caller: CallerDep, request_id: RequestId) -> UpstreamRequestOut:
+        """The platform office applies upward for the request, as its own application."""
+        return _out(_upstream(lambda: forward(hub, caller, request_id)))
+
+    @router.post(
+        "/requests/{request_id}/decline",
+        response_model=UpstreamRequestOut,
+        responses={**UPSTREAM_ERRORS, 403: {"description": "Not the platform office"}, 409: {"description": "Done"}},
+    )
+    def request_decline(hub: HubDep, caller: CallerDep, request_id: RequestId, body: ReasonIn) -> UpstreamRequestOut:
+        """The platform office does not forward the request, with its reasons; the requester is told."""
+        return _out(_upstream(lambda: decline(hub, caller, request_id, body.reason)))
+
+    @router.post(
+        "/requests/{request_id}/withdraw",
+        response_model=UpstreamRequestOut,
+        responses={**UPSTREAM_ERRORS, 403: {"description": "Not a consumer"}, 409: {"description": "Done"}},
+    )
+    def request_withdraw(hub: HubDep, caller: CallerDep, request_id: RequestId, body: ReasonIn) -> UpstreamRequestOut:
+        """The requester takes its request back; upstairs the application is withdrawn or the grant given up."""
+        return _out(_upstream(lambda: withdraw(hub, caller, request_id, body.reason)))
+
+    @router.post(
+        "/sync",
+        response_model=list[UpstreamRequestOut],
+        responses={**UPSTREAM_ERRORS, 403: {"description": "Not the platform office"}},
+    )
+    def upstream_sync(hub: HubDep, caller: CallerDep) -> list[UpstreamRequestOut]:
+        """Follow every forwarded or granted request upstairs; those whose state changed."""
+        return [_out(r) for r in _upstream(lambda: sync(hub, caller))]
+
+    @router.post(
+        "/verify/{resource_id}",
+        responses={
+            **UPSTREAM_ERRORS,
+            403: {"description": "No upstream grant, or a field outside it"},
+            429: {"description": "Rate limit"},
+        },
+    )
+    async def upstream_verify(
+        request: Request, resource_id: str, relayed: Annotated[Relayed, Depends(reached("verification"))]
+    ) -> dict[str, Any]:
+        """Verification of an upper-level record, relayed under the caller's granted request: per-field
+        booleans, and `found` only for a caller granted query too."""
+        hub, caller, got = relayed
+        try:
+            body = await request.json()
+        except ValueError:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "the body is not JSON") from None
+        shaped = isinstance(body, dict) and all(isinstance(body.get(part), dict) for part in ("key", "claims"))
+        if not shaped:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, 'the body is {"key": {…}, "claims": {…}}')
+        if not limiter.allow(caller.id, hub.settings.verify_rate_per_minute):
+            await audit.arecord(hub, "upstream_verification", caller, resource_id, result="rate_limited")
+            raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, "too many verification calls", {"Retry-After": "1"})
+        try:
+            _, answer = await run_in_threadpool(_upstream, lambda: relay_verify(hub, got, resource_id, body))
+        except HTTPException as exc:
+            await audit.arecord(
+                hub, "upstream_verification", caller, resource_id, result="failed", detail=str(exc.detail)[:200]
+            )
+            raise
+        await audit.arecord(
+            hub,
+            "upstream_verification",
+            caller,
+            resource_id,
+            purpose=got.purpose,
+            record_key=_upstream(lambda: record_key(hub, resource_id, body["key"])),
+            result="match" if answer.get("match") else "no_match",
+            detail=f"upstream request #{got.request_id}",
+        )
+        return answer
+
+    @router.get(
+        "/query/{resource_id}",
+        responses={**UPSTREAM_ERRORS, 403: {"description": "No upstream grant"}},
+    )
+    async def upstream_query(
+        request: Request, resource_id: str, relayed: Annotated[Relayed, Depends(reached("query"))]
+    ) -> dict[str, Any]:
+        """The record of an upper-level resource (`?<key field>=…`, `as_of` as upstairs), relayed: only the
+        fields the caller's granted requests cover, masked as the upper level masks them."""
+        hub, caller, got = relayed
+        params = list(request.query_params.multi_items())
+        try:
+            answer = await run_in_threadpool(_upstream, lambda: relay_query(hub, got, resource_id, params))
+        except HTTPException as exc:
+            await audit.arecord(
+                hub, "upstream_query", caller, resource_id, result="failed", detail=str(exc.detail)[:200]
+            )
+            raise
+        await audit.arecord(
+            hub,
+            "upstream_query",
+            caller,
+            resource_id,
+            purpose=got.purpose,
+            record_key=_upstream(lambda: record_key(hub, resource_id, dict(params))),
+            result="ok",
+            detail=f"upstream request #{got.request_id}",
+        )
+        return answer
+
+    return router

@@ -1,0 +1,510 @@
+"""Requests that cross levels go up through the platform of their own level (MISSION 14; Zhejiang 5 and 14;
+Zhongshan 20).
+
+A city or county platform is a consumer of its upper-level (province or city) platform, which has
+issued its platform office an API key (`SHAREHUB_UPSTREAM_URL`, `SHAREHUB_UPSTREAM_KEY`). A department
+here never calls the upper level itself:
+
+1. A consumer files a request for an upper-level resource (`POST /upstream/requests`), checked at once
+   against the upper level's catalogue: the resource, its fields, its serving modes, and a not-shared
+   resource refused with its legal basis. This platform office is asked, with a notice and the
+   profile's `application_review` working days, to forward or decline it (Zhongshan 20: the platform of
+   the same level collects the departments' needs and applies upward).
+2. Forwarded, it becomes the platform office's own application upstairs, its purpose naming the
+   department and the application that asked. The upper level's own clocks run from there. `sync`
+   (CLI, API, and the `sharehub.upstream_sync` DAG) follows each forwarded request to its outcome:
+   granted, refused with reasons, or a grant that was revoked or ran out; the department is told of
+   each.
+3. Under a granted request, the consumer calls `POST /upstream/verify/{id}` and `GET /upstream/query/{id}`
+   here; this platform checks that request (its fields and modes, its validity), relays the call with
+   its own key, and audits it. The upper level answers for the platform office as a whole, which may
+   hold grants for several departments, so the answer is cut back to what this consumer's request
+   covers: a query returns only its fields, and a verification answers `found` only to a consumer
+   granted query. Bulk copy does not cross levels: an upper-level extract carries every column the
+   platform office holds, and its download link bypasses this platform.
+
+Every step and every relayed call is written to this platform's audit chain; the upper level audits
+the same calls under the platform office's key. The key is never logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal, get_args
+
+import httpx
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from sharehub import audit
+from sharehub.consumers import PLATFORM, Caller
+from sharehub.grants import Forbidden, GrantError, NotFound, WrongState
+from sharehub.hub import Hub
+from sharehub.metadata.models import Consumer, Notice, UpstreamRequest, as_utc, utcnow
+from sharehub.notices import ask, tell
+from sharehub.paging import Page, newest_first
+from sharehub.workdays import due_text
+
+log = logging.getLogger(__name__)
+UpstreamState = Literal["collected", "declined", "forwarded", "granted", "refused", "withdrawn", "ended"]
+UPSTREAM_STATES: tuple[str, ...] = get_args(UpstreamState)
+RELAYED_MODES = ("verification", "query")
+RULE = "application_review"
+CATALOGUE_SECONDS = 60.0  # how long the upper level's catalogue is remembered between calls
+
+
+class NotConfigured(NotFound):
+    """This platform has no upper level configured."""
+
+
+class Unreachable(Exception):
+    """The upper-level platform did not answer."""
+
+
+class Refused(Exception):
+    """The upper-level platform answered with an error: its status and its reason."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class Reach:
+    """What one consumer may do with one upper-level resource: the union of its granted requests."""
+
+    request_id: int
+    fields: frozenset[str]
+    modes: frozenset[str]
+    purpose: str
+
+
+class Upstream:
+    """The upper-level platform's API, called with this platform office's key."""
+
+    def __init__(self, hub: Hub) -> None:
+        settings = hub.settings
+        if not settings.upstream_url:
+            raise NotConfigured(
+                "this platform has no upper-level platform configured (SHAREHUB_UPSTREAM_URL, SHAREHUB_UPSTREAM_KEY)"
+            )
+        self.url = settings.upstream_url.rstrip("/")
+        self.name = settings.upstream_name
+        self._headers = {"Authorization": f"Bearer {settings.upstream_key.get_secret_value()}"}
+        self._timeout = settings.upstream_timeout_seconds
+
+    def call(self, method: str, path: str, *, json: Any = None, params: Any = None) -> httpx.Response:
+        """One call; Unreachable when the upper level does not answer (the address named, never the key)."""
+        try:
+            return httpx.request(
+                method, self.url + path, json=json, params=params, headers=self._headers, timeout=self._timeout
+            )
+        except httpx.HTTPError as exc:
+            raise Unreachable(f"{self.name} ({self.url}) did not answer {method} {path}: {exc}") from None
+
+    def json(self, method: str, path: str, *, json: Any = None, params: Any = None) -> Any:
+        """The JSON of a successful call; Refused with the upper level's own reason otherwise."""
+        response = self.call(method, path, json=json, params=params)
+        if response.status_code >= 400:
+            raise Refused(response.status_code, f"{self.name}: {_detail(response)}")
+        return response.json()
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        detail = response.json().get("detail")
+    except ValueError:
+        return f"HTTP {response.status_code}"
+    if isinstance(detail, list):  # a validation error: say where
+        return "; ".join(f"{'.'.join(str(p) for p in e.get('loc', []))}: {e.get('msg')}" for e in detail)
+    return str(detail or f"HTTP {response.status_code}")
+
+
+_catalogues: dict[str, tuple[float, dict[str, dict[str, Any]]]] = {}
+
+
+def catalogue(hub: Hub, *, fresh: bool = False) -> dict[str, dict[str, Any]]:
+    """The upper level's catalogue, by resource id (remembered for a minute)."""
+    up = Upstream(hub)
+    found = _catalogues.get(up.url)
+    if found is None or fresh or time.monotonic() - found[0] > CATALOGUE_SECONDS:
+        entries = up.json("GET", "/catalogue")
+        found = _catalogues[up.url] = (time.monotonic(), {e["id"]: e for e in entries})
+    return found[1]
+
+
+def _resource(hub: Hub, resource_id: str) -> dict[str, Any]:
+    found = catalogue(hub).get(resource_id) or catalogue(hub, fresh=True).get(resource_id)
+    if found is None:
+        raise GrantError(f"{Upstream(hub).name} has no resource {resource_id!r} in its catalogue")
+    return found
+
+
+def _asked(request_id: int) -> str:
+    return f"upstream request {request_id}"
+
+
+def file_request(
+    hub: Hub,
+    caller: Caller,
+    resource_id: str,
+    fields: list[str],
+    modes: list[str],
+    purpose: str,
+    valid_until: datetime,
+) -> UpstreamRequest:
+    """A consumer's request for an upper-level resource, checked against that catalogue; the platform
+    office here is asked to forward or decline it."""
+    if caller.role != "consumer":
+        raise Forbidden("requests for upper-level data are made by consumers; this platform office forwards them")
+    res = _resource(hub, resource_id)
+    if res["share_type"] == "not_shared":
+        raise GrantError(f"{resource_id} is not shared at {Upstream(hub).name} (legal basis: {res['legal_basis']})")
+    names = [f["name"] for f in res["fields"]]
+    for name in fields:
+        if name not in names:
+            raise GrantError(f"{resource_id}: {name} is not a field of this upper-level resource")
+    if not fields:
+        raise GrantError(f"{resource_id}: name the fields requested")
+    for mode in modes:
+        if mode not in res["serving_modes"]:
+            raise GrantError(f"{resource_id} is not served by {mode} at the upper level")
+        if mode not in RELAYED_MODES:
+            raise GrantError(
+                f"{mode} does not cross levels: an upper-level extract carries every column this platform holds "
+                "there; ask for verification or query"
+            )
+    if not modes:
+        raise GrantError(f"{resource_id}: name the serving modes (verification, query)")
+    if len(purpose.strip()) < 4:
+        raise GrantError("state the purpose of the request")
+    now = utcnow()
+    if as_utc(valid_until) <= now:
+        raise GrantError("valid_until must be in the future")
+    rule = hub.profile.deadlines[RULE]
+    deadline = hub.calendar.deadline(now, rule.working_days)
+    chosen = [n for n in names if n in set(fields)]
+    with hub.db() as s:
+        request = UpstreamRequest(
+            consumer_id=caller.id,
+            department=caller.department,
+            resource_id=resource_id,
+            provider=str(res["provider"]),
+            fields=chosen,
+            modes=[m for m in RELAYED_MODES if m in set(modes)],
+            purpose=purpose.strip(),
+            valid_until=as_utc(valid_until),
+            status="collected",
+            created_at=now,
+            deadline=deadline,
+        )
+        s.add(request)
+        s.flush()
+        due = due_text(deadline)
+        dept = hub.catalogue.departments[caller.department]
+        notice = ask(
+            s,
+            kind="upstream_request",
+            department=PLATFORM,
+            resource_id=resource_id,
+            deadline=deadline,
+            subject=f"[sharehub] 跨层级共享申请 #{request.id}：{dept.name} 申请上级资源 {resource_id}，{due} 前处理",
+            body=(
+                f"平台管理部门：\n\n{dept.name}（{caller.name}）申请使用{Upstream(hub).name}的资源 {resource_id}"
+                f"（提供部门 {request.provider}），字段 {', '.join(chosen)}，方式 {', '.join(request.modes)}，"
+                f"用途：{request.purpose}，使用至 {due_text(request.valid_until)}。\n"
+                f"请在 {due}（北京时间）前，即 {rule.working_days} 个工作日内，统一报上级平台申请或说明理由不予报送"
+                "（依据：中山市办法第二十条，跨层级申请由同级主管部门统一向上级申请）。\n"
+                f"  POST /upstream/requests/{request.id}/forward | /decline\n"
+                f"  sharehub upstream forward {request.id}  |  sharehub upstream decline {request.id} --reason 说明"
+            ),
+            keys=[_asked(request.id)],
+            recipient=hub.settings.platform_email,
+        )
+        request.notice_id = notice.id
+    audit.record(hub, "upstream_request", caller, resource_id, result="collected", detail=f"#{request.id}")
+    log.info("upstream request %d on %s collected, due %s", request.id, resource_id, deadline.isoformat())
+    return request
+
+
+def _mine(s: Session, caller: Caller, request_id: int) -> UpstreamRequest:
+    request = s.get(UpstreamRequest, request_id)
+    if request is None or (caller.role == "consumer" and request.consumer_id != caller.id):
+        raise NotFound(f"no upstream request {request_id}" + (" of yours" if caller.role == "consumer" else ""))
+    if caller.role == "provider":
+        raise NotFound(f"no upstream request {request_id}: they are the platform office's and the requester's")
+    return request
+
+
+def _settle(s: Session, request: UpstreamRequest, now: datetime) -> None:
+    """Resolve the platform office's notice: the request is forwarded, declined or withdrawn."""
+    asked = s.get(Notice, request.notice_id) if request.notice_id else None
+    if asked is not None and asked.status != "resolved":
+        asked.status, asked.resolved_at, asked.pending_keys = "resolved", now, []
+
+
+def forward(hub: Hub, caller: Caller, request_id: int) -> UpstreamRequest:
+    """The platform office applies upward for the request, as its own application; the requester is told
+    where it went. A refusal by the upper level to take the application leaves the request collected."""
+    if caller.role != "platform":
+        raise Forbidden("only the platform office forwards requests to the upper level")
+    with hub.db() as s:
+        request = _mine(s, caller, request_id)
+        if request.status != "collected":
+            raise WrongState(f"upstream request {request_id} is already {request.status}")
+        consumer = s.get(Consumer, request.consumer_id)
+        dept = hub.catalogue.departments[request.department]
+        body = {
+            "resource_id": request.resource_id,
+            "fields": list(request.fields),
+            "modes": list(request.modes),
+            "purpose": f"{dept.name}（{consumer.name if consumer else request.department}）：{request.purpose}",
+            "valid_until": as_utc(request.valid_until).isoformat(),
+        }
+    up = Upstream(hub)
+    made = up.json("POST", "/applications", json=body)
+    now = utcnow()
+    with hub.db() as s:
+        request = _mine(s, caller, request_id)
+        request.forwarded_by, request.forwarded_at = caller.name, now
+        request.upstream_application_id = int(made["id"])
+        _follow(hub, up, request, made, now)
+        if request.status == "collected":  # the upper level is still deciding
+            request.status = "forwarded"
+        _settle(s, request, now)
+        sent = f"已报送{up.name}（上级申请 #{request.upstream_application_id}，{request.upstream_status}）"
+        _tell_requester(hub, s, request, sent)
+    audit.record(
+        hub,
+        "upstream_forward",
+        caller,
+        request.resource_id,
+        result=request.status,
+        detail=f"#{request_id} as upstream application {request.upstream_application_id}",
+    )
+    return request
+
+
+def decline(hub: Hub, caller: Caller, request_id: int, reason: str) -> UpstreamRequest:
+    """The platform office does not forward the request, and says why; the requester is told."""
+    if caller.role != "platform":
+        raise Forbidden("only the platform office declines requests to the upper level")
+    if len(reason.strip()) < 4:
+        raise GrantError("a decision not to forward states its reasons")
+    now = utcnow()
+    with hub.db() as s:
+        request = _mine(s, caller, request_id)
+        if request.status != "collected":
+            raise WrongState(f"upstream request {request_id} is already {request.status}")
+        request.status, request.decided_at, request.reason = "declined", now, reason.strip()
+        _settle(s, request, now)
+        _tell_requester(hub, s, request, f"平台管理部门不予报送上级，理由：{request.reason}")
+    audit.record(hub, "upstream_decline", caller, request.resource_id, result="declined", detail=f"#{request_id}")
+    return request
+
+
+def withdraw(hub: Hub, caller: Caller, request_id: int, reason: str) -> UpstreamRequest:
+    """The requester takes its request back: at the upper level too, the application is withdrawn, or the
+    grant given up (its purpose served)."""
+    if caller.role != "consumer":
+        raise Forbidden("only the consumer that made a request withdraws it")
+    if len(reason.strip()) < 4:
+        raise GrantError("a withdrawal states its reason")
+    with hub.db() as s:
+        request = _mine(s, caller, request_id)
+        if request.status not in ("collected", "forwarded", "granted"):
+            raise WrongState(f"upstream request {request_id} is already {request.status}")
+        application_id, grant_id = request.upstream_application_id, request.upstream_grant_id
+        status = request.status
+    if status != "collected":
+        up = Upstream(hub)
+        said = {"reason": f"下级部门撤回：{reason.strip()}"}
+        try:
+            if status == "granted" and grant_id is not None:
+                up.json("POST", f"/grants/{grant_id}/revoke", json=said)
+            else:
+                up.json("POST", f"/applications/{application_id}/withdraw", json=said)
+        except Refused as exc:
+            if exc.status != 409:  # 409: it already ended up there, which is what the requester wants
+                raise
+    now = utcnow()
+    with hub.db() as s:
+        request = _mine(s, caller, request_id)
+        request.status, request.decided_at, request.reason = "withdrawn", now, f"撤回：{reason.strip()}"
+        _settle(s, request, now)
+    audit.record(hub, "upstream_withdraw", caller, request.resource_id, result="withdrawn", detail=f"#{request_id}")
+    return request
+
+
+def _follow(hub: Hub, up: Upstream, request: UpstreamRequest, application: dict[str, Any], now: datetime) -> None:
+    """Take in where the upper-level application stands (and, once granted, its grant)."""
+    request.upstream_status = str(application["status"])
+    deadline = application.get("step_deadline")
+    request.upstream_step_deadline = datetime.fromisoformat(deadline) if deadline else None
+    request.synced_at = now
+    if application["status"] == "granted":
+        if request.upstream_grant_id is None:
+            request.upstream_grant_id = _grant_of(up, int(application["id"]))
+        if request.status in ("collected", "forwarded"):
+            request.status, request.decided_at = "granted", now
+    elif application["status"] in ("refused", "withdrawn") and request.status in ("collected", "forwarded"):
+        request.status, request.decided_at = "refused", now
+        request.reason = application.get("decision_reason") or application.get("review_reason") or "上级未予同意"
+
+
+def _grant_of(up: Upstream, application_id: int) -> int | None:
+    """The upper-level grant made for an application (newest first: a fresh one is on the first page)."""
+    params: dict[str, Any] = {"limit": 200}
+    for _ in range(50):
+        response = up.call("GET", "/grants", params=params)
+        if response.status_code >= 400:
+            raise Refused(response.status_code, f"{up.name}: {_detail(response)}")
+        for grant in response.json():
+            if grant["application_id"] == application_id:
+                return int(grant["id"])
+        following = response.headers.get("link", "")
+        if "before=" not in following:
+            return None
+        params["before"] = following.split("before=", 1)[1].split(">", 1)[0].split("&", 1)[0]
+    return None
+
+
+def sync(hub: Hub, caller: Caller) -> list[UpstreamRequest]:
+    """Follow every forwarded or granted request upstairs; the requests whose state changed (each
+    requester told). One that the upper level does not answer for stays as it was, for the next sync."""
+    if caller.role != "platform":
+        raise Forbidden("only the platform office follows its applications at the upper level")
+    up = Upstream(hub)
+    with hub.db() as s:
+        open_ids = list(
+            s.scalars(select(UpstreamRequest.id).where(UpstreamRequest.status.in_(("forwarded", "granted"))))
+        )
+    changed = []
+    for request_id in open_ids:
+        with hub.db() as s:
+            request = s.get(UpstreamRequest, request_id)
+            if request is None or request.upstream_application_id is None:
+                continue
+            before = request.status
+            application = up.json("GET", f"/applications/{request.upstream_application_id}")
+            now = utcnow()
+            _follow(hub, up, request, application, now)
+            if request.status == "granted" and request.upstream_grant_id is not None:
+                grant = up.json("GET", f"/grants/{request.upstream_grant_id}")
+                if grant.get("revoked_at") or datetime.fromisoformat(grant["valid_until"]) <= now:
+                    request.status, request.decided_at = "ended", now
+                    request.reason = "上级已撤销授权" if grant.get("revoked_at") else "上级授权已到期"
+            if request.status != before:
+                changed.append(request)
+                outcome = {
+                    "granted": f"{up.name}已同意，可通过本平台调用（/upstream/verify、/upstream/query）",
+                    "refused": f"{up.name}不予同意，理由：{request.reason}",
+                    "ended": f"{up.name}的授权已终止：{request.reason}",
+                }[request.status]
+                _tell_requester(hub, s, request, outcome)
+        if request is not None and request.status != before:
+            audit.record(
+                hub, "upstream_sync", caller, request.resource_id, result=request.status, detail=f"#{request_id}"
+            )
+    return changed
+
+
+def _tell_requester(hub: Hub, s: Session, request: UpstreamRequest, outcome: str) -> Notice:
+    dept = hub.catalogue.departments[request.department]
+    return tell(
+        s,
+        kind="upstream_request",
+        department=request.department,
+        resource_id=request.resource_id,
+        subject=f"[sharehub] 跨层级共享申请 #{request.id}（{request.resource_id}）：{outcome[:40]}",
+        body=f"{dept.name}：\n\n您对上级资源 {request.resource_id} 的申请 #{request.id}：{outcome}。",
+        recipient=dept.contact_email,
+    )
+
+
+def list_requests(
+    hub: Hub,
+    caller: Caller,
+    limit: int | None = None,
+    before: int | None = None,
+    *,
+    status: str | None = None,
+    only: int | None = None,
+) -> Page[UpstreamRequest]:
+    """Newest first: a consumer's own, or every one for the platform office (departments as providers
+    have none: these are requests for the upper level's data)."""
+    if caller.role == "provider":
+        raise Forbidden("upstream requests are the platform office's and the requesting consumers' business")
+    q = select(UpstreamRequest)
+    if caller.role == "consumer":
+        q = q.where(UpstreamRequest.consumer_id == caller.id)
+    if status is not None:
+        q = q.where(UpstreamRequest.status == status)
+    with hub.db() as s:
+        return newest_first(s, q, UpstreamRequest.id, limit, before, only)
+
+
+def reach(hub: Hub, caller: Caller, resource_id: str, mode: str) -> Reach:
+    """What this consumer's granted requests let it do with an upper-level resource in this mode, or
+    Forbidden saying why not: the grant check of every relayed call."""
+    if caller.role != "consumer":
+        raise Forbidden("serving calls are made by consumers under a grant")
+    Upstream(hub)  # NotConfigured when there is no upper level
+    now = utcnow()
+    with hub.db() as s:
+        rows = list(
+            s.scalars(
+                select(UpstreamRequest).where(
+                    UpstreamRequest.consumer_id == caller.id, UpstreamRequest.resource_id == resource_id
+                )
+            )
+        )
+    live = [r for r in rows if r.status == "granted" and as_utc(r.valid_until) > now]
+    usable = [r for r in live if mode in r.modes]
+    if not usable:
+        if any(mode in r.modes and r.status == "granted" for r in rows):
+            raise Forbidden(f"your upstream grant for {resource_id} ({mode}) has expired")
+        if any(mode in r.modes and r.status == "ended" for r in rows):
+            raise Forbidden(f"your upstream grant for {resource_id} ({mode}) was ended at the upper level")
+        raise Forbidden(f"no upstream grant for {resource_id} in mode {mode} (POST /upstream/requests)")
+    return Reach(
+        usable[-1].id,
+        frozenset(f for r in usable for f in r.fields),
+        frozenset(m for r in live for m in r.modes),
+        usable[-1].purpose,
+    )
+
+
+def relay_verify(hub: Hub, reach: Reach, resource_id: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    """A verification passed up; the answer as this consumer may see it (`found` only with query)."""
+    outside = sorted(set(body.get("claims", {})) - reach.fields)
+    if outside:
+        raise Forbidden(f"{resource_id}: field {outside[0]} is not in your upstream grant")
+    response = Upstream(hub).call("POST", f"/verify/{resource_id}", json=body)
+    if response.status_code >= 400:
+        raise Refused(response.status_code, f"{Upstream(hub).name}: {_detail(response)}")
+    answer = response.json()
+    if "query" not in reach.modes:
+        answer.pop("found", None)
+    return response.status_code, answer
+
+
+def relay_query(hub: Hub, reach: Reach, resource_id: str, params: list[tuple[str, str]]) -> dict[str, Any]:
+    """A query passed up; only the fields this consumer's requests cover come back."""
+    response = Upstream(hub).call("GET", f"/query/{resource_id}", params=params)
+    if response.status_code >= 400:
+        raise Refused(response.status_code, f"{Upstream(hub).name}: {_detail(response)}")
+    answer = response.json()
+    answer["record"] = {k: v for k, v in answer.get("record", {}).items() if k in reach.fields}
+    answer["under_objection"] = [f for f in answer.get("under_objection", []) if f in reach.fields]
+    return answer
+
+
+def record_key(hub: Hub, resource_id: str, key: dict[str, Any]) -> str:
+    """The key asked for, as the audit chain records it: the resource's key fields joined by `|`."""
+    names = _resource(hub, resource_id)["key"]
+    return "|".join(str(key.get(n, "")) for n in names)
