@@ -165,6 +165,8 @@ class Served(NamedTuple):
     access: Access
 
 
+# A lower-level platform names, on each call it relays, the grant it holds for the department that asked.
+GRANT_HEADER = "x-sharehub-grant"
 # The verification route reads its resource id from the path itself (FastAPI's parameter handling
 # was a tenth of the hot path); the document still names the parameter.
 RESOURCE_IN_PATH: dict[str, Any] = {
@@ -176,14 +178,19 @@ def granted(mode: str) -> Callable[..., Any]:
     """The dependency that resolves the grant of every serving call: the caller's (from `get_caller`, 401
     without a valid key) for this resource in this mode, or 403 saying why not. It reads the resource id
     from the path, not as a declared parameter: on the verification hot path FastAPI's cost per
-    parameter is not small."""
+    parameter is not small. A lower-level platform relaying a department's call names the grant it holds
+    for that department (`X-Sharehub-Grant: <id>`), and then only that grant counts."""
 
     async def resolve(request: Request, caller: CallerDep) -> Served:
         resource_id = request.path_params["resource_id"]
         hub = await get_hub()
+        named = request.headers.get(GRANT_HEADER)
         with fast.raw(hub.settings.metadata_url).checked_once():
             try:
-                return Served(hub, caller, active_grant(hub, caller, resource_id, mode))
+                if named is not None and not (named.isascii() and named.isdigit() and len(named) <= 18):
+                    raise Forbidden(f"{GRANT_HEADER} names a grant by its id, a number")
+                grant_id = int(named) if named is not None else None
+                return Served(hub, caller, active_grant(hub, caller, resource_id, mode, grant_id))
             except Forbidden as exc:
                 refused = str(exc)
         await audit.arecord(hub, mode, caller, resource_id, result="denied", detail=refused)

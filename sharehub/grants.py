@@ -220,8 +220,12 @@ def _grant_rows(db: fast.Raw, consumer_id: int, resource_id: str) -> list[_Grant
     ]
 
 
-def active_grant(hub: Hub, caller: Caller, resource_id: str, mode: str) -> Access:
-    """The grant that lets this consumer use this resource in this mode now, or Forbidden saying why."""
+def active_grant(hub: Hub, caller: Caller, resource_id: str, mode: str, grant_id: int | None = None) -> Access:
+    """The grant that lets this consumer use this resource in this mode now, or Forbidden saying why.
+
+    With `grant_id`, only that grant counts, its fields and its modes alone: a lower-level platform
+    names the grant it holds for one of its departments (`sharehub.upstream`), so a grant revoked
+    here stops that department's calls at once even while the platform holds others."""
     if caller.role != "consumer":
         raise Forbidden("serving calls are made by consumers under a grant")
     if resource_id not in hub.catalogue.resources:
@@ -229,6 +233,10 @@ def active_grant(hub: Hub, caller: Caller, resource_id: str, mode: str) -> Acces
     now = utcnow()
     db = fast.raw(hub.settings.metadata_url)
     grants = db.remembered(("grants", caller.id, resource_id), lambda: _grant_rows(db, caller.id, resource_id))
+    if grant_id is not None:
+        grants = [g for g in grants if g.id == grant_id]
+        if not grants:
+            raise Forbidden(f"no grant {grant_id} of yours for {resource_id}")
     live = [g for g in grants if g.revoked_at is None and g.valid_until > now]
     usable = [g for g in live if mode in g.modes]
     if not usable:

@@ -75,9 +75,12 @@ class Refused(Exception):
 
 @dataclass(frozen=True)
 class Reach:
-    """What one consumer may do with one upper-level resource: the union of its granted requests."""
+    """What one consumer may do with one upper-level resource in one mode: its newest granted request in
+    that mode (the fields of that one, whose grant upstairs the relayed call names), and whether any of
+    its live requests grants query (the right to tell a missing record from a mismatch)."""
 
     request_id: int
+    grant_id: int  # the upper level's grant behind the request, named on every relayed call
     fields: frozenset[str]
     modes: frozenset[str]
     purpose: str
@@ -97,11 +100,15 @@ class Upstream:
         self._headers = {"Authorization": f"Bearer {settings.upstream_key.get_secret_value()}"}
         self._timeout = settings.upstream_timeout_seconds
 
-    def call(self, method: str, path: str, *, json: Any = None, params: Any = None) -> httpx.Response:
-        """One call; Unreachable when the upper level does not answer (the address named, never the key)."""
+    def call(
+        self, method: str, path: str, *, json: Any = None, params: Any = None, grant: int | None = None
+    ) -> httpx.Response:
+        """One call (a serving call names the `grant` it is made under); Unreachable when the upper level
+        does not answer (the address named, never the key)."""
+        headers = self._headers if grant is None else {**self._headers, "X-Sharehub-Grant": str(grant)}
         try:
             return httpx.request(
-                method, self.url + path, json=json, params=params, headers=self._headers, timeout=self._timeout
+                method, self.url + path, json=json, params=params, headers=headers, timeout=self._timeout
             )
         except httpx.HTTPError as exc:
             raise Unreachable(f"{self.name} ({self.url}) did not answer {method} {path}: {exc}") from None
@@ -464,18 +471,20 @@ def reach(hub: Hub, caller: Caller, resource_id: str, mode: str) -> Reach:
             )
         )
     live = [r for r in rows if r.status == "granted" and as_utc(r.valid_until) > now]
-    usable = [r for r in live if mode in r.modes]
+    usable = [(r, grant) for r in live if mode in r.modes and (grant := r.upstream_grant_id) is not None]
     if not usable:
         if any(mode in r.modes and r.status == "granted" for r in rows):
             raise Forbidden(f"your upstream grant for {resource_id} ({mode}) has expired")
         if any(mode in r.modes and r.status == "ended" for r in rows):
             raise Forbidden(f"your upstream grant for {resource_id} ({mode}) was ended at the upper level")
         raise Forbidden(f"no upstream grant for {resource_id} in mode {mode} (POST /upstream/requests)")
+    chosen, grant_id = usable[-1]
     return Reach(
-        usable[-1].id,
-        frozenset(f for r in usable for f in r.fields),
+        chosen.id,
+        grant_id,
+        frozenset(chosen.fields),
         frozenset(m for r in live for m in r.modes),
-        usable[-1].purpose,
+        chosen.purpose,
     )
 
 
@@ -484,7 +493,7 @@ def relay_verify(hub: Hub, reach: Reach, resource_id: str, body: dict[str, Any])
     outside = sorted(set(body.get("claims", {})) - reach.fields)
     if outside:
         raise Forbidden(f"{resource_id}: field {outside[0]} is not in your upstream grant")
-    response = Upstream(hub).call("POST", f"/verify/{resource_id}", json=body)
+    response = Upstream(hub).call("POST", f"/verify/{resource_id}", json=body, grant=reach.grant_id)
     if response.status_code >= 400:
         raise Refused(response.status_code, f"{Upstream(hub).name}: {_detail(response)}")
     answer = response.json()
@@ -495,7 +504,7 @@ def relay_verify(hub: Hub, reach: Reach, resource_id: str, body: dict[str, Any])
 
 def relay_query(hub: Hub, reach: Reach, resource_id: str, params: list[tuple[str, str]]) -> dict[str, Any]:
     """A query passed up; only the fields this consumer's requests cover come back."""
-    response = Upstream(hub).call("GET", f"/query/{resource_id}", params=params)
+    response = Upstream(hub).call("GET", f"/query/{resource_id}", params=params, grant=reach.grant_id)
     if response.status_code >= 400:
         raise Refused(response.status_code, f"{Upstream(hub).name}: {_detail(response)}")
     answer = response.json()

@@ -1,0 +1,316 @@
+"""Levels (MISSION 14): a county platform's departments reach a province platform's data only through their
+own platform office, each over real HTTP: two hubs, the upper one a `sharehub serve` process."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from api.app import create_app
+from sharehub.audit import verify as verify_chain
+from sharehub.cli import app as cli
+from sharehub.consumers import add_consumer
+from sharehub.demo.build import build_sources
+from sharehub.hub import Hub
+from sharehub.metadata.models import Notice
+from sharehub.pipeline.run import run_resource
+from sharehub.settings import REPO_ROOT
+from tests.support.audit import audit_rows
+from tests.support.seaweed import free_port
+
+UNTIL = (datetime.now(UTC) + timedelta(days=200)).isoformat()
+
+
+def _auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+@pytest.fixture
+def province(make_hub, tmp_path: Path) -> Iterator[tuple[Hub, str, dict[str, str]]]:
+    """The upper level: the shipped catalogue plus the county platform as one of its departments, a
+    population and an insurance store, and its API in a `sharehub serve` process of its own."""
+    catalogue = tmp_path / "province-catalogue"
+    shutil.copytree(REPO_ROOT / "catalogue", catalogue)
+    (catalogue / "departments" / "lichuan.yaml").write_text(
+        "id: lichuan\nname: 利川市政务数据管理局\nname_en: Lichuan data office\nlevel: county\n"
+        "contact_email: data@lichuan.example.gov.cn\n",
+        encoding="utf-8",
+    )
+    hub = make_hub(home=tmp_path / "province", catalogue_dir=catalogue, serving_refresh_seconds=0)
+    build_sources(hub.settings, hub.catalogue, 300, 60)
+    for rid in ("gongan.population", "rsj.insurance_enrolment"):
+        run_resource(hub, rid)
+    keys = {
+        "county": add_consumer(hub, "利川市共享平台", "lichuan", "consumer")[1],
+        "platform": add_consumer(hub, "省平台办", "platform", "platform")[1],
+        "rsj": add_consumer(hub, "省人社厅", "rsj", "provider")[1],
+    }
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHAREHUB_")}
+    s = hub.settings
+    env |= {
+        "SHAREHUB_HOME": str(s.home),
+        "SHAREHUB_METADATA_URL": s.metadata_url,
+        "SHAREHUB_STORAGE_URL": s.storage_url,
+        "SHAREHUB_CATALOGUE_DIR": str(catalogue),
+        "SHAREHUB_CONNECTIONS": json.dumps(s.connections),
+        "SHAREHUB_SERVING_REFRESH_SECONDS": "0",
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "sharehub", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        cwd=REPO_ROOT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                urllib.request.urlopen(f"{url}/health/noop", timeout=2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        yield hub, url, keys
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+@pytest.fixture
+def county(make_hub, use_env, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, province):
+    """This level: a hub whose upper level is the province, with two consumer departments."""
+    _, url, up_keys = province
+    hub = make_hub(home=tmp_path / "county", upstream_url=url, upstream_key=up_keys["county"], upstream_name="省平台")
+    use_env(hub)
+    monkeypatch.setenv("SHAREHUB_UPSTREAM_URL", url)
+    monkeypatch.setenv("SHAREHUB_UPSTREAM_KEY", up_keys["county"])
+    monkeypatch.setenv("SHAREHUB_UPSTREAM_NAME", "省平台")
+    from sharehub.settings import get_settings
+
+    get_settings.cache_clear()
+    keys = {
+        "platform": add_consumer(hub, "市平台办", "platform", "platform")[1],
+        "mzj": add_consumer(hub, "民政 低保核对", "mzj", "consumer")[1],
+        "wjw": add_consumer(hub, "卫健 家医签约", "wjw", "consumer")[1],
+        "gongan": add_consumer(hub, "公安局", "gongan", "provider")[1],
+    }
+    return hub, TestClient(create_app()), keys
+
+
+def _request(client, key, resource_id, fields, modes, purpose="低保对象身份核验"):
+    body = {"resource_id": resource_id, "fields": fields, "modes": modes, "purpose": purpose, "valid_until": UNTIL}
+    return client.post("/upstream/requests", json=body, headers=_auth(key))
+
+
+def test_a_request_for_upper_level_data_goes_up_through_the_platform_of_its_own_level(province, county) -> None:
+    up_hub, up_url, up_keys = province
+    hub, client, keys = county
+    with httpx.Client(base_url=up_url, timeout=30) as up:
+        _walk_through(up_hub, up, up_keys, hub, client, keys)
+
+
+def _walk_through(up_hub: Hub, up: httpx.Client, up_keys: dict[str, str], hub: Hub, client, keys) -> None:
+    person = _person(up_hub)
+
+    # What the upper level publishes is what a department here may ask for, checked at once.
+    listed = client.get("/upstream/catalogue", headers=_auth(keys["mzj"]))
+    assert listed.status_code == 200 and "gongan.population" in {e["id"] for e in listed.json()}
+    bad = _request(client, keys["mzj"], "gongan.population", ["name", "shoe_size"], ["verification"])
+    assert bad.status_code == 422 and "shoe_size" in bad.json()["detail"]
+    bulk = _request(client, keys["mzj"], "gongan.population", ["name"], ["bulk"])
+    assert bulk.status_code == 422 and "bulk" in bulk.json()["detail"]
+    secret = _request(client, keys["mzj"], "wjw.health_record", ["name"], ["query"])
+    assert secret.status_code == 422 and "legal basis" in secret.json()["detail"]
+    assert _request(client, keys["gongan"], "gongan.population", ["name"], ["query"]).status_code == 403
+
+    # Collected here; the platform office owes a decision by a working-day deadline.
+    made = _request(client, keys["mzj"], "gongan.population", ["name", "sex", "birth_date"], ["verification", "query"])
+    assert made.status_code == 201, made.text
+    asked = made.json()
+    assert asked["status"] == "collected" and asked["provider"] == "gongan"
+    with hub.db() as s:
+        owed = s.get(Notice, 1)
+        assert owed is not None and owed.department == "platform" and owed.status == "open"
+        assert owed.kind == "upstream_request" and owed.deadline == datetime.fromisoformat(asked["deadline"])
+    claim = {"key": {"id_number": "x"}, "claims": {"name": "张三"}}
+    early = client.post("/upstream/verify/gongan.population", json=claim, headers=_auth(keys["mzj"]))
+    assert early.status_code == 403 and "no upstream grant" in early.json()["detail"]
+    assert client.post(f"/upstream/requests/{asked['id']}/forward", headers=_auth(keys["mzj"])).status_code == 403
+
+    # Forwarded: the platform office applies upstairs as itself, naming who asked; unconditional, granted at once.
+    sent = client.post(f"/upstream/requests/{asked['id']}/forward", headers=_auth(keys["platform"]))
+    assert sent.status_code == 200, sent.text
+    forwarded = sent.json()
+    assert forwarded["status"] == "granted" and forwarded["upstream_grant_id"] is not None
+    upstairs = up.get(f"/applications/{forwarded['upstream_application_id']}", headers=_auth(up_keys["platform"]))
+    assert upstairs.json()["department"] == "lichuan" and "民政局" in upstairs.json()["purpose"]
+    with hub.db() as s:
+        assert s.get(Notice, 1).status == "resolved"  # type: ignore[union-attr]
+
+    # Relayed verification and query, cut back to what this department's request covers.
+    key = {"id_number": person["id_number"]}
+    right = client.post(
+        "/upstream/verify/gongan.population",
+        json={"key": key, "claims": {"name": person["name"], "sex": person["sex"]}},
+        headers=_auth(keys["mzj"]),
+    )
+    assert right.status_code == 200, right.text
+    assert right.json() == {"match": True, "fields": {"name": True, "sex": True}, "found": True}
+    outside = client.post(
+        "/upstream/verify/gongan.population",
+        json={"key": key, "claims": {"phone": "13800000000"}},
+        headers=_auth(keys["mzj"]),
+    )
+    assert outside.status_code == 403 and "phone" in outside.json()["detail"]
+
+    # A second department asks for the phone number, query only: the platform now holds both grants
+    # upstairs, and each department still sees only its own fields.
+    wjw = _request(client, keys["wjw"], "gongan.population", ["name", "phone"], ["query"], "家庭医生签约随访").json()
+    wjw = client.post(f"/upstream/requests/{wjw['id']}/forward", headers=_auth(keys["platform"])).json()
+    assert wjw["status"] == "granted"
+    mine = client.get("/upstream/query/gongan.population", params=key, headers=_auth(keys["mzj"]))
+    assert mine.status_code == 200, mine.text
+    assert set(mine.json()["record"]) == {"name", "sex", "birth_date"}
+    theirs = client.get("/upstream/query/gongan.population", params=key, headers=_auth(keys["wjw"]))
+    assert set(theirs.json()["record"]) == {"name", "phone"}
+    assert "*" in theirs.json()["record"]["phone"]  # masked upstairs, as the province masks it
+    only_query = client.post(
+        "/upstream/verify/gongan.population",
+        json={"key": key, "claims": {"name": "张三"}},
+        headers=_auth(keys["wjw"]),
+    )
+    assert only_query.status_code == 403
+    assert up.get("/upstream/catalogue", headers=_auth(up_keys["county"])).status_code == 404  # no level above
+    # Granted verification only, a department cannot tell a missing record from a mismatch, though the
+    # platform office, holding query upstairs for another department, is told which.
+    checker = add_consumer(hub, "行政审批 身份核验", "xzsp", "consumer")[1]
+    only = _request(client, checker, "gongan.population", ["name"], ["verification"], "办事人员身份核验").json()
+    assert client.post(f"/upstream/requests/{only['id']}/forward", headers=_auth(keys["platform"])).is_success
+    nobody = {"key": {"id_number": "11010519491231002X"}, "claims": {"name": "张三"}}
+    wrong = {"key": key, "claims": {"name": "张三" if person["name"] != "张三" else "李四"}}
+    missing = client.post("/upstream/verify/gongan.population", json=nobody, headers=_auth(checker))
+    mismatch = client.post("/upstream/verify/gongan.population", json=wrong, headers=_auth(checker))
+    assert missing.content == mismatch.content == b'{"match":false,"fields":{"name":false}}'
+    told = client.post("/upstream/verify/gongan.population", json=nobody, headers=_auth(keys["mzj"]))
+    assert told.json()["found"] is False
+
+    # A conditional resource runs the upper level's own steps; sync brings the outcome down and tells the department.
+    cond = _request(
+        client, keys["mzj"], "rsj.insurance_enrolment", ["id_number", "status"], ["query"], "低保家庭参保核对"
+    )
+    sent = client.post(f"/upstream/requests/{cond.json()['id']}/forward", headers=_auth(keys["platform"])).json()
+    assert sent["status"] == "forwarded" and sent["upstream_status"] == "review"
+    application = sent["upstream_application_id"]
+    step = {"approve": True, "reason": "符合共享条件"}
+    assert up.post(f"/applications/{application}/review", json=step, headers=_auth(up_keys["platform"])).is_success
+    assert up.post(f"/applications/{application}/decision", json=step, headers=_auth(up_keys["rsj"])).is_success
+    synced = CliRunner().invoke(cli, ["upstream", "sync"])
+    assert synced.exit_code == 0, synced.output
+    assert "1 request(s) changed state" in synced.output
+    now = client.get(f"/upstream/requests/{cond.json()['id']}", headers=_auth(keys["mzj"])).json()
+    assert now["status"] == "granted" and now["upstream_grant_id"] is not None
+    with hub.db() as s:
+        told = [n for n in s.query(Notice).filter_by(department="mzj", kind="upstream_request")]
+        assert any("已同意" in n.subject for n in told)
+
+    # Declined here, with reasons (through the CLI); the department cannot see another's requests.
+    third = _request(client, keys["wjw"], "scjg.legal_entity", ["uscc", "name"], ["query"], "签约机构资质核对").json()
+    declined = CliRunner().invoke(cli, ["upstream", "decline", str(third["id"]), "--reason", "本市法人库已有该数据"])
+    assert declined.exit_code == 0, declined.output
+    assert client.get(f"/upstream/requests/{third['id']}", headers=_auth(keys["wjw"])).json()["status"] == "declined"
+    assert client.get(f"/upstream/requests/{third['id']}", headers=_auth(keys["mzj"])).status_code == 404
+
+    # The upper level revokes mzj's grant: the relayed call says so, and sync ends the request here.
+    revoked = up.post(
+        f"/grants/{forwarded['upstream_grant_id']}/revoke",
+        json={"reason": "身份核查中"},
+        headers=_auth(up_keys["platform"]),
+    )
+    assert revoked.is_success, revoked.text
+    refused = client.post(
+        "/upstream/verify/gongan.population", json={"key": key, "claims": {"name": "张三"}}, headers=_auth(keys["mzj"])
+    )
+    assert refused.status_code == 403 and "revoked" in refused.json()["detail"]
+    assert client.post("/upstream/sync", headers=_auth(keys["platform"])).status_code == 200
+    ended = client.get(f"/upstream/requests/{asked['id']}", headers=_auth(keys["mzj"])).json()
+    assert ended["status"] == "ended"
+    after = client.post(
+        "/upstream/verify/gongan.population", json={"key": key, "claims": {"name": "张三"}}, headers=_auth(keys["mzj"])
+    )
+    assert after.status_code == 403 and "ended at the upper level" in after.json()["detail"]
+
+    # Upstairs, a named grant must be the caller's own, and a number.
+    for named in (str(wjw["upstream_grant_id"] + 1000), "1 OR 1=1"):
+        stray = up.post(
+            "/verify/gongan.population",
+            json={"key": key, "claims": {"name": "张三"}},
+            headers={**_auth(up_keys["county"]), "X-Sharehub-Grant": named},
+        )
+        assert stray.status_code == 403, named
+
+    # wjw gives its grant up: upstairs too.
+    gone = client.post(
+        f"/upstream/requests/{wjw['id']}/withdraw", json={"reason": "随访工作结束"}, headers=_auth(keys["wjw"])
+    )
+    assert gone.status_code == 200 and gone.json()["status"] == "withdrawn"
+    grant = up.get(f"/grants/{wjw['upstream_grant_id']}", headers=_auth(up_keys["platform"])).json()
+    assert grant["revoked_at"] is not None
+
+    # Both chains hold every step and call; the person's name is in neither.
+    for h in (hub, up_hub):
+        assert verify_chain(h).ok
+    steps = ("request", "forward", "verification", "query", "decline", "sync", "withdraw")
+    here = audit_rows(hub, "action, result, record_key, consumer_id, detail", *(f"upstream_{x}" for x in steps))
+    assert {r[0] for r in here} == {f"upstream_{x}" for x in steps}
+    relayed = [r for r in here if r[0] == "upstream_verification" and r[1] == "match"]
+    assert relayed and relayed[0][2] == key["id_number"] and relayed[0][3] is not None
+    assert person["name"] not in json.dumps(here, ensure_ascii=False, default=str)
+    there = audit_rows(up_hub, "department, result", "verification")
+    assert there and all(d == "lichuan" for d, _ in there)
+
+
+def test_an_upper_level_that_does_not_answer_is_named_and_a_platform_without_one_says_so(
+    make_hub, use_env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hub = make_hub()
+    use_env(hub)
+    mzj = add_consumer(hub, "民政 低保核对", "mzj", "consumer")[1]
+    none = TestClient(create_app()).get("/upstream/catalogue", headers=_auth(mzj))
+    assert none.status_code == 404 and "SHAREHUB_UPSTREAM_URL" in none.json()["detail"]
+
+    port = free_port()  # nothing listens there
+    monkeypatch.setenv("SHAREHUB_UPSTREAM_URL", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("SHAREHUB_UPSTREAM_KEY", "shk_nothing_here")
+    from sharehub.settings import get_settings
+
+    get_settings.cache_clear()
+    down = TestClient(create_app()).get("/upstream/catalogue", headers=_auth(mzj))
+    assert down.status_code == 502 and f"127.0.0.1:{port}" in down.json()["detail"]
+    assert "shk_nothing_here" not in down.text
+    cli_down = CliRunner().invoke(cli, ["upstream", "catalogue"])
+    assert cli_down.exit_code == 1 and "did not answer" in cli_down.output
+
+
+def _person(hub: Hub) -> dict[str, str]:
+    """A person in the province's population store, with a three-character name (masked as 张*三)."""
+    from warehouse.delta import open_table
+
+    res = hub.catalogue.resource("gongan.population")
+    table = open_table(hub.store.uri(res.store_path), hub.store.delta_options())
+    assert table is not None
+    rows = table.to_pyarrow_dataset().to_table(columns=["id_number", "name", "sex"]).to_pylist()
+    return min((r for r in rows if r["name"] and len(r["name"]) == 3 and r["sex"]), key=lambda r: r["id_number"])
