@@ -140,6 +140,30 @@ def bulletin_monthly() -> None:
 
 bulletin_monthly()
 
+
+@dag(
+    dag_id="sharehub.upstream_sync",
+    description="Follow this platform's applications at the upper-level platform (MISSION 14) and tell the "
+    "departments that asked; unscheduled on a platform with no level above (SHAREHUB_UPSTREAM_URL).",
+    schedule="*/30 * * * *" if get_settings().upstream_url else None,
+    start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["sharehub", "levels"],
+)
+def upstream_sync() -> None:
+    @task(task_id="sync")
+    def sync() -> dict[str, int]:
+        from sharehub.pipeline.tasks import upstream_sync_task
+
+        return upstream_sync_task()
+
+    sync()
+
+
+upstream_sync()
+
 _catalogue = load_catalogue(get_settings().catalogue_dir)
 for _resource in _catalogue.resources.values():
     globals()[_resource.id.replace(".", "__")] = build_dag(_resource)

@@ -27,6 +27,7 @@ from sharehub.demo.build import build_sources
 from sharehub.hub import Hub
 from sharehub.metadata.models import Notice
 from sharehub.pipeline.run import run_resource
+from sharehub.pipeline.tasks import upstream_sync_task
 from sharehub.settings import REPO_ROOT
 from tests.support.audit import audit_rows
 from tests.support.seaweed import free_port
@@ -245,13 +246,17 @@ def _walk_through(up_hub: Hub, up: httpx.Client, up_keys: dict[str, str], hub: H
         "/upstream/verify/gongan.population", json={"key": key, "claims": {"name": "张三"}}, headers=_auth(keys["mzj"])
     )
     assert refused.status_code == 403 and "revoked" in refused.json()["detail"]
-    assert client.post("/upstream/sync", headers=_auth(keys["platform"])).status_code == 200
+    assert upstream_sync_task()["changed"] == 1  # the upstream DAG's task
     ended = client.get(f"/upstream/requests/{asked['id']}", headers=_auth(keys["mzj"])).json()
     assert ended["status"] == "ended"
     after = client.post(
         "/upstream/verify/gongan.population", json={"key": key, "claims": {"name": "张三"}}, headers=_auth(keys["mzj"])
     )
     assert after.status_code == 403 and "ended at the upper level" in after.json()["detail"]
+
+    synced_again = client.post("/upstream/sync", headers=_auth(keys["platform"]))
+    assert synced_again.status_code == 200 and synced_again.json() == []
+    assert client.post("/upstream/sync", headers=_auth(keys["mzj"])).status_code == 403
 
     # Upstairs, a named grant must be the caller's own, and a number.
     for named in (str(wjw["upstream_grant_id"] + 1000), "1 OR 1=1"):

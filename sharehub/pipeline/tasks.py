@@ -51,6 +51,21 @@ def daily_notice_check() -> dict[str, int]:
     }
 
 
+def upstream_sync_task() -> dict[str, int]:
+    """Follow this platform's applications at the upper level and send what the departments are told;
+    the upstream DAG's one task (`sharehub upstream sync`). Nothing to do on a platform with no level above."""
+    from sharehub.consumers import operator
+    from sharehub.notices import deliver
+    from sharehub.upstream import sync
+
+    hub = Hub.from_env()
+    if not hub.settings.upstream_url:
+        return {"configured": 0, "changed": 0}
+    changed = sync(hub, operator("upstream sync"))
+    sent, queued = deliver(hub)
+    return {"configured": 1, "changed": len(changed), "sent": sent, "queued": queued}
+
+
 def bulletin_task() -> dict[str, str | int]:
     """Publish the bulletin of the month just ended; the monthly DAG's one task (a rerun rewrites the same)."""
     from sharehub.bulletin import month_of, publish
