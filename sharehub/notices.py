@@ -307,13 +307,14 @@ def mark_overdue(hub: Hub, now: datetime | None = None) -> list[int]:
     now = now or utcnow()
     with hub.db() as s:
         due = select(Notice).where(Notice.status.in_(("open", "acknowledged")), Notice.deadline < now)
-        asked = ("quality", "delivery", "objection", "open_request", "conflict_decision")
+        asked = ("quality", "delivery", "objection", "open_request", "conflict_decision", "upstream_request")
         late = list(s.scalars(due.where(Notice.kind.in_(asked))))
         late += [n for n in s.scalars(due.where(Notice.kind == "conflict")) if _feedback_owed(s, n)]
         for n in late:
             n.status = "overdue"
     for n in late:
-        escalate(hub, n, now)
+        if n.department != "platform":  # the platform office's own late work shows as overdue; it is not told of it
+            escalate(hub, n, now)
     return [n.id for n in late]
 
 

@@ -26,6 +26,7 @@ from sharehub.consumers import add_consumer
 from sharehub.demo.build import build_sources
 from sharehub.hub import Hub
 from sharehub.metadata.models import Notice
+from sharehub.notices import mark_overdue
 from sharehub.pipeline.run import run_resource
 from sharehub.pipeline.tasks import upstream_sync_task
 from sharehub.settings import REPO_ROOT
@@ -147,6 +148,12 @@ def _walk_through(up_hub: Hub, up: httpx.Client, up_keys: dict[str, str], hub: H
         owed = s.get(Notice, 1)
         assert owed is not None and owed.department == "platform" and owed.status == "open"
         assert owed.kind == "upstream_request" and owed.deadline == datetime.fromisoformat(asked["deadline"])
+    # Left past its deadline, it shows as overdue (the office is not told of its own lateness).
+    late = mark_overdue(hub, now=datetime.fromisoformat(asked["deadline"]) + timedelta(seconds=1))
+    assert late == [1]
+    with hub.db() as s:
+        assert s.get(Notice, 1).status == "overdue"  # type: ignore[union-attr]
+        assert s.query(Notice).filter_by(kind="escalation").count() == 0
     claim = {"key": {"id_number": "x"}, "claims": {"name": "张三"}}
     early = client.post("/upstream/verify/gongan.population", json=claim, headers=_auth(keys["mzj"]))
     assert early.status_code == 403 and "no upstream grant" in early.json()["detail"]
