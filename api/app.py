@@ -24,6 +24,7 @@ from fastapi.responses import StreamingResponse
 from fastapi.routing import APIRoute
 from pydantic import AfterValidator, BaseModel, Field, ValidationError
 
+from api.paging import PAGED, ConflictPage, ListPage, paged
 from api.sharing import build_router as build_sharing_router
 from api.upstream import build_router as build_upstream_router
 from sharehub import audit
@@ -228,64 +229,6 @@ class RateLimit:
         """Whether the key has no token left, without taking one."""
         with self._lock:
             return self._tokens(key, per_minute, time.monotonic()) < 1
-
-
-class PageAsk(NamedTuple):
-    """Which page of a list the caller asks for."""
-
-    limit: int
-    before: int | None
-
-
-BeforeQuery = Annotated[
-    int | None,
-    Query(ge=1, le=2**62, description="Only ids below this: the next page, as the previous page's `Link` names it."),
-]
-
-
-def list_page(
-    limit: Annotated[int, Query(ge=1, le=1000, description="At most this many, newest first.")] = 100,
-    before: BeforeQuery = None,
-) -> PageAsk:
-    """The paging parameters of a list route."""
-    return PageAsk(limit, before)
-
-
-def conflict_page(
-    limit: Annotated[int, Query(ge=1, le=10_000, description="At most this many, newest first.")] = 1000,
-    before: BeforeQuery = None,
-) -> PageAsk:
-    """The paging parameters of the conflict list, with larger pages: a department works through thousands."""
-    return PageAsk(limit, before)
-
-
-ListPage = Annotated[PageAsk, Depends(list_page)]
-ConflictPage = Annotated[PageAsk, Depends(conflict_page)]
-
-
-PAGED: dict[int | str, dict[str, Any]] = {
-    200: {
-        "headers": {
-            "X-Total-Count": {
-                "description": "How many match the filters, on every page.",
-                "schema": {"type": "integer"},
-            },
-            "Link": {
-                "description": 'The next page, `<…&before=ID>; rel="next"`; absent on the last page.',
-                "schema": {"type": "string"},
-            },
-        }
-    }
-}
-
-
-def _paged(request: Request, response: Response, page: Page[Any]) -> None:
-    """Say how many match in all, and where the next page is (RFC 8288, as a path: no host to get wrong
-    behind a proxy)."""
-    response.headers["X-Total-Count"] = str(page.total)
-    if page.next_before is not None:
-        nxt = request.url.include_query_params(before=page.next_before)
-        response.headers["Link"] = f'<{nxt.path}?{nxt.query}>; rel="next"'
 
 
 class VerifyIn(BaseModel):
@@ -906,7 +849,7 @@ def create_app() -> FastAPI:
         """Notices, newest first. A provider department sees only its own; the platform office sees all."""
         department = _own_department(caller, department, "notices")
         found = list_notices(hub, department, notice_status, page.limit, page.before, kind)
-        _paged(request, response, found)
+        paged(request, response, found)
         return [_notice_out(n) for n in found]
 
     @app.get(
@@ -972,7 +915,7 @@ def create_app() -> FastAPI:
         department's (or, with `department`, one's). `review=pending` is the office's queue."""
         department = _own_department(caller, department, "disputes")
         found = list_disputes(hub, review, department=department, limit=page.limit, before=page.before)
-        _paged(request, response, found)
+        paged(request, response, found)
         return [DisputeOut.model_validate(d, from_attributes=True) for d in found]
 
     @app.get(
@@ -1050,7 +993,7 @@ def create_app() -> FastAPI:
     ) -> list[ApplicationOut]:
         """A consumer's own applications; a provider's, for its resources; all, for the platform office."""
         found = list_applications(hub, caller, page.limit, page.before, status=application_status)
-        _paged(request, response, found)
+        paged(request, response, found)
         return [ApplicationOut.model_validate(a, from_attributes=True) for a in found]
 
     @app.get(
@@ -1125,7 +1068,7 @@ def create_app() -> FastAPI:
     ) -> list[GrantOut]:
         """Grants the caller may see, on the same rule as applications."""
         found = list_grants(hub, caller, page.limit, page.before, state=state, resource_id=resource_id)
-        _paged(request, response, found)
+        paged(request, response, found)
         return [GrantOut.model_validate(g, from_attributes=True) for g in found]
 
     @app.get(
@@ -1301,7 +1244,7 @@ def create_app() -> FastAPI:
                 hub, caller, resource_id=resource_id, consumer_id=consumer_id, limit=limit, before=before
             )
         )
-        _paged(request, response, page)
+        paged(request, response, page)
         return [ExtractListed.model_validate(e, from_attributes=True) for e in page]
 
     @app.get(
@@ -1406,7 +1349,7 @@ def create_app() -> FastAPI:
     ) -> list[ObjectionOut]:
         """A consumer's own objections, a provider's on its resources, all for the platform office."""
         found = list_objections(hub, caller, page.limit, page.before, status=objection_status)
-        _paged(request, response, found)
+        paged(request, response, found)
         return [_objection_out(hub, o) for o in found]
 
     @app.get(
@@ -1472,7 +1415,7 @@ def create_app() -> FastAPI:
                 hub, caller, page.limit, page.before, status=request_status, resource_id=resource_id
             )
         )
-        _paged(request, response, found)
+        paged(request, response, found)
         return [_open_request_out(r) for r in found]
 
     @app.get(
@@ -1540,7 +1483,7 @@ def create_app() -> FastAPI:
             resource_id=resource_id,
             before=page.before,
         )
-        _paged(request, response, found)
+        paged(request, response, found)
         return [ConflictOut.model_validate(c, from_attributes=True) for c in found]
 
     @app.get(
@@ -1657,7 +1600,7 @@ def create_app() -> FastAPI:
             limit=page.limit,
             before=page.before,
         )
-        _paged(request, response, found)
+        paged(request, response, found)
         whole = caller.role == "platform"
         out = []
         for e in found:

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Res
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
+from api.paging import PAGED, ListPage, paged
 from sharehub import audit
 from sharehub.consumers import Caller
 from sharehub.grants import Forbidden, GrantError, NotFound, WrongState
@@ -153,18 +154,20 @@ def build_router(get_hub: Callable[..., Any], get_caller: Callable[..., Any], li
             )
         )
 
-    @router.get("/requests", response_model=list[UpstreamRequestOut], responses={403: {"description": "A provider"}})
+    @router.get(
+        "/requests", response_model=list[UpstreamRequestOut], responses={**PAGED, 403: {"description": "A provider"}}
+    )
     def requests(
         hub: HubDep,
         caller: CallerDep,
+        request: Request,
         response: Response,
+        page: ListPage,
         request_status: Annotated[UpstreamState | None, Query(alias="status")] = None,
-        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-        before: Annotated[int | None, Query(ge=1, le=2**62)] = None,
     ) -> list[UpstreamRequestOut]:
         """A consumer's own requests for upper-level data; every one, for the platform office; newest first."""
-        found = _upstream(lambda: list_requests(hub, caller, limit, before, status=request_status))
-        response.headers["X-Total-Count"] = str(found.total)
+        found = _upstream(lambda: list_requests(hub, caller, page.limit, page.before, status=request_status))
+        paged(request, response, found)
         return [_out(r) for r in found]
 
     @router.get("/requests/{request_id}", response_model=UpstreamRequestOut, responses=UPSTREAM_ERRORS)
