@@ -24,6 +24,7 @@ from fastapi.responses import StreamingResponse
 from fastapi.routing import APIRoute
 from pydantic import AfterValidator, BaseModel, Field, ValidationError
 
+from api.errors import step
 from api.paging import PAGED, ConflictPage, ListPage, paged
 from api.sharing import build_router as build_sharing_router
 from api.upstream import build_router as build_upstream_router
@@ -48,11 +49,7 @@ from sharehub.grants import (
     Access,
     ApplicationState,
     Forbidden,
-    Gone,
-    GrantError,
     GrantState,
-    NotFound,
-    WrongState,
     active_grant,
     apply,
     decide,
@@ -860,7 +857,7 @@ def create_app() -> FastAPI:
     )
     def notice(hub: HubDep, caller: DepartmentDep, notice_id: PathId) -> NoticeDetail:
         """One notice with every key still pending on it: what the department has to correct."""
-        found = _notice_step(lambda: get_notice(hub, notice_id, _department_of(caller)))
+        found = _noticestep(lambda: get_notice(hub, notice_id, _department_of(caller)))
         reasons = pending_reasons(hub, found)
         return NoticeDetail(
             **_notice_out(found).model_dump(),
@@ -877,7 +874,7 @@ def create_app() -> FastAPI:
     )
     def notice_ack(hub: HubDep, caller: ProviderDep, notice_id: PathId) -> NoticeOut:
         """The department has seen its notice and is working on it."""
-        return _notice_out(_notice_step(lambda: acknowledge(hub, notice_id, caller.department, actor=caller)))
+        return _notice_out(_noticestep(lambda: acknowledge(hub, notice_id, caller.department, actor=caller)))
 
     @app.post(
         "/notices/{notice_id}/disputes",
@@ -893,7 +890,7 @@ def create_app() -> FastAPI:
     def notice_dispute(hub: HubDep, caller: ProviderDep, notice_id: PathId, body: DisputeIn) -> NoticeOut:
         """Hold a quarantined row correct and the rule wrong: it leaves the notice until the platform office
         decides (accepted: the rule is waived for that row; rejected: it is back on the notice)."""
-        made = _notice_step(lambda: dispute(hub, notice_id, body.key, body.reason, caller.department, actor=caller))
+        made = _noticestep(lambda: dispute(hub, notice_id, body.key, body.reason, caller.department, actor=caller))
         return _notice_out(made)
 
     @app.get(
@@ -944,7 +941,7 @@ def create_app() -> FastAPI:
         """The platform office's review of a disputed row: accepted, the rules it failed are waived for that
         row from the next run; rejected, the row is back on its notice (reopened if it had closed). The twin
         of `sharehub notices decide`."""
-        decided = _notice_step(lambda: decide_dispute(hub, dispute_id, actor=caller, **body.model_dump()))
+        decided = _noticestep(lambda: decide_dispute(hub, dispute_id, actor=caller, **body.model_dump()))
         return DisputeOut.model_validate(decided, from_attributes=True)
 
     @app.get("/catalogue", response_model=list[ResourceOut], tags=["catalogue"])
@@ -974,7 +971,7 @@ def create_app() -> FastAPI:
     )
     def application_add(hub: HubDep, caller: CallerDep, body: ApplicationIn) -> ApplicationOut:
         """Apply for fields of a resource. Unconditional resources are granted at once; not-shared ones refused."""
-        made = _step(
+        made = step(
             lambda: apply(hub, caller, body.resource_id, body.fields, list(body.modes), body.purpose, body.valid_until)
         )
         return ApplicationOut.model_validate(made, from_attributes=True)
@@ -1019,7 +1016,7 @@ def create_app() -> FastAPI:
     )
     def application_review(hub: HubDep, caller: CallerDep, application_id: PathId, body: StepIn) -> ApplicationOut:
         """The platform office's review of a conditional application."""
-        made = _step(lambda: review(hub, caller, application_id, body.approve, body.reason))
+        made = step(lambda: review(hub, caller, application_id, body.approve, body.reason))
         return ApplicationOut.model_validate(made, from_attributes=True)
 
     @app.post(
@@ -1034,7 +1031,7 @@ def create_app() -> FastAPI:
     )
     def application_decision(hub: HubDep, caller: CallerDep, application_id: PathId, body: StepIn) -> ApplicationOut:
         """The providing department's decision; a refusal gives its reasons. The applicant is told."""
-        made = _step(lambda: decide(hub, caller, application_id, body.approve, body.reason))
+        made = step(lambda: decide(hub, caller, application_id, body.approve, body.reason))
         return ApplicationOut.model_validate(made, from_attributes=True)
 
     @app.post(
@@ -1050,7 +1047,7 @@ def create_app() -> FastAPI:
     def application_withdraw(hub: HubDep, caller: CallerDep, application_id: PathId, body: RevokeIn) -> ApplicationOut:
         """The applicant takes back an application still under way: its clock stops, and the provider's
         notice asking for a decision is resolved."""
-        made = _step(lambda: withdraw(hub, caller, application_id, body.reason))
+        made = step(lambda: withdraw(hub, caller, application_id, body.reason))
         return ApplicationOut.model_validate(made, from_attributes=True)
 
     @app.get("/grants", response_model=list[GrantOut], tags=["applications"], responses=PAGED)
@@ -1095,7 +1092,7 @@ def create_app() -> FastAPI:
         """End a grant at once: the platform office, the providing department, or the consumer that holds it
         (its purpose served)."""
         return GrantOut.model_validate(
-            _step(lambda: revoke_grant(hub, caller, grant_id, body.reason)), from_attributes=True
+            step(lambda: revoke_grant(hub, caller, grant_id, body.reason)), from_attributes=True
         )
 
     limiter = RateLimit()
@@ -1221,7 +1218,7 @@ def create_app() -> FastAPI:
     ) -> ExtractOut:
         """Write a masked Parquet extract of the granted columns (and its manifest); return a short-lived URL."""
         hub, caller, access = served
-        issued = _step(lambda: bulk_create(hub, caller, access, resource_id, bool(body and body.incremental)))
+        issued = step(lambda: bulk_create(hub, caller, access, resource_id, bool(body and body.incremental)))
         return _extract_out(issued)
 
     @app.get("/bulk/extracts", response_model=list[ExtractListed], tags=["serving"], responses=PAGED)
@@ -1239,7 +1236,7 @@ def create_app() -> FastAPI:
     ) -> list[ExtractListed]:
         """Extracts, newest first: a consumer's own, a provider department's resources' (who copied its data),
         or, for the platform office, all. Removed ones stay listed with `removed_at`; no URL is issued here."""
-        page = _step(
+        page = step(
             lambda: list_extracts(
                 hub, caller, resource_id=resource_id, consumer_id=consumer_id, limit=limit, before=before
             )
@@ -1258,8 +1255,8 @@ def create_app() -> FastAPI:
     )
     def bulk_extract(hub: HubDep, caller: CallerDep, extract_id: str) -> ExtractOut:
         """One of your extracts, with a fresh download URL (its issuance is audited)."""
-        extract = _step(lambda: bulk_get(hub, caller, extract_id))
-        _step(lambda: active_grant(hub, caller, extract.resource_id, "bulk"))
+        extract = step(lambda: bulk_get(hub, caller, extract_id))
+        step(lambda: active_grant(hub, caller, extract.resource_id, "bulk"))
         return _extract_out(bulk_issue(hub, caller, extract))
 
     @app.head("/bulk/extracts/{extract_id}/download", include_in_schema=False)
@@ -1290,7 +1287,7 @@ def create_app() -> FastAPI:
         address = ("download", request.client.host if request.client else "")
         quiet = refused_links.spent(address, REFUSED_LINKS_PER_MINUTE)
         try:
-            opened = _step(lambda: bulk_open(hub, extract_id, expires, sig, audit_refusal=not quiet))
+            opened = step(lambda: bulk_open(hub, extract_id, expires, sig, audit_refusal=not quiet))
         except HTTPException:
             if quiet:
                 wait = {"Retry-After": "60"}
@@ -1332,7 +1329,7 @@ def create_app() -> FastAPI:
     )
     def objection_add(hub: HubDep, caller: CallerDep, body: ObjectionIn) -> ObjectionOut:
         """Report a record you are granted as wrong; its provider must answer within the profile's deadline."""
-        made = _step(lambda: raise_objection(hub, caller, body.resource_id, body.key, body.fields, body.reason))
+        made = step(lambda: raise_objection(hub, caller, body.resource_id, body.key, body.fields, body.reason))
         return _objection_out(hub, made)
 
     @app.get("/objections", response_model=list[ObjectionOut], tags=["objections"], responses=PAGED)
@@ -1374,7 +1371,7 @@ def create_app() -> FastAPI:
     )
     def objection_answer(hub: HubDep, caller: CallerDep, objection_id: PathId, body: AnswerIn) -> ObjectionOut:
         """The provider's answer, corrected or confirmed with reasons; it goes back to the consumer."""
-        made = _step(lambda: answer_objection(hub, caller, objection_id, body.outcome, body.reason))
+        made = step(lambda: answer_objection(hub, caller, objection_id, body.outcome, body.reason))
         return _objection_out(hub, made)
 
     @app.post(
@@ -1390,7 +1387,7 @@ def create_app() -> FastAPI:
     def open_request_add(hub: HubDep, caller: CallerDep, body: OpenRequestIn) -> OpenRequestOut:
         """The open-data portal files a request for data opened on application; the providing department
         gets a notice with the profile's `open_application` deadline."""
-        made = _step(
+        made = step(
             lambda: file_request(
                 hub, caller, body.resource_id, body.applicant, body.fields, body.purpose, body.portal_ref
             )
@@ -1410,7 +1407,7 @@ def create_app() -> FastAPI:
         resource_id: Annotated[str | None, Query(max_length=100)] = None,
     ) -> list[OpenRequestOut]:
         """Every request for the platform office; a provider department's on its own resources."""
-        found = _step(
+        found = step(
             lambda: list_open_requests(
                 hub, caller, page.limit, page.before, status=request_status, resource_id=resource_id
             )
@@ -1426,7 +1423,7 @@ def create_app() -> FastAPI:
     )
     def open_request(hub: HubDep, caller: CallerDep, request_id: PathId) -> OpenRequestOut:
         """One request, on the rule of `GET /open/requests`."""
-        found = _one(_step(lambda: list_open_requests(hub, caller, only=request_id)), "open-data request", request_id)
+        found = _one(step(lambda: list_open_requests(hub, caller, only=request_id)), "open-data request", request_id)
         return _open_request_out(found)
 
     @app.post(
@@ -1442,7 +1439,7 @@ def create_app() -> FastAPI:
     def open_request_decision(hub: HubDep, caller: CallerDep, request_id: PathId, body: StepIn) -> OpenRequestOut:
         """The providing department approves (its request's dataset is written, sealed) or refuses with
         reasons; the platform office is told, for the portal."""
-        return _open_request_out(_step(lambda: decide_open_request(hub, caller, request_id, body.approve, body.reason)))
+        return _open_request_out(step(lambda: decide_open_request(hub, caller, request_id, body.approve, body.reason)))
 
     @app.post(
         "/open/requests/{request_id}/withdraw",
@@ -1456,7 +1453,7 @@ def create_app() -> FastAPI:
     )
     def open_request_withdraw(hub: HubDep, caller: CallerDep, request_id: PathId, body: RevokeIn) -> OpenRequestOut:
         """The portal takes a pending request back for its applicant; the department's notice is resolved."""
-        return _open_request_out(_step(lambda: withdraw_open_request(hub, caller, request_id, body.reason)))
+        return _open_request_out(step(lambda: withdraw_open_request(hub, caller, request_id, body.reason)))
 
     @app.get("/conflicts", response_model=list[ConflictOut], tags=["conflicts"], responses=PAGED)
     def conflicts(
@@ -1511,7 +1508,7 @@ def create_app() -> FastAPI:
         """The department holds its value right, with reasons: the conflict goes under verification for the
         platform office to decide. (A department that corrects its copy needs no reply: the next check
         closes the conflict.)"""
-        step = _notice_step(
+        step = _noticestep(
             lambda: reply_conflict(hub, conflict_id, department=caller.department, actor=caller, **body.model_dump())
         )
         return ConflictOut.model_validate(step, from_attributes=True)
@@ -1530,7 +1527,7 @@ def create_app() -> FastAPI:
     def conflicts_verify(hub: HubDep, caller: CallerDep, body: ConflictsVerifyIn) -> list[ConflictOut]:
         """Take conflicts up for verification (核实), all of them or none; optionally ask the authoritative
         department to check its value. The twin of `sharehub conflicts verify`."""
-        rows = _notice_step(
+        rows = _noticestep(
             lambda: verify_conflicts(
                 hub,
                 list(dict.fromkeys(body.conflict_ids)),
@@ -1555,7 +1552,7 @@ def create_app() -> FastAPI:
     def conflict_decision(hub: HubDep, caller: CallerDep, conflict_id: PathId, body: DecisionIn) -> ConflictOut:
         """Record which value is right, who decided and why; the notices on it settle. The twin of
         `sharehub conflicts decide`."""
-        step = _notice_step(lambda: decide_conflict(hub, conflict_id, actor=caller, **body.model_dump()))
+        step = _noticestep(lambda: decide_conflict(hub, conflict_id, actor=caller, **body.model_dump()))
         return ConflictOut.model_validate(step, from_attributes=True)
 
     @app.get(
@@ -1762,23 +1759,7 @@ def _parse(model: type[_Model], raw: bytes) -> _Model:
         raise RequestValidationError(errors, body=raw) from None
 
 
-def _step(action: Callable[[], Any]) -> Any:
-    """Run an application or grant step, turning its refusals into 403 / 404 / 409 / 410 / 422 with the reason."""
-    try:
-        return action()
-    except Forbidden as exc:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from None
-    except NotFound as exc:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
-    except Gone as exc:
-        raise HTTPException(status.HTTP_410_GONE, str(exc)) from None
-    except WrongState as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
-    except (GrantError, BadRequest) as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
-
-
-def _notice_step(action: Callable[[], _Step]) -> _Step:
+def _noticestep(action: Callable[[], _Step]) -> _Step:
     """Run a step on a notice or a conflict, turning its refusals into 403 / 404 / 422 with the reason."""
     try:
         return action()

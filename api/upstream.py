@@ -11,10 +11,10 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Res
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
+from api.errors import step
 from api.paging import PAGED, ListPage, paged
 from sharehub import audit
 from sharehub.consumers import Caller
-from sharehub.grants import Forbidden, GrantError, NotFound, WrongState
 from sharehub.hub import Hub
 from sharehub.metadata.models import UpstreamRequest
 from sharehub.upstream import (
@@ -93,17 +93,9 @@ def _out(r: UpstreamRequest) -> UpstreamRequestOut:
 
 
 def _upstream(action: Callable[[], Any]) -> Any:
-    """Run a step, turning refusals into 403 / 404 / 409 / 422, the upper level's own into its status."""
+    """Run a step (refusals as `step` gives them); the upper level's silence is 502, its own refusal its status."""
     try:
-        return action()
-    except Forbidden as exc:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from None
-    except NotFound as exc:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
-    except WrongState as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
-    except GrantError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+        return step(action)
     except Unreachable as exc:
         raise HTTPException(status.HTTP_502_BAD_GATEWAY, str(exc)) from None
     except Refused as exc:
