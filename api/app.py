@@ -39,6 +39,7 @@ from sharehub.bulletin import published as published_bulletins
 from sharehub.bulletin import read as read_bulletin
 from sharehub.catalogue.models import Resource
 from sharehub.consistency.check import decide as decide_conflict
+from sharehub.consistency.check import decide_many as decide_conflicts
 from sharehub.consistency.check import list_conflicts
 from sharehub.consistency.check import reply as reply_conflict
 from sharehub.consistency.check import verify as verify_conflicts
@@ -619,6 +620,12 @@ class DecisionIn(BaseModel):
     right: Literal["authority", "provider"] = Field(description="authority: the authoritative source's value.")
     by: str = Field(min_length=1, max_length=60, description="Who decided, at the platform office.")
     reason: str = Field(min_length=4, max_length=2000)
+
+
+class DecisionsIn(DecisionIn):
+    """One decision on many conflicts: the same value right, by the same person, for the same reason."""
+
+    conflict_ids: list[Annotated[int, Field(ge=1, le=2**62)]] = Field(min_length=1, max_length=10_000)
 
 
 class FreshnessOut(BaseModel):
@@ -1536,6 +1543,25 @@ def create_app() -> FastAPI:
                 actor=caller,
             )
         )
+        return [ConflictOut.model_validate(r, from_attributes=True) for r in rows]
+
+    @app.post(
+        "/conflicts/decision",
+        response_model=list[ConflictOut],
+        tags=["conflicts"],
+        dependencies=[platform_only],
+        responses={
+            403: {"description": "Not the platform office"},
+            404: {"description": "No such conflict"},
+            422: {"description": "A conflict already decided or closed"},
+        },
+    )
+    def conflicts_decision(hub: HubDep, caller: CallerDep, body: DecisionsIn) -> list[ConflictOut]:
+        """Decide many conflicts at once, all of them or none: each department hears it once per resource
+        (one notice to correct, listing the entities), not once per conflict. The twin of `sharehub
+        conflicts decide ID…`."""
+        decided = body.model_dump(exclude={"conflict_ids"})
+        rows = _noticestep(lambda: decide_conflicts(hub, body.conflict_ids, actor=caller, **decided))
         return [ConflictOut.model_validate(r, from_attributes=True) for r in rows]
 
     @app.post(

@@ -109,16 +109,20 @@ def conflicts_list(
 
 @conflicts_app.command("decide")
 def conflicts_decide(
-    conflict_id: int,
+    conflict_ids: Annotated[list[int], typer.Argument(help="The conflicts decided alike.")],
     right: Annotated[str, typer.Option(help="Whose value is right: authority or provider.")],
     by: Annotated[str, typer.Option(help="Who decided.")],
     reason: Annotated[str, typer.Option(help="Why.")],
 ) -> None:
-    """Record the verified outcome of a conflict: which value is right, who decided and why."""
-    from sharehub.consistency.check import decide
+    """Record the verified outcome of conflicts, all or none: which value is right, who decided and why.
+    Each department hears it once per resource."""
+    from sharehub.consistency.check import decide_many
 
-    c = _step(lambda: decide(_hub(), conflict_id, right=right, by=by, reason=reason, actor=operator(by)))
-    out.print(f"conflict {c.id}: decided, the {c.decision}'s value is right")
+    rows = _step(lambda: decide_many(_hub(), conflict_ids, right=right, by=by, reason=reason, actor=operator(by)))
+    for c in rows:
+        out.print(f"conflict {c.id}: decided, the {c.decision}'s value is right")
+    notices = sorted({c.correction_notice_id for c in rows if c.correction_notice_id is not None})
+    out.print(f"correction asked by notice {', '.join(f'#{n}' for n in notices)}")
 
 
 @conflicts_app.command("verify")

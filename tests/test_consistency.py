@@ -362,3 +362,63 @@ def test_a_conflict_notice_runs_overdue_only_while_feedback_is_owed(make_hub) ->
         deadline = max(s.get(Notice, n).deadline for n in (first.authority_notice_id, second.authority_notice_id))
     late = mark_overdue(hub, now=deadline + timedelta(seconds=1))
     assert first.authority_notice_id in late and second.authority_notice_id not in late
+
+
+def test_one_decision_on_many_conflicts_is_told_once_per_department(make_hub, use_env) -> None:
+    """A platform office deciding a batch of conflicts alike: the department judged wrong gets one notice
+    listing every entity, which stays open until each of them is corrected; the other is told once."""
+    from typer.testing import CliRunner
+
+    from sharehub.cli import app as cli
+
+    hub = make_hub()
+    use_env(hub)
+    build_sources(hub.settings, hub.catalogue, 300, 60)
+    run_resource(hub, "scjg.legal_entity")
+    run_resource(hub, "swj.tax_registration")
+    check(hub, full=True)
+    known = {c.id for c in list_conflicts(hub)}
+    url = hub.settings.connection_url("swj_front").removeprefix("sqlite:///")
+    scjg = hub.settings.connection_url("scjg_front").removeprefix("sqlite:///")
+    agreed = (
+        "SELECT t.uscc, t.name FROM tax_registration t JOIN scjg.legal_entity_register e USING (uscc)"
+        " WHERE t.name = e.name AND t.taxpayer_status = '正常' AND e.status = '存续' ORDER BY t.uscc LIMIT 2"
+    )
+    rename = "UPDATE tax_registration SET name = ? WHERE uscc = ?"
+    with sqlite3.connect(url) as con:  # the tax bureau misspells two companies' names
+        con.execute("ATTACH DATABASE ? AS scjg", (scjg,))
+        names = dict(con.execute(agreed).fetchall())
+        for uscc, name in names.items():
+            con.execute(rename, (name + "某", uscc))
+    run_resource(hub, "swj.tax_registration")
+    check(hub)
+    named = sorted((c for c in list_conflicts(hub) if c.id not in known), key=lambda c: c.id)
+    assert sorted(c.entity_key for c in named) == sorted(names) and {c.item for c in named} == {"legal_entity.name"}
+    before = {n.id for n in list_notices(hub)}
+    ids = [str(c.id) for c in named]
+    decide = ["conflicts", "decide", "--right", "authority", "--by", "平台 王工", "--reason", "以登记机关为准"]
+    done = CliRunner().invoke(cli, [*decide, *ids])
+    assert done.exit_code == 0, done.output
+    new = [n for n in list_notices(hub) if n.id not in before]
+    assert sorted((n.department, n.kind, n.status) for n in new) == [
+        ("scjg", "conflict_decision", "resolved"),
+        ("swj", "conflict_decision", "open"),
+    ]
+    (correct,) = [n for n in new if n.department == "swj"]
+    assert sorted(correct.pending_keys) == sorted(names)
+    assert "2 项冲突" in correct.subject and all(f"冲突 {c.id} " in correct.body for c in named)
+    decided = [c for c in list_conflicts(hub) if c.id in {x.id for x in named}]
+    assert {(c.status, c.correction_notice_id) for c in decided} == {("decided", correct.id)}
+    # Deciding one of them again is refused: all or none.
+    again = CliRunner().invoke(cli, [*decide, ids[0]])
+    assert again.exit_code == 1 and "decided" in again.output
+
+    # The tax bureau corrects one name: the notice waits for the other, then resolves.
+    first, second = sorted(names)
+    for fixed, left in ((first, [second]), (second, [])):
+        with sqlite3.connect(url) as con:
+            con.execute(rename, (names[fixed], fixed))
+        run_resource(hub, "swj.tax_registration")
+        check(hub)
+        notice = next(n for n in list_notices(hub) if n.id == correct.id)
+        assert notice.pending_keys == left and notice.status == ("open" if left else "resolved")

@@ -854,10 +854,18 @@ def test_a_department_works_its_notices_and_conflicts_through_the_api(served) ->
     refused = client.post("/conflicts/verify", json=again, headers=platform)
     assert refused.status_code == 422 and "decided" in refused.json()["detail"]
     assert client.get(f"/conflicts/{second}", headers=platform).json()["verifying_by"] == "平台办 李四"
+    # Many at once, all or none, by the platform office only.
+    batch = {**ruling, "conflict_ids": [second, first]}
+    assert client.post("/conflicts/decision", json=batch, headers=_auth(keys["scjg"])).status_code == 403
+    assert client.post("/conflicts/decision", json=batch, headers=platform).status_code == 422  # first is decided
+    assert client.get(f"/conflicts/{second}", headers=platform).json()["status"] == "verifying"
+    both = client.post("/conflicts/decision", json={**batch, "conflict_ids": [second]}, headers=platform)
+    assert both.status_code == 200 and [c["status"] for c in both.json()] == ["decided"]
     steps = audit_rows(hub, "action, department, result, record_key", "conflict_verify", "conflict_decision")
-    assert [tuple(r) for r in steps][-3:] == [
+    assert [tuple(r) for r in steps][-4:] == [
         *[("conflict_verify", "platform", "verifying", key) for key in taken_up.values()],
         ("conflict_decision", "platform", "decided", taken_up[first]),
+        ("conflict_decision", "platform", "decided", taken_up[second]),
     ]
 
 

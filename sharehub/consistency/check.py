@@ -751,66 +751,105 @@ def reply(
 
 def decide(hub: Hub, conflict_id: int, *, right: str, by: str, reason: str, actor: Caller | None = None) -> Conflict:
     """Record which value is right (`authority` or `provider`), who decided and why."""
+    return decide_many(hub, [conflict_id], right=right, by=by, reason=reason, actor=actor)[0]
+
+
+def decide_many(
+    hub: Hub, conflict_ids: list[int], *, right: str, by: str, reason: str, actor: Caller | None = None
+) -> list[Conflict]:
+    """One decision on many conflicts, all of them or none (the same value right, by the same person, for
+    the same reason): each department hears it once per resource, not once per conflict."""
     if right not in ("authority", "provider") or not by.strip() or len(reason.strip()) < 4:
         raise ValueError("a decision names the right value (authority or provider), who decided, and why")
-    with hub.db() as s:
-        row = s.get(Conflict, conflict_id)
-        if row is None:
-            raise LookupError(f"no conflict {conflict_id}")
-        if row.status not in OPEN:
-            raise ValueError(f"conflict {conflict_id} is {row.status}; only open or verifying conflicts are decided")
-        row.status, row.decision, row.decided_by, row.decision_reason = "decided", right, by.strip(), reason.strip()
-        row.decided_at = utcnow()
-        s.flush()
-        _settle_notices(s, {n: {row.entity_key} for n in (row.notice_id, row.authority_notice_id) if n is not None})
-        row.correction_notice_id = _tell_decision(hub, s, row)
-    _audit_step(hub, "conflict_decision", actor, row)
-    return row
-
-
-def _tell_decision(hub: Hub, s: Session, row: Conflict) -> int:
-    """The decision goes to both departments: the one whose value was judged wrong gets a notice to correct
-    it by the rectification deadline (it resolves when the copies converge and the conflict closes; past
-    the deadline it runs overdue like any notice); the other is told. Returns the correction notice."""
-    authority = hub.catalogue.resource(row.authority_resource)
-    held = hub.catalogue.resource(row.resource_id)
-    wrong, right = (held, authority) if row.decision == "authority" else (authority, held)
-    rule = hub.profile.deadlines["rectification"]
     now = utcnow()
-    deadline = hub.calendar.deadline(now, rule.working_days)
-    key_field = _key_field(held)
-    shown = mask_field(row.entity_key, key_field)
-    values = f"{authority.provider}（权威）{row.authority_value or '（无此实体）'}；{held.provider} {row.other_value}"
-    decided = f"平台（{row.decided_by}）裁定：{right.provider} 的值正确。理由：{row.decision_reason}"
-    wrong_dept, right_dept = hub.catalogue.departments[wrong.provider], hub.catalogue.departments[right.provider]
-    line = f"冲突 {row.id} · {shown} · {row.item}: {values}。"
+    with hub.db() as s:
+        rows = []
+        for cid in dict.fromkeys(conflict_ids):
+            row = s.get(Conflict, cid)
+            if row is None:
+                raise LookupError(f"no conflict {cid}")
+            if row.status not in OPEN:
+                raise ValueError(f"conflict {cid} is {row.status}; only open or verifying conflicts are decided")
+            row.status, row.decision, row.decided_by, row.decision_reason = "decided", right, by.strip(), reason.strip()
+            row.decided_at = now
+            rows.append(row)
+        s.flush()
+        settled: dict[int, set[str]] = defaultdict(set)
+        for row in rows:
+            for n in (row.notice_id, row.authority_notice_id):
+                if n is not None:
+                    settled[n].add(row.entity_key)
+        _settle_notices(s, settled)
+        wrong_side: dict[str, list[Conflict]] = defaultdict(list)
+        for row in rows:
+            wrong_side[row.resource_id if right == "authority" else row.authority_resource].append(row)
+        for group in wrong_side.values():
+            correction = _tell_decision(hub, s, group)
+            for row in group:
+                row.correction_notice_id = correction
+    for row in rows:
+        _audit_step(hub, "conflict_decision", actor, row)
+    return rows
+
+
+def _tell_decision(hub: Hub, s: Session, rows: list[Conflict]) -> int:
+    """A decision goes to both departments, once for all the conflicts it settles in one resource: the one
+    whose values were judged wrong gets a notice to correct them by the rectification deadline (it
+    resolves when the copies converge and every one of these conflicts closes; past the deadline it runs
+    overdue like any notice); each other one is told. Returns the correction notice."""
+    first = rows[0]
+    authority = hub.catalogue.resource(first.authority_resource)
+    held = hub.catalogue.resource(first.resource_id)
+    wrong = held if first.decision == "authority" else authority
+    rule = hub.profile.deadlines["rectification"]
+    deadline = hub.calendar.deadline(utcnow(), rule.working_days)
+    winner = f"{authority.provider}（权威来源）" if first.decision == "authority" else "持有副本的部门"
+    decided = f"平台（{first.decided_by}）裁定：{winner}的值正确。"
+    decided += f"理由：{first.decision_reason}"
+    wrong_dept = hub.catalogue.departments[wrong.provider]
+    lines: dict[str, list[str]] = defaultdict(list)  # the other side's resource → its lines
+    for row in rows:
+        copy = hub.catalogue.resource(row.resource_id)
+        shown = mask_field(row.entity_key, _key_field(copy))
+        authoritative = row.authority_value or "（无此实体）"
+        values = f"{authority.provider}（权威）{authoritative}；{copy.provider} {row.other_value}"
+        lines[row.authority_resource if wrong.id == row.resource_id else row.resource_id].append(
+            f"  - 冲突 {row.id} · {shown} · {row.item}: {values}"
+        )
+    listed = [line for group in lines.values() for line in group]
+    more = len(listed) - SAMPLE_CONFLICTS
+    listing = listed[:SAMPLE_CONFLICTS] + ([f"  … 另有 {more:,} 项 / {more:,} more"] if more > 0 else [])
+    which = f"冲突 {first.id}（{first.item}）" if len(rows) == 1 else f"{len(rows):,} 项冲突"
     correction = ask(
         s,
         kind="conflict_decision",
         department=wrong.provider,
         resource_id=wrong.id,
         deadline=deadline,
-        subject=f"[sharehub] 冲突 {row.id}（{row.item}）已裁定：请于 {due_text(deadline)} 前更正 {wrong.id}",
+        subject=f"[sharehub] {which}已裁定：请于 {due_text(deadline)} 前更正 {wrong.id}",
         body="\n".join(
             [
                 f"{wrong_dept.name}：",
                 "",
-                line,
+                *listing,
                 decided,
-                f"请更正 {wrong.id} 中该实体的数据并重新报送，于 {due_text(deadline)}（北京时间）前完成，"
+                f"请更正 {wrong.id} 中这些实体的数据并重新报送，于 {due_text(deadline)}（北京时间）前完成，"
                 f"即 {rule.working_days} 个工作日（依据：{rule.basis}）；数据一致后本通知自动办结。",
             ]
         ),
-        keys=[row.entity_key],
+        keys=sorted({row.entity_key for row in rows}),
         recipient=wrong_dept.contact_email,
     )
-    tell(
-        s,
-        kind="conflict_decision",
-        department=right.provider,
-        resource_id=right.id,
-        subject=f"[sharehub] 冲突 {row.id}（{row.item}）已裁定：{right.id} 的值无需更正",
-        body="\n".join([f"{right_dept.name}：", "", line, decided, "贵部门的值无需更正。"]),
-        recipient=right_dept.contact_email,
-    )
+    for rid, told in lines.items():
+        right = hub.catalogue.resource(rid)
+        right_dept = hub.catalogue.departments[right.provider]
+        tell(
+            s,
+            kind="conflict_decision",
+            department=right.provider,
+            resource_id=right.id,
+            subject=f"[sharehub] {which}已裁定：{right.id} 的值无需更正",
+            body="\n".join([f"{right_dept.name}：", "", *told[:SAMPLE_CONFLICTS], decided, "贵部门的值无需更正。"]),
+            recipient=right_dept.contact_email,
+        )
     return correction.id
