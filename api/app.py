@@ -662,11 +662,15 @@ class StatsOut(BaseModel):
     open_requests_late: int = Field(
         description="Open-data requests on its resources answered, or still unanswered, past their deadline."
     )
+    catalogue_drift: int = Field(
+        description="Its resources whose latest run found the source no longer as the catalogue describes it."
+    )
     calls_made: int = Field(description="Serving calls it made as a consumer, refused ones included.")
     calls_answered: int = Field(description="Serving calls on its resources that were answered (not refused).")
     rectify: list[str] = Field(
-        description="What it must rectify: data_late, notices_overdue, inconsistent_with_source, "
-        "application_steps_overdue, open_requests_late (each while its figure is above zero)."
+        description="What it must rectify: catalogue_not_updated, data_late, notices_overdue, "
+        "inconsistent_with_source, application_steps_overdue, open_requests_late (each while its figure is "
+        "above zero)."
     )
 
 

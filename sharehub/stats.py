@@ -2,11 +2,12 @@
 
 All figures are counted in SQL from the metadata database: runs and rows, quarantined rows, notices
 open and overdue, deliveries late, open conflicts, application steps overdue against the department,
-objections received, open-data requests answered late (or unanswered past their deadline), and
-serving calls made (as a consumer) and answered (on its resources; a call the hub refused is made but
+objections received, open-data requests answered late (or unanswered past their deadline), resources
+whose latest run found the source no longer as the catalogue describes it (schema drift), and serving
+calls made (as a consumer) and answered (on its resources; a call the hub refused is made but
 not answered), from the audit chain. From these, each row names what the department must rectify
-(Lichuan 31: data late, not corrected in time, inconsistent with its source; steps and open-data
-requests it let run late), so the platform office can publish who is to rectify what.
+(Lichuan 31: catalogue not updated, data late, not corrected in time, inconsistent with its source;
+steps and open-data requests it let run late), so the platform office can publish who is to rectify what.
 """
 
 from __future__ import annotations
@@ -33,10 +34,13 @@ FIGURES = (  # every row has each of these, zero or not
     "application_steps_overdue",
     "objections_received",
     "open_requests_late",
+    "catalogue_drift",
     "calls_made",
     "calls_answered",
 )
 RECTIFY = {  # what a department must rectify, and the figure that says so when it is above zero
+    # Its front-end database changed what a resource publishes and the catalogue was not updated to match.
+    "catalogue_not_updated": "catalogue_drift",
     "data_late": "deliveries_late",
     "notices_overdue": "notices_overdue",
     "inconsistent_with_source": "conflicts_open",
@@ -68,6 +72,16 @@ def department_stats(hub: Hub, department: str | None = None) -> list[dict[str, 
                 row["runs_succeeded"] += int(ok or 0)
                 row["rows_landed"] += int(landed)
                 row["rows_quarantined"] += int(quarantined)
+        newest = (
+            select(Run.resource_id, func.max(Run.started_at).label("started_at")).group_by(Run.resource_id).subquery()
+        )
+        drifted = select(Run.resource_id).join(
+            newest, and_(Run.resource_id == newest.c.resource_id, Run.started_at == newest.c.started_at)
+        )
+        for (rid,) in s.execute(drifted.where(Run.error_kind == "SchemaDrift")):
+            row = out.get(owner.get(rid, ""))
+            if row is not None:
+                row["catalogue_drift"] += 1
         for dept, kind, status, n in s.execute(
             select(Notice.department, Notice.kind, Notice.status, func.count()).group_by(
                 Notice.department, Notice.kind, Notice.status

@@ -28,6 +28,7 @@ from sharehub.pipeline.promote import promote
 from sharehub.pipeline.run import run_resource
 from sharehub.pipeline.runs import last_runs
 from sharehub.report import report_path
+from sharehub.stats import department_stats
 from tests.support.databases import fresh_database
 from warehouse.delta import merge_run
 
@@ -196,6 +197,9 @@ def test_schema_drift_fails_the_run_and_changes_nothing(pg_hub, use_env) -> None
         assert failed.error_kind == "SchemaDrift" and "status" in failed.error
         assert db.get(Watermark, "scjg.legal_entity").value == wm
     assert _table(hub, "scjg.legal_entity").version() == ok.store_version
+    # The department changed what it publishes without updating its catalogue entry: it must rectify that.
+    (scjg,) = department_stats(hub, "scjg")
+    assert scjg["catalogue_drift"] == 1 and "catalogue_not_updated" in scjg["rectify"]
     # The engineer finds it among the failed runs, sees how many runs there are in all, and pages back.
     assert [r.id for r in last_runs(hub, status="failed")] == [failed.id]
     assert last_runs(hub, "scjg.legal_entity").total == 2 and last_runs(hub, status="succeeded").total == 1
@@ -208,6 +212,10 @@ def test_schema_drift_fails_the_run_and_changes_nothing(pg_hub, use_env) -> None
     use_env(hub)
     shown = CliRunner().invoke(cli, ["runs", "list", "--resource", "scjg.legal_entity", "--before", failed.id])
     assert shown.exit_code == 0 and "1 of 2, newest first" in shown.output and "next page" not in shown.output
+    # The source matches its catalogue again: the next run goes through, and nothing is left to rectify for it.
+    _exec(url, "ALTER TABLE legal_entity_register ADD COLUMN status VARCHAR(10) DEFAULT '存续'")
+    run_resource(hub, "scjg.legal_entity")
+    assert department_stats(hub, "scjg")[0]["catalogue_drift"] == 0
 
 
 def test_failed_promote_leaves_store_and_watermark(pg_hub, monkeypatch: pytest.MonkeyPatch) -> None:
