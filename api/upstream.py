@@ -29,12 +29,14 @@ from sharehub.upstream import (
     list_requests,
     reach,
     record_key,
+    relay_bulk,
     relay_query,
     relay_verify,
     sync,
     withdraw,
 )
 
+ACTIONS = {"verification": "upstream_verification", "query": "upstream_query", "bulk": "upstream_extract"}
 UPSTREAM_ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"description": "No upper-level platform configured, or no such request"},
     502: {"description": "The upper-level platform did not answer"},
@@ -46,7 +48,7 @@ class UpstreamRequestIn(BaseModel):
 
     resource_id: str = Field(max_length=100, description="The resource id in the upper level's catalogue.")
     fields: list[str] = Field(max_length=500)
-    modes: list[str] = Field(max_length=2, description="verification and/or query (bulk copy does not cross levels).")
+    modes: list[str] = Field(max_length=3, description="verification, query and/or bulk.")
     purpose: str = Field(max_length=2000)
     valid_until: datetime
 
@@ -72,6 +74,12 @@ class UpstreamRequestOut(BaseModel):
     upstream_grant_id: int | None
     reason: str | None
     synced_at: datetime | None
+
+
+class UpstreamBulkIn(BaseModel):
+    """What extract to have made upstairs."""
+
+    incremental: bool = Field(default=False, description="Only the rows changed since your last one.")
 
 
 class ReasonIn(BaseModel):
@@ -103,6 +111,16 @@ def _upstream(action: Callable[[], Any]) -> Any:
         raise HTTPException(exc.status if exc.status < 500 else status.HTTP_502_BAD_GATEWAY, exc.detail) from None
 
 
+async def _relay(hub: Hub, caller: Caller, action: str, resource_id: str, call: Callable[[], Any]) -> Any:
+    """Make a relayed call off the event loop; a failure (the upper level's refusal, or its silence) is
+    audited with its reason before it goes back to the caller."""
+    try:
+        return await run_in_threadpool(_upstream, call)
+    except HTTPException as exc:
+        await audit.arecord(hub, action, caller, resource_id, result="failed", detail=str(exc.detail)[:200])
+        raise
+
+
 def build_router(get_hub: Callable[..., Any], get_caller: Callable[..., Any], limiter: Any) -> APIRouter:
     """The /upstream routes; `limiter` is the verification rate limit of this platform's own route."""
     router = APIRouter(prefix="/upstream", tags=["levels"])
@@ -120,7 +138,7 @@ def build_router(get_hub: Callable[..., Any], get_caller: Callable[..., Any], li
             except HTTPException as exc:
                 if exc.status_code == status.HTTP_403_FORBIDDEN:
                     refused = str(exc.detail)
-                    await audit.arecord(hub, f"upstream_{mode}", caller, resource_id, result="denied", detail=refused)
+                    await audit.arecord(hub, ACTIONS[mode], caller, resource_id, result="denied", detail=refused)
                 raise
 
         return resolve
@@ -230,13 +248,9 @@ def build_router(get_hub: Callable[..., Any], get_caller: Callable[..., Any], li
         if not limiter.allow(caller.id, hub.settings.verify_rate_per_minute):
             await audit.arecord(hub, "upstream_verification", caller, resource_id, result="rate_limited")
             raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, "too many verification calls", {"Retry-After": "1"})
-        try:
-            _, answer = await run_in_threadpool(_upstream, lambda: relay_verify(hub, got, resource_id, body))
-        except HTTPException as exc:
-            await audit.arecord(
-                hub, "upstream_verification", caller, resource_id, result="failed", detail=str(exc.detail)[:200]
-            )
-            raise
+        _, answer = await _relay(
+            hub, caller, ACTIONS["verification"], resource_id, lambda: relay_verify(hub, got, resource_id, body)
+        )
         await audit.arecord(
             hub,
             "upstream_verification",
@@ -260,13 +274,9 @@ def build_router(get_hub: Callable[..., Any], get_caller: Callable[..., Any], li
         fields the caller's granted requests cover, masked as the upper level masks them."""
         hub, caller, got = relayed
         params = list(request.query_params.multi_items())
-        try:
-            answer = await run_in_threadpool(_upstream, lambda: relay_query(hub, got, resource_id, params))
-        except HTTPException as exc:
-            await audit.arecord(
-                hub, "upstream_query", caller, resource_id, result="failed", detail=str(exc.detail)[:200]
-            )
-            raise
+        answer = await _relay(
+            hub, caller, ACTIONS["query"], resource_id, lambda: relay_query(hub, got, resource_id, params)
+        )
         await audit.arecord(
             hub,
             "upstream_query",
@@ -276,6 +286,34 @@ def build_router(get_hub: Callable[..., Any], get_caller: Callable[..., Any], li
             record_key=_upstream(lambda: record_key(hub, resource_id, dict(params))),
             result="ok",
             detail=f"upstream request #{got.request_id}",
+        )
+        return answer
+
+    @router.post(
+        "/bulk/{resource_id}",
+        status_code=201,
+        responses={**UPSTREAM_ERRORS, 403: {"description": "No upstream grant for bulk"}},
+    )
+    async def upstream_bulk(
+        resource_id: str, relayed: Annotated[Relayed, Depends(reached("bulk"))], body: UpstreamBulkIn | None = None
+    ) -> dict[str, Any]:
+        """A masked Parquet extract of an upper-level resource, made upstairs under the caller's granted
+        request (its columns only; `incremental`: the rows changed since its last one): the upper level's
+        answer as it gives it, with a short-lived download link there."""
+        hub, caller, got = relayed
+        incremental = bool(body and body.incremental)
+        answer = await _relay(
+            hub, caller, ACTIONS["bulk"], resource_id, lambda: relay_bulk(hub, got, resource_id, incremental)
+        )
+        await audit.arecord(
+            hub,
+            "upstream_extract",
+            caller,
+            resource_id,
+            purpose=got.purpose,
+            result="incremental" if answer.get("since_version") is not None else "full",
+            detail=f"upstream request #{got.request_id}; extract {answer.get('id')}; {answer.get('rows')} rows; "
+            f"link expires {answer.get('expires_at')}",
         )
         return answer
 

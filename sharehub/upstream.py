@@ -20,8 +20,9 @@ here never calls the upper level itself:
    its own key, and audits it. The upper level answers for the platform office as a whole, which may
    hold grants for several departments, so the answer is cut back to what this consumer's request
    covers: a query returns only its fields, and a verification answers `found` only to a consumer
-   granted query. Bulk copy does not cross levels: an upper-level extract carries every column the
-   platform office holds, and its download link bypasses this platform.
+   granted query. A bulk extract is made upstairs under the request's own grant, so it holds that
+   request's columns only; its short-lived download link is the upper level's, and its issuance and
+   expiry are audited here and there.
 
 Every step and every relayed call is written to this platform's audit chain; the upper level audits
 the same calls under the platform office's key. The key is never logged.
@@ -51,7 +52,7 @@ from sharehub.workdays import due_text
 log = logging.getLogger(__name__)
 UpstreamState = Literal["collected", "declined", "forwarded", "granted", "refused", "withdrawn", "ended"]
 UPSTREAM_STATES: tuple[str, ...] = get_args(UpstreamState)
-RELAYED_MODES = ("verification", "query")
+RELAYED_MODES = ("verification", "query", "bulk")
 RULE = "application_review"
 CATALOGUE_SECONDS = 60.0  # how long the upper level's catalogue is remembered between calls
 
@@ -181,12 +182,9 @@ def file_request(
         if mode not in res["serving_modes"]:
             raise GrantError(f"{resource_id} is not served by {mode} at the upper level")
         if mode not in RELAYED_MODES:
-            raise GrantError(
-                f"{mode} does not cross levels: an upper-level extract carries every column this platform holds "
-                "there; ask for verification or query"
-            )
+            raise GrantError(f"{resource_id}: {mode} is not a serving mode (verification, query, bulk)")
     if not modes:
-        raise GrantError(f"{resource_id}: name the serving modes (verification, query)")
+        raise GrantError(f"{resource_id}: name the serving modes (verification, query, bulk)")
     if len(purpose.strip()) < 4:
         raise GrantError("state the purpose of the request")
     now = utcnow()
@@ -510,6 +508,23 @@ def relay_query(hub: Hub, reach: Reach, resource_id: str, params: list[tuple[str
     answer = response.json()
     answer["record"] = {k: v for k, v in answer.get("record", {}).items() if k in reach.fields}
     answer["under_objection"] = [f for f in answer.get("under_objection", []) if f in reach.fields]
+    return answer
+
+
+def relay_bulk(hub: Hub, reach: Reach, resource_id: str, incremental: bool) -> dict[str, Any]:
+    """A bulk extract made upstairs under the request's own grant (its columns only, masked; incremental
+    from that grant's last extract); its short-lived download link is the upper level's, issued to this
+    consumer through this platform."""
+    response = Upstream(hub).call(
+        "POST", f"/bulk/{resource_id}", json={"incremental": incremental}, grant=reach.grant_id
+    )
+    if response.status_code >= 400:
+        raise Refused(response.status_code, f"{Upstream(hub).name}: {_detail(response)}")
+    answer: dict[str, Any] = response.json()
+    if not set(answer.get("columns", [])) <= reach.fields:  # the grant upstairs is this request's: never wider
+        raise Refused(
+            502, f"{Upstream(hub).name}: the extract holds columns outside upstream request #{reach.request_id}"
+        )
     return answer
 
 

@@ -3,6 +3,7 @@ own platform office, each over real HTTP: two hubs, the upper one a `sharehub se
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -15,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+import pyarrow.parquet as pq
 import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
@@ -133,14 +135,15 @@ def _walk_through(up_hub: Hub, up: httpx.Client, up_keys: dict[str, str], hub: H
     assert listed.status_code == 200 and "gongan.population" in {e["id"] for e in listed.json()}
     bad = _request(client, keys["mzj"], "gongan.population", ["name", "shoe_size"], ["verification"])
     assert bad.status_code == 422 and "shoe_size" in bad.json()["detail"]
-    bulk = _request(client, keys["mzj"], "gongan.population", ["name"], ["bulk"])
-    assert bulk.status_code == 422 and "bulk" in bulk.json()["detail"]
+    unknown = _request(client, keys["mzj"], "gongan.population", ["name"], ["telepathy"])
+    assert unknown.status_code == 422 and "telepathy" in unknown.json()["detail"]
     secret = _request(client, keys["mzj"], "wjw.health_record", ["name"], ["query"])
     assert secret.status_code == 422 and "legal basis" in secret.json()["detail"]
     assert _request(client, keys["gongan"], "gongan.population", ["name"], ["query"]).status_code == 403
 
     # Collected here; the platform office owes a decision by a working-day deadline.
-    made = _request(client, keys["mzj"], "gongan.population", ["name", "sex", "birth_date"], ["verification", "query"])
+    asking = ["name", "sex", "birth_date"]
+    made = _request(client, keys["mzj"], "gongan.population", asking, ["verification", "query", "bulk"])
     assert made.status_code == 201, made.text
     asked = made.json()
     assert asked["status"] == "collected" and asked["provider"] == "gongan"
@@ -185,9 +188,11 @@ def _walk_through(up_hub: Hub, up: httpx.Client, up_keys: dict[str, str], hub: H
     )
     assert outside.status_code == 403 and "phone" in outside.json()["detail"]
 
-    # A second department asks for the phone number, query only: the platform now holds both grants
-    # upstairs, and each department still sees only its own fields.
-    wjw = _request(client, keys["wjw"], "gongan.population", ["name", "phone"], ["query"], "家庭医生签约随访").json()
+    # A second department asks for the phone number, by query and bulk: the platform now holds both
+    # grants upstairs, and each department still sees only its own fields.
+    wjw = _request(
+        client, keys["wjw"], "gongan.population", ["name", "phone"], ["query", "bulk"], "家医签约随访"
+    ).json()
     wjw = client.post(f"/upstream/requests/{wjw['id']}/forward", headers=_auth(keys["platform"])).json()
     assert wjw["status"] == "granted"
     mine = client.get("/upstream/query/gongan.population", params=key, headers=_auth(keys["mzj"]))
@@ -196,6 +201,15 @@ def _walk_through(up_hub: Hub, up: httpx.Client, up_keys: dict[str, str], hub: H
     theirs = client.get("/upstream/query/gongan.population", params=key, headers=_auth(keys["wjw"]))
     assert set(theirs.json()["record"]) == {"name", "phone"}
     assert "*" in theirs.json()["record"]["phone"]  # masked upstairs, as the province masks it
+    # A bulk extract is made upstairs under the department's own grant: its columns, no one else's.
+    extract = client.post("/upstream/bulk/gongan.population", json={}, headers=_auth(keys["wjw"]))
+    assert extract.status_code == 201, extract.text
+    assert extract.json()["columns"] == ["name", "phone"] and extract.json()["grant_id"] == wjw["upstream_grant_id"]
+    data = pq.read_table(io.BytesIO(httpx.get(extract.json()["url"], timeout=30).content))
+    assert data.column_names == ["name", "phone"] and data.num_rows == extract.json()["rows"] > 0
+    assert all("*" in v for v in data.column("phone").to_pylist() if v)  # masked upstairs
+    again = client.post("/upstream/bulk/gongan.population", json={"incremental": True}, headers=_auth(keys["wjw"]))
+    assert again.status_code == 201 and again.json()["rows"] == 0  # nothing changed since its own last one
     only_query = client.post(
         "/upstream/verify/gongan.population",
         json={"key": key, "claims": {"name": "张三"}},
@@ -285,7 +299,7 @@ def _walk_through(up_hub: Hub, up: httpx.Client, up_keys: dict[str, str], hub: H
     # Both chains hold every step and call; the person's name is in neither.
     for h in (hub, up_hub):
         assert verify_chain(h).ok
-    steps = ("request", "forward", "verification", "query", "decline", "sync", "withdraw")
+    steps = ("request", "forward", "verification", "query", "extract", "decline", "sync", "withdraw")
     here = audit_rows(hub, "action, result, record_key, consumer_id, detail", *(f"upstream_{x}" for x in steps))
     assert {r[0] for r in here} == {f"upstream_{x}" for x in steps}
     relayed = [r for r in here if r[0] == "upstream_verification" and r[1] == "match"]
