@@ -15,14 +15,15 @@ here never calls the upper level itself:
    (CLI, API, and the `sharehub.upstream_sync` DAG) follows each forwarded request to its outcome:
    granted, refused with reasons, or a grant that was revoked or ran out; the department is told of
    each.
-3. Under a granted request, the consumer calls `POST /upstream/verify/{id}` and `GET /upstream/query/{id}`
-   here; this platform checks that request (its fields and modes, its validity), relays the call with
-   its own key, and audits it. The upper level answers for the platform office as a whole, which may
-   hold grants for several departments, so the answer is cut back to what this consumer's request
-   covers: a query returns only its fields, and a verification answers `found` only to a consumer
-   granted query. A bulk extract is made upstairs under the request's own grant, so it holds that
-   request's columns only; its short-lived download link is the upper level's, and its issuance and
-   expiry are audited here and there.
+3. Under a granted request, the consumer calls `POST /upstream/verify/{id}`, `GET /upstream/query/{id}`
+   and `POST /upstream/bulk/{id}` here; this platform checks that request (its fields and modes, its
+   validity) and relays the call with its own key, naming the upper-level grant behind the request
+   (`X-Sharehub-Grant`), so that upstairs only that grant counts: its fields, its modes, and its
+   revocation at once, though the platform office holds grants for other departments too. The answer
+   is cut back here as well, in case the upper level answered more: a query returns only the request's
+   fields, a verification answers `found` only to a consumer granted query, and an extract with any
+   other column is refused. An extract's short-lived download link is the upper level's; its issuance
+   and expiry are audited here and there.
 
 Every step and every relayed call is written to this platform's audit chain; the upper level audits
 the same calls under the platform office's key. The key is never logged.
