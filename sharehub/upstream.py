@@ -324,19 +324,21 @@ def withdraw(hub: Hub, caller: Caller, request_id: int, reason: str) -> Upstream
         request = _mine(s, caller, request_id)
         if request.status not in ("collected", "forwarded", "granted"):
             raise WrongState(f"upstream request {request_id} is already {request.status}")
-        application_id, grant_id = request.upstream_application_id, request.upstream_grant_id
-        status = request.status
-    if status != "collected":
+        application_id = request.upstream_application_id
+    if application_id is not None:  # where it stands upstairs now, whatever the last sync saw
         up = Upstream(hub)
         said = {"reason": f"下级部门撤回：{reason.strip()}"}
-        try:
-            if status == "granted" and grant_id is not None:
-                up.json("POST", f"/grants/{grant_id}/revoke", json=said)
-            else:
-                up.json("POST", f"/applications/{application_id}/withdraw", json=said)
-        except Refused as exc:
-            if exc.status != 409:  # 409: it already ended up there, which is what the requester wants
-                raise
+        application = up.json("GET", f"/applications/{application_id}")
+        if application["status"] in ("review", "provider"):
+            up.json("POST", f"/applications/{application_id}/withdraw", json=said)
+        elif application["status"] == "granted":
+            grant_id = _grant_of(up, application_id)
+            if grant_id is not None:
+                try:
+                    up.json("POST", f"/grants/{grant_id}/revoke", json=said)
+                except Refused as exc:
+                    if exc.status != 409:  # 409: revoked already, which is what the requester wants
+                        raise
     now = utcnow()
     with hub.db() as s:
         request = _mine(s, caller, request_id)
@@ -381,7 +383,8 @@ def _grant_of(up: Upstream, application_id: int) -> int | None:
 
 def sync(hub: Hub, caller: Caller) -> list[UpstreamRequest]:
     """Follow every forwarded or granted request upstairs; the requests whose state changed (each
-    requester told). One that the upper level does not answer for stays as it was, for the next sync."""
+    requester told). One that the upper level refuses to show (a 4xx) stays as it was and is logged, by
+    id; an upper level that does not answer stops the sync (Unreachable), to be run again."""
     if caller.role != "platform":
         raise Forbidden("only the platform office follows its applications at the upper level")
     up = Upstream(hub)
@@ -396,11 +399,15 @@ def sync(hub: Hub, caller: Caller) -> list[UpstreamRequest]:
             if request is None or request.upstream_application_id is None:
                 continue
             before = request.status
-            application = up.json("GET", f"/applications/{request.upstream_application_id}")
-            now = utcnow()
-            _follow(hub, up, request, application, now)
-            if request.status == "granted" and request.upstream_grant_id is not None:
-                grant = up.json("GET", f"/grants/{request.upstream_grant_id}")
+            try:
+                application = up.json("GET", f"/applications/{request.upstream_application_id}")
+                now = utcnow()
+                _follow(hub, up, request, application, now)
+                grant = up.json("GET", f"/grants/{request.upstream_grant_id}") if request.upstream_grant_id else {}
+            except Refused as exc:
+                log.warning("upstream request %d: the upper level refused to show it (HTTP %d)", request_id, exc.status)
+                continue
+            if request.status == "granted" and grant:
                 if grant.get("revoked_at") or datetime.fromisoformat(grant["valid_until"]) <= now:
                     request.status, request.decided_at = "ended", now
                     request.reason = "上级已撤销授权" if grant.get("revoked_at") else "上级授权已到期"
