@@ -107,7 +107,10 @@ def _upstream(action: Callable[[], Any]) -> Any:
     except Unreachable as exc:
         raise HTTPException(status.HTTP_502_BAD_GATEWAY, str(exc)) from None
     except Refused as exc:
-        # The upper level's 5xx is a bad gateway here; its 4xx (a revoked grant, a wrong key field) is the caller's.
+        # The upper level's 4xx (a revoked grant, a wrong key field) is the caller's; its 5xx, or its refusal of
+        # this platform's own key (401: the caller's key is fine), is a bad gateway here.
+        if exc.status == status.HTTP_401_UNAUTHORIZED:
+            raise HTTPException(status.HTTP_502_BAD_GATEWAY, f"this platform's key was refused: {exc.detail}") from None
         raise HTTPException(exc.status if exc.status < 500 else status.HTTP_502_BAD_GATEWAY, exc.detail) from None
 
 

@@ -331,6 +331,23 @@ def test_an_upper_level_that_does_not_answer_is_named_and_a_platform_without_one
     assert cli_down.exit_code == 1 and "did not answer" in cli_down.output
 
 
+def test_a_key_the_upper_level_refuses_is_the_platforms_trouble_not_the_callers(
+    province, make_hub, use_env, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    _, url, _ = province
+    hub = make_hub(home=tmp_path / "county")
+    use_env(hub)
+    monkeypatch.setenv("SHAREHUB_UPSTREAM_URL", url)
+    monkeypatch.setenv("SHAREHUB_UPSTREAM_KEY", "shk_000000000000_revokedlongago")
+    from sharehub.settings import get_settings
+
+    get_settings.cache_clear()
+    mzj = add_consumer(hub, "民政 低保核对", "mzj", "consumer")[1]
+    refused = TestClient(create_app()).get("/upstream/catalogue", headers=_auth(mzj))
+    assert refused.status_code == 502 and "this platform's key was refused" in refused.json()["detail"]
+    assert "revokedlongago" not in refused.text
+
+
 def _person(hub: Hub) -> dict[str, str]:
     """A person in the province's population store, with a three-character name (masked as 张*三)."""
     from warehouse.delta import open_table
