@@ -29,7 +29,7 @@ from sharehub.metadata.models import Application, AuditEntry, OpenRequest, utcno
 from sharehub.openrequests import late
 from sharehub.scores import as_dict, department_scores, resource_figures, window
 from sharehub.seal import seal
-from sharehub.stats import REFUSED, SERVING
+from sharehub.stats import REFUSED, SERVING, UPSTREAM_SERVING
 from sharehub.workdays import CHINA
 
 PREFIX = "bulletins"
@@ -74,7 +74,7 @@ def bulletin(hub: Hub, month: date, now: datetime | None = None) -> dict[str, An
         )
         calls = s.execute(
             select(AuditEntry.resource_id, AuditEntry.action, AuditEntry.result, func.count())
-            .where(AuditEntry.action.in_(SERVING), AuditEntry.at >= start, AuditEntry.at < end)
+            .where(AuditEntry.action.in_(SERVING + UPSTREAM_SERVING), AuditEntry.at >= start, AuditEntry.at < end)
             .group_by(AuditEntry.resource_id, AuditEntry.action, AuditEntry.result)
         ).all()
     by_type: Counter[str] = Counter()
@@ -87,8 +87,16 @@ def bulletin(hub: Hub, month: date, now: datetime | None = None) -> dict[str, An
     served: dict[str, dict[str, dict[str, int]]] = defaultdict(
         lambda: defaultdict(lambda: {"answered": 0, "refused": 0})
     )
+    relayed: dict[str, dict[str, dict[str, int]]] = defaultdict(
+        lambda: defaultdict(lambda: {"answered": 0, "refused": 0})
+    )
     for rid, action, result, n in calls:
-        served[rid or "-"][action]["refused" if result in REFUSED else "answered"] += n
+        if action in UPSTREAM_SERVING:  # the upper level's resources, called through this platform
+            relayed[rid or "-"][action.removeprefix("upstream_")][
+                "refused" if result in (*REFUSED, "failed") else "answered"
+            ] += n
+        else:
+            served[rid or "-"][action]["refused" if result in REFUSED else "answered"] += n
     return {
         "month": f"{month:%Y-%m}",
         "from": start.astimezone(CHINA).isoformat(),
@@ -105,6 +113,9 @@ def bulletin(hub: Hub, month: date, now: datetime | None = None) -> dict[str, An
             "open_data_answered_late": dict(sorted(open_late.items())),
         },
         "calls": {rid: {mode: dict(v) for mode, v in sorted(modes.items())} for rid, modes in sorted(served.items())},
+        "calls_upstream": {
+            rid: {mode: dict(v) for mode, v in sorted(modes.items())} for rid, modes in sorted(relayed.items())
+        },
         "availability": [
             {
                 **{k: v for k, v in vars(f).items() if k != "last_delivered"},

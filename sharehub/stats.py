@@ -1,13 +1,14 @@
 """Statistics per department (Lichuan 31; Hengyang 26): what it provides, how well, and what it uses.
 
-All figures are counted in SQL from the metadata database: runs and rows, quarantined rows, notices
-open and overdue, deliveries late, open conflicts, application steps overdue against the department,
+All figures are counted in SQL from the metadata database: runs and rows, quarantined rows, notices open
+and overdue, deliveries late, open conflicts, application steps overdue against the department,
 objections received, open-data requests answered late (or unanswered past their deadline), resources
 whose latest run found the source no longer as the catalogue describes it (schema drift), and serving
-calls made (as a consumer) and answered (on its resources; a call the hub refused is made but
-not answered), from the audit chain. From these, each row names what the department must rectify
-(Lichuan 31: catalogue not updated, data late, not corrected in time, inconsistent with its source;
-steps and open-data requests it let run late), so the platform office can publish who is to rectify what.
+calls made (as a consumer) and answered (on its resources; a call the hub refused is made but not
+answered), and those it made to the upper-level platform through this one, from the audit chain. From
+these, each row names what the department must rectify (Lichuan 31: catalogue not updated, data late,
+not corrected in time, inconsistent with its source; steps and open-data requests it let run late), so
+the platform office can publish who is to rectify what.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from sharehub.hub import Hub
 from sharehub.metadata.models import Application, AuditEntry, Conflict, Notice, Objection, OpenRequest, Run, utcnow
 
 SERVING = ("verification", "query", "extract")
+# Calls relayed to the upper-level platform (`sharehub.upstream`): made by a department here, answered by
+# no department here, so they count apart and never as a use of a resource of this level.
+UPSTREAM_SERVING = ("upstream_verification", "upstream_query", "upstream_extract")
 REFUSED = ("denied", "rate_limited", "bad_request")  # calls the hub turned away: made, but not answered
 FIGURES = (  # every row has each of these, zero or not
     "resources",
@@ -36,6 +40,7 @@ FIGURES = (  # every row has each of these, zero or not
     "open_requests_late",
     "catalogue_drift",
     "calls_made",
+    "calls_upstream",
     "calls_answered",
 )
 RECTIFY = {  # what a department must rectify, and the figure that says so when it is above zero
@@ -131,4 +136,11 @@ def department_stats(hub: Hub, department: str | None = None) -> list[dict[str, 
             provider = owner.get(rid or "")
             if provider in out and result not in REFUSED:
                 out[provider]["calls_answered"] += n
+        for caller, n in s.execute(
+            select(AuditEntry.department, func.count())
+            .where(AuditEntry.action.in_(UPSTREAM_SERVING))
+            .group_by(AuditEntry.department)
+        ):
+            if caller in out:
+                out[str(caller)]["calls_upstream"] += n
     return [{**row, "rectify": [why for why, figure in RECTIFY.items() if row[figure]]} for row in out.values()]

@@ -23,6 +23,7 @@ from typer.testing import CliRunner
 
 from api.app import create_app
 from sharehub.audit import verify as verify_chain
+from sharehub.bulletin import bulletin
 from sharehub.cli import app as cli
 from sharehub.consumers import add_consumer
 from sharehub.demo.build import build_sources
@@ -32,6 +33,8 @@ from sharehub.notices import mark_overdue
 from sharehub.pipeline.run import run_resource
 from sharehub.pipeline.tasks import upstream_sync_task
 from sharehub.settings import REPO_ROOT
+from sharehub.stats import department_stats
+from sharehub.workdays import CHINA
 from tests.support.audit import audit_rows
 from tests.support.seaweed import free_port
 
@@ -305,6 +308,14 @@ def _walk_through(up_hub: Hub, up: httpx.Client, up_keys: dict[str, str], hub: H
     relayed = [r for r in here if r[0] == "upstream_verification" and r[1] == "match"]
     assert relayed and relayed[0][2] == key["id_number"] and relayed[0][3] is not None
     assert person["name"] not in json.dumps(here, ensure_ascii=False, default=str)
+    # Relayed calls count as calls the department made upstairs, never as a use of this level's resources.
+    (mzj_stats,) = department_stats(hub, "mzj")
+    (gongan_stats,) = department_stats(hub, "gongan")
+    assert mzj_stats["calls_upstream"] >= 4 and mzj_stats["calls_made"] == 0 and gongan_stats["calls_answered"] == 0
+    this_month = bulletin(hub, datetime.now(CHINA).date())
+    relayed = this_month["calls_upstream"]["gongan.population"]
+    assert relayed["verification"]["answered"] >= 2 and relayed["verification"]["refused"] >= 2
+    assert "gongan.population" not in this_month["calls"]
     there = audit_rows(up_hub, "department, result", "verification")
     assert there and all(d == "lichuan" for d, _ in there)
 
