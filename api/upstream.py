@@ -26,7 +26,9 @@ from sharehub.upstream import (
     decline,
     file_request,
     forward,
+    list_objections,
     list_requests,
+    object_upstairs,
     reach,
     record_key,
     relay_bulk,
@@ -80,6 +82,39 @@ class UpstreamBulkIn(BaseModel):
     """What extract to have made upstairs."""
 
     incremental: bool = Field(default=False, description="Only the rows changed since your last one.")
+
+
+class UpstreamObjectionIn(BaseModel):
+    """An upper-level record the consumer believes wrong (疑义): its key, the fields, and what is wrong."""
+
+    resource_id: str = Field(min_length=3, max_length=100)
+    key: dict[str, str]
+    fields: list[str] = Field(min_length=1, max_length=50)
+    reason: str = Field(min_length=4, max_length=2000)
+
+
+class UpstreamObjectionOut(BaseModel):
+    """An objection raised upstairs through this platform, and the upper-level provider's answer once synced."""
+
+    id: int
+    department: str
+    resource_id: str
+    record_key: str = Field(description="The record's key fields, joined by |.")
+    fields: list[str]
+    reason: str
+    status: str = Field(description="open, corrected or confirmed, as upstairs.")
+    deadline: datetime = Field(description="When the upper level's provider must answer.")
+    upstream_objection_id: int
+    created_at: datetime
+    answered_at: datetime | None
+    answer: str | None
+
+
+class UpstreamSyncOut(BaseModel):
+    """What a sync found changed upstairs."""
+
+    requests: list[UpstreamRequestOut]
+    objections: list[UpstreamObjectionOut]
 
 
 class ReasonIn(BaseModel):
@@ -220,12 +255,41 @@ def build_router(get_hub: Callable[..., Any], get_caller: Callable[..., Any], li
 
     @router.post(
         "/sync",
-        response_model=list[UpstreamRequestOut],
+        response_model=UpstreamSyncOut,
         responses={**UPSTREAM_ERRORS, 403: {"description": "Not the platform office"}},
     )
-    def upstream_sync(hub: HubDep, caller: CallerDep) -> list[UpstreamRequestOut]:
-        """Follow every forwarded or granted request upstairs; those whose state changed."""
-        return [_out(r) for r in _upstream(lambda: sync(hub, caller))]
+    def upstream_sync(hub: HubDep, caller: CallerDep) -> UpstreamSyncOut:
+        """Follow every forwarded or granted request and every open objection upstairs; what changed."""
+        done = _upstream(lambda: sync(hub, caller))
+        return UpstreamSyncOut(
+            requests=[_out(r) for r in done.requests],
+            objections=[UpstreamObjectionOut.model_validate(o, from_attributes=True) for o in done.objections],
+        )
+
+    @router.post(
+        "/objections",
+        response_model=UpstreamObjectionOut,
+        status_code=201,
+        responses={**UPSTREAM_ERRORS, 403: {"description": "No upstream grant"}, 422: {"description": "Invalid"}},
+    )
+    def objection_add(hub: HubDep, caller: CallerDep, body: UpstreamObjectionIn) -> UpstreamObjectionOut:
+        """Report an upper-level record you use as wrong; this platform office raises it upstairs, where its
+        provider must answer within the upper level's deadline (`deadline`)."""
+        made = _upstream(lambda: object_upstairs(hub, caller, body.resource_id, body.key, body.fields, body.reason))
+        return UpstreamObjectionOut.model_validate(made, from_attributes=True)
+
+    @router.get(
+        "/objections",
+        response_model=list[UpstreamObjectionOut],
+        responses={**PAGED, 403: {"description": "A provider"}},
+    )
+    def objections(
+        hub: HubDep, caller: CallerDep, request: Request, response: Response, page: ListPage
+    ) -> list[UpstreamObjectionOut]:
+        """A consumer's own objections on upper-level data; every one, for the platform office; newest first."""
+        found = _upstream(lambda: list_objections(hub, caller, page.limit, page.before))
+        paged(request, response, found)
+        return [UpstreamObjectionOut.model_validate(o, from_attributes=True) for o in found]
 
     @router.post(
         "/verify/{resource_id}",

@@ -18,7 +18,8 @@ from sharehub.console import hub as _hub
 from sharehub.workdays import CHINA, due_text
 
 if TYPE_CHECKING:
-    from sharehub.metadata.models import UpstreamRequest
+    from sharehub.metadata.models import UpstreamObjection, UpstreamRequest
+    from sharehub.upstream import Synced
 
 _T = TypeVar("_T")
 upstream_app = typer.Typer(
@@ -36,6 +37,22 @@ def _reaching(action: Callable[[], _T]) -> _T:
     except (Unreachable, Refused) as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(code=1) from None
+
+
+def _show_objections(found: list[UpstreamObjection]) -> None:
+    t = Table("id", "department", "resource", "fields", "status", "answer due", "upstream id", "answer")
+    for o in found:
+        t.add_row(
+            str(o.id),
+            o.department,
+            o.resource_id,
+            ", ".join(o.fields),
+            o.status,
+            due_text(o.deadline),
+            str(o.upstream_objection_id),
+            o.answer or "",
+        )
+    out.print(t)
 
 
 def _show(found: list[UpstreamRequest]) -> None:
@@ -146,14 +163,19 @@ def upstream_withdraw(
     _show([_reaching(lambda: withdraw(_hub(), consumer_caller(consumer), request_id, reason))])
 
 
-def run_sync() -> list[UpstreamRequest]:
-    """Follow every forwarded or granted request upstairs, and print those whose state changed."""
+def run_sync() -> Synced:
+    """Follow every forwarded or granted request and every open objection upstairs; print what changed."""
     from sharehub.consumers import operator
     from sharehub.upstream import sync
 
     changed = _reaching(lambda: sync(_hub(), operator("upstream sync")))
-    _show(changed)
-    out.print(f"{len(changed):,} request(s) changed state upstairs")
+    _show(changed.requests)
+    if changed.objections:
+        _show_objections(changed.objections)
+    out.print(
+        f"{len(changed.requests):,} request(s) changed state upstairs; "
+        f"{len(changed.objections):,} objection(s) answered"
+    )
     return changed
 
 
@@ -161,3 +183,34 @@ def run_sync() -> list[UpstreamRequest]:
 def upstream_sync() -> None:
     """Follow every forwarded or granted request at the upper level; each change is told to its requester."""
     run_sync()
+
+
+@upstream_app.command("object")
+def upstream_object(
+    resource_id: Annotated[str, typer.Argument(help="The upper-level resource.")],
+    consumer: Annotated[int, typer.Option(help="The consumer that uses the record.")],
+    key: Annotated[list[str], typer.Option(help="A key field, as FIELD=VALUE (repeat for each).")],
+    fields: Annotated[str, typer.Option(help="Comma-separated fields you dispute.")],
+    reason: Annotated[str, typer.Option(help="What is wrong with the record.")],
+) -> None:
+    """Object to an upper-level record a consumer uses (疑义); raised upstairs by this platform office."""
+    from sharehub.upstream import object_upstairs
+
+    pairs = dict(k.split("=", 1) for k in key if "=" in k)
+    if len(pairs) != len(key):
+        err.print("[red]--key takes FIELD=VALUE[/red]")
+        raise typer.Exit(code=2)
+    wanted = [f.strip() for f in fields.split(",") if f.strip()]
+    caller = consumer_caller(consumer)
+    _show_objections([_reaching(lambda: object_upstairs(_hub(), caller, resource_id, pairs, wanted, reason))])
+
+
+@upstream_app.command("objections")
+def upstream_objections(limit: Limit = 100, before: Before = None) -> None:
+    """Objections raised upstairs through this platform, newest first, with the upper level's answers."""
+    from sharehub.consumers import operator
+    from sharehub.upstream import list_objections
+
+    found = list_objections(_hub(), operator("cli"), limit, before)
+    _show_objections(list(found))
+    page_line(found)

@@ -45,7 +45,7 @@ from sharehub import audit
 from sharehub.consumers import PLATFORM, Caller
 from sharehub.grants import Forbidden, GrantError, NotFound, WrongState
 from sharehub.hub import Hub
-from sharehub.metadata.models import Consumer, Notice, UpstreamRequest, as_utc, utcnow
+from sharehub.metadata.models import Consumer, Notice, UpstreamObjection, UpstreamRequest, as_utc, utcnow
 from sharehub.notices import ask, tell
 from sharehub.paging import Page, newest_first
 from sharehub.workdays import due_text
@@ -381,7 +381,15 @@ def _grant_of(up: Upstream, application_id: int) -> int | None:
     return None
 
 
-def sync(hub: Hub, caller: Caller) -> list[UpstreamRequest]:
+@dataclass
+class Synced:
+    """What a sync found changed upstairs: requests decided or ended, and objections answered."""
+
+    requests: list[UpstreamRequest]
+    objections: list[UpstreamObjection]
+
+
+def sync(hub: Hub, caller: Caller) -> Synced:
     """Follow every forwarded or granted request upstairs; the requests whose state changed (each
     requester told). One that the upper level refuses to show (a 4xx) stays as it was and is logged, by
     id; an upper level that does not answer stops the sync (Unreachable), to be run again."""
@@ -423,7 +431,58 @@ def sync(hub: Hub, caller: Caller) -> list[UpstreamRequest]:
             audit.record(
                 hub, "upstream_sync", caller, request.resource_id, result=request.status, detail=f"#{request_id}"
             )
-    return changed
+    return Synced(changed, _sync_objections(hub, up, caller))
+
+
+def _sync_objections(hub: Hub, up: Upstream, caller: Caller) -> list[UpstreamObjection]:
+    """Bring down the upper-level providers' answers to the objections raised through this platform."""
+    with hub.db() as s:
+        waiting = list(s.scalars(select(UpstreamObjection.id).where(UpstreamObjection.status == "open")))
+    answered = []
+    for objection_id in waiting:
+        with hub.db() as s:
+            objection = s.get(UpstreamObjection, objection_id)
+            if objection is None:
+                continue
+            try:
+                there = up.json("GET", f"/objections/{objection.upstream_objection_id}")
+            except Refused as exc:
+                log.warning(
+                    "upstream objection %d: the upper level refused to show it (HTTP %d)", objection_id, exc.status
+                )
+                continue
+            objection.synced_at = utcnow()
+            if there["status"] == "open":
+                continue
+            objection.status, objection.answer = str(there["status"]), there.get("answer")
+            answered_at = there.get("answered_at")
+            objection.answered_at = datetime.fromisoformat(answered_at) if answered_at else objection.synced_at
+            answered.append(objection)
+            dept = hub.catalogue.departments[objection.department]
+            outcome = "已更正" if objection.status == "corrected" else "经核实无误"
+            tell(
+                s,
+                kind="upstream_objection",
+                department=objection.department,
+                resource_id=objection.resource_id,
+                subject=f"[sharehub] 上级数据疑义 #{objection.id}（{objection.resource_id}）：{outcome}",
+                body=(
+                    f"{dept.name}：\n\n您经本平台向{up.name}提出的数据疑义 #{objection.id}"
+                    f"（{objection.resource_id}，字段 {', '.join(objection.fields)}）已答复：{outcome}。"
+                    f"\n说明：{objection.answer or '-'}"
+                ),
+                recipient=dept.contact_email,
+            )
+        audit.record(
+            hub,
+            "upstream_sync",
+            caller,
+            objection.resource_id,
+            record_key=objection.record_key,
+            result=objection.status,
+            detail=f"objection #{objection_id}",
+        )
+    return answered
 
 
 def _tell_requester(hub: Hub, s: Session, request: UpstreamRequest, outcome: str) -> Notice:
@@ -461,22 +520,92 @@ def list_requests(
         return newest_first(s, q, UpstreamRequest.id, limit, before, only)
 
 
+def _requests_of(hub: Hub, caller: Caller, resource_id: str) -> tuple[list[UpstreamRequest], list[UpstreamRequest]]:
+    """A consumer's requests for an upper-level resource, and those of them granted and still valid."""
+    Upstream(hub)  # NotConfigured when there is no upper level
+    now = utcnow()
+    with hub.db() as s:
+        mine = select(UpstreamRequest).where(
+            UpstreamRequest.consumer_id == caller.id, UpstreamRequest.resource_id == resource_id
+        )
+        rows = list(s.scalars(mine.order_by(UpstreamRequest.id)))
+    return rows, [r for r in rows if r.status == "granted" and as_utc(r.valid_until) > now]
+
+
+def object_upstairs(
+    hub: Hub, caller: Caller, resource_id: str, key: dict[str, str], fields: list[str], reason: str
+) -> UpstreamObjection:
+    """An objection (疑义) on an upper-level record the consumer uses under a granted request, raised
+    upstairs by this platform office, naming the department; the upper level's provider answers it there
+    within its own deadline, and sync brings the answer down to the department."""
+    if caller.role != "consumer":
+        raise Forbidden("objections are raised by the consumer that uses the data")
+    _, live = _requests_of(hub, caller, resource_id)
+    if not live:
+        raise Forbidden(f"no upstream grant for {resource_id}: only data you use can be objected to")
+    granted = {f for r in live for f in r.fields}
+    outside = sorted(set(fields) - granted)
+    if not fields or outside:
+        raise GrantError(
+            f"{resource_id}: name the granted fields you dispute" + (f"; not granted: {outside}" if outside else "")
+        )
+    if len(reason.strip()) < 4:
+        raise GrantError("say what is wrong with the record")
+    up = Upstream(hub)
+    dept = hub.catalogue.departments[caller.department]
+    body = {
+        "resource_id": resource_id,
+        "key": key,
+        "fields": sorted(set(fields)),
+        "reason": f"{dept.name}（{caller.name}）经本级平台提出：{reason.strip()}",
+    }
+    there = up.json("POST", "/objections", json=body)
+    with hub.db() as s:
+        objection = UpstreamObjection(
+            request_id=live[-1].id,
+            consumer_id=caller.id,
+            department=caller.department,
+            resource_id=resource_id,
+            record_key=record_key(hub, resource_id, there.get("key") or key),
+            fields=sorted(set(fields)),
+            reason=reason.strip(),
+            upstream_objection_id=int(there["id"]),
+            status=str(there["status"]),
+            deadline=datetime.fromisoformat(there["deadline"]),
+            created_at=utcnow(),
+        )
+        s.add(objection)
+    audit.record(
+        hub,
+        "upstream_objection",
+        caller,
+        resource_id,
+        record_key=objection.record_key,
+        result="open",
+        detail=f"#{objection.id} as upstream objection {objection.upstream_objection_id}",
+    )
+    return objection
+
+
+def list_objections(
+    hub: Hub, caller: Caller, limit: int | None = None, before: int | None = None, *, only: int | None = None
+) -> Page[UpstreamObjection]:
+    """Objections raised upstairs, newest first: a consumer's own, or every one for the platform office."""
+    if caller.role == "provider":
+        raise Forbidden("objections on upper-level data are the platform office's and the requesting consumers'")
+    q = select(UpstreamObjection)
+    if caller.role == "consumer":
+        q = q.where(UpstreamObjection.consumer_id == caller.id)
+    with hub.db() as s:
+        return newest_first(s, q, UpstreamObjection.id, limit, before, only)
+
+
 def reach(hub: Hub, caller: Caller, resource_id: str, mode: str) -> Reach:
     """What this consumer's granted requests let it do with an upper-level resource in this mode, or
     Forbidden saying why not: the grant check of every relayed call."""
     if caller.role != "consumer":
         raise Forbidden("serving calls are made by consumers under a grant")
-    Upstream(hub)  # NotConfigured when there is no upper level
-    now = utcnow()
-    with hub.db() as s:
-        rows = list(
-            s.scalars(
-                select(UpstreamRequest).where(
-                    UpstreamRequest.consumer_id == caller.id, UpstreamRequest.resource_id == resource_id
-                )
-            )
-        )
-    live = [r for r in rows if r.status == "granted" and as_utc(r.valid_until) > now]
+    rows, live = _requests_of(hub, caller, resource_id)
     usable = [(r, grant) for r in live if mode in r.modes and (grant := r.upstream_grant_id) is not None]
     if not usable:
         if any(mode in r.modes and r.status == "granted" for r in rows):

@@ -64,6 +64,7 @@ def province(make_hub, tmp_path: Path) -> Iterator[tuple[Hub, str, dict[str, str
         "county": add_consumer(hub, "利川市共享平台", "lichuan", "consumer")[1],
         "platform": add_consumer(hub, "省平台办", "platform", "platform")[1],
         "rsj": add_consumer(hub, "省人社厅", "rsj", "provider")[1],
+        "gongan": add_consumer(hub, "省公安厅", "gongan", "provider")[1],
     }
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHAREHUB_")}
@@ -233,6 +234,25 @@ def _walk_through(up_hub: Hub, up: httpx.Client, up_keys: dict[str, str], hub: H
     told = client.post("/upstream/verify/gongan.population", json=nobody, headers=_auth(keys["mzj"]))
     assert told.json()["found"] is False
 
+    # mzj objects to an upper-level record it uses: raised upstairs by the platform office, answered there by
+    # the province's provider, and brought down by the next sync.
+    doubt = {"resource_id": "gongan.population", "key": key, "fields": ["name"], "reason": "户籍姓名与本人证件不符"}
+    beyond = client.post("/upstream/objections", json={**doubt, "fields": ["phone"]}, headers=_auth(keys["mzj"]))
+    assert beyond.status_code == 422 and "phone" in beyond.json()["detail"]
+    raised = client.post("/upstream/objections", json=doubt, headers=_auth(keys["mzj"]))
+    assert raised.status_code == 201, raised.text
+    objection = raised.json()
+    assert objection["status"] == "open" and objection["record_key"] == person["id_number"]
+    upstairs_objection = up.get(f"/objections/{objection['upstream_objection_id']}", headers=_auth(up_keys["gongan"]))
+    assert upstairs_objection.json()["department"] == "lichuan" and "民政局" in upstairs_objection.json()["reason"]
+    answered = up.post(
+        f"/objections/{objection['upstream_objection_id']}/answer",
+        json={"outcome": "confirmed", "reason": "经核对户籍档案无误"},
+        headers=_auth(up_keys["gongan"]),
+    )
+    assert answered.is_success, answered.text
+    assert client.get("/upstream/objections", headers=_auth(keys["wjw"])).json() == []
+
     # A conditional resource runs the upper level's own steps; sync brings the outcome down and tells the department.
     cond = _request(
         client, keys["mzj"], "rsj.insurance_enrolment", ["id_number", "status"], ["query"], "低保家庭参保核对"
@@ -245,7 +265,12 @@ def _walk_through(up_hub: Hub, up: httpx.Client, up_keys: dict[str, str], hub: H
     assert up.post(f"/applications/{application}/decision", json=step, headers=_auth(up_keys["rsj"])).is_success
     synced = CliRunner().invoke(cli, ["upstream", "sync"])
     assert synced.exit_code == 0, synced.output
-    assert "1 request(s) changed state" in synced.output
+    assert "1 request(s) changed state upstairs; 1 objection(s) answered" in synced.output
+    (mine_now,) = client.get("/upstream/objections", headers=_auth(keys["mzj"])).json()
+    assert (mine_now["status"], mine_now["answer"]) == ("confirmed", "经核对户籍档案无误")
+    with hub.db() as s:
+        heard = s.query(Notice).filter_by(department="mzj", kind="upstream_objection").one()
+        assert "经核实无误" in heard.subject and person["id_number"] not in heard.body
     now = client.get(f"/upstream/requests/{cond.json()['id']}", headers=_auth(keys["mzj"])).json()
     assert now["status"] == "granted" and now["upstream_grant_id"] is not None
     with hub.db() as s:
@@ -279,7 +304,7 @@ def _walk_through(up_hub: Hub, up: httpx.Client, up_keys: dict[str, str], hub: H
     assert after.status_code == 403 and "ended at the upper level" in after.json()["detail"]
 
     synced_again = client.post("/upstream/sync", headers=_auth(keys["platform"]))
-    assert synced_again.status_code == 200 and synced_again.json() == []
+    assert synced_again.status_code == 200 and synced_again.json() == {"requests": [], "objections": []}
     assert client.post("/upstream/sync", headers=_auth(keys["mzj"])).status_code == 403
 
     # Upstairs, a named grant must be the caller's own, and a number.
@@ -302,7 +327,7 @@ def _walk_through(up_hub: Hub, up: httpx.Client, up_keys: dict[str, str], hub: H
     # Both chains hold every step and call; the person's name is in neither.
     for h in (hub, up_hub):
         assert verify_chain(h).ok
-    steps = ("request", "forward", "verification", "query", "extract", "decline", "sync", "withdraw")
+    steps = ("request", "forward", "verification", "query", "extract", "objection", "decline", "sync", "withdraw")
     here = audit_rows(hub, "action, result, record_key, consumer_id, detail", *(f"upstream_{x}" for x in steps))
     assert {r[0] for r in here} == {f"upstream_{x}" for x in steps}
     relayed = [r for r in here if r[0] == "upstream_verification" and r[1] == "match"]

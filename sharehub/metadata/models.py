@@ -444,3 +444,27 @@ class UpstreamRequest(Base):
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     reason: Mapped[str | None] = mapped_column(Text)
     synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class UpstreamObjection(Base):
+    """An objection (疑义) a department here raised, through this platform office, on an upper-level record
+    it uses under a granted request; the upper level's provider answers it, and sync brings the answer down."""
+
+    __tablename__ = "upstream_objections"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    request_id: Mapped[int] = mapped_column(
+        ForeignKey("upstream_requests.id", name="fk_upstream_objections_request_id"), index=True
+    )
+    consumer_id: Mapped[int] = mapped_column(ForeignKey("consumers.id", name="fk_upstream_objections_consumer_id"))
+    department: Mapped[str] = mapped_column(String(50), index=True)
+    resource_id: Mapped[str] = mapped_column(String(100))
+    record_key: Mapped[str] = mapped_column(String(200))
+    fields: Mapped[list[str]] = mapped_column(JSON)
+    reason: Mapped[str] = mapped_column(Text)
+    upstream_objection_id: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(20), index=True)  # open, corrected, confirmed (as upstairs)
+    deadline: Mapped[datetime] = mapped_column(UTCDateTime())  # the upper-level provider's, to answer
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    answer: Mapped[str | None] = mapped_column(Text)
+    synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

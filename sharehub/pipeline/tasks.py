@@ -52,7 +52,7 @@ def daily_notice_check() -> dict[str, int]:
 
 
 def upstream_sync_task() -> dict[str, int]:
-    """Follow this platform's applications at the upper level and send what the departments are told;
+    """Follow this platform's applications and objections at the upper level and send what the departments are told;
     the upstream DAG's one task (`sharehub upstream sync`). Nothing to do on a platform with no level above."""
     from sharehub.consumers import operator
     from sharehub.notices import deliver
@@ -63,7 +63,13 @@ def upstream_sync_task() -> dict[str, int]:
         return {"configured": 0, "changed": 0}
     changed = sync(hub, operator("upstream sync"))
     sent, queued = deliver(hub)
-    return {"configured": 1, "changed": len(changed), "sent": sent, "queued": queued}
+    return {
+        "configured": 1,
+        "changed": len(changed.requests),
+        "objections_answered": len(changed.objections),
+        "sent": sent,
+        "queued": queued,
+    }
 
 
 def bulletin_task() -> dict[str, str | int]:
