@@ -31,6 +31,7 @@ the same calls under the platform office's key. The key is never logged.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from dataclasses import dataclass
@@ -88,6 +89,12 @@ class Reach:
     purpose: str
 
 
+@functools.cache
+def _client() -> httpx.Client:
+    """One HTTP client per process, so relayed calls reuse their connections (it is safe across threads)."""
+    return httpx.Client()
+
+
 class Upstream:
     """The upper-level platform's API, called with this platform office's key."""
 
@@ -109,7 +116,7 @@ class Upstream:
         does not answer (the address named, never the key)."""
         headers = self._headers if grant is None else {**self._headers, "X-Sharehub-Grant": str(grant)}
         try:
-            return httpx.request(
+            return _client().request(
                 method, self.url + path, json=json, params=params, headers=headers, timeout=self._timeout
             )
         except httpx.HTTPError as exc:
