@@ -11,7 +11,9 @@ A bulletin covers one calendar month in China time and holds:
     landed and passed, and its last delivery in the month;
   - scores: each provider department's score for the month (`sharehub.scores`).
 `publish` freezes it as `bulletins/<YYYY-MM>.json` in the object store; the monthly DAG publishes the
-month just ended, and `GET /bulletins/{month}` serves what was published to every department.
+month just ended, and `GET /bulletins/{month}` serves what was published to every department. Each
+scored department is told its own score, rank and parts by a notice (e-mailed like every notice), and
+what it must rectify as the bulletin is published; once per month, however often publishing is retried.
 """
 
 from __future__ import annotations
@@ -25,11 +27,12 @@ from typing import Any
 from sqlalchemy import func, select
 
 from sharehub.hub import Hub
-from sharehub.metadata.models import Application, AuditEntry, OpenRequest, utcnow
+from sharehub.metadata.models import Application, AuditEntry, Notice, OpenRequest, utcnow
+from sharehub.notices import tell
 from sharehub.openrequests import late
 from sharehub.scores import as_dict, department_scores, resource_figures, window
 from sharehub.seal import seal
-from sharehub.stats import REFUSED, SERVING, UPSTREAM_SERVING
+from sharehub.stats import REFUSED, SERVING, UPSTREAM_SERVING, department_stats
 from sharehub.workdays import CHINA
 
 PREFIX = "bulletins"
@@ -128,18 +131,60 @@ def bulletin(hub: Hub, month: date, now: datetime | None = None) -> dict[str, An
 
 
 def publish(hub: Hub, month: date, now: datetime | None = None) -> tuple[str, dict[str, Any]]:
-    """Compute the month's bulletin, seal it and freeze it in the object store; (its path, the sealed
-    bulletin). A month not over yet is refused, and a month published already keeps what was published
-    (a retried task, or a second `--publish`, gets it back unchanged)."""
+    """Compute the month's bulletin, seal it and freeze it in the object store, and tell each department
+    its score; (its path, the sealed bulletin). A month not over yet is refused, and a month published
+    already keeps what was published (a retried task, or a second `--publish`, gets it back unchanged,
+    and tells only the departments not told yet)."""
     path = f"{PREFIX}/{month:%Y-%m}.json"
     if hub.store.exists(path):
-        return path, read(hub, f"{month:%Y-%m}")
-    made = bulletin(hub, month, now)
-    if not made["complete"]:
-        raise ValueError(f"{made['month']} is not over yet: a bulletin is published once its month has ended")
-    made = seal(hub, made)
-    hub.store.write_bytes(path, json.dumps(made, ensure_ascii=False, indent=2).encode())
+        made = read(hub, f"{month:%Y-%m}")
+    else:
+        made = bulletin(hub, month, now)
+        if not made["complete"]:
+            raise ValueError(f"{made['month']} is not over yet: a bulletin is published once its month has ended")
+        made = seal(hub, made)
+        hub.store.write_bytes(path, json.dumps(made, ensure_ascii=False, indent=2).encode())
+    tell_scores(hub, made)
     return path, made
+
+
+PART_NAMES = {"quantity": "数量", "timeliness": "更新时效", "quality": "质量", "use": "使用情况"}
+
+
+def tell_scores(hub: Hub, made: dict[str, Any]) -> list[int]:
+    """A notice to each scored department with its score, rank and parts for the month, and what it must
+    rectify now; departments told of this month already are not told again. The notices made."""
+    about = f"{PREFIX}/{made['month']}"
+    ranked = sum(1 for row in made["scores"] if row["rank"] is not None)
+    rectify_now = {row["department"]: row["rectify"] for row in department_stats(hub)}
+    with hub.db() as s:
+        told = set(s.scalars(select(Notice.department).where(Notice.kind == "bulletin", Notice.resource_id == about)))
+        made_ids = []
+        for row in made["scores"]:
+            dept = hub.catalogue.departments.get(row["department"])
+            if dept is None or dept.id in told:
+                continue
+            score = "无可评分项" if row["score"] is None else f"{row['score']:.1f} 分，第 {row['rank']}/{ranked} 名"
+            parts = "；".join(
+                f"{name} {'—' if row[part] is None else format(row[part], '.1f')}" for part, name in PART_NAMES.items()
+            )
+            rectify = "、".join(rectify_now.get(dept.id, [])) or "无"
+            notice = tell(
+                s,
+                kind="bulletin",
+                department=dept.id,
+                resource_id=about,
+                subject=f"[sharehub] {made['month']} 月度通报：{dept.name} {score}",
+                body=(
+                    f"{dept.name}：\n\n平台已发布 {made['month']} 月度通报（利川办法第二十六条）。"
+                    f"贵部门得分：{score}。\n"
+                    f"分项：{parts}。\n发布时仍需整改：{rectify}。\n"
+                    f"全文：GET /bulletins/{made['month']}，或 sharehub bulletin --month {made['month']}"
+                ),
+                recipient=dept.contact_email,
+            )
+            made_ids.append(notice.id)
+    return made_ids
 
 
 def published(hub: Hub) -> list[str]:

@@ -183,9 +183,18 @@ def test_the_monthly_bulletin_is_published_once_its_month_is_over(make_hub, use_
         bulletin.publish(hub, month)
     path, frozen = bulletin.publish(hub, month, now=month_after)
     assert path == f"bulletins/{month:%Y-%m}.json" and bulletin.published(hub) == [f"{month:%Y-%m}"]
+    # Each scored department is told its score, once.
+    from sharehub.notices import list_notices
+
+    told = {n.department: n for n in list_notices(hub, kind="bulletin")}
+    assert set(told) == {row["department"] for row in frozen["scores"]}
+    gongan_row = next(row for row in frozen["scores"] if row["department"] == "gongan")
+    assert f"{gongan_row['score']:.1f} 分，第 {gongan_row['rank']}/" in told["gongan"].subject
+    assert all(n.status == "resolved" and n.resource_id == f"bulletins/{month:%Y-%m}" for n in told.values())
     # Published is frozen: publishing again, later, with more calls on record, gives back the same.
     audit.record(hub, "query", consumer, "gongan.population", grant_id=1, result="ok")
     assert bulletin.publish(hub, month, now=month_after + timedelta(days=3)) == (path, frozen)
+    assert len(list_notices(hub, kind="bulletin")) == len(told)  # nobody is told twice
 
     platform = add_consumer(hub, "平台", "platform", "platform")[1]
     provider = add_consumer(hub, "公安局", "gongan", "provider")[1]

@@ -73,11 +73,21 @@ def upstream_sync_task() -> dict[str, int]:
 
 
 def bulletin_task() -> dict[str, str | int]:
-    """Publish the bulletin of the month just ended; the monthly DAG's one task (a rerun rewrites the same)."""
+    """Publish the bulletin of the month just ended and send each department its score; the monthly DAG's one
+    task (a rerun changes nothing and tells no one twice)."""
     from sharehub.bulletin import month_of, publish
+    from sharehub.notices import deliver
 
-    path, made = publish(Hub.from_env(), month_of(None))
-    return {"month": made["month"], "path": path, "applications": made["authorizations"]["applications"]}
+    hub = Hub.from_env()
+    path, made = publish(hub, month_of(None))
+    sent, queued = deliver(hub)  # each department's score, by e-mail now rather than at the next daily run
+    return {
+        "month": made["month"],
+        "path": path,
+        "applications": made["authorizations"]["applications"],
+        "sent": sent,
+        "queued": queued,
+    }
 
 
 def open_data_task() -> dict[str, str]:
