@@ -95,7 +95,7 @@ def upstream_request(
     resource_id: Annotated[str, typer.Argument(help="The resource id in the upper level's catalogue.")],
     consumer: Annotated[int, typer.Option(help="The requesting consumer's id (sharehub consumers list).")],
     fields: Annotated[str, typer.Option(help="Comma-separated fields.")],
-    modes: Annotated[str, typer.Option(help="Comma-separated: verification, query.")],
+    modes: Annotated[str, typer.Option(help="Comma-separated: verification, query, bulk.")],
     purpose: Annotated[str, typer.Option(help="What the data is for (用途).")],
     valid_until: Annotated[datetime, typer.Option(help="Last day of use, e.g. 2027-12-31.")],
 ) -> None:
