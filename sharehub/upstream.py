@@ -31,6 +31,7 @@ the same calls under the platform office's key. The key is never logged.
 
 from __future__ import annotations
 
+import atexit
 import functools
 import logging
 import time
@@ -91,8 +92,11 @@ class Reach:
 
 @functools.cache
 def _client() -> httpx.Client:
-    """One HTTP client per process, so relayed calls reuse their connections (it is safe across threads)."""
-    return httpx.Client()
+    """One HTTP client per process, so relayed calls reuse their connections (it is safe across threads);
+    closed when the process exits, with the connections it keeps."""
+    client = httpx.Client()
+    atexit.register(client.close)
+    return client
 
 
 class Upstream:
