@@ -385,15 +385,22 @@ def test_one_decision_on_many_conflicts_is_told_once_per_department(make_hub, us
         " WHERE t.name = e.name AND t.taxpayer_status = '正常' AND e.status = '存续' ORDER BY t.uscc LIMIT 2"
     )
     rename = "UPDATE tax_registration SET name = ? WHERE uscc = ?"
-    with sqlite3.connect(url) as con:  # the tax bureau misspells two companies' names
+    restatus = "UPDATE tax_registration SET taxpayer_status = ? WHERE uscc = ?"
+    with sqlite3.connect(url) as con:  # the tax bureau misspells two companies' names, and deregisters one
         con.execute("ATTACH DATABASE ? AS scjg", (scjg,))
         names = dict(con.execute(agreed).fetchall())
         for uscc, name in names.items():
             con.execute(rename, (name + "某", uscc))
+        first, second = sorted(names)
+        con.execute(restatus, ("注销", first))
     run_resource(hub, "swj.tax_registration")
     check(hub)
     named = sorted((c for c in list_conflicts(hub) if c.id not in known), key=lambda c: c.id)
-    assert sorted(c.entity_key for c in named) == sorted(names) and {c.item for c in named} == {"legal_entity.name"}
+    assert sorted((c.entity_key, c.item) for c in named) == [
+        (first, "legal_entity.name"),
+        (first, "legal_entity.status"),
+        (second, "legal_entity.name"),
+    ]
     before = {n.id for n in list_notices(hub)}
     ids = [str(c.id) for c in named]
     decide = ["conflicts", "decide", "--right", "authority", "--by", "平台 王工", "--reason", "以登记机关为准"]
@@ -406,19 +413,23 @@ def test_one_decision_on_many_conflicts_is_told_once_per_department(make_hub, us
     ]
     (correct,) = [n for n in new if n.department == "swj"]
     assert sorted(correct.pending_keys) == sorted(names)
-    assert "2 项冲突" in correct.subject and all(f"冲突 {c.id} " in correct.body for c in named)
+    assert "3 项冲突" in correct.subject and all(f"冲突 {c.id} " in correct.body for c in named)
     decided = [c for c in list_conflicts(hub) if c.id in {x.id for x in named}]
     assert {(c.status, c.correction_notice_id) for c in decided} == {("decided", correct.id)}
     # Deciding one of them again is refused: all or none.
     again = CliRunner().invoke(cli, [*decide, ids[0]])
     assert again.exit_code == 1 and "decided" in again.output
 
-    # The tax bureau corrects one name: the notice waits for the other, then resolves.
-    first, second = sorted(names)
-    for fixed, left in ((first, [second]), (second, [])):
+    # The tax bureau corrects one thing at a time: a company stays on the notice until all of it is right.
+    fixes = [
+        (rename, names[first], first, [first, second]),  # its status is still wrong
+        (restatus, "正常", first, [second]),
+        (rename, names[second], second, []),
+    ]
+    for change, value, company, left in fixes:
         with sqlite3.connect(url) as con:
-            con.execute(rename, (names[fixed], fixed))
+            con.execute(change, (value, company))
         run_resource(hub, "swj.tax_registration")
         check(hub)
         notice = next(n for n in list_notices(hub) if n.id == correct.id)
-        assert notice.pending_keys == left and notice.status == ("open" if left else "resolved")
+        assert sorted(notice.pending_keys) == left and notice.status == ("open" if left else "resolved")

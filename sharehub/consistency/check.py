@@ -530,7 +530,14 @@ def _settle_notices(s: Session, ended: dict[int, set[str]]) -> None:
         for nid in (notice_id, asked_id):
             if nid in ended:
                 still[nid].add(key)
-    # A correction notice is about one decided conflict: it is settled only when that conflict closes.
+    # A correction notice is about the conflicts decided together: an entity leaves it only when every one
+    # of them on that entity has closed (a company's name and its status, say, decided at once).
+    decided = select(Conflict.entity_key, Conflict.correction_notice_id).where(
+        Conflict.status == "decided", Conflict.correction_notice_id.in_(ids), _among(s, Conflict.entity_key, ended_keys)
+    )
+    for key, correction_id in s.execute(decided):
+        if correction_id is not None:
+            still[correction_id].add(key)
     unresolved = select(Notice).where(
         Notice.id.in_(ids), Notice.kind.in_(("conflict", "conflict_decision")), Notice.status != "resolved"
     )
