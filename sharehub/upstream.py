@@ -35,6 +35,7 @@ import atexit
 import functools
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, get_args
@@ -279,11 +280,16 @@ def forward(hub: Hub, caller: Caller, request_id: int) -> UpstreamRequest:
             "resource_id": request.resource_id,
             "fields": list(request.fields),
             "modes": list(request.modes),
-            "purpose": f"{dept.name}（{consumer.name if consumer else request.department}）：{request.purpose}",
+            "purpose": f"{dept.name}（{consumer.name if consumer else request.department}）：{request.purpose}"
+            + _marker(request_id),
             "valid_until": as_utc(request.valid_until).isoformat(),
         }
     up = Upstream(hub)
-    made = up.json("POST", "/applications", json=body)
+    # A forward that reached the upper level but was not recorded here (this database failed in between)
+    # is found again by its marker, not made twice.
+    made = _find(up, "/applications", lambda a: str(a["purpose"]).endswith(_marker(request_id)))
+    if made is None:
+        made = up.json("POST", "/applications", json=body)
     now = utcnow()
     with hub.db() as s:
         request = _mine(s, caller, request_id)
@@ -375,21 +381,33 @@ def _follow(hub: Hub, up: Upstream, request: UpstreamRequest, application: dict[
         request.reason = application.get("decision_reason") or application.get("review_reason") or "上级未予同意"
 
 
-def _grant_of(up: Upstream, application_id: int) -> int | None:
-    """The upper-level grant made for an application (newest first: a fresh one is on the first page)."""
+def _marker(request_id: int) -> str:
+    """What ends the purpose of the application made upstairs for a request: its number here."""
+    return f"（下级平台申请 #{request_id}）"
+
+
+def _find(up: Upstream, path: str, match: Callable[[dict[str, Any]], bool]) -> dict[str, Any] | None:
+    """The newest entry of one of the upper level's lists (this platform office's own applications or
+    grants) that matches, following its pages."""
     params: dict[str, Any] = {"limit": 200}
     for _ in range(50):
-        response = up.call("GET", "/grants", params=params)
+        response = up.call("GET", path, params=params)
         if response.status_code >= 400:
             raise Refused(response.status_code, f"{up.name}: {_detail(response)}")
-        for grant in response.json():
-            if grant["application_id"] == application_id:
-                return int(grant["id"])
+        found = next((entry for entry in response.json() if match(entry)), None)
+        if found is not None:
+            return dict(found)
         following = response.headers.get("link", "")
         if "before=" not in following:
             return None
         params["before"] = following.split("before=", 1)[1].split(">", 1)[0].split("&", 1)[0]
     return None
+
+
+def _grant_of(up: Upstream, application_id: int) -> int | None:
+    """The upper-level grant made for an application (newest first: a fresh one is on the first page)."""
+    grant = _find(up, "/grants", lambda g: g["application_id"] == application_id)
+    return None if grant is None else int(grant["id"])
 
 
 @dataclass

@@ -124,14 +124,18 @@ def _request(client, key, resource_id, fields, modes, purpose="低保对象身�
     return client.post("/upstream/requests", json=body, headers=_auth(key))
 
 
-def test_a_request_for_upper_level_data_goes_up_through_the_platform_of_its_own_level(province, county) -> None:
+def test_a_request_for_upper_level_data_goes_up_through_the_platform_of_its_own_level(
+    province, county, monkeypatch: pytest.MonkeyPatch
+) -> None:
     up_hub, up_url, up_keys = province
     hub, client, keys = county
     with httpx.Client(base_url=up_url, timeout=30) as up:
-        _walk_through(up_hub, up, up_keys, hub, client, keys)
+        _walk_through(up_hub, up, up_keys, hub, client, keys, monkeypatch)
 
 
-def _walk_through(up_hub: Hub, up: httpx.Client, up_keys: dict[str, str], hub: Hub, client, keys) -> None:
+def _walk_through(
+    up_hub: Hub, up: httpx.Client, up_keys: dict[str, str], hub: Hub, client, keys, monkeypatch: pytest.MonkeyPatch
+) -> None:
     person = _person(up_hub)
 
     # What the upper level publishes is what a department here may ask for, checked at once.
@@ -167,12 +171,24 @@ def _walk_through(up_hub: Hub, up: httpx.Client, up_keys: dict[str, str], hub: H
     assert client.post(f"/upstream/requests/{asked['id']}/forward", headers=_auth(keys["mzj"])).status_code == 403
 
     # Forwarded: the platform office applies upstairs as itself, naming who asked; unconditional, granted at once.
+    # The first attempt reaches the upper level but fails to be recorded here; the second finds that
+    # application again instead of making another.
+    import sharehub.upstream as upstream_module
+
+    def fails(*_: object) -> None:
+        raise RuntimeError("the county's database went away")
+
+    with monkeypatch.context() as patched, pytest.raises(RuntimeError):
+        patched.setattr(upstream_module, "_follow", fails)
+        client.post(f"/upstream/requests/{asked['id']}/forward", headers=_auth(keys["platform"]))
+    assert client.get(f"/upstream/requests/{asked['id']}", headers=_auth(keys["mzj"])).json()["status"] == "collected"
     sent = client.post(f"/upstream/requests/{asked['id']}/forward", headers=_auth(keys["platform"]))
     assert sent.status_code == 200, sent.text
     forwarded = sent.json()
     assert forwarded["status"] == "granted" and forwarded["upstream_grant_id"] is not None
     upstairs = up.get(f"/applications/{forwarded['upstream_application_id']}", headers=_auth(up_keys["platform"]))
     assert upstairs.json()["department"] == "lichuan" and "民政局" in upstairs.json()["purpose"]
+    assert len(up.get("/applications", headers=_auth(up_keys["county"])).json()) == 1  # made once
     with hub.db() as s:
         assert s.get(Notice, 1).status == "resolved"  # type: ignore[union-attr]
 
