@@ -419,8 +419,8 @@ class Synced:
 
 
 def sync(hub: Hub, caller: Caller) -> Synced:
-    """Follow every forwarded or granted request upstairs; the requests whose state changed (each
-    requester told). One that the upper level refuses to show (a 4xx) stays as it was and is logged, by
+    """Follow every forwarded or granted request, and every open objection, upstairs; what changed (each
+    department told). One that the upper level refuses to show (a 4xx) stays as it was and is logged, by
     id; an upper level that does not answer stops the sync (Unreachable), to be run again."""
     if caller.role != "platform":
         raise Forbidden("only the platform office follows its applications at the upper level")
@@ -451,7 +451,7 @@ def sync(hub: Hub, caller: Caller) -> Synced:
             if request.status != before:
                 changed.append(request)
                 outcome = {
-                    "granted": f"{up.name}已同意，可通过本平台调用（/upstream/verify、/upstream/query）",
+                    "granted": f"{up.name}已同意，可经本平台调用（/upstream/verify、query、bulk）",
                     "refused": f"{up.name}不予同意，理由：{request.reason}",
                     "ended": f"{up.name}的授权已终止：{request.reason}",
                 }[request.status]
