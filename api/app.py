@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Hashable
 from contextlib import asynccontextmanager
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any, Literal, NamedTuple, TypeVar
 
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, Response, status
@@ -22,10 +22,11 @@ from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
 from fastapi.routing import APIRoute
-from pydantic import AfterValidator, BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from api.errors import step
 from api.paging import PAGED, ConflictPage, ListPage, paged
+from api.schemas import BulkIn, Moment, ObjectionIn, VerifyIn
 from api.sharing import build_router as build_sharing_router
 from api.upstream import build_router as build_upstream_router
 from sharehub import audit
@@ -62,7 +63,7 @@ from sharehub.grants import (
 )
 from sharehub.hub import Hub
 from sharehub.metadata import fast
-from sharehub.metadata.models import Consumer, Notice, Objection, OpenRequest, as_utc
+from sharehub.metadata.models import Consumer, Notice, Objection, OpenRequest
 from sharehub.notices import (
     acknowledge,
     decide_dispute,
@@ -92,9 +93,6 @@ from sharehub.settings import Settings, get_settings
 from sharehub.stats import department_stats
 
 _hubs: dict[int, tuple[Settings, Hub]] = {}
-# Every moment the API answers is in UTC (`…Z`), whether it was read back from the metadata database or
-# just computed in China time (a deadline from the working-day calendar).
-Moment = Annotated[datetime, AfterValidator(lambda moment: as_utc(moment).astimezone(UTC))]
 _Model = TypeVar("_Model", bound=BaseModel)
 _Step = TypeVar("_Step")
 _Row = TypeVar("_Row")
@@ -229,13 +227,6 @@ class RateLimit:
             return self._tokens(key, per_minute, time.monotonic()) < 1
 
 
-class VerifyIn(BaseModel):
-    """The record's key and the values claimed for it."""
-
-    key: dict[str, str] = Field(description="Every key field of the resource, e.g. {'id_number': '…'}.")
-    claims: dict[str, str | int | float | bool | None] = Field(min_length=1, max_length=50)
-
-
 class VerifyOut(BaseModel):
     """Whether every claim matches, and each one; never a stored value."""
 
@@ -260,14 +251,6 @@ class QueryOut(BaseModel):
         default_factory=list,
         description="Granted fields of this record that an open objection disputes (疑义校核中): its provider "
         "is checking them, and meanwhile they are served as they stand (Lichuan 23: business goes on).",
-    )
-
-
-class BulkIn(BaseModel):
-    """What extract to make."""
-
-    incremental: bool = Field(
-        default=False, description="Only the rows changed since your last extract of this resource under this grant."
     )
 
 
@@ -301,15 +284,6 @@ class ExtractListed(BaseModel):
     columns: list[str]
     created_at: Moment
     removed_at: Moment | None
-
-
-class ObjectionIn(BaseModel):
-    """A record the consumer believes wrong (疑义): its key, the fields, and what is wrong."""
-
-    resource_id: str = Field(min_length=3, max_length=100)
-    key: dict[str, str]
-    fields: list[str] = Field(min_length=1, max_length=50)
-    reason: str = Field(min_length=4, max_length=2000)
 
 
 class AnswerIn(BaseModel):

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from api.errors import step
 from api.paging import PAGED, ListPage, paged
+from api.schemas import BulkIn, Moment, ObjectionIn, VerifyIn
 from sharehub import audit
 from sharehub.consumers import Caller
 from sharehub.hub import Hub
@@ -66,31 +67,16 @@ class UpstreamRequestOut(BaseModel):
     fields: list[str]
     modes: list[str]
     purpose: str
-    valid_until: datetime
+    valid_until: Moment
     status: str = Field(description="collected, declined, forwarded, granted, refused, withdrawn or ended.")
-    deadline: datetime = Field(description="When this platform office must forward or decline it.")
-    forwarded_at: datetime | None
+    deadline: Moment = Field(description="When this platform office must forward or decline it.")
+    forwarded_at: Moment | None
     upstream_application_id: int | None
     upstream_status: str | None
-    upstream_step_deadline: datetime | None
+    upstream_step_deadline: Moment | None
     upstream_grant_id: int | None
     reason: str | None
-    synced_at: datetime | None
-
-
-class UpstreamBulkIn(BaseModel):
-    """What extract to have made upstairs."""
-
-    incremental: bool = Field(default=False, description="Only the rows changed since your last one.")
-
-
-class UpstreamObjectionIn(BaseModel):
-    """An upper-level record the consumer believes wrong (疑义): its key, the fields, and what is wrong."""
-
-    resource_id: str = Field(min_length=3, max_length=100)
-    key: dict[str, str]
-    fields: list[str] = Field(min_length=1, max_length=50)
-    reason: str = Field(min_length=4, max_length=2000)
+    synced_at: Moment | None
 
 
 class UpstreamObjectionOut(BaseModel):
@@ -103,10 +89,10 @@ class UpstreamObjectionOut(BaseModel):
     fields: list[str]
     reason: str
     status: str = Field(description="open, corrected or confirmed, as upstairs.")
-    deadline: datetime = Field(description="When the upper level's provider must answer.")
+    deadline: Moment = Field(description="When the upper level's provider must answer.")
     upstream_objection_id: int
-    created_at: datetime
-    answered_at: datetime | None
+    created_at: Moment
+    answered_at: Moment | None
     answer: str | None
 
 
@@ -272,7 +258,7 @@ def build_router(get_hub: Callable[..., Any], get_caller: Callable[..., Any], li
         status_code=201,
         responses={**UPSTREAM_ERRORS, 403: {"description": "No upstream grant"}, 422: {"description": "Invalid"}},
     )
-    def objection_add(hub: HubDep, caller: CallerDep, body: UpstreamObjectionIn) -> UpstreamObjectionOut:
+    def objection_add(hub: HubDep, caller: CallerDep, body: ObjectionIn) -> UpstreamObjectionOut:
         """Report an upper-level record you use as wrong; this platform office raises it upstairs, where its
         provider must answer within the upper level's deadline (`deadline`)."""
         made = _upstream(lambda: object_upstairs(hub, caller, body.resource_id, body.key, body.fields, body.reason))
@@ -300,35 +286,33 @@ def build_router(get_hub: Callable[..., Any], get_caller: Callable[..., Any], li
         },
     )
     async def upstream_verify(
-        request: Request, resource_id: str, relayed: Annotated[Relayed, Depends(reached("verification"))]
+        resource_id: str, relayed: Annotated[Relayed, Depends(reached("verification"))], body: VerifyIn
     ) -> dict[str, Any]:
         """Verification of an upper-level record, relayed under the caller's granted request: per-field
         booleans, and `found` only for a caller granted query too."""
         hub, caller, got = relayed
-        try:
-            body = await request.json()
-        except ValueError:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "the body is not JSON") from None
-        shaped = isinstance(body, dict) and all(isinstance(body.get(part), dict) for part in ("key", "claims"))
-        if not shaped:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, 'the body is {"key": {…}, "claims": {…}}')
         if not limiter.allow(caller.id, hub.settings.verify_rate_per_minute):
-            await audit.arecord(hub, "upstream_verification", caller, resource_id, result="rate_limited")
+            await audit.arecord(hub, ACTIONS["verification"], caller, resource_id, result="rate_limited")
             raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, "too many verification calls", {"Retry-After": "1"})
-        _, answer = await _relay(
-            hub, caller, ACTIONS["verification"], resource_id, lambda: relay_verify(hub, got, resource_id, body)
+        asked = body.model_dump()
+        answer, key = await _relay(
+            hub,
+            caller,
+            ACTIONS["verification"],
+            resource_id,
+            lambda: (relay_verify(hub, got, resource_id, asked), record_key(hub, resource_id, body.key)),
         )
         await audit.arecord(
             hub,
-            "upstream_verification",
+            ACTIONS["verification"],
             caller,
             resource_id,
             purpose=got.purpose,
-            record_key=_upstream(lambda: record_key(hub, resource_id, body["key"])),
+            record_key=key,
             result="match" if answer.get("match") else "no_match",
             detail=f"upstream request #{got.request_id}",
         )
-        return answer
+        return dict(answer)
 
     @router.get(
         "/query/{resource_id}",
@@ -341,20 +325,24 @@ def build_router(get_hub: Callable[..., Any], get_caller: Callable[..., Any], li
         fields the caller's granted requests cover, masked as the upper level masks them."""
         hub, caller, got = relayed
         params = list(request.query_params.multi_items())
-        answer = await _relay(
-            hub, caller, ACTIONS["query"], resource_id, lambda: relay_query(hub, got, resource_id, params)
+        answer, key = await _relay(
+            hub,
+            caller,
+            ACTIONS["query"],
+            resource_id,
+            lambda: (relay_query(hub, got, resource_id, params), record_key(hub, resource_id, dict(params))),
         )
         await audit.arecord(
             hub,
-            "upstream_query",
+            ACTIONS["query"],
             caller,
             resource_id,
             purpose=got.purpose,
-            record_key=_upstream(lambda: record_key(hub, resource_id, dict(params))),
+            record_key=key,
             result="ok",
             detail=f"upstream request #{got.request_id}",
         )
-        return answer
+        return dict(answer)
 
     @router.post(
         "/bulk/{resource_id}",
@@ -362,7 +350,7 @@ def build_router(get_hub: Callable[..., Any], get_caller: Callable[..., Any], li
         responses={**UPSTREAM_ERRORS, 403: {"description": "No upstream grant for bulk"}},
     )
     async def upstream_bulk(
-        resource_id: str, relayed: Annotated[Relayed, Depends(reached("bulk"))], body: UpstreamBulkIn | None = None
+        resource_id: str, relayed: Annotated[Relayed, Depends(reached("bulk"))], body: BulkIn | None = None
     ) -> dict[str, Any]:
         """A masked Parquet extract of an upper-level resource, made upstairs under the caller's granted
         request (its columns only; `incremental`: the rows changed since its last one): the upper level's
@@ -374,7 +362,7 @@ def build_router(get_hub: Callable[..., Any], get_caller: Callable[..., Any], li
         )
         await audit.arecord(
             hub,
-            "upstream_extract",
+            ACTIONS["bulk"],
             caller,
             resource_id,
             purpose=got.purpose,

@@ -156,14 +156,17 @@ def tell_scores(hub: Hub, made: dict[str, Any]) -> list[int]:
     rectify now; departments told of this month already are not told again. The notices made."""
     about = f"{PREFIX}/{made['month']}"
     ranked = sum(1 for row in made["scores"] if row["rank"] is not None)
-    rectify_now = {row["department"]: row["rectify"] for row in department_stats(hub)}
     with hub.db() as s:
         told = set(s.scalars(select(Notice.department).where(Notice.kind == "bulletin", Notice.resource_id == about)))
+    waiting = [row for row in made["scores"] if row["department"] in hub.catalogue.departments]
+    waiting = [row for row in waiting if row["department"] not in told]
+    if not waiting:  # a retried publication: everyone was told
+        return []
+    rectify_now = {row["department"]: row["rectify"] for row in department_stats(hub)}
+    with hub.db() as s:
         made_ids = []
-        for row in made["scores"]:
-            dept = hub.catalogue.departments.get(row["department"])
-            if dept is None or dept.id in told:
-                continue
+        for row in waiting:
+            dept = hub.catalogue.departments[row["department"]]
             score = "无可评分项" if row["score"] is None else f"{row['score']:.1f} 分，第 {row['rank']}/{ranked} 名"
             parts = "；".join(
                 f"{name} {'—' if row[part] is None else format(row[part], '.1f')}" for part, name in PART_NAMES.items()

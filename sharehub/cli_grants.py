@@ -13,7 +13,18 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from sharehub.console import Before, Limit, consumer_caller, err, one_of, out, page_line, run_step
+from sharehub.console import (
+    Before,
+    Limit,
+    comma_list,
+    consumer_caller,
+    err,
+    last_moment,
+    one_of,
+    out,
+    page_line,
+    run_step,
+)
 from sharehub.console import hub as _hub
 from sharehub.consumers import PLATFORM, operator
 from sharehub.workdays import CHINA, china_time, due_text
@@ -54,12 +65,10 @@ def applications_apply(
 ) -> None:
     """Apply for data; unconditional resources are granted at once, not-shared ones refused with the legal basis."""
     from sharehub.grants import apply
-    from sharehub.workdays import CHINA
 
     caller = consumer_caller(consumer)
-    until = valid_until if valid_until.tzinfo else valid_until.replace(hour=23, minute=59, tzinfo=CHINA)
-    split = [f.strip() for f in fields.split(",") if f.strip()]
-    made = run_step(lambda: apply(_hub(), caller, resource_id, split, modes.split(","), purpose, until))
+    until = last_moment(valid_until)
+    made = run_step(lambda: apply(_hub(), caller, resource_id, comma_list(fields), modes.split(","), purpose, until))
     _show([made])
 
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from sharehub.console import Before, Limit, err, one_of, out, page_line, run_step
+from sharehub.console import Before, Limit, comma_list, err, one_of, out, page_line, run_step
 from sharehub.console import hub as _hub
 from sharehub.workdays import due_text
 
@@ -80,7 +80,7 @@ def open_request(
     from sharehub.consumers import operator
     from sharehub.openrequests import file_request
 
-    wanted = [f.strip() for f in fields.split(",") if f.strip()]
+    wanted = comma_list(fields)
     _show([run_step(lambda: file_request(_hub(), operator(by), resource_id, applicant, wanted, purpose, portal_ref))])
 
 

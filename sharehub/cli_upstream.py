@@ -13,9 +13,20 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 import typer
 from rich.table import Table
 
-from sharehub.console import Before, Limit, consumer_caller, err, one_of, out, page_line, run_step
+from sharehub.console import (
+    Before,
+    Limit,
+    comma_list,
+    consumer_caller,
+    err,
+    last_moment,
+    one_of,
+    out,
+    page_line,
+    run_step,
+)
 from sharehub.console import hub as _hub
-from sharehub.workdays import CHINA, due_text
+from sharehub.workdays import due_text
 
 if TYPE_CHECKING:
     from sharehub.metadata.models import UpstreamObjection, UpstreamRequest
@@ -103,10 +114,10 @@ def upstream_request(
     from sharehub.upstream import file_request
 
     caller = consumer_caller(consumer)
-    until = valid_until if valid_until.tzinfo else valid_until.replace(hour=23, minute=59, tzinfo=CHINA)
-    wanted = [f.strip() for f in fields.split(",") if f.strip()]
-    ways = [m.strip() for m in modes.split(",") if m.strip()]
-    made = _reaching(lambda: file_request(_hub(), caller, resource_id, wanted, ways, purpose, until))
+    until = last_moment(valid_until)
+    made = _reaching(
+        lambda: file_request(_hub(), caller, resource_id, comma_list(fields), comma_list(modes), purpose, until)
+    )
     _show([made])
 
 
@@ -200,8 +211,8 @@ def upstream_object(
     if len(pairs) != len(key):
         err.print("[red]--key takes FIELD=VALUE[/red]")
         raise typer.Exit(code=2)
-    wanted = [f.strip() for f in fields.split(",") if f.strip()]
     caller = consumer_caller(consumer)
+    wanted = comma_list(fields)
     _show_objections([_reaching(lambda: object_upstairs(_hub(), caller, resource_id, pairs, wanted, reason))])
 
 

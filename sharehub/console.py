@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
+from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
@@ -71,3 +72,15 @@ def consumer_caller(consumer_id: int) -> Caller:
         err.print(f"no active consumer {consumer_id}")
         raise typer.Exit(code=1)
     return Caller(c.id, c.name, c.department, "consumer")
+
+
+def comma_list(text: str) -> list[str]:
+    """The items of a comma-separated option, trimmed, empty ones dropped."""
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def last_moment(day: datetime) -> datetime:
+    """A `--valid-until` as given, or a date without a time zone as 23:59 of that day, China time."""
+    from sharehub.workdays import CHINA
+
+    return day if day.tzinfo else day.replace(hour=23, minute=59, tzinfo=CHINA)

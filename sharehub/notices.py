@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from sharehub import audit
 from sharehub.catalogue.models import Classification, Resource
-from sharehub.consumers import Caller
+from sharehub.consumers import PLATFORM, Caller
 from sharehub.hub import Hub
 from sharehub.masking import mask_field
 from sharehub.metadata.models import Conflict, Notice, OutboxMessage, QuarantinedRow, RowDispute, Run, utcnow
@@ -313,7 +313,7 @@ def mark_overdue(hub: Hub, now: datetime | None = None) -> list[int]:
         for n in late:
             n.status = "overdue"
     for n in late:
-        if n.department != "platform":  # the platform office's own late work shows as overdue; it is not told of it
+        if n.department != PLATFORM:  # the platform office's own late work shows as overdue; it is not told of it
             escalate(hub, n, now)
     return [n.id for n in late]
 

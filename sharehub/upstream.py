@@ -127,12 +127,15 @@ class Upstream:
         except httpx.HTTPError as exc:
             raise Unreachable(f"{self.name} ({self.url}) did not answer {method} {path}: {exc}") from None
 
-    def json(self, method: str, path: str, *, json: Any = None, params: Any = None) -> Any:
+    def json(self, method: str, path: str, *, json: Any = None, params: Any = None, grant: int | None = None) -> Any:
         """The JSON of a successful call; Refused with the upper level's own reason otherwise."""
-        response = self.call(method, path, json=json, params=params)
+        return self.checked(self.call(method, path, json=json, params=params, grant=grant)).json()
+
+    def checked(self, response: httpx.Response) -> httpx.Response:
+        """The response of a successful call; Refused with the upper level's own reason otherwise."""
         if response.status_code >= 400:
             raise Refused(response.status_code, f"{self.name}: {_detail(response)}")
-        return response.json()
+        return response
 
 
 def _detail(response: httpx.Response) -> str:
@@ -391,9 +394,7 @@ def _find(up: Upstream, path: str, match: Callable[[dict[str, Any]], bool]) -> d
     grants) that matches, following its pages."""
     params: dict[str, Any] = {"limit": 200}
     for _ in range(50):
-        response = up.call("GET", path, params=params)
-        if response.status_code >= 400:
-            raise Refused(response.status_code, f"{up.name}: {_detail(response)}")
+        response = up.checked(up.call("GET", path, params=params))
         found = next((entry for entry in response.json() if match(entry)), None)
         if found is not None:
             return dict(found)
@@ -652,26 +653,20 @@ def reach(hub: Hub, caller: Caller, resource_id: str, mode: str) -> Reach:
     )
 
 
-def relay_verify(hub: Hub, reach: Reach, resource_id: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+def relay_verify(hub: Hub, reach: Reach, resource_id: str, body: dict[str, Any]) -> dict[str, Any]:
     """A verification passed up; the answer as this consumer may see it (`found` only with query)."""
     outside = sorted(set(body.get("claims", {})) - reach.fields)
     if outside:
         raise Forbidden(f"{resource_id}: field {outside[0]} is not in your upstream grant")
-    response = Upstream(hub).call("POST", f"/verify/{resource_id}", json=body, grant=reach.grant_id)
-    if response.status_code >= 400:
-        raise Refused(response.status_code, f"{Upstream(hub).name}: {_detail(response)}")
-    answer = response.json()
+    answer: dict[str, Any] = Upstream(hub).json("POST", f"/verify/{resource_id}", json=body, grant=reach.grant_id)
     if "query" not in reach.modes:
         answer.pop("found", None)
-    return response.status_code, answer
+    return answer
 
 
 def relay_query(hub: Hub, reach: Reach, resource_id: str, params: list[tuple[str, str]]) -> dict[str, Any]:
     """A query passed up; only the fields this consumer's requests cover come back."""
-    response = Upstream(hub).call("GET", f"/query/{resource_id}", params=params, grant=reach.grant_id)
-    if response.status_code >= 400:
-        raise Refused(response.status_code, f"{Upstream(hub).name}: {_detail(response)}")
-    answer = response.json()
+    answer: dict[str, Any] = Upstream(hub).json("GET", f"/query/{resource_id}", params=params, grant=reach.grant_id)
     answer["record"] = {k: v for k, v in answer.get("record", {}).items() if k in reach.fields}
     answer["under_objection"] = [f for f in answer.get("under_objection", []) if f in reach.fields]
     return answer
@@ -681,16 +676,12 @@ def relay_bulk(hub: Hub, reach: Reach, resource_id: str, incremental: bool) -> d
     """A bulk extract made upstairs under the request's own grant (its columns only, masked; incremental
     from that grant's last extract); its short-lived download link is the upper level's, issued to this
     consumer through this platform."""
-    response = Upstream(hub).call(
+    up = Upstream(hub)
+    answer: dict[str, Any] = up.json(
         "POST", f"/bulk/{resource_id}", json={"incremental": incremental}, grant=reach.grant_id
     )
-    if response.status_code >= 400:
-        raise Refused(response.status_code, f"{Upstream(hub).name}: {_detail(response)}")
-    answer: dict[str, Any] = response.json()
     if not set(answer.get("columns", [])) <= reach.fields:  # the grant upstairs is this request's: never wider
-        raise Refused(
-            502, f"{Upstream(hub).name}: the extract holds columns outside upstream request #{reach.request_id}"
-        )
+        raise Refused(502, f"{up.name}: the extract holds columns outside upstream request #{reach.request_id}")
     return answer
 
 
