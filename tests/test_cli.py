@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from sharehub.settings import REPO_ROOT
-from tests.support.seaweed import free_port
+from tests.support.serve import sharehub_serve
 
 
 def _sharehub(home: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -95,42 +95,23 @@ def test_consumer_keys_are_shown_once_and_stored_only_as_hashes(tmp_path: Path) 
 def test_the_access_log_of_sharehub_serve_shows_no_query_string(tmp_path: Path) -> None:
     """A query's key (an ID number) and a download link's signature travel in the query string; the
     server's access log keeps method, path and status, and neither of them."""
-    import time
     import urllib.error
     import urllib.request
 
-    port = free_port()
     environ = {k: v for k, v in os.environ.items() if not k.startswith("SHAREHUB_")}
     environ["SHAREHUB_HOME"] = str(tmp_path)
-    server = subprocess.Popen(
-        [sys.executable, "-m", "sharehub", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=environ,
-        cwd=REPO_ROOT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                urllib.request.urlopen(f"{base}/health", timeout=2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        secret = "11010519491231002X"
-        signature = "5" * 64
+    secret = "11010519491231002X"
+    signature = "5" * 64
+    with sharehub_serve(environ) as served:
         for path in (
             f"/query/gongan.population?id_number={secret}",
             f"/bulk/extracts/x/download?expires=1&sig={signature}",
         ):
             try:
-                urllib.request.urlopen(base + path, timeout=5).close()
+                urllib.request.urlopen(served.url + path, timeout=5).close()
             except urllib.error.HTTPError as exc:
                 assert exc.code in (401, 403, 404)
-    finally:
-        server.terminate()
-        log = server.communicate(timeout=30)[0]
+    log, port = served.log, served.url.rsplit(":", 1)[1]
     assert '"GET /query/gongan.population?… HTTP/1.1" 401' in log, log
     assert f"download links point at http://127.0.0.1:{port};" in log, log
     assert '"GET /bulk/extracts/x/download?… HTTP/1.1" 403' in log, log

@@ -7,10 +7,6 @@ import io
 import json
 import os
 import shutil
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -37,6 +33,7 @@ from sharehub.stats import department_stats
 from sharehub.workdays import CHINA
 from tests.support.audit import audit_rows
 from tests.support.seaweed import free_port
+from tests.support.serve import sharehub_serve
 
 UNTIL = (datetime.now(UTC) + timedelta(days=200)).isoformat()
 
@@ -66,7 +63,6 @@ def province(make_hub, tmp_path: Path) -> Iterator[tuple[Hub, str, dict[str, str
         "rsj": add_consumer(hub, "省人社厅", "rsj", "provider")[1],
         "gongan": add_consumer(hub, "省公安厅", "gongan", "provider")[1],
     }
-    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHAREHUB_")}
     s = hub.settings
     env |= {
@@ -77,25 +73,8 @@ def province(make_hub, tmp_path: Path) -> Iterator[tuple[Hub, str, dict[str, str
         "SHAREHUB_CONNECTIONS": json.dumps(s.connections),
         "SHAREHUB_SERVING_REFRESH_SECONDS": "0",
     }
-    server = subprocess.Popen(
-        [sys.executable, "-m", "sharehub", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=env,
-        cwd=REPO_ROOT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                urllib.request.urlopen(f"{url}/health/noop", timeout=2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        yield hub, url, keys
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    with sharehub_serve(env) as served:
+        yield hub, served.url, keys
 
 
 @pytest.fixture
