@@ -45,6 +45,7 @@ from sharehub.consistency.check import list_conflicts
 from sharehub.consistency.check import reply as reply_conflict
 from sharehub.consistency.check import verify as verify_conflicts
 from sharehub.consumers import AuthError, Caller, add_consumer, authenticate, list_consumers, revoke, rotate
+from sharehub.contests import Outcome, contest, settle
 from sharehub.freshness import FreshState
 from sharehub.freshness import freshness as resource_freshness
 from sharehub.grants import (
@@ -366,8 +367,39 @@ class RevokeIn(BaseModel):
     reason: str = Field(min_length=4, max_length=2000)
 
 
+class ContestIn(BaseModel):
+    """Why the applicant holds the refusal wrong (意见分歧, Lichuan 25)."""
+
+    reason: str = Field(min_length=4, max_length=2000)
+
+
+class ContestOutcomeIn(BaseModel):
+    """How a contest was settled: `granted` by the provider (on the fields and modes agreed; default, those
+    applied for), or `upheld` or `referred` (to the government department `referred_to`) by the platform office."""
+
+    outcome: Outcome
+    reason: str = Field(min_length=4, max_length=2000)
+    fields: list[str] | None = Field(default=None, min_length=1, max_length=100)
+    modes: list[Literal["verification", "query", "bulk"]] | None = Field(default=None, min_length=1)
+    referred_to: str | None = Field(default=None, min_length=2, max_length=200)
+
+
+class ContestOut(BaseModel):
+    """The applicant's contest of a refusal, and how it was settled."""
+
+    reason: str
+    opened_at: Moment
+    deadline: Moment
+    status: str
+    settled_by: str | None
+    settled_at: Moment | None
+    outcome_reason: str | None
+    referred_to: str | None
+    grant_id: int | None
+
+
 class ApplicationOut(BaseModel):
-    """An application and where it stands."""
+    """An application and where it stands; `contest`, the applicant's disagreement with its refusal."""
 
     id: int
     consumer_id: int
@@ -385,6 +417,7 @@ class ApplicationOut(BaseModel):
     review_reason: str | None
     decision_reason: str | None
     notified_at: Moment | None
+    contest: ContestOut | None = None
 
 
 class GrantOut(BaseModel):
@@ -825,7 +858,8 @@ def create_app() -> FastAPI:
             Query(
                 max_length=30,
                 description="quality, conflict, delivery, objection, objection_answer, application, "
-                "grant_expiring, open_request, conflict_decision or escalation.",
+                "application_contest, grant_expiring, open_request, conflict_decision, upstream_request, "
+                "upstream_objection, bulletin or escalation.",
             ),
         ] = None,
     ) -> list[NoticeOut]:
@@ -1034,6 +1068,51 @@ def create_app() -> FastAPI:
         """The applicant takes back an application still under way: its clock stops, and the provider's
         notice asking for a decision is resolved."""
         made = step(lambda: withdraw(hub, caller, application_id, body.reason))
+        return ApplicationOut.model_validate(made, from_attributes=True)
+
+    @app.post(
+        "/applications/{application_id}/contest",
+        response_model=ApplicationOut,
+        tags=["applications"],
+        responses={
+            404: {"description": "No such application of yours"},
+            409: {"description": "Not refused, or contested already"},
+        },
+    )
+    def application_contest(hub: HubDep, caller: CallerDep, application_id: PathId, body: ContestIn) -> ApplicationOut:
+        """The applicant contests the refusal of its application (Lichuan 25): the platform office is asked to
+        coordinate with the provider within the profile's `application_contest` working days."""
+        made = step(lambda: contest(hub, caller, application_id, body.reason))
+        return ApplicationOut.model_validate(made, from_attributes=True)
+
+    @app.post(
+        "/applications/{application_id}/contest/outcome",
+        response_model=ApplicationOut,
+        tags=["applications"],
+        responses={
+            403: {"description": "granted: not the provider; upheld or referred: not the platform office"},
+            404: {"description": "No such application"},
+            409: {"description": "No open contest"},
+            422: {"description": "Fields or modes beyond the application, or no department to refer to"},
+        },
+    )
+    def application_contest_outcome(
+        hub: HubDep, caller: CallerDep, application_id: PathId, body: ContestOutcomeIn
+    ) -> ApplicationOut:
+        """Settle a contest: the provider grants on what was agreed, or the platform office upholds the refusal
+        or refers the contest to the government department that coordinates. Both sides are told."""
+        made = step(
+            lambda: settle(
+                hub,
+                caller,
+                application_id,
+                body.outcome,
+                body.reason,
+                fields=body.fields,
+                modes=list(body.modes) if body.modes else None,
+                referred_to=body.referred_to,
+            )
+        )
         return ApplicationOut.model_validate(made, from_attributes=True)
 
     @app.get("/grants", response_model=list[GrantOut], tags=["applications"], responses=PAGED)

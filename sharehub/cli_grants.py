@@ -8,7 +8,7 @@ audited like the API's.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -49,9 +49,21 @@ def _show(apps: list) -> None:
             a.status,
             due,
             a.overdue_department or "",
-            a.decision_reason or a.review_reason or "",
+            _reason(a),
         )
     out.print(t)
+
+
+def _reason(a: Any) -> str:
+    """The refusal's (or the review's) reasons, and the contest of a refusal with how it stands."""
+    said = a.decision_reason or a.review_reason or ""
+    c = a.contest
+    if c is None:
+        return said
+    if c.status == "open":
+        return f"{said}; contested: {c.reason} (coordination due {due_text(c.deadline)})"
+    where = f" to {c.referred_to}" if c.referred_to else ""
+    return f"{said}; contested: {c.reason}; {c.status}{where} by {c.settled_by}: {c.outcome_reason}"
 
 
 @applications_app.command("apply")
@@ -76,7 +88,10 @@ def applications_apply(
 def applications_list(
     status: Annotated[
         str | None,
-        typer.Option(help="review (the platform office's queue), provider, granted, refused or withdrawn."),
+        typer.Option(
+            help="review (the platform office's queue), provider, granted, refused, contested (the contests "
+            "to coordinate), referred or withdrawn."
+        ),
     ] = None,
     limit: Limit = 100,
     before: Before = None,
@@ -140,11 +155,64 @@ def applications_withdraw(
     consumer: Annotated[int, typer.Option(help="The consumer that applied.")],
     reason: Annotated[str, typer.Option(help="Why.")],
 ) -> None:
-    """Take back an application still under review or awaiting the provider's decision."""
+    """Take back an application still under review or awaiting the provider's decision, or the contest of
+    its refusal (the refusal then stands)."""
     from sharehub.grants import withdraw
 
     a = run_step(lambda: withdraw(_hub(), consumer_caller(consumer), application_id, reason))
-    out.print(f"application {a.id} on {a.resource_id} withdrawn")
+    out.print(f"application {a.id} on {a.resource_id} " + ("withdrawn" if a.status == "withdrawn" else "uncontested"))
+
+
+@applications_app.command("contest")
+def applications_contest(
+    application_id: int,
+    consumer: Annotated[int, typer.Option(help="The consumer that applied.")],
+    reason: Annotated[str, typer.Option(help="Why the refusal is wrong.")],
+) -> None:
+    """Contest the refusal of an application (意见分歧, Lichuan 25): the platform office coordinates with the
+    provider within the profile's working days."""
+    from sharehub.contests import contest
+
+    _show([run_step(lambda: contest(_hub(), consumer_caller(consumer), application_id, reason))])
+
+
+@applications_app.command("settle")
+def applications_settle(
+    application_id: int,
+    outcome: Annotated[
+        str,
+        typer.Option(
+            help="granted (the provider, with --department), upheld or referred (the platform office, "
+            "referred with --referred-to)."
+        ),
+    ],
+    by: Annotated[str, typer.Option(help="Who settles it.")],
+    reason: Annotated[str, typer.Option(help="The reasons, as agreed or not.")],
+    department: Annotated[str | None, typer.Option(help="The providing department, to grant.")] = None,
+    fields: Annotated[str | None, typer.Option(help="granted: the comma-separated fields agreed.")] = None,
+    modes: Annotated[str | None, typer.Option(help="granted: the comma-separated modes agreed.")] = None,
+    referred_to: Annotated[str | None, typer.Option(help="referred: the government department asked.")] = None,
+) -> None:
+    """Settle a contested refusal; both sides are told."""
+    from sharehub.contests import OUTCOMES, settle
+
+    one_of("--outcome", outcome, OUTCOMES)
+    caller = operator(by, department or PLATFORM)
+    agreed_fields = comma_list(fields) if fields else None
+    agreed_modes = comma_list(modes) if modes else None
+    settled = run_step(
+        lambda: settle(
+            _hub(),
+            caller,
+            application_id,
+            outcome,
+            reason,
+            fields=agreed_fields,
+            modes=agreed_modes,
+            referred_to=referred_to,
+        )
+    )
+    _show([settled])
 
 
 @grants_app.command("list")

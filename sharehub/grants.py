@@ -97,6 +97,7 @@ def apply(
         share_type=res.share.type,
         status="review",
         created_at=now,
+        contest=None,  # loaded as none: the application is read after its session ends
     )
     grant = None
     with hub.db() as s:
@@ -109,11 +110,11 @@ def apply(
             _refuse(s, app, "platform", f"{res.id} 只提供 {', '.join(sorted(offered))} 方式", now)
         elif res.share.type == "unconditional":
             app.reviewed_by, app.reviewed_at, app.review_reason = "platform", now, "无条件共享，直接授权"
-            grant = _grant(s, app, now)
+            grant = grant_application(s, app, now)
         else:
             app.step_deadline = hub.calendar.deadline(now, hub.profile.deadlines["application_review"].working_days)
     audit.record(hub, "application", caller, res.id, result=app.status, purpose=app.purpose, detail=f"#{app.id}")
-    _audit_grant(hub, grant, "platform")
+    audit_grant(hub, grant, "platform")
     return app
 
 
@@ -148,35 +149,44 @@ def decide(hub: Hub, caller: Caller, application_id: int, approve: bool, reason:
         if not approve and len(reason.strip()) < 4:
             raise GrantError("a refusal states its reasons (Lichuan 20)")
         app.decided_by, app.decided_at, app.decision_reason = caller.name, now, reason.strip() or "同意"
-        grant = _grant(s, app, now) if approve else None
+        grant = grant_application(s, app, now) if approve else None
         if not approve:
             _refuse(s, app, caller.name, reason, now)
         _tell_applicant(hub, s, app)
         for asked in _provider_notices(s, app):  # answered: the provider's notice is done
             asked.status, asked.resolved_at, asked.pending_keys = "resolved", now, []
     audit.record(hub, "application_decision", caller, app.resource_id, result=app.status, detail=f"#{app.id}")
-    _audit_grant(hub, grant, caller.name)
+    audit_grant(hub, grant, caller.name)
     return app
 
 
 def withdraw(hub: Hub, caller: Caller, application_id: int, reason: str) -> Application:
     """The applicant takes back an application still under review or awaiting the provider's decision (the
     fields were wrong, or the need has gone): its step clock stops, and the provider's notice asking for a
-    decision is resolved. Only the consumer that applied withdraws; a decided application stays as it is."""
+    decision is resolved. Only the consumer that applied withdraws; a decided application stays as it is,
+    except that an open contest of its refusal is withdrawn (the refusal stands; `sharehub.contests`)."""
     if len(reason.strip()) < 4:
         raise GrantError("a withdrawal states its reason")
     now = utcnow()
     with hub.db() as s:
-        app = s.get(Application, application_id)
-        if app is None or caller.role != "consumer" or app.consumer_id != caller.id:
-            raise NotFound(f"no application {application_id} of yours")
-        if app.status not in STEP_RULE:
-            raise WrongState(f"application {application_id} is {app.status}: only one still under way is withdrawn")
-        app.status, app.step_deadline = "withdrawn", None
-        app.decided_by, app.decided_at, app.decision_reason = caller.name, now, f"申请人撤回：{reason.strip()}"
-        for asked in _provider_notices(s, app):
-            asked.status, asked.resolved_at, asked.pending_keys = "resolved", now, []
-    audit.record(hub, "application_withdraw", caller, app.resource_id, result="withdrawn", detail=f"#{app.id}")
+        app = own_application(s, caller, application_id)
+        contested = app.status == "contested" and app.contest is not None and app.contest.status == "open"
+        if contested:
+            from sharehub.contests import withdraw_contest  # the contests module builds on this one
+
+            withdraw_contest(s, app, now, reason)
+        elif app.status not in STEP_RULE:
+            raise WrongState(
+                f"application {application_id} is {app.status}: only one still under way, or an open contest, "
+                "is withdrawn"
+            )
+        else:
+            app.status, app.step_deadline = "withdrawn", None
+            app.decided_by, app.decided_at, app.decision_reason = caller.name, now, f"申请人撤回：{reason.strip()}"
+            for asked in _provider_notices(s, app):
+                asked.status, asked.resolved_at, asked.pending_keys = "resolved", now, []
+    action = "application_contest_withdraw" if contested else "application_withdraw"
+    audit.record(hub, action, caller, app.resource_id, result=app.status, detail=f"#{app.id}")
     return app
 
 
@@ -249,7 +259,7 @@ def active_grant(hub: Hub, caller: Caller, resource_id: str, mode: str, grant_id
     return Access(usable[-1].id, fields, usable[-1].purpose, frozenset(m for g in live for m in g.modes))
 
 
-ApplicationState = Literal["review", "provider", "granted", "refused", "withdrawn"]
+ApplicationState = Literal["review", "provider", "granted", "refused", "contested", "referred", "withdrawn"]
 APPLICATION_STATES: tuple[str, ...] = get_args(ApplicationState)
 
 
@@ -434,6 +444,14 @@ def _settle_reminders(s: Session, now: datetime, resource_id: str | None = None)
 _STEP_NAME = {"review": "平台审核", "provider": "提供部门授权"}
 
 
+def own_application(s: Session, caller: Caller, application_id: int) -> Application:
+    """The application, if the caller is the consumer that made it; NotFound for anyone else."""
+    app = s.get(Application, application_id)
+    if app is None or caller.role != "consumer" or app.consumer_id != caller.id:
+        raise NotFound(f"no application {application_id} of yours")
+    return app
+
+
 def _open_step(s: Session, application_id: int, step: str) -> Application:
     app = s.get(Application, application_id)
     if app is None:
@@ -443,14 +461,17 @@ def _open_step(s: Session, application_id: int, step: str) -> Application:
     return app
 
 
-def _grant(s: Session, app: Application, now: datetime) -> Grant:
+def grant_application(
+    s: Session, app: Application, now: datetime, fields: list[str] | None = None, modes: list[str] | None = None
+) -> Grant:
+    """Grant the application, on its fields and modes or on those agreed (a contest settled: `sharehub.contests`)."""
     app.status, app.step_deadline = "granted", None
     grant = Grant(
         application_id=app.id,
         consumer_id=app.consumer_id,
         resource_id=app.resource_id,
-        fields=app.fields,
-        modes=app.modes,
+        fields=fields or app.fields,
+        modes=modes or app.modes,
         purpose=app.purpose,
         granted_at=now,
         valid_until=app.valid_until,
@@ -461,7 +482,7 @@ def _grant(s: Session, app: Application, now: datetime) -> Grant:
     return grant
 
 
-def _audit_grant(hub: Hub, grant: Grant | None, by: str) -> None:
+def audit_grant(hub: Hub, grant: Grant | None, by: str) -> None:
     if grant is not None:
         audit.record(
             hub,
@@ -501,26 +522,32 @@ def _ask_provider(hub: Hub, s: Session, app: Application) -> None:
             f"请在 {rule.working_days} 个工作日内答复（依据：{rule.basis}）；不同意的须说明理由。\n"
             f"sharehub applications decide {app.id} --approve|--refuse --reason TEXT"
         ),
-        keys=[_asked(app)],
+        keys=[asked_key(app)],
         recipient=dept.contact_email,
     )
 
 
-def _asked(app: Application) -> str:
+def asked_key(app: Application) -> str:
+    """The key a notice asking something of this application carries."""
     return f"application {app.id}"
 
 
-def _provider_notices(s: Session, app: Application) -> list[Notice]:
-    """The unresolved notice that asked the provider to decide on this application."""
+def asking(s: Session, app: Application, kind: str, department: str) -> list[Notice]:
+    """The unresolved notices of `kind` that asked `department` to act on this application."""
     candidates = s.scalars(
         select(Notice).where(
-            Notice.kind == "application",
-            Notice.department == app.provider,
+            Notice.kind == kind,
+            Notice.department == department,
             Notice.resource_id == app.resource_id,
             Notice.status != "resolved",
         )
     )
-    return [n for n in candidates if _asked(app) in n.pending_keys]
+    return [n for n in candidates if asked_key(app) in n.pending_keys]
+
+
+def _provider_notices(s: Session, app: Application) -> list[Notice]:
+    """The unresolved notice that asked the provider to decide on this application."""
+    return asking(s, app, "application", app.provider)
 
 
 def _tell_applicant(hub: Hub, s: Session, app: Application) -> None:

@@ -307,7 +307,15 @@ def mark_overdue(hub: Hub, now: datetime | None = None) -> list[int]:
     now = now or utcnow()
     with hub.db() as s:
         due = select(Notice).where(Notice.status.in_(("open", "acknowledged")), Notice.deadline < now)
-        asked = ("quality", "delivery", "objection", "open_request", "conflict_decision", "upstream_request")
+        asked = (
+            "quality",
+            "delivery",
+            "objection",
+            "open_request",
+            "conflict_decision",
+            "upstream_request",
+            "application_contest",
+        )
         late = list(s.scalars(due.where(Notice.kind.in_(asked))))
         late += [n for n in s.scalars(due.where(Notice.kind == "conflict")) if _feedback_owed(s, n)]
         for n in late:

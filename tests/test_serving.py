@@ -23,7 +23,7 @@ from sharehub.consumers import add_consumer
 from sharehub.demo.build import build_sources
 from sharehub.grants import mark_overdue_steps
 from sharehub.metadata.models import Grant, OutboxMessage, QuarantinedRow
-from sharehub.notices import check_deliveries, list_disputes, list_notices
+from sharehub.notices import check_deliveries, list_disputes, list_notices, mark_overdue
 from sharehub.pipeline.run import run_resource
 from sharehub.settings import REPO_ROOT
 from sharehub.stats import FIGURES
@@ -187,6 +187,120 @@ def test_an_applicant_withdraws_an_application_and_gives_up_a_grant(served) -> N
         ("grant_revoke", "rsj", "revoked"),
         ("application_withdraw", "rsj", "withdrawn"),
     ]
+
+
+def test_a_refusal_is_contested_coordinated_and_settled(served) -> None:
+    """Lichuan 25: an applicant that disagrees with a refusal contests it; the platform office coordinates
+    with the provider by the profile's deadline. The provider may grant on what was agreed (never more
+    than was asked), the platform office upholds the refusal or refers the contest on; a not-shared
+    resource stays not shared; the applicant may withdraw its contest. Everyone concerned is told."""
+    hub, client, keys = served
+    app = _apply(client, keys["rsj"], "swj.tax_registration", ["name", "taxpayer_status"], ["query", "bulk"]).json()
+    path = f"/applications/{app['id']}"
+    client.post(f"{path}/review", json={"approve": True}, headers=_auth(keys["platform"]))
+    no = {"approve": False, "reason": "用途与纳税人状态无关"}
+    assert client.post(f"{path}/decision", json=no, headers=_auth(keys["swj"])).json()["status"] == "refused"
+
+    why = {"reason": "待遇资格认证须核实参保单位是否正常经营"}
+    for other in ("mzj", "platform", "swj"):  # only the applicant contests
+        assert client.post(f"{path}/contest", json=why, headers=_auth(keys[other])).status_code == 404
+    assert client.post(f"{path}/contest", json={"reason": "不"}, headers=_auth(keys["rsj"])).status_code == 422
+    contested = client.post(f"{path}/contest", json=why, headers=_auth(keys["rsj"]))
+    assert contested.status_code == 200, contested.text
+    body = contested.json()
+    assert (body["status"], body["contest"]["status"]) == ("contested", "open")
+    assert body["contest"]["reason"] == why["reason"]
+    opened = datetime.fromisoformat(body["contest"]["opened_at"])
+    deadline = hub.calendar.deadline(opened, hub.profile.deadlines["application_contest"].working_days)
+    assert datetime.fromisoformat(body["contest"]["deadline"]) == deadline
+    (asked,) = [n for n in list_notices(hub, "platform") if n.kind == "application_contest"]
+    assert (asked.status, asked.deadline) == ("open", deadline) and f"#{app['id']}" in asked.subject
+    assert why["reason"] in asked.body and "用途与纳税人状态无关" in asked.body
+    (provider_told,) = [n for n in list_notices(hub, "swj") if n.kind == "application_contest"]
+    assert why["reason"] in provider_told.body
+    assert client.post(f"{path}/contest", json=why, headers=_auth(keys["rsj"])).status_code == 409
+    queue = client.get("/applications?status=contested", headers=_auth(keys["platform"])).json()
+    assert [a["id"] for a in queue] == [app["id"]]
+
+    outcome = f"{path}/contest/outcome"
+    grant = {"outcome": "granted", "reason": "经协商，仅提供纳税人名称用于核实", "fields": ["name"], "modes": ["query"]}
+    for other in ("scjg", "rsj"):  # neither sees the application
+        assert client.post(outcome, json=grant, headers=_auth(keys[other])).status_code == 404
+    assert client.post(outcome, json=grant, headers=_auth(keys["platform"])).status_code == 403  # the provider grants
+    upheld = {"outcome": "upheld", "reason": "维持原决定"}
+    assert client.post(outcome, json=upheld, headers=_auth(keys["swj"])).status_code == 403  # the platform upholds
+    more = client.post(outcome, json={**grant, "fields": ["name", "tax_grade"]}, headers=_auth(keys["swj"]))
+    assert more.status_code == 422 and "tax_grade" in more.json()["detail"]
+    more = client.post(outcome, json={**grant, "modes": ["verification"]}, headers=_auth(keys["swj"]))
+    assert more.status_code == 422 and "verification" in more.json()["detail"]
+    settled = client.post(outcome, json=grant, headers=_auth(keys["swj"]))
+    assert settled.status_code == 200, settled.text
+    body = settled.json()
+    assert (body["status"], body["contest"]["status"]) == ("granted", "granted")
+    assert body["contest"]["settled_by"] == "税务局"
+    granted = client.get(f"/grants/{body['contest']['grant_id']}", headers=_auth(keys["rsj"])).json()
+    assert (granted["fields"], granted["modes"], granted["application_id"]) == (["name"], ["query"], app["id"])
+    company = _row(hub, "swj_front:tax_registration")
+    answer = client.get(f"/query/swj.tax_registration?uscc={company['uscc']}", headers=_auth(keys["rsj"]))
+    assert answer.status_code == 200 and set(answer.json()["record"]) == {"name"}, answer.text
+    assert client.post(outcome, json=grant, headers=_auth(keys["swj"])).status_code == 409
+    (done,) = [n for n in list_notices(hub, "platform") if n.kind == "application_contest"]
+    assert (done.id, done.status, done.pending_keys) == (asked.id, "resolved", [])
+    (told,) = [n for n in list_notices(hub, "rsj") if n.kind == "application_contest"]
+    assert "同意授权" in told.body and grant["reason"] in told.body
+
+    # Not shared: no agreement grants it; without one, the platform office refers it, naming to whom.
+    barred = _apply(client, keys["mzj"], "wjw.health_record", ["name"], ["query"]).json()
+    assert barred["status"] == "refused"
+    contest_cli = ["applications", "contest", str(barred["id"]), "--consumer", "3", "--reason", "低保核对需要因病支出"]
+    shown = CliRunner().invoke(cli, contest_cli, env={"COLUMNS": "250"})
+    assert shown.exit_code == 0 and "contested" in shown.output, shown.output
+    settle = ["applications", "settle", str(barred["id"]), "--by", "张三", "--reason", "双方未能协商一致"]
+    shown = CliRunner().invoke(cli, [*settle, "--outcome", "granted", "--department", "wjw"])
+    assert shown.exit_code == 1 and "not shared" in shown.output, shown.output
+    shown = CliRunner().invoke(cli, [*settle, "--outcome", "referred"])
+    assert shown.exit_code == 1 and "names the government department" in shown.output, shown.output
+    assert CliRunner().invoke(cli, [*settle, "--outcome", "maybe"]).exit_code == 2
+    shown = CliRunner().invoke(cli, [*settle, "--outcome", "referred", "--referred-to", "市政府办公室"])
+    assert shown.exit_code == 0, shown.output
+    referred = client.get(f"/applications/{barred['id']}", headers=_auth(keys["mzj"])).json()
+    assert (referred["status"], referred["contest"]["referred_to"]) == ("referred", "市政府办公室")
+    assert any("市政府办公室" in n.body for n in list_notices(hub, "mzj") if n.kind == "application_contest")
+
+    # Left past its deadline, the platform office's own notice shows as overdue (it is not told of it);
+    # the applicant then withdraws its contest, and the refusal stands.
+    late = _apply(client, keys["mzj"], "swj.tax_registration", ["taxpayer_status"], ["query"]).json()
+    path = f"/applications/{late['id']}"
+    refuse = {"approve": False, "reason": "用途未说明法定依据"}
+    assert client.post(f"{path}/review", json=refuse, headers=_auth(keys["platform"])).json()["status"] == "refused"
+    assert client.post(f"{path}/contest", json=why, headers=_auth(keys["mzj"])).status_code == 200
+    (overdue,) = [n for n in list_notices(hub, "platform") if n.kind == "application_contest" and n.status == "open"]
+    assert overdue.id in mark_overdue(hub, datetime.now(UTC) + timedelta(days=30))
+    assert [n.status for n in list_notices(hub, "platform") if n.id == overdue.id] == ["overdue"]
+    assert not [n for n in list_notices(hub, "platform") if n.parent_id == overdue.id]  # no escalation to itself
+    back = client.post(f"{path}/withdraw", json={"reason": "已补充依据后重新申请"}, headers=_auth(keys["mzj"]))
+    assert back.status_code == 200, back.text
+    assert (back.json()["status"], back.json()["contest"]["status"]) == ("refused", "withdrawn")
+    assert [n.status for n in list_notices(hub, "platform") if n.id == overdue.id] == ["resolved"]
+    again = client.post(f"{path}/withdraw", json={"reason": "再次撤回异议"}, headers=_auth(keys["mzj"]))
+    assert again.status_code == 409
+
+    steps = audit_rows(
+        hub,
+        "action, department, result",
+        "application_contest",
+        "application_contest_outcome",
+        "application_contest_withdraw",
+    )
+    assert [tuple(r) for r in steps] == [
+        ("application_contest", "rsj", "contested"),
+        ("application_contest_outcome", "swj", "granted"),
+        ("application_contest", "mzj", "contested"),
+        ("application_contest_outcome", "platform", "referred"),
+        ("application_contest", "mzj", "contested"),
+        ("application_contest_withdraw", "mzj", "refused"),
+    ]
+    assert verify_chain(hub).ok
 
 
 def test_verify_and_query_answer_only_what_is_granted_and_are_audited(served) -> None:

@@ -18,7 +18,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
 
@@ -263,7 +263,9 @@ class Application(Base):
     `status` is `review` (the platform office checks it), `provider` (the providing department
     decides), `granted`, `refused` or `withdrawn` (by the applicant, before a decision). Each open step
     has a working-day deadline from the profile; `overdue_at` is set when a step ran past it, and the
-    step counts against its department.
+    step counts against its department. A refusal the applicant contests is `contested` until the
+    contest is settled (`ApplicationContest`): `granted`, `refused` again, or `referred` to the
+    government's coordinating department.
     """
 
     __tablename__ = "applications"
@@ -289,6 +291,30 @@ class Application(Base):
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     decision_reason: Mapped[str | None] = mapped_column(Text)
     notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    contest: Mapped[ApplicationContest | None] = relationship(lazy="selectin", uselist=False)
+
+
+class ApplicationContest(Base):
+    """An applicant's disagreement with the refusal of its application (意见分歧, Lichuan 25; Fushun 18),
+    one per application. The platform office coordinates it with the provider by `deadline`. `status` is
+    `open`, then `granted` (the provider reconsidered: `grant_id`, on the fields and modes agreed),
+    `upheld` (the refusal stands), `referred` (no agreement: `referred_to`, the government department
+    asked to coordinate) or `withdrawn` (by the applicant)."""
+
+    __tablename__ = "application_contests"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    application_id: Mapped[int] = mapped_column(
+        ForeignKey("applications.id", name="fk_application_contests_application_id"), unique=True
+    )
+    reason: Mapped[str] = mapped_column(Text)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    deadline: Mapped[datetime] = mapped_column(UTCDateTime())
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    settled_by: Mapped[str | None] = mapped_column(String(100))
+    settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    outcome_reason: Mapped[str | None] = mapped_column(Text)
+    referred_to: Mapped[str | None] = mapped_column(String(200))
+    grant_id: Mapped[int | None] = mapped_column(Integer)
 
 
 class Grant(Base):

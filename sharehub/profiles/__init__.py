@@ -14,6 +14,7 @@ DEADLINES = (
     "objection",
     "application_review",
     "provider_decision",
+    "application_contest",
     "notify_applicant",
     "direct_grant",
     "conditional_delivery",
