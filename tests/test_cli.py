@@ -51,6 +51,7 @@ def test_demo_prints_landed_stored_and_quarantined_per_resource(tmp_path: Path) 
     tour = done.stdout[done.stdout.index("serving, under grants") :]
     assert '"match": true' in tour and '"birth_date": false' in tour and "sha256 matches" in tour
     assert "403 no grant for wjw.health_record" in tour and "granted, notified" in tour
+    assert "contested, coordination due" in tour and "referred to 市政府办公室" in tour
     assert "entries, intact" in tour
     key = next(w for w in tour.split() if w.startswith("shk_"))
     audit = _sharehub(tmp_path, "audit", "verify")

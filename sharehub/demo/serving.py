@@ -162,6 +162,26 @@ def tour(hub: Hub) -> Tour:
         step(f"query {shown_id} (granted fields, masked)", f"{code} {json.dumps(shown, ensure_ascii=False)}")
         code, refused = api.call("GET", f"/query/wjw.health_record?{query}", mzj)
         step("query wjw.health_record (不予共享, no grant)", f"{code} {refused['detail']}")
+        code, app = api.call(
+            "POST",
+            "/applications",
+            mzj,
+            {
+                "resource_id": "wjw.health_record",
+                "fields": ["id_number", "last_visit"],
+                "modes": ["query"],
+                "purpose": "低保申请人因病支出核实",
+                "valid_until": until,
+            },
+        )
+        step("民政局 applies for wjw.health_record anyway", f"{code} {app['status']}: {app.get('decision_reason')}")
+        why = {"reason": "因病致贫的低保认定须核实病情，请协商提供必要字段"}
+        code, app = api.call("POST", f"/applications/{app['id']}/contest", mzj, why)
+        due = _due(app["contest"]["deadline"]) if code == 200 else app.get("detail")
+        step("民政局 contests the refusal (意见分歧)", f"{code} {app.get('status')}, coordination due {due}")
+        settled = {"outcome": "referred", "reason": "不予共享有法定依据，协商未能一致", "referred_to": "市政府办公室"}
+        code, app = api.call("POST", f"/applications/{app['id']}/contest/outcome", platform, settled)
+        step("平台办 coordinates; no agreement, so it is referred", f"{code} {app.get('status')} to 市政府办公室")
 
         code, app = api.call(
             "POST",
