@@ -105,6 +105,50 @@ def applications_list(
     page_line(found)
 
 
+@applications_app.command("show")
+def applications_show(application_id: int) -> None:
+    """One application whole: what was asked, each step with who took it, when and why, the contest of a
+    refusal, and the grants it gave."""
+    from sharehub.grants import list_applications, list_grants
+
+    hub = _hub()
+    found = list_applications(hub, operator("cli"), only=application_id)
+    if not found:
+        err.print(f"no application {application_id}")
+        raise typer.Exit(code=1)
+    a = found[0]
+
+    def at(moment: datetime | None) -> str:
+        return f"{china_time(moment, '%Y-%m-%d %H:%M')} (Beijing)" if moment else ""
+
+    t = Table.grid(padding=(0, 2))
+    for label, value in (
+        ("application", f"#{a.id}, {a.status}" + (f", due {due_text(a.step_deadline)}" if a.step_deadline else "")),
+        ("applicant", f"{a.department} (consumer #{a.consumer_id}), {at(a.created_at)}"),
+        ("resource", f"{a.resource_id} of {a.provider} ({a.share_type})"),
+        ("fields", ", ".join(a.fields)),
+        ("modes", ", ".join(a.modes)),
+        ("purpose", a.purpose),
+        ("valid until", at(a.valid_until)),
+        ("review", f"{a.reviewed_by}, {at(a.reviewed_at)}: {a.review_reason}" if a.reviewed_at else ""),
+        ("decision", f"{a.decided_by}, {at(a.decided_at)}: {a.decision_reason}" if a.decided_at else ""),
+        ("overdue", f"{at(a.overdue_at)}, against {a.overdue_department}" if a.overdue_at else ""),
+        ("applicant told", at(a.notified_at)),
+    ):
+        if value:
+            t.add_row(label, value)
+    c = a.contest
+    if c is not None:
+        t.add_row("contested", f"{at(c.opened_at)}: {c.reason} (coordination due {due_text(c.deadline)})")
+        if c.settled_at:
+            where = f" to {c.referred_to}" if c.referred_to else ""
+            t.add_row("settled", f"{c.status}{where} by {c.settled_by}, {at(c.settled_at)}: {c.outcome_reason}")
+    for g in list_grants(hub, operator("cli"), application_id=a.id):
+        ended = f", revoked {at(g.revoked_at)}" if g.revoked_at else ""
+        t.add_row(f"grant #{g.id}", f"{', '.join(g.fields)}; {', '.join(g.modes)}; until {at(g.valid_until)}{ended}")
+    out.print(t)
+
+
 @applications_app.command("review")
 def applications_review(
     application_id: int,

@@ -295,10 +295,12 @@ def list_grants(
     only: int | None = None,
     state: str | None = None,
     resource_id: str | None = None,
+    application_id: int | None = None,
 ) -> Page[Grant]:
     """Grants the caller may see, on the same rule as applications. Newest first: a page of `limit` below
     `before`; with `state`, only those `active` (neither revoked nor past `valid_until`), `revoked` or
-    `expired` (run out without a revocation); with `resource_id`, only that resource's."""
+    `expired` (run out without a revocation); with `resource_id`, only that resource's; with
+    `application_id`, those that application gave."""
     now = utcnow()
     with hub.db() as s:
         q = seen_by(hub, caller, select(Grant), Grant.consumer_id, resource=Grant.resource_id)
@@ -310,6 +312,8 @@ def list_grants(
             q = q.where(Grant.revoked_at.is_(None), Grant.valid_until <= now)
         if resource_id is not None:
             q = q.where(Grant.resource_id == resource_id)
+        if application_id is not None:
+            q = q.where(Grant.application_id == application_id)
         return newest_first(s, q, Grant.id, limit, before, only)
 
 

@@ -266,6 +266,12 @@ def test_a_refusal_is_contested_coordinated_and_settled(served) -> None:
     referred = client.get(f"/applications/{barred['id']}", headers=_auth(keys["mzj"])).json()
     assert (referred["status"], referred["contest"]["referred_to"]) == ("referred", "市政府办公室")
     assert any("市政府办公室" in n.body for n in list_notices(hub, "mzj") if n.kind == "application_contest")
+    shown = CliRunner().invoke(cli, ["applications", "show", str(app["id"])], env={"COLUMNS": "250"})
+    assert shown.exit_code == 0 and f"grant #{granted['id']}" in shown.output and "name; query" in shown.output
+    assert "用途与纳税人状态无关" in shown.output and why["reason"] in shown.output, shown.output
+    shown = CliRunner().invoke(cli, ["applications", "show", str(barred["id"])], env={"COLUMNS": "250"})
+    assert "referred to 市政府办公室 by 张三" in shown.output and "grant #" not in shown.output, shown.output
+    assert CliRunner().invoke(cli, ["applications", "show", "9999"]).exit_code == 1
 
     # Left past its deadline, the platform office's own notice shows as overdue (it is not told of it);
     # the applicant then withdraws its contest, and the refusal stands.
