@@ -24,6 +24,7 @@ from sharehub.upstream import (
     Unreachable,
     UpstreamState,
     catalogue,
+    contest,
     decline,
     file_request,
     forward,
@@ -68,7 +69,9 @@ class UpstreamRequestOut(BaseModel):
     modes: list[str]
     purpose: str
     valid_until: Moment
-    status: str = Field(description="collected, declined, forwarded, granted, refused, withdrawn or ended.")
+    status: str = Field(
+        description="collected, declined, forwarded, granted, refused, contested, referred, withdrawn or ended."
+    )
     deadline: Moment = Field(description="When this platform office must forward or decline it.")
     forwarded_at: Moment | None
     upstream_application_id: int | None
@@ -238,6 +241,20 @@ def build_router(get_hub: Callable[..., Any], get_caller: Callable[..., Any], li
     def request_withdraw(hub: HubDep, caller: CallerDep, request_id: RequestId, body: ReasonIn) -> UpstreamRequestOut:
         """The requester takes its request back; upstairs the application is withdrawn or the grant given up."""
         return _out(_upstream(lambda: withdraw(hub, caller, request_id, body.reason)))
+
+    @router.post(
+        "/requests/{request_id}/contest",
+        response_model=UpstreamRequestOut,
+        responses={
+            **UPSTREAM_ERRORS,
+            403: {"description": "Not a consumer"},
+            409: {"description": "Not refused by the upper level"},
+        },
+    )
+    def request_contest(hub: HubDep, caller: CallerDep, request_id: RequestId, body: ReasonIn) -> UpstreamRequestOut:
+        """The requester contests the upper level's refusal (Lichuan 25): the platform office's application
+        upstairs is contested there; sync brings the outcome down."""
+        return _out(_upstream(lambda: contest(hub, caller, request_id, body.reason)))
 
     @router.post(
         "/sync",

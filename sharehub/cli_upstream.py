@@ -162,6 +162,18 @@ def upstream_decline(
     _show([_reaching(lambda: decline(_hub(), operator(by), request_id, reason))])
 
 
+@upstream_app.command("contest")
+def upstream_contest(
+    request_id: int,
+    consumer: Annotated[int, typer.Option(help="The consumer that made the request.")],
+    reason: Annotated[str, typer.Option(help="Why the upper level's refusal is wrong.")],
+) -> None:
+    """Contest the upper level's refusal of a request (Lichuan 25); sync brings the outcome down."""
+    from sharehub.upstream import contest
+
+    _show([_reaching(lambda: contest(_hub(), consumer_caller(consumer), request_id, reason))])
+
+
 @upstream_app.command("withdraw")
 def upstream_withdraw(
     request_id: int,

@@ -25,6 +25,13 @@ here never calls the upper level itself:
    other column is refused. An extract's short-lived download link is the upper level's; its issuance
    and expiry are audited here and there.
 
+4. A requester that disagrees with the upper level's refusal contests it (`POST /upstream/requests/{id}/
+   contest`; Lichuan 25): the platform office's application upstairs is contested there at once, with
+   the department's name and reasons (the office had endorsed the request by forwarding it, and is
+   told). `sync` brings the outcome down: granted (on the fields and modes the upper level's provider
+   agreed, which the request here narrows to), the refusal upheld, or referred to the government
+   department that coordinates.
+
 Every step and every relayed call is written to this platform's audit chain; the upper level audits
 the same calls under the platform office's key. The key is never logged.
 """
@@ -54,7 +61,9 @@ from sharehub.paging import Page, newest_first
 from sharehub.workdays import due_text
 
 log = logging.getLogger(__name__)
-UpstreamState = Literal["collected", "declined", "forwarded", "granted", "refused", "withdrawn", "ended"]
+UpstreamState = Literal[
+    "collected", "declined", "forwarded", "granted", "refused", "contested", "referred", "withdrawn", "ended"
+]
 UPSTREAM_STATES: tuple[str, ...] = get_args(UpstreamState)
 RELAYED_MODES = ("verification", "query", "bulk")
 RULE = "application_review"
@@ -334,22 +343,22 @@ def decline(hub: Hub, caller: Caller, request_id: int, reason: str) -> UpstreamR
 
 
 def withdraw(hub: Hub, caller: Caller, request_id: int, reason: str) -> UpstreamRequest:
-    """The requester takes its request back: at the upper level too, the application is withdrawn, or the
-    grant given up (its purpose served)."""
+    """The requester takes its request back: at the upper level too, the application (or its contest) is
+    withdrawn, or the grant given up (its purpose served)."""
     if caller.role != "consumer":
         raise Forbidden("only the consumer that made a request withdraws it")
     if len(reason.strip()) < 4:
         raise GrantError("a withdrawal states its reason")
     with hub.db() as s:
         request = _mine(s, caller, request_id)
-        if request.status not in ("collected", "forwarded", "granted"):
+        if request.status not in ("collected", "forwarded", "granted", "contested"):
             raise WrongState(f"upstream request {request_id} is already {request.status}")
         application_id = request.upstream_application_id
     if application_id is not None:  # where it stands upstairs now, whatever the last sync saw
         up = Upstream(hub)
         said = {"reason": f"下级部门撤回：{reason.strip()}"}
         application = up.json("GET", f"/applications/{application_id}")
-        if application["status"] in ("review", "provider"):
+        if application["status"] in ("review", "provider", "contested"):  # a contest: the refusal then stands
             up.json("POST", f"/applications/{application_id}/withdraw", json=said)
         elif application["status"] == "granted":
             grant_id = _grant_of(up, application_id)
@@ -368,6 +377,52 @@ def withdraw(hub: Hub, caller: Caller, request_id: int, reason: str) -> Upstream
     return request
 
 
+def contest(hub: Hub, caller: Caller, request_id: int, reason: str) -> UpstreamRequest:
+    """The requester disagrees with the upper level's refusal: the platform office's application upstairs
+    is contested there, naming the department and its reasons, and the office is told. A contest that
+    reached the upper level but was not recorded here is found there again (409), not made twice."""
+    if caller.role != "consumer":
+        raise Forbidden("only the consumer that made a request contests its refusal")
+    if len(reason.strip()) < 4:
+        raise GrantError("a contest states why the refusal is wrong")
+    with hub.db() as s:
+        request = _mine(s, caller, request_id)
+        if request.status != "refused" or request.upstream_application_id is None:
+            raise WrongState(
+                f"upstream request {request_id} is {request.status}: only a refusal by the upper level is contested"
+            )
+        application_id = request.upstream_application_id
+        said = {"reason": f"{hub.catalogue.departments[request.department].name}：{reason.strip()}"}
+    up = Upstream(hub)
+    try:
+        application = up.json("POST", f"/applications/{application_id}/contest", json=said)
+    except Refused as exc:
+        application = up.json("GET", f"/applications/{application_id}") if exc.status == 409 else {}
+        if not application.get("contest"):
+            raise
+    now = utcnow()
+    with hub.db() as s:
+        request = _mine(s, caller, request_id)
+        request.status, request.upstream_status, request.synced_at = "contested", str(application["status"]), now
+        tell(
+            s,
+            kind="upstream_request",
+            department=PLATFORM,
+            resource_id=request.resource_id,
+            subject=(
+                f"[sharehub] 跨层级共享申请 #{request.id}（{request.resource_id}）："
+                f"{request.department} 对上级不予同意提出异议"
+            ),
+            body=(
+                f"平台管理部门：\n\n{request.department} 对{up.name}就上级申请 #{application_id} 的不予同意有异议，"
+                f"已以本平台名义向{up.name}提出，理由：{reason.strip()}。协商结果由同步带回。"
+            ),
+            recipient=hub.settings.platform_email,
+        )
+    audit.record(hub, "upstream_contest", caller, request.resource_id, result="contested", detail=f"#{request_id}")
+    return request
+
+
 def _follow(hub: Hub, up: Upstream, request: UpstreamRequest, application: dict[str, Any], now: datetime) -> None:
     """Take in where the upper-level application stands (and, once granted, its grant)."""
     request.upstream_status = str(application["status"])
@@ -377,11 +432,17 @@ def _follow(hub: Hub, up: Upstream, request: UpstreamRequest, application: dict[
     if application["status"] == "granted":
         if request.upstream_grant_id is None:
             request.upstream_grant_id = _grant_of(up, int(application["id"]))
-        if request.status in ("collected", "forwarded"):
+        if request.status in ("collected", "forwarded", "contested"):
             request.status, request.decided_at = "granted", now
     elif application["status"] in ("refused", "withdrawn") and request.status in ("collected", "forwarded"):
         request.status, request.decided_at = "refused", now
         request.reason = application.get("decision_reason") or application.get("review_reason") or "上级未予同意"
+    elif request.status == "contested" and application["status"] in ("refused", "referred"):
+        settled = application.get("contest") or {}
+        request.status, request.decided_at = str(application["status"]), now
+        request.reason = str(settled.get("outcome_reason") or "上级维持不予同意")
+        if application["status"] == "referred":
+            request.reason = f"已提请{settled.get('referred_to')}协调：{request.reason}"
 
 
 def _marker(request_id: int) -> str:
@@ -420,7 +481,7 @@ class Synced:
 
 
 def sync(hub: Hub, caller: Caller) -> Synced:
-    """Follow every forwarded or granted request, and every open objection, upstairs; what changed (each
+    """Follow every forwarded, granted or contested request, and every open objection, upstairs; what changed (each
     department told). One that the upper level refuses to show (a 4xx) stays as it was and is logged, by
     id; an upper level that does not answer stops the sync (Unreachable), to be run again."""
     if caller.role != "platform":
@@ -428,7 +489,9 @@ def sync(hub: Hub, caller: Caller) -> Synced:
     up = Upstream(hub)
     with hub.db() as s:
         open_ids = list(
-            s.scalars(select(UpstreamRequest.id).where(UpstreamRequest.status.in_(("forwarded", "granted"))))
+            s.scalars(
+                select(UpstreamRequest.id).where(UpstreamRequest.status.in_(("forwarded", "granted", "contested")))
+            )
         )
     changed = []
     for request_id in open_ids:
@@ -446,6 +509,10 @@ def sync(hub: Hub, caller: Caller) -> Synced:
                 log.warning("upstream request %d: the upper level refused to show it (HTTP %d)", request_id, exc.status)
                 continue
             if request.status == "granted" and grant:
+                # What the upper level granted is what is relayed: no more than it agreed (after a contest,
+                # perhaps fewer fields or modes than were asked for).
+                request.fields = [f for f in request.fields if f in grant["fields"]]
+                request.modes = [m for m in request.modes if m in grant["modes"]]
                 if grant.get("revoked_at") or datetime.fromisoformat(grant["valid_until"]) <= now:
                     request.status, request.decided_at = "ended", now
                     request.reason = "上级已撤销授权" if grant.get("revoked_at") else "上级授权已到期"
@@ -454,6 +521,7 @@ def sync(hub: Hub, caller: Caller) -> Synced:
                 outcome = {
                     "granted": f"{up.name}已同意，可经本平台调用（/upstream/verify、query、bulk）",
                     "refused": f"{up.name}不予同意，理由：{request.reason}",
+                    "referred": f"{up.name}协商未能一致，{request.reason}",
                     "ended": f"{up.name}的授权已终止：{request.reason}",
                 }[request.status]
                 _tell_requester(hub, s, request, outcome)

@@ -24,7 +24,7 @@ from sharehub.cli import app as cli
 from sharehub.consumers import add_consumer
 from sharehub.demo.build import build_sources
 from sharehub.hub import Hub
-from sharehub.metadata.models import Notice
+from sharehub.metadata.models import Notice, UpstreamRequest
 from sharehub.notices import mark_overdue
 from sharehub.pipeline.run import run_resource
 from sharehub.pipeline.tasks import upstream_sync_task
@@ -388,3 +388,113 @@ def _person(hub: Hub) -> dict[str, str]:
     assert table is not None
     rows = table.to_pyarrow_dataset().to_table(columns=["id_number", "name", "sex"]).to_pylist()
     return min((r for r in rows if r["name"] and len(r["name"]) == 3 and r["sex"]), key=lambda r: r["id_number"])
+
+
+def test_a_refusal_upstairs_is_contested_through_the_platform_of_its_own_level(province, county) -> None:
+    """Lichuan 25 across levels: a department contests the upper level's refusal here; the platform office's
+    application upstairs is contested there, once even when retried, and sync brings each outcome down: a
+    grant on what the upper level's provider agreed (the request narrows to it), or a referral."""
+    up_hub, up_url, up_keys = province
+    hub, client, keys = county
+    why = {"reason": "低保认定须核实家庭成员参保状态"}
+    asked = _request(
+        client,
+        keys["mzj"],
+        "rsj.insurance_enrolment",
+        ["id_number", "insurance_type", "name", "status"],
+        ["query", "bulk"],
+    ).json()
+    path = f"/upstream/requests/{asked['id']}"
+    application = client.post(f"{path}/forward", headers=_auth(keys["platform"])).json()["upstream_application_id"]
+    with httpx.Client(base_url=up_url, timeout=30) as up:
+        passed = {"approve": True, "reason": "符合规范"}
+        assert up.post(
+            f"/applications/{application}/review", json=passed, headers=_auth(up_keys["platform"])
+        ).is_success
+        no = {"approve": False, "reason": "姓名不在共享范围"}
+        assert up.post(f"/applications/{application}/decision", json=no, headers=_auth(up_keys["rsj"])).is_success
+        assert client.post(f"{path}/contest", json=why, headers=_auth(keys["mzj"])).status_code == 409  # not synced yet
+        assert client.post("/upstream/sync", headers=_auth(keys["platform"])).status_code == 200
+        refused = client.get(path, headers=_auth(keys["mzj"])).json()
+        assert refused["status"] == "refused" and no["reason"] in refused["reason"]
+        assert client.post(f"{path}/contest", json=why, headers=_auth(keys["wjw"])).status_code == 404
+        assert client.post(f"{path}/contest", json=why, headers=_auth(keys["platform"])).status_code == 403
+        contested = client.post(f"{path}/contest", json=why, headers=_auth(keys["mzj"]))
+        assert contested.status_code == 200 and contested.json()["status"] == "contested", contested.text
+        there = up.get(f"/applications/{application}", headers=_auth(up_keys["platform"])).json()
+        assert there["status"] == "contested" and there["contest"]["reason"].endswith(why["reason"])
+        assert "民政" in there["contest"]["reason"]
+        # A contest that went up but was not recorded here is found upstairs again on the retry.
+        with hub.db() as s:
+            s.get(UpstreamRequest, asked["id"]).status = "refused"
+        assert client.post(f"{path}/contest", json=why, headers=_auth(keys["mzj"])).json()["status"] == "contested"
+        assert any("提出异议" in n.subject for n in _notices(hub, "platform"))
+
+        agreed = {"outcome": "granted", "reason": "协商后不含姓名", "fields": ["id_number", "insurance_type", "status"]}
+        agreed["modes"] = ["query"]
+        settled = up.post(f"/applications/{application}/contest/outcome", json=agreed, headers=_auth(up_keys["rsj"]))
+        assert settled.is_success, settled.text
+        assert [r["id"] for r in client.post("/upstream/sync", headers=_auth(keys["platform"])).json()["requests"]] == [
+            asked["id"]
+        ]
+        now = client.get(path, headers=_auth(keys["mzj"])).json()
+        assert (now["status"], now["fields"], now["modes"]) == ("granted", agreed["fields"], ["query"])
+        assert any("已同意" in n.subject for n in _notices(hub, "mzj"))
+        enrolled = _enrolled(up_hub)
+        answer = client.get("/upstream/query/rsj.insurance_enrolment", params=enrolled, headers=_auth(keys["mzj"]))
+        assert answer.status_code == 200 and set(answer.json()["record"]) <= set(agreed["fields"]), answer.text
+        assert "name" not in answer.json()["record"]
+        bulk = client.post("/upstream/bulk/rsj.insurance_enrolment", json={}, headers=_auth(keys["mzj"]))
+        assert bulk.status_code == 403
+
+        # Refused at review, contested through the CLI, referred upstairs; the DAG's sync brings it down.
+        other = _request(client, keys["wjw"], "rsj.insurance_enrolment", ["id_number"], ["query"], "家医签约参保核对")
+        second = client.post(f"/upstream/requests/{other.json()['id']}/forward", headers=_auth(keys["platform"])).json()
+        no = {"approve": False, "reason": "用途不明确"}
+        upstairs = f"/applications/{second['upstream_application_id']}"
+        assert up.post(f"{upstairs}/review", json=no, headers=_auth(up_keys["platform"])).is_success
+        assert upstream_sync_task()["changed"] == 1
+        said = ["upstream", "contest", str(second["id"]), "--consumer", "3", "--reason", "家医签约须核实参保"]
+        shown = CliRunner().invoke(cli, said, env={"COLUMNS": "200"})
+        assert shown.exit_code == 0 and "contested" in shown.output, shown.output
+        referred = {"outcome": "referred", "reason": "协商未能一致", "referred_to": "省政府办公厅"}
+        assert up.post(f"{upstairs}/contest/outcome", json=referred, headers=_auth(up_keys["platform"])).is_success
+        assert upstream_sync_task()["changed"] == 1
+        ended = client.get(f"/upstream/requests/{second['id']}", headers=_auth(keys["wjw"])).json()
+        assert ended["status"] == "referred" and "省政府办公厅" in ended["reason"]
+        assert any("省政府办公厅" in n.body for n in _notices(hub, "wjw"))
+
+        # Withdrawing a contested request withdraws the contest upstairs: the refusal there stands.
+        third = _request(client, keys["mzj"], "rsj.insurance_enrolment", ["status"], ["query"], "低保复核参保核对")
+        sent = client.post(f"/upstream/requests/{third.json()['id']}/forward", headers=_auth(keys["platform"])).json()
+        upstairs = f"/applications/{sent['upstream_application_id']}"
+        assert up.post(f"{upstairs}/review", json=no, headers=_auth(up_keys["platform"])).is_success
+        assert upstream_sync_task()["changed"] == 1
+        path = f"/upstream/requests/{sent['id']}"
+        assert client.post(f"{path}/contest", json=why, headers=_auth(keys["mzj"])).status_code == 200
+        gone = client.post(f"{path}/withdraw", json={"reason": "已另行核实"}, headers=_auth(keys["mzj"]))
+        assert gone.status_code == 200 and gone.json()["status"] == "withdrawn", gone.text
+        there = up.get(upstairs, headers=_auth(up_keys["platform"])).json()
+        assert (there["status"], there["contest"]["status"]) == ("refused", "withdrawn")
+
+    here = audit_rows(hub, "action, department, result", "upstream_contest")
+    assert here == [("upstream_contest", d, "contested") for d in ("mzj", "mzj", "wjw", "mzj")]
+    there = audit_rows(up_hub, "action, department, result", "application_contest")
+    assert there == [("application_contest", "lichuan", "contested")] * 3
+    assert verify_chain(hub).ok and verify_chain(up_hub).ok
+
+
+def _notices(hub: Hub, department: str) -> list[Notice]:
+    with hub.db() as s:
+        return list(s.query(Notice).filter_by(department=department, kind="upstream_request"))
+
+
+def _enrolled(hub: Hub) -> dict[str, str]:
+    """The key of one enrolment in the province's insurance store."""
+    from warehouse.delta import open_table
+
+    res = hub.catalogue.resource("rsj.insurance_enrolment")
+    table = open_table(hub.store.uri(res.store_path), hub.store.delta_options())
+    assert table is not None
+    row = table.to_pyarrow_dataset().head(1, columns=["id_number", "insurance_type"]).to_pylist()[0]
+    return {"id_number": row["id_number"], "insurance_type": row["insurance_type"]}

@@ -456,7 +456,8 @@ class UpstreamRequest(Base):
     modes: Mapped[list[str]] = mapped_column(JSON)
     purpose: Mapped[str] = mapped_column(Text)
     valid_until: Mapped[datetime] = mapped_column(UTCDateTime())
-    # collected, declined (by this platform), forwarded, granted, refused (upstream), withdrawn, ended
+    # collected, declined (by this platform), forwarded, granted, refused (upstream), contested, referred,
+    # withdrawn, ended
     status: Mapped[str] = mapped_column(String(20), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     deadline: Mapped[datetime] = mapped_column(UTCDateTime())  # for this platform office to forward or decline
