@@ -149,6 +149,7 @@ def settle(
         if grant is not None:
             said += f"（授权 #{grant.id}：字段 {', '.join(grant.fields)}；方式 {', '.join(grant.modes)}）"
         _tell(hub, s, app.department, app, f"您对数据申请 #{app.id}（{app.resource_id}）的异议：{said}。")
+        app.notified_at = now  # the applicant is told of the outcome, as of a decision
         if caller.department != app.provider:
             _tell(hub, s, app.provider, app, f"数据申请 #{app.id}（{app.resource_id}）的意见分歧：{said}。")
     audit.record(hub, "application_contest_outcome", caller, app.resource_id, result=outcome, detail=f"#{app.id}")

@@ -237,6 +237,7 @@ def test_a_refusal_is_contested_coordinated_and_settled(served) -> None:
     assert settled.status_code == 200, settled.text
     body = settled.json()
     assert (body["status"], body["contest"]["status"]) == ("granted", "granted")
+    assert body["notified_at"] == body["contest"]["settled_at"]
     assert body["contest"]["settled_by"] == "税务局"
     granted = client.get(f"/grants/{body['contest']['grant_id']}", headers=_auth(keys["rsj"])).json()
     assert (granted["fields"], granted["modes"], granted["application_id"]) == (["name"], ["query"], app["id"])
