@@ -24,7 +24,7 @@ from fastapi.responses import StreamingResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field, ValidationError
 
-from api.errors import step
+from api.errors import notice_step, step
 from api.paging import PAGED, ConflictPage, ListPage, paged
 from api.schemas import BulkIn, Moment, ObjectionIn, VerifyIn
 from api.sharing import build_router as build_sharing_router
@@ -95,7 +95,6 @@ from sharehub.stats import department_stats
 
 _hubs: dict[int, tuple[Settings, Hub]] = {}
 _Model = TypeVar("_Model", bound=BaseModel)
-_Step = TypeVar("_Step")
 _Row = TypeVar("_Row")
 
 
@@ -877,7 +876,7 @@ def create_app() -> FastAPI:
     )
     def notice(hub: HubDep, caller: DepartmentDep, notice_id: PathId) -> NoticeDetail:
         """One notice with every key still pending on it: what the department has to correct."""
-        found = _noticestep(lambda: get_notice(hub, notice_id, _department_of(caller)))
+        found = notice_step(lambda: get_notice(hub, notice_id, _department_of(caller)))
         reasons = pending_reasons(hub, found)
         return NoticeDetail(
             **_notice_out(found).model_dump(),
@@ -894,7 +893,7 @@ def create_app() -> FastAPI:
     )
     def notice_ack(hub: HubDep, caller: ProviderDep, notice_id: PathId) -> NoticeOut:
         """The department has seen its notice and is working on it."""
-        return _notice_out(_noticestep(lambda: acknowledge(hub, notice_id, caller.department, actor=caller)))
+        return _notice_out(notice_step(lambda: acknowledge(hub, notice_id, caller.department, actor=caller)))
 
     @app.post(
         "/notices/{notice_id}/disputes",
@@ -910,7 +909,7 @@ def create_app() -> FastAPI:
     def notice_dispute(hub: HubDep, caller: ProviderDep, notice_id: PathId, body: DisputeIn) -> NoticeOut:
         """Hold a quarantined row correct and the rule wrong: it leaves the notice until the platform office
         decides (accepted: the rule is waived for that row; rejected: it is back on the notice)."""
-        made = _noticestep(lambda: dispute(hub, notice_id, body.key, body.reason, caller.department, actor=caller))
+        made = notice_step(lambda: dispute(hub, notice_id, body.key, body.reason, caller.department, actor=caller))
         return _notice_out(made)
 
     @app.get(
@@ -961,7 +960,7 @@ def create_app() -> FastAPI:
         """The platform office's review of a disputed row: accepted, the rules it failed are waived for that
         row from the next run; rejected, the row is back on its notice (reopened if it had closed). The twin
         of `sharehub notices decide`."""
-        decided = _noticestep(lambda: decide_dispute(hub, dispute_id, actor=caller, **body.model_dump()))
+        decided = notice_step(lambda: decide_dispute(hub, dispute_id, actor=caller, **body.model_dump()))
         return DisputeOut.model_validate(decided, from_attributes=True)
 
     @app.get("/catalogue", response_model=list[ResourceOut], tags=["catalogue"])
@@ -1573,7 +1572,7 @@ def create_app() -> FastAPI:
         """The department holds its value right, with reasons: the conflict goes under verification for the
         platform office to decide. (A department that corrects its copy needs no reply: the next check
         closes the conflict.)"""
-        step = _noticestep(
+        step = notice_step(
             lambda: reply_conflict(hub, conflict_id, department=caller.department, actor=caller, **body.model_dump())
         )
         return ConflictOut.model_validate(step, from_attributes=True)
@@ -1592,7 +1591,7 @@ def create_app() -> FastAPI:
     def conflicts_verify(hub: HubDep, caller: CallerDep, body: ConflictsVerifyIn) -> list[ConflictOut]:
         """Take conflicts up for verification (核实), all of them or none; optionally ask the authoritative
         department to check its value. The twin of `sharehub conflicts verify`."""
-        rows = _noticestep(
+        rows = notice_step(
             lambda: verify_conflicts(
                 hub,
                 list(dict.fromkeys(body.conflict_ids)),
@@ -1619,7 +1618,7 @@ def create_app() -> FastAPI:
         (one notice to correct, listing the entities), not once per conflict. The twin of `sharehub
         conflicts decide ID…`."""
         decided = body.model_dump(exclude={"conflict_ids"})
-        rows = _noticestep(lambda: decide_conflicts(hub, body.conflict_ids, actor=caller, **decided))
+        rows = notice_step(lambda: decide_conflicts(hub, body.conflict_ids, actor=caller, **decided))
         return [ConflictOut.model_validate(r, from_attributes=True) for r in rows]
 
     @app.post(
@@ -1636,7 +1635,7 @@ def create_app() -> FastAPI:
     def conflict_decision(hub: HubDep, caller: CallerDep, conflict_id: PathId, body: DecisionIn) -> ConflictOut:
         """Record which value is right, who decided and why; the notices on it settle. The twin of
         `sharehub conflicts decide`."""
-        step = _noticestep(lambda: decide_conflict(hub, conflict_id, actor=caller, **body.model_dump()))
+        step = notice_step(lambda: decide_conflict(hub, conflict_id, actor=caller, **body.model_dump()))
         return ConflictOut.model_validate(step, from_attributes=True)
 
     @app.get(
@@ -1841,18 +1840,6 @@ def _parse(model: type[_Model], raw: bytes) -> _Model:
     except ValidationError as exc:
         errors = [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
         raise RequestValidationError(errors, body=raw) from None
-
-
-def _noticestep(action: Callable[[], _Step]) -> _Step:
-    """Run a step on a notice or a conflict, turning its refusals into 403 / 404 / 422 with the reason."""
-    try:
-        return action()
-    except PermissionError as exc:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from None
-    except LookupError as exc:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
-    except ValueError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
 
 
 def _one(page: Page[_Row], what: str, row_id: int) -> _Row:

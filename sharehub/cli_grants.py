@@ -15,7 +15,11 @@ from rich.table import Table
 
 from sharehub.console import (
     Before,
+    Fields,
     Limit,
+    Modes,
+    Purpose,
+    ValidUntil,
     comma_list,
     consumer_caller,
     err,
@@ -70,17 +74,17 @@ def _reason(a: Any) -> str:
 def applications_apply(
     resource_id: str,
     consumer: Annotated[int, typer.Option(help="The applying consumer's id (sharehub consumers list).")],
-    fields: Annotated[str, typer.Option(help="Comma-separated fields.")],
-    modes: Annotated[str, typer.Option(help="Comma-separated: verification, query, bulk.")],
-    purpose: Annotated[str, typer.Option(help="What the data is for (用途).")],
-    valid_until: Annotated[datetime, typer.Option(help="Last day of use, e.g. 2027-12-31.")],
+    fields: Fields,
+    modes: Modes,
+    purpose: Purpose,
+    valid_until: ValidUntil,
 ) -> None:
     """Apply for data; unconditional resources are granted at once, not-shared ones refused with the legal basis."""
     from sharehub.grants import apply
 
     caller = consumer_caller(consumer)
     until = last_moment(valid_until)
-    made = run_step(lambda: apply(_hub(), caller, resource_id, comma_list(fields), modes.split(","), purpose, until))
+    made = run_step(lambda: apply(_hub(), caller, resource_id, comma_list(fields), comma_list(modes), purpose, until))
     _show([made])
 
 

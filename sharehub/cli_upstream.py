@@ -7,7 +7,6 @@ files and withdraws its own. The twins of the `/upstream` routes.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
@@ -15,7 +14,11 @@ from rich.table import Table
 
 from sharehub.console import (
     Before,
+    Fields,
     Limit,
+    Modes,
+    Purpose,
+    ValidUntil,
     comma_list,
     consumer_caller,
     err,
@@ -105,10 +108,10 @@ def upstream_catalogue() -> None:
 def upstream_request(
     resource_id: Annotated[str, typer.Argument(help="The resource id in the upper level's catalogue.")],
     consumer: Annotated[int, typer.Option(help="The requesting consumer's id (sharehub consumers list).")],
-    fields: Annotated[str, typer.Option(help="Comma-separated fields.")],
-    modes: Annotated[str, typer.Option(help="Comma-separated: verification, query, bulk.")],
-    purpose: Annotated[str, typer.Option(help="What the data is for (用途).")],
-    valid_until: Annotated[datetime, typer.Option(help="Last day of use, e.g. 2027-12-31.")],
+    fields: Fields,
+    modes: Modes,
+    purpose: Purpose,
+    valid_until: ValidUntil,
 ) -> None:
     """Request upper-level data for a consumer; the platform office is asked to forward it."""
     from sharehub.upstream import file_request

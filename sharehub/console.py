@@ -36,6 +36,12 @@ Before = Annotated[
     int | None, typer.Option(min=1, help="Only ids below this one: the next page, as the line under a list names it.")
 ]
 
+# What an application for data names, here and upstairs (`applications apply`, `upstream request`).
+Fields = Annotated[str, typer.Option(help="Comma-separated fields.")]
+Modes = Annotated[str, typer.Option(help="Comma-separated: verification, query, bulk.")]
+Purpose = Annotated[str, typer.Option(help="What the data is for (用途).")]
+ValidUntil = Annotated[datetime, typer.Option(help="Last day of use, e.g. 2027-12-31.")]
+
 
 def page_line(page: Page[Any]) -> None:
     """How many of how many the list showed, and the option that shows the next page."""

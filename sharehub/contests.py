@@ -39,7 +39,7 @@ from sharehub.grants import (
 )
 from sharehub.hub import Hub
 from sharehub.metadata.models import Application, ApplicationContest, Grant, utcnow
-from sharehub.notices import ask, tell
+from sharehub.notices import addressee, ask, resolve, tell
 from sharehub.workdays import due_text
 
 RULE = "application_contest"
@@ -144,7 +144,7 @@ def settle(
         contest.status, contest.settled_by, contest.settled_at = outcome, caller.name, now
         contest.outcome_reason = reason.strip()
         for asked in asking(s, app, "application_contest", PLATFORM):
-            asked.status, asked.resolved_at, asked.pending_keys = "resolved", now, []
+            resolve(asked, now)
         said = f"{_SAID[outcome]}{contest.referred_to or ''}协调，理由：{contest.outcome_reason}"
         if grant is not None:
             said += f"（授权 #{grant.id}：字段 {', '.join(grant.fields)}；方式 {', '.join(grant.modes)}）"
@@ -165,7 +165,7 @@ def withdraw_contest(s: Session, app: Application, now: datetime, reason: str) -
     contest.status, contest.settled_by, contest.settled_at = "withdrawn", app.department, now
     contest.outcome_reason = f"申请人撤回异议：{reason.strip()}"
     for asked in asking(s, app, "application_contest", PLATFORM):
-        asked.status, asked.resolved_at, asked.pending_keys = "resolved", now, []
+        resolve(asked, now)
 
 
 def _sees(caller: Caller, app: Application) -> bool:
@@ -193,13 +193,13 @@ def _grant_agreed(
 
 
 def _tell(hub: Hub, s: Session, department: str, app: Application, text: str) -> None:
-    dept = hub.catalogue.departments.get(department)
+    name, recipient = addressee(hub, department)
     tell(
         s,
         kind="application_contest",
         department=department,
         resource_id=app.resource_id,
         subject=f"[sharehub] 数据申请 #{app.id}（{app.resource_id}）意见分歧",
-        body=f"{dept.name if dept else department}：\n\n{text}",
-        recipient=dept.contact_email if dept else hub.settings.platform_email,
+        body=f"{name}：\n\n{text}",
+        recipient=recipient,
     )

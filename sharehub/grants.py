@@ -24,7 +24,7 @@ from sharehub.consumers import PLATFORM, Caller
 from sharehub.hub import Hub
 from sharehub.metadata import fast
 from sharehub.metadata.models import Application, Consumer, Grant, Notice, utcnow
-from sharehub.notices import ask, file_notice, tell
+from sharehub.notices import addressee, ask, file_notice, resolve, tell
 from sharehub.paging import Page, newest_first
 from sharehub.workdays import china_time, due_text
 
@@ -154,7 +154,7 @@ def decide(hub: Hub, caller: Caller, application_id: int, approve: bool, reason:
             _refuse(s, app, caller.name, reason, now)
         _tell_applicant(hub, s, app)
         for asked in _provider_notices(s, app):  # answered: the provider's notice is done
-            asked.status, asked.resolved_at, asked.pending_keys = "resolved", now, []
+            resolve(asked, now)
     audit.record(hub, "application_decision", caller, app.resource_id, result=app.status, detail=f"#{app.id}")
     audit_grant(hub, grant, caller.name)
     return app
@@ -184,7 +184,7 @@ def withdraw(hub: Hub, caller: Caller, application_id: int, reason: str) -> Appl
             app.status, app.step_deadline = "withdrawn", None
             app.decided_by, app.decided_at, app.decision_reason = caller.name, now, f"申请人撤回：{reason.strip()}"
             for asked in _provider_notices(s, app):
-                asked.status, asked.resolved_at, asked.pending_keys = "resolved", now, []
+                resolve(asked, now)
     action = "application_contest_withdraw" if contested else "application_withdraw"
     audit.record(hub, action, caller, app.resource_id, result=app.status, detail=f"#{app.id}")
     return app
@@ -442,7 +442,7 @@ def _settle_reminders(s: Session, now: datetime, resource_id: str | None = None)
     for notice in s.scalars(q if resource_id is None else q.where(Notice.resource_id == resource_id)):
         grant = s.get(Grant, int(notice.pending_keys[0])) if notice.pending_keys else None
         if grant is None or grant.valid_until <= now or grant.revoked_at is not None or _renewed(s, grant):
-            notice.status, notice.resolved_at, notice.pending_keys = "resolved", now, []
+            resolve(notice, now)
 
 
 _STEP_NAME = {"review": "平台审核", "provider": "提供部门授权"}
@@ -556,7 +556,7 @@ def _provider_notices(s: Session, app: Application) -> list[Notice]:
 
 def _tell_applicant(hub: Hub, s: Session, app: Application) -> None:
     """The third step: the applicant learns the outcome and the reasons (in the same transaction)."""
-    dept = hub.catalogue.departments.get(app.department)
+    name, recipient = addressee(hub, app.department)
     outcome = "已授权" if app.status == "granted" else f"未获同意，理由：{app.decision_reason}"
     told = tell(
         s,
@@ -564,7 +564,7 @@ def _tell_applicant(hub: Hub, s: Session, app: Application) -> None:
         department=app.department,
         resource_id=app.resource_id,
         subject=f"[sharehub] 数据申请 #{app.id}（{app.resource_id}）{outcome[:40]}",
-        body=f"{dept.name if dept else app.department}：\n\n您对 {app.resource_id} 的数据申请 #{app.id} {outcome}。",
-        recipient=dept.contact_email if dept else hub.settings.platform_email,
+        body=f"{name}：\n\n您对 {app.resource_id} 的数据申请 #{app.id} {outcome}。",
+        recipient=recipient,
     )
     app.notified_at = told.created_at

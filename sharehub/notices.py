@@ -91,6 +91,25 @@ def ask(
     return file_notice(s, notice, recipient)
 
 
+def resolve(notice: Notice | None, now: datetime) -> None:
+    """A notice whose question was answered (or no longer stands): resolved, nothing left pending. A notice
+    resolved already keeps its time, and none (a step that asked nobody) is nothing to do."""
+    if notice is not None and notice.status != "resolved":
+        notice.status, notice.resolved_at, notice.pending_keys = "resolved", now, []
+
+
+def resolve_id(s: Session, notice_id: int | None, now: datetime) -> None:
+    """`resolve` the notice with this id, where a step recorded one."""
+    resolve(s.get(Notice, notice_id) if notice_id else None, now)
+
+
+def addressee(hub: Hub, department: str) -> tuple[str, str]:
+    """How a notice to a department opens and where its e-mail goes: the catalogue's name and contact, or,
+    for a department the catalogue does not list, its id and the platform office's address."""
+    dept = hub.catalogue.departments.get(department)
+    return (dept.name, dept.contact_email) if dept else (department, hub.settings.platform_email)
+
+
 def tell(
     s: Session, *, kind: str, department: str, resource_id: str, subject: str, body: str, recipient: str
 ) -> Notice:

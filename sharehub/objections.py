@@ -20,8 +20,8 @@ from sharehub.grants import Forbidden, GrantError, NotFound, WrongState, active_
 from sharehub.hub import Hub
 from sharehub.masking import mask_field
 from sharehub.metadata import fast
-from sharehub.metadata.models import Notice, Objection, utcnow
-from sharehub.notices import ask, tell
+from sharehub.metadata.models import Objection, utcnow
+from sharehub.notices import addressee, ask, resolve_id, tell
 from sharehub.paging import Page, newest_first
 from sharehub.service import request_key
 from sharehub.serving import SEP, key_of
@@ -126,10 +126,8 @@ def answer(hub: Hub, caller: Caller, objection_id: int, outcome: str, reason: st
             raise WrongState(f"objection {objection_id} is already {objection.status}")
         objection.status, objection.answered_by, objection.answered_at = outcome, caller.name, now
         objection.answer = reason.strip()
-        asked = s.get(Notice, objection.notice_id) if objection.notice_id else None
-        if asked is not None:
-            asked.status, asked.resolved_at, asked.pending_keys = "resolved", now, []
-        dept = hub.catalogue.departments.get(objection.department)
+        resolve_id(s, objection.notice_id, now)
+        _, recipient = addressee(hub, objection.department)
         word = "已更正，下一次更新后生效" if outcome == "corrected" else "经核实无误"
         tell(
             s,
@@ -141,7 +139,7 @@ def answer(hub: Hub, caller: Caller, objection_id: int, outcome: str, reason: st
                 f"您对 {objection.resource_id} 提出的疑义 #{objection.id}：{word}。"
                 f"{objection.provider} 的说明：{objection.answer}"
             ),
-            recipient=dept.contact_email if dept else hub.settings.platform_email,
+            recipient=recipient,
         )
     audit.record(
         hub,

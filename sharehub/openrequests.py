@@ -31,8 +31,8 @@ from sharehub import audit
 from sharehub.consumers import PLATFORM, Caller
 from sharehub.grants import Forbidden, GrantError, NotFound, WrongState
 from sharehub.hub import Hub
-from sharehub.metadata.models import Notice, OpenRequest, utcnow
-from sharehub.notices import ask, tell
+from sharehub.metadata.models import OpenRequest, utcnow
+from sharehub.notices import ask, resolve_id, tell
 from sharehub.opendata import PREFIX, open_fields, write_dataset
 from sharehub.paging import Page, newest_first
 from sharehub.workdays import due_text
@@ -170,9 +170,7 @@ def decide_request(hub: Hub, caller: Caller, request_id: int, approve: bool, rea
             if manifest is not None:
                 request.dataset, request.store_version = f"{folder}/data.parquet", int(manifest["store_version"])
                 request.rows, request.sha256 = int(manifest["rows"]), str(manifest["sha256"])
-            asked = s.get(Notice, request.notice_id) if request.notice_id else None
-            if asked is not None:
-                asked.status, asked.resolved_at, asked.pending_keys = "resolved", now, []
+            resolve_id(s, request.notice_id, now)
             _tell_platform(hub, s, request)
     except BaseException:
         if manifest is not None:
@@ -206,9 +204,7 @@ def withdraw_request(hub: Hub, caller: Caller, request_id: int, reason: str) -> 
             raise WrongState(f"open-data request {request_id} is already {request.status}")
         request.status, request.decided_by, request.decided_at = "withdrawn", caller.name, now
         request.reason = f"申请人撤回：{reason.strip()}"
-        asked = s.get(Notice, request.notice_id) if request.notice_id else None
-        if asked is not None:
-            asked.status, asked.resolved_at, asked.pending_keys = "resolved", now, []
+        resolve_id(s, request.notice_id, now)
     audit.record(hub, "open_withdraw", caller, request.resource_id, result="withdrawn", detail=f"#{request_id}")
     return request
 

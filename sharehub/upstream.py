@@ -56,7 +56,7 @@ from sharehub.consumers import PLATFORM, Caller
 from sharehub.grants import Forbidden, GrantError, NotFound, WrongState
 from sharehub.hub import Hub
 from sharehub.metadata.models import Consumer, Notice, UpstreamObjection, UpstreamRequest, as_utc, utcnow
-from sharehub.notices import ask, tell
+from sharehub.notices import ask, resolve_id, tell
 from sharehub.paging import Page, newest_first
 from sharehub.workdays import due_text
 
@@ -272,9 +272,7 @@ def _mine(s: Session, caller: Caller, request_id: int) -> UpstreamRequest:
 
 def _settle(s: Session, request: UpstreamRequest, now: datetime) -> None:
     """Resolve the platform office's notice: the request is forwarded, declined or withdrawn."""
-    asked = s.get(Notice, request.notice_id) if request.notice_id else None
-    if asked is not None and asked.status != "resolved":
-        asked.status, asked.resolved_at, asked.pending_keys = "resolved", now, []
+    resolve_id(s, request.notice_id, now)
 
 
 def forward(hub: Hub, caller: Caller, request_id: int) -> UpstreamRequest:

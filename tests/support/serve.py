@@ -38,12 +38,19 @@ def sharehub_serve(environ: dict[str, str]) -> Iterator[Served]:
         )
         served = Served(f"http://127.0.0.1:{port}")
         try:
+            answered = False
             for _ in range(300):
+                if server.poll() is not None:  # it stopped: no point waiting
+                    break
                 try:
                     urllib.request.urlopen(f"{served.url}/health", timeout=2).close()
+                    answered = True
                     break
                 except OSError:
                     time.sleep(0.1)
+            if not answered:
+                output.seek(0)
+                raise RuntimeError(f"sharehub serve did not answer on port {port}:\n{output.read()}")
             yield served
         finally:
             server.terminate()
