@@ -32,3 +32,7 @@ class SourceMissing(FatalError):
 
 class SchemaDrift(FatalError):
     """A declared column disappeared or changed type at the source."""
+
+
+class ConnectorFailure(FatalError):
+    """The driver itself failed on what the source holds (a value it cannot convert): fix the source or report it."""

@@ -2,6 +2,18 @@
 SQLite through sqlite3.
 
 Rows stream as Arrow record batches of a fixed size, so memory stays flat whatever the table's size.
+
+Time zones. A watermark is an instant; a source column may be zone-less (wall time of the resource's
+declared `timezone`) or an instant. The incremental filter must mean the same on every server whatever
+its session TimeZone:
+- PostgreSQL gets an untyped literal in the declared zone's wall time with its offset
+  (`'2024-01-01 08:00:00+08:00'`): against `timestamptz` the offset is honoured, against `timestamp`
+  PostgreSQL ignores it and compares the wall time, which is what the column holds.
+- MySQL/MariaDB sessions are set to UTC (`SET time_zone = '+00:00'`), so a `TIMESTAMP` column is read
+  and compared in UTC; a `DATETIME` column is compared with the declared zone's wall time.
+- MySQL/MariaDB DATE, DATETIME and TIMESTAMP columns are read as text: a zero or impossible date
+  (`0000-00-00`, `2024-00-10`) then lands as written and the gate quarantines it naming the field,
+  instead of crashing the driver. `TIMESTAMP` text carries `+00:00`, so it stays an instant.
 """
 
 from __future__ import annotations
@@ -17,7 +29,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 
 from connectors.base import SourceColumn
-from connectors.errors import SchemaDrift, SourceMissing, SourceUnreachable
+from connectors.errors import ConnectorFailure, SchemaDrift, SourceMissing, SourceUnreachable
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +50,11 @@ def _family(t: sa.types.TypeEngine) -> str:
     if isinstance(t, sa.String | sa.Text):
         return "string"
     return "other"
+
+
+# pymysql's field type codes for the temporal types a query's columns may have.
+_MYSQL_TEMPORAL_CODES = {7: "TIMESTAMP", 10: "DATE", 12: "DATETIME", 14: "DATE"}
+_MYSQL_UTC_SESSION = "SET time_zone = '+00:00'"
 
 
 def _quote(sql: str) -> str:
@@ -66,6 +83,18 @@ class SqlSource:
         self.rows_read = 0
         self.description = label or f"{self.dialect} {table or 'query'}"
         self.overlap_writes = self.dialect == "postgresql"  # DuckDB scans without the GIL
+        self._natives: dict[str, str] | None = None
+
+    @property
+    def is_mysql(self) -> bool:
+        """Whether the source speaks MySQL's dialect (MySQL or MariaDB)."""
+        return self.dialect in ("mysql", "mariadb")
+
+    def _native(self, column: str) -> str:
+        """The source's own type name of a column, upper case ('' when unknown); looked up once."""
+        if self._natives is None:
+            self.columns()
+        return (self._natives or {}).get(column, "")
 
     # -- discovery -------------------------------------------------------------------------------
     def _engine(self) -> sa.Engine:
@@ -73,6 +102,11 @@ class SqlSource:
 
     def columns(self) -> dict[str, SourceColumn]:
         """The columns the table or query has now; raises SourceUnreachable or SourceMissing."""
+        found = self._discover()
+        self._natives = {name: c.native.upper() for name, c in found.items()}
+        return found
+
+    def _discover(self) -> dict[str, SourceColumn]:
         engine = self._engine()
         try:
             with engine.connect() as conn:
@@ -87,7 +121,10 @@ class SqlSource:
                         for c in insp.get_columns(self.table)
                     }
                 res = conn.execute(sa.text(f"SELECT * FROM ({self.query}) q WHERE 1 = 0"))
-                return {k: SourceColumn(k, "unknown", "query") for k in res.keys()}
+                natives: dict[str, str] = {}
+                if self.is_mysql and res.cursor is not None:
+                    natives = {d[0]: _MYSQL_TEMPORAL_CODES.get(d[1], "query") for d in res.cursor.description}  # type: ignore[call-overload]
+                return {k: SourceColumn(k, "unknown", natives.get(k, "query")) for k in res.keys()}
         except sa.exc.OperationalError as exc:
             raise SourceUnreachable(
                 f"{self.description}: cannot reach {self._where()}: {self._clean(str(exc.orig))}"
@@ -111,26 +148,43 @@ class SqlSource:
     def _relation(self) -> str:
         return self.table if self.table else f"({self.query}) q"
 
-    def _literal(self, since: object) -> str:
-        if isinstance(since, datetime):
-            if self.dialect == "postgresql":
-                return f"'{since.isoformat(sep=' ')}'::timestamptz"
-            if self.dialect == "sqlite":
-                return f"julianday('{since.astimezone(ZoneInfo('UTC')).isoformat(sep=' ')}')"
-            local = since.astimezone(self.tz).replace(tzinfo=None)
-            return f"'{local.isoformat(sep=' ')}'"
-        return str(int(str(since)))  # integer watermarks
+    def _literal(self, since: object, column: str) -> str:
+        if not isinstance(since, datetime):
+            return str(int(str(since)))  # integer watermarks
+        if self.dialect == "postgresql":
+            # Untyped on purpose: see the module docstring. Never `::timestamptz`, which would make
+            # PostgreSQL read a zone-less column in the session's TimeZone.
+            return f"'{since.astimezone(self.tz).isoformat(sep=' ')}'"
+        if self.dialect == "sqlite":
+            return f"julianday('{since.astimezone(ZoneInfo('UTC')).isoformat(sep=' ')}')"
+        if self.is_mysql and self._native(column).startswith("TIMESTAMP"):
+            return f"'{since.astimezone(ZoneInfo('UTC')).replace(tzinfo=None).isoformat(sep=' ')}'"
+        return f"'{since.astimezone(self.tz).replace(tzinfo=None).isoformat(sep=' ')}'"
+
+    def _select_list(self, columns: Sequence[str]) -> str:
+        if not self.is_mysql:
+            return ", ".join(columns)
+        out = []
+        for c in columns:
+            native = self._native(c)
+            if native.startswith("TIMESTAMP"):
+                out.append(f"CONCAT(CAST({c} AS CHAR), '+00:00') AS {c}")
+            elif native.startswith(("DATE", "DATETIME")):
+                out.append(f"CAST({c} AS CHAR) AS {c}")
+            else:
+                out.append(c)
+        return ", ".join(out)
 
     def select_sql(self, columns: Sequence[str], incremental_column: str | None = None, since: object = None) -> str:
         """The SELECT that reads these columns, after the watermark when one is given."""
-        sql = f"SELECT {', '.join(columns)} FROM {self._relation()}"
+        sql = f"SELECT {self._select_list(columns)} FROM {self._relation()}"
         if incremental_column and since is not None:
             col = (
                 f"julianday({incremental_column})"
                 if self.dialect == "sqlite" and isinstance(since, datetime)
                 else incremental_column
             )
-            sql += f" WHERE {col} > {self._literal(since)}"
+            sql += f" WHERE {col} > {self._literal(since, incremental_column)}"
         return sql
 
     def read(
@@ -142,7 +196,7 @@ class SqlSource:
 
     def read_keys(self, key: Sequence[str]) -> Iterator[pa.RecordBatch]:
         """Stream only the key columns of every row."""
-        yield from self._stream(f"SELECT {', '.join(key)} FROM {self._relation()}", key, bool(self.table))
+        yield from self._stream(f"SELECT {self._select_list(key)} FROM {self._relation()}", key, bool(self.table))
 
     def _stream_postgres(self, sql: str, columns: Sequence[str], full_table: bool) -> Iterator[pa.RecordBatch]:
         # DuckDB's postgres scanner reads a whole table over binary COPY in parallel ctid ranges; a
@@ -204,7 +258,13 @@ class SqlSource:
         # ConnectorX takes a plain URL: no SQLAlchemy driver suffix and no driver query options.
         url = self.url.set(drivername=scheme, query={}).render_as_string(hide_password=False)
         try:
-            reader = cx.read_sql(url, sql, return_type="arrow_stream", batch_size=self.batch_rows)
+            reader = cx.read_sql(
+                url, sql, return_type="arrow_stream", batch_size=self.batch_rows, pre_execution_query=_MYSQL_UTC_SESSION
+            )
+            for batch in reader:
+                if batch.num_rows:
+                    self.rows_read += batch.num_rows
+                    yield batch
         except RuntimeError as exc:
             msg = str(exc)
             if "does not exist" in msg or "doesn't exist" in msg:
@@ -214,10 +274,15 @@ class SqlSource:
             raise SourceUnreachable(
                 f"{self.description}: cannot read from {self._where()}: {self._clean(msg)}"
             ) from exc
-        for batch in reader:
-            if batch.num_rows:
-                self.rows_read += batch.num_rows
-                yield batch
+        except BaseException as exc:
+            # A Rust panic inside ConnectorX surfaces as pyo3's PanicException, which is not an Exception:
+            # turn it into one, so the run records it as failed instead of dying half-way.
+            if type(exc).__name__ != "PanicException":
+                raise
+            raise ConnectorFailure(
+                f"{self.description}: the MySQL driver could not convert a value read from {self._where()}: "
+                f"{self._clean(str(exc))}"
+            ) from exc
 
     def _stream_sqlite(self, sql: str, columns: Sequence[str]) -> Iterator[pa.RecordBatch]:
         # SQLite is untyped: land its values as text; the gate casts them and names the cells that fail.

@@ -221,11 +221,15 @@ def runs_list(
         typer.Option(help="Only runs started before this one: the next page, as the line under the list names it."),
     ] = None,
 ) -> None:
-    """The newest runs with their counts and outcome."""
+    """The newest runs with their counts and outcome; a run whose process died is marked abandoned first."""
+    from sharehub.pipeline.liveness import reap
     from sharehub.pipeline.runs import last_runs
 
     hub = _hub()
-    t = Table("run id", "resource", "status", "step", "landed", "passed", "quarantined", "version", "error")
+    reap(hub)
+    t = Table(
+        "run id", "resource", "status", "step", "landed", "passed", "quarantined", "version", "error / worked on by"
+    )
     try:
         shown = last_runs(hub, resource, limit, status, before)
     except LookupError as exc:
@@ -241,7 +245,7 @@ def runs_list(
             f"{r.rows_passed or 0:,}",
             f"{r.rows_quarantined or 0:,}",
             "-" if r.store_version is None else f"v{r.store_version}",
-            (r.error or "")[:80],
+            (r.holder or "") if r.status == "running" else (r.error or "")[:160],
         )
     out.print(t)
     page_line(shown)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from connectors.errors import (
+    ConnectorFailure,
     FatalError,
     RetryableError,
     SchemaDrift,
@@ -22,6 +23,7 @@ class RejectedInput(SharehubError):
 
 __all__ = [
     "CatalogueError",
+    "ConnectorFailure",
     "FatalError",
     "RejectedInput",
     "RetryableError",

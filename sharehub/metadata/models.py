@@ -93,6 +93,8 @@ class Run(Base):
     store_version: Mapped[int | None] = mapped_column(BigInteger)
     error_kind: Mapped[str | None] = mapped_column(String(40))
     error: Mapped[str | None] = mapped_column(Text)
+    holder: Mapped[str | None] = mapped_column(String(200))  # "host pid N" of the process on its current step
+    step_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class Watermark(Base):

@@ -19,6 +19,7 @@ from sharehub.metadata.models import Run
 from sharehub.pipeline import paths
 from sharehub.pipeline.conform import conform_column
 from sharehub.pipeline.landing import LandingWriter
+from sharehub.pipeline.liveness import reap, working
 from sharehub.pipeline.runs import current_watermark, fail_run, new_run_id, update_run
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,12 @@ def check_schema(resource: Resource, source: Source) -> None:
             continue  # a query's or a text file's columns carry no type to compare
         if col.family not in TYPE_FAMILIES[declared]:
             problems.append(f"column {f.column!r} is {col.native} at the source, but the catalogue declares {f.type}")
+        elif f.name == resource.source.incremental_column and col.family == "string":
+            # Text compares as text on the server: '2024-9-1' > '2024-10-1'. A watermark needs real order.
+            problems.append(
+                f"column {f.column!r} is the incremental column but is {col.native} (text) at the source; "
+                "it must be a timestamp or an integer there"
+            )
     if problems:
         raise SchemaDrift(f"{resource.id}: schema drift at {source.description}: " + "; ".join(problems))
 
@@ -86,6 +93,7 @@ def extract(
 ) -> str:
     """Read the resource's new rows (or its snapshot) into the landing zone; return the run id."""
     resource = hub.catalogue.resource(resource_id)
+    reap(hub, resource_id)  # earlier runs whose process died are marked abandoned, not left running
     run_id = run_id or new_run_id(resource_id, external_run_id)
     watermark = current_watermark(hub, resource_id)
     with hub.db() as s:
@@ -94,14 +102,15 @@ def extract(
             run = Run(id=run_id, resource_id=resource_id, trigger=trigger, mode=resource.source.mode)
             s.add(run)
         run.catalogue_version_id = hub.catalogue_version
-        run.status, run.step, run.error, run.error_kind = "running", "extract", None, None
+        run.status, run.step, run.error, run.error_kind = "queued", "extract", None, None
         run.watermark_from = watermark
-    try:
-        _extract(hub, resource, run_id, watermark, on_rows)
-    except Exception as exc:
-        hub.store.delete_dir(paths.landing_dir(resource_id, run_id))
-        fail_run(hub, run_id, "extract", exc)
-        raise
+    with working(hub, run_id, "extract"):
+        try:
+            _extract(hub, resource, run_id, watermark, on_rows)
+        except BaseException as exc:  # whatever stops it (a driver's panic, an interrupt), the run says so
+            hub.store.delete_dir(paths.landing_dir(resource_id, run_id))
+            fail_run(hub, run_id, "extract", exc)
+            raise
     return run_id
 
 
@@ -112,13 +121,17 @@ def _extract(hub: Hub, resource: Resource, run_id: str, watermark: str | None, o
     columns = [f.column for f in resource.fields]
     inc_field = resource.field(resource.source.incremental_column) if resource.source.incremental_column else None
     since = _since(resource, watermark)
+    # The watermark is an instant: a zone-less value is read in the source's declared zone.
+    inc_instant = inc_field
+    if inc_field is not None and inc_field.type == "timestamp":
+        inc_instant = inc_field.model_copy(update={"type": "timestamptz"})
     newest: object = None
     writer = LandingWriter(hub.store, paths.landing(resource.id, run_id), background=source.overlap_writes)
     try:
         for batch in source.read(columns, inc_field.column if inc_field else None, since):
             writer.write(batch)
-            if inc_field is not None:
-                typed, _ = conform_column(batch.column(inc_field.column), inc_field, resource.source.timezone)
+            if inc_instant is not None:
+                typed, _ = conform_column(batch.column(inc_instant.column), inc_instant, resource.source.timezone)
                 top = pc.max(typed).as_py()
                 if top is not None and (newest is None or top > newest):
                     newest = top

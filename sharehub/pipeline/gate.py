@@ -42,6 +42,7 @@ from sharehub.metadata.models import QualityResult, QuarantinedRow, RowDispute
 from sharehub.pipeline import paths
 from sharehub.pipeline.conform import conform_column
 from sharehub.pipeline.landing import LandingWriter, prefetch
+from sharehub.pipeline.liveness import working
 from sharehub.pipeline.rowkeys import ROW, UNIQUE_RULE, key_strings
 from sharehub.pipeline.runs import fail_run, get_run, update_run
 from sharehub.report import write_report, write_validation
@@ -254,14 +255,14 @@ def gate(hub: Hub, run_id: str) -> GateResult:
     """Validate a run's landed rows; write passing rows to staging and failing rows to quarantine."""
     run = get_run(hub, run_id)
     resource = hub.catalogue.resource(run.resource_id)
-    update_run(hub, run_id, status="running", step="gate")
-    try:
-        result = _gate(hub, resource, run_id)
-    except Exception as exc:
-        hub.store.delete_dir(paths.staging_dir(resource.id, run_id))
-        fail_run(hub, run_id, "gate", exc)
-        raise
-    update_run(hub, run_id, status="validated", rows_passed=result.passed, rows_quarantined=result.quarantined)
+    with working(hub, run_id, "gate"):
+        try:
+            result = _gate(hub, resource, run_id)
+        except BaseException as exc:
+            hub.store.delete_dir(paths.staging_dir(resource.id, run_id))
+            fail_run(hub, run_id, "gate", exc)
+            raise
+        update_run(hub, run_id, status="validated", rows_passed=result.passed, rows_quarantined=result.quarantined)
     return result
 
 

@@ -18,13 +18,14 @@ import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
 from sharehub.hub import Hub
+from sharehub.pipeline.liveness import promoting
 
 log = logging.getLogger(__name__)
 
 
 @contextmanager
-def store_lock(hub: Hub, resource_id: str) -> Iterator[None]:
-    """Wait for, then hold, the resource's store lock."""
+def store_lock(hub: Hub, resource_id: str, run_id: str | None = None) -> Iterator[None]:
+    """Wait for, then hold, the resource's store lock (for run `run_id`); while waiting, say who holds it."""
     url = hub.settings.metadata_url
     name = f"sharehub.store:{resource_id}"
     if sa.engine.make_url(url).get_backend_name() == "postgresql":
@@ -32,7 +33,7 @@ def store_lock(hub: Hub, resource_id: str) -> Iterator[None]:
         try:
             with engine.connect() as c:  # a connection of its own: the lock belongs to its session
                 if not c.execute(sa.text("SELECT pg_try_advisory_lock(hashtextextended(:n, 0))"), {"n": name}).scalar():
-                    log.info("%s: another promote holds its store; waiting", resource_id)
+                    log.info("%s: its store is held by %s; waiting", resource_id, promoting(hub, resource_id, run_id))
                     c.execute(sa.text("SELECT pg_advisory_lock(hashtextextended(:n, 0))"), {"n": name})
                 try:
                     yield
@@ -47,7 +48,7 @@ def store_lock(hub: Hub, resource_id: str) -> Iterator[None]:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            log.info("%s: another promote holds its store; waiting", resource_id)
+            log.info("%s: its store is held by %s; waiting", resource_id, promoting(hub, resource_id, run_id))
             fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield

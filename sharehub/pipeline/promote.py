@@ -14,8 +14,9 @@ from sharehub.errors import FatalError
 from sharehub.hub import Hub
 from sharehub.metadata.models import Run, Watermark, utcnow
 from sharehub.pipeline import paths
+from sharehub.pipeline.liveness import working
 from sharehub.pipeline.locks import store_lock
-from sharehub.pipeline.runs import fail_run, get_run, update_run
+from sharehub.pipeline.runs import fail_run, get_run
 from warehouse.delta import MergeOutcome, current_keys, merge_run
 
 log = logging.getLogger(__name__)
@@ -46,12 +47,11 @@ def promote(hub: Hub, run_id: str) -> MergeOutcome:
     if run.status == "succeeded":  # a cleared or retried task: the commit is already there
         return MergeOutcome(run.store_version or -1, run.rows_inserted, run.rows_updated, run.rows_deleted, True)
     resource = hub.catalogue.resource(run.resource_id)
-    update_run(hub, run_id, status="running", step="promote")
-    with store_lock(hub, resource.id):
+    with working(hub, run_id, "promote"), store_lock(hub, resource.id, run_id):
         try:
             _refuse_if_overtaken(hub, run)
             outcome = _merge(hub, resource, run_id)
-        except Exception as exc:
+        except BaseException as exc:
             fail_run(hub, run_id, "promote", exc)
             raise
         _record(hub, resource, run_id, outcome)
