@@ -70,6 +70,7 @@ from sharehub.notices import (
     decide_dispute,
     dispute,
     expected,
+    explained,
     get_notice,
     list_disputes,
     list_notices,
@@ -517,6 +518,9 @@ class NoticeDetail(NoticeOut):
         "(a row corrected wrongly shows its new fault). Empty for other notices."
     )
     expected: dict[str, str] = Field(description="What a correct value looks like, for each rule in `reasons`.")
+    explained: dict[str, str] = Field(
+        description="Each rule in `reasons` as a sentence for a clerk (Chinese, with the field's title and the rule)."
+    )
 
 
 class DisputeIn(BaseModel):
@@ -883,6 +887,7 @@ def create_app() -> FastAPI:
             pending_keys=list(found.pending_keys),
             reasons=reasons,
             expected=expected(hub, found.resource_id, (r for rs in reasons.values() for r in rs)),
+            explained=explained(hub, found.resource_id, (r for rs in reasons.values() for r in rs)),
         )
 
     @app.post(

@@ -278,8 +278,11 @@ def runs_show(run_id: str) -> None:
     for q in rules:
         t.add_row(q.rule, f"{q.element_count:,}", f"{q.unexpected_count:,}", "yes" if q.success else "[red]no[/red]")
     out.print(t)
+    from sharehub.pipeline.reasons import explain
+
+    resource = hub.catalogue.resources.get(s.resource_id)
     for reason, n in reasons.most_common():
-        out.print(f"  {n:>7,}  {reason}")
+        out.print(f"  {n:>7,}  {explain(reason, resource)}")
     from sharehub.notices import notices_holding
     from sharehub.workdays import due_text
 

@@ -49,7 +49,7 @@ def notices_list(
 def notices_show(notice_id: int) -> None:
     """One notice as the department received it, then every key still pending on it and, for a quality
     notice, the rules each pending row fails as its latest run found them."""
-    from sharehub.notices import get_notice, pending_reasons
+    from sharehub.notices import explained, get_notice, pending_reasons
 
     hub = _hub()
     try:
@@ -63,9 +63,10 @@ def notices_show(notice_id: int) -> None:
     if not reasons:
         out.print(f"\npending ({len(n.pending_keys)}): " + ", ".join(n.pending_keys))
         return
+    said = explained(hub, n.resource_id, (r for rs in reasons.values() for r in rs))
     t = Table("pending row key", "fails (latest run)", title=f"pending rows: {len(reasons):,}")
     for key, failed in reasons.items():
-        t.add_row(key, "; ".join(failed) or "(no quarantined row on record)")
+        t.add_row(key, "\n".join(said[r] for r in failed) or "(no quarantined row on record)")
     out.print(t)
 
 

@@ -9,7 +9,6 @@ deadline, and a later run's notice names only the rows no open notice or pending
 from __future__ import annotations
 
 import logging
-import re
 import smtplib
 from collections import Counter
 from collections.abc import Iterable
@@ -28,6 +27,7 @@ from sharehub.masking import mask_field
 from sharehub.metadata.models import Conflict, Notice, OutboxMessage, QuarantinedRow, RowDispute, Run, utcnow
 from sharehub.paging import Page, newest_first
 from sharehub.pipeline import paths
+from sharehub.pipeline import reasons as why
 from sharehub.pipeline.rowkeys import ROW, UNIQUE_RULE, key_strings
 from sharehub.settings import Settings
 from sharehub.workdays import CHINA, china_time, due_text
@@ -35,25 +35,6 @@ from sharehub.workdays import CHINA, china_time, due_text
 log = logging.getLogger(__name__)
 SAMPLE_ROWS = 20
 OPEN = ("open", "acknowledged", "overdue")
-RULE_HELP = {
-    "expect_column_values_to_not_be_null": "a value is required",
-    "expect_column_values_to_be_valid_resident_id": "an 18-character GB 11643 number whose last character is the "
-    "check digit of the first 17, e.g. 11010519491231002X",
-    "expect_column_values_to_be_valid_uscc": "an 18-character GB 32100 code with valid check characters, "
-    "e.g. 91350100M000100Y43",
-    "expect_column_values_to_be_valid_division_code": "a GB/T 2260 division code in force, e.g. 422802 (利川市)",
-    "expect_column_values_to_match_regex": "a mainland mobile (13812345678) or landline (0718-1234567) number",
-    "expect_column_values_to_be_in_set": "one of the values the catalogue lists for this field",
-    "expect_column_values_to_be_between": "a date that is not in the future",
-    "expect_compound_columns_to_be_unique": "exactly one row per key",
-    "expect_column_pair_values_to_agree_with_resident_id": "the sex (odd 17th digit: 男) and birth date the ID number "
-    "encodes",
-    "expect_column_pair_values_to_be_after_birth": "a date on or after the birth date the ID number encodes",
-}
-_RULE = re.compile(r"^(?P<rule>[a-z_]+)\((?P<field>[a-z0-9_,]+)\)$")
-_CAST = re.compile(r"^(?P<field>[a-z0-9_]+): value is not a valid (?P<type>.+)$")
-
-
 def file_notice(s: Session, notice: Notice, recipient: str) -> Notice:
     """Store a notice and queue its e-mail in the outbox, in the caller's transaction."""
     s.add(notice)
@@ -132,28 +113,13 @@ def tell(
     return file_notice(s, notice, recipient)
 
 
-def _explain(reason: str, resource: Resource) -> tuple[str | None, str]:
-    """The field a reason is about, and what a correct value looks like."""
-    m = _RULE.match(reason)
-    if m:
-        rule, field = m.group("rule"), m.group("field")
-        allowed = ""
-        if rule == "expect_column_values_to_be_in_set" and field in {f.name for f in resource.fields}:
-            allowed = ": " + " / ".join(resource.field(field).values or [])
-        return (field if "," not in field else None), RULE_HELP.get(rule, rule) + allowed
-    m = _CAST.match(reason)
-    if m:
-        return m.group("field"), f"a valid {m.group('type')}"
-    return None, reason
-
-
 def _shown_key(resource: Resource, key: str) -> str:
     """Keys of L3/L4 fields are masked in the e-mail; the full list stays in the metadata database."""
     parts = key.split("|")
     out = []
     for name, part in zip(resource.source.key, parts, strict=False):
         f = resource.field(name)
-        sensitive = f.classification in (Classification.L3, Classification.L4)
+        sensitive = f.classification in (Classification.L3, Classification.L4) and not why.is_missing(part)
         out.append(mask_field(part, f) if sensitive else part)
     return "|".join(out)
 
@@ -176,7 +142,7 @@ def _samples(hub: Hub, resource: Resource, run_id: str, rows: list[QuarantinedRo
         landed = by_row.get(q.row_number, {})
         values = {}
         for reason in q.reasons:
-            field, _ = _explain(reason, resource)
+            field = why.field_of(reason)
             if field and field in {f.name for f in resource.fields}:
                 spec = resource.field(field)
                 values[field] = mask_field(landed.get(spec.column), spec)
@@ -225,11 +191,12 @@ def raise_quality_notice(hub: Hub, run_id: str) -> Notice | None:
         "未通过的规则 / rules that failed:",
     ]
     for reason, n in counts.most_common():
-        lines.append(f"  - {reason}: {n:,} 行; 正确的值应为 / expected: {_explain(reason, resource)[1]}")
+        lines.append(f"  - {why.explain(reason, resource)}：{n:,} 行")
     lines += ["", f"行（按主键，前 {min(SAMPLE_ROWS, len(rows))} 行；值已按分级脱敏）/ rows by key, values masked:"]
     for sample in _samples(hub, resource, run_id, rows):
         shown = ", ".join(f"{k}={v}" for k, v in sample.values.items())
-        lines.append(f"  - {sample.key}: {'; '.join(sample.reasons)}" + (f" [{shown}]" if shown else ""))
+        said = "；".join(why.explain(r, resource) for r in sample.reasons)
+        lines.append(f"  - {sample.key}: {said}" + (f" [{shown}]" if shown else ""))
     more = len(rows) - SAMPLE_ROWS
     lines += ["", "更正后的行将在下一次运行时自动入库，本通知随之自动办结。"]
     keys = sorted({q.row_key for q in rows})
@@ -444,7 +411,7 @@ def dispute(
                 department=notice.department,
                 resource_id=notice.resource_id,
                 row_key=row_key,
-                rules=[r for r in failed or [] if _RULE.match(r) and not r.startswith(UNIQUE_RULE)],
+                rules=[r for r in failed or [] if why.is_rule(r) and not r.startswith(UNIQUE_RULE)],
                 reason=reason.strip(),
             )
         )
@@ -682,10 +649,16 @@ def notices_holding(hub: Hub, run_id: str) -> list[tuple[Notice, int]]:
         return [(n, len(failed.intersection(n.row_keys))) for n in found if failed.intersection(n.row_keys)]
 
 
-def expected(hub: Hub, resource_id: str, reasons: Iterable[str]) -> dict[str, str]:
-    """What a correct value looks like, for each of these rules."""
+def expected(hub: Hub, resource_id: str, rules: Iterable[str]) -> dict[str, str]:
+    """What a correct value looks like, for each of these rules, in Chinese."""
     resource = hub.catalogue.resources.get(resource_id)  # None: no longer in the catalogue
-    return {reason: _explain(reason, resource)[1] if resource else reason for reason in sorted(set(reasons))}
+    return {rule: why.expected(rule, resource) for rule in sorted(set(rules))}
+
+
+def explained(hub: Hub, resource_id: str, rules: Iterable[str]) -> dict[str, str]:
+    """Each of these rules as a sentence for a clerk, with the field's title and the rule's name."""
+    resource = hub.catalogue.resources.get(resource_id)
+    return {rule: why.explain(rule, resource) for rule in sorted(set(rules))}
 
 
 def get_notice(hub: Hub, notice_id: int, department: str | None = None) -> Notice:

@@ -86,7 +86,8 @@ def test_quality_cycle_on_postgresql(make_hub, pg_url: str, smtp, monkeypatch) -
     assert msg["To"] == "data@gongan.example.gov.cn"
     body = _body(msg)
     assert "gongan.population" in body and "第二十八条" in body and "5 个工作日" in body
-    assert "expect_column_values_to_not_be_null(name)" in body and "a value is required" in body
+    # A sentence a clerk understands, with the field's title, and the rule's name beside it.
+    assert "「姓名」（name）为空：此项必填。〔规则 expect_column_values_to_not_be_null(name)〕" in body
     (notice,) = list_notices(hub, department="gongan")
     assert notice.status == "open" and notice.deadline > notice.created_at
     # It names itself where it says how to see every key and how to dispute a row.
@@ -293,7 +294,7 @@ def test_a_row_that_fails_again_stays_on_its_notice_and_only_new_rows_get_a_new_
     assert older.id == notice.id and older.deadline == notice.deadline
     assert newer.row_keys == newer.pending_keys == [fresh]
     assert f"另有 {first.quarantined:,} 行仍未通过，已在通知 #{notice.id} 中告知" in newer.body
-    assert "expect_column_values_to_not_be_null(name): 1 行" in newer.body
+    assert "〔规则 expect_column_values_to_not_be_null(name)〕：1 行" in newer.body
     # The run says which notices hold its rows: its own for the new one, the first for the others.
     shown = CliRunner().invoke(cli, ["runs", "show", third.run_id], env={"COLUMNS": "250"})
     assert f"notice #{newer.id} (this run's, open" in shown.output and "names 1 of these row keys" in shown.output

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
 import yaml
@@ -18,6 +19,7 @@ from deltalake import DeltaTable
 from sqlalchemy import select
 
 from sharehub.metadata.models import QuarantinedRow, Run
+from sharehub.pipeline import paths
 from sharehub.pipeline.run import run_resource
 from sharehub.settings import REPO_ROOT
 from tests.support.probe import PROBE_ID, probe_hub, probe_resource
@@ -186,3 +188,32 @@ def test_a_killed_run_is_marked_abandoned_and_a_live_one_is_not(make_hub, tmp_pa
     hub = make_hub(catalogue_dir=hub.settings.catalogue_dir, connections=hub.settings.connections)
     assert run_resource(hub, PROBE_ID).status == "succeeded"
     assert _status(hub, run.id).status == "abandoned"
+
+
+def test_reasons_are_sentences_for_a_clerk_and_a_missing_key_is_named_missing(
+    make_hub, tmp_path: Path, pg_url: str
+) -> None:
+    engine = sa.create_engine(pg_url)
+    with engine.begin() as c:
+        c.exec_driver_sql("DROP TABLE IF EXISTS null_keys")
+        c.exec_driver_sql("CREATE TABLE null_keys (id int, born text)")
+        c.exec_driver_sql("INSERT INTO null_keys VALUES (1, '1980-01-02'), (NULL, '1980-01-02'), (3, '1980-02-30')")
+    engine.dispose()
+    fields = [
+        {"name": "id", "title": "编号", "type": "integer", "classification": "L1", "required": True},
+        {"name": "born", "title": "出生日期", "type": "date", "classification": "L1"},
+    ]
+    hub = probe_hub(make_hub, tmp_path, probe_resource("null_keys", fields), pg_url)
+
+    summary = run_resource(hub, PROBE_ID)
+
+    reasons = _quarantined(hub)
+    missing = next(k for k in reasons if k != "3")
+    assert missing.startswith("〈缺失〉") and "无主键" in missing, missing
+    assert reasons["3"] == ["born: value is not a valid date"]  # the rule's name, which disputes match on
+    quarantine = pq.read_table(hub.store.path(paths.quarantine(PROBE_ID, summary.run_id)), filesystem=hub.store.fs)
+    said = {s for ss in quarantine.column("_reasons_zh").to_pylist() for s in ss}
+    assert "「出生日期」（born）的值无法识别：应为有效的日期（如 2024-03-01）。〔规则 born: value is not a valid date〕" in said
+    assert any(s.startswith("「编号」（id）为空：此项必填。") for s in said), said
+    shown = _cli(hub, "runs", "show", summary.run_id)
+    assert "「出生日期」（born）的值无法识别" in shown.stdout, shown.stdout

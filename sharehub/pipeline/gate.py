@@ -43,6 +43,7 @@ from sharehub.pipeline import paths
 from sharehub.pipeline.conform import conform_column
 from sharehub.pipeline.landing import LandingWriter, prefetch
 from sharehub.pipeline.liveness import working
+from sharehub.pipeline.reasons import explain, key_text
 from sharehub.pipeline.rowkeys import ROW, UNIQUE_RULE, key_strings
 from sharehub.pipeline.runs import fail_run, get_run, update_run
 from sharehub.report import write_report, write_validation
@@ -329,6 +330,8 @@ def _gate(hub: Hub, resource: Resource, run_id: str) -> GateResult:
                 keys = key_strings(qt, key_cols)
                 _sample(res, reasons, bad, keys)
                 qt = qt.append_column("_reasons", pa.array([reasons[r] for r in bad], pa.list_(pa.string())))
+                said = [[explain(x, resource) for x in reasons[r]] for r in bad]
+                qt = qt.append_column("_reasons_zh", pa.array(said, pa.list_(pa.string())))
                 qt = qt.append_column("_run_id", pa.array([run_id] * len(bad), pa.string()))
                 if quarantine is None:
                     quarantine = hub.store.parquet_writer(paths.quarantine(resource.id, run_id), qt.schema)
@@ -405,7 +408,7 @@ def _sample(res: GateResult, reasons: dict[int, list[str]], bad: list[int], keys
         for name in reasons[r]:
             tally = res.rules.get(name)
             if tally is not None and len(tally.sample) < SAMPLE:
-                tally.sample.append("|".join("" if v is None else str(v) for v in key))
+                tally.sample.append(key_text(key, r))
 
 
 def validation_result(suite: gx.ExpectationSuite, res: GateResult, unique_name: str) -> dict[str, Any]:
@@ -460,7 +463,7 @@ def _record_quarantine(
             "run_id": run_id,
             "resource_id": resource.id,
             "row_number": r,
-            "row_key": "|".join("" if v is None else str(v) for v in key)[:400],
+            "row_key": key_text(key, r),
             "reasons": reasons[r],
         }
         for r, key in zip(bad, keys, strict=True)
