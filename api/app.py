@@ -44,7 +44,7 @@ from sharehub.consistency.check import decide_many as decide_conflicts
 from sharehub.consistency.check import list_conflicts
 from sharehub.consistency.check import reply as reply_conflict
 from sharehub.consistency.check import verify as verify_conflicts
-from sharehub.consumers import AuthError, Caller, add_consumer, authenticate, list_consumers, revoke, rotate
+from sharehub.consumers import AuthError, Caller, add_consumer, authenticate, list_consumers, rotate
 from sharehub.contests import Outcome, contest, settle
 from sharehub.freshness import FreshState
 from sharehub.freshness import freshness as resource_freshness
@@ -84,6 +84,7 @@ from sharehub.openrequests import late as late_answer
 from sharehub.openrequests import list_requests as list_open_requests
 from sharehub.openrequests import withdraw_request as withdraw_open_request
 from sharehub.paging import Page
+from sharehub.revocation import revoke_consumer
 from sharehub.scores import as_dict as score_dict
 from sharehub.scores import department_scores
 from sharehub.seal import ALGORITHM as SEAL_ALGORITHM
@@ -433,6 +434,7 @@ class GrantOut(BaseModel):
     granted_at: Moment
     valid_until: Moment
     revoked_at: Moment | None
+    revoke_reason: str | None = Field(None, description="Why the grant was ended, when it was.")
 
 
 class FieldOut(BaseModel):
@@ -840,10 +842,17 @@ def create_app() -> FastAPI:
         dependencies=[platform_only],
         responses={404: {"description": "No such consumer"}},
     )
-    def consumer_revoke(hub: HubDep, caller: CallerDep, consumer_id: PathId) -> ConsumerOut:
-        """Revoke a caller's key at once (platform office only)."""
+    def consumer_revoke(
+        hub: HubDep,
+        caller: CallerDep,
+        consumer_id: PathId,
+        reason: Annotated[str, Query(max_length=500, description="Why, as the ended grants will say.")] = "",
+    ) -> ConsumerOut:
+        """Revoke a caller at once (platform office only): its key and Delta Sharing token are refused, every
+        grant it holds ends with the reason, and its extracts leave the object store, so no link still serves."""
         try:
-            return ConsumerOut.model_validate(revoke(hub, consumer_id, actor=caller), from_attributes=True)
+            revoked = revoke_consumer(hub, consumer_id, actor=caller, reason=reason)
+            return ConsumerOut.model_validate(revoked, from_attributes=True)
         except LookupError as exc:
             raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
 
@@ -876,7 +885,7 @@ def create_app() -> FastAPI:
         "/notices/{notice_id}",
         response_model=NoticeDetail,
         tags=["notices"],
-        responses={403: {"description": "Another department's notice"}, 404: {"description": "No such notice"}},
+        responses={403: {"description": "A consumer"}, 404: {"description": "No such notice to this department"}},
     )
     def notice(hub: HubDep, caller: DepartmentDep, notice_id: PathId) -> NoticeDetail:
         """One notice with every key still pending on it: what the department has to correct."""
@@ -894,7 +903,7 @@ def create_app() -> FastAPI:
         "/notices/{notice_id}/ack",
         response_model=NoticeOut,
         tags=["notices"],
-        responses={403: {"description": "Another department's notice"}, 404: {"description": "No such notice"}},
+        responses={403: {"description": "A consumer"}, 404: {"description": "No such notice to this department"}},
     )
     def notice_ack(hub: HubDep, caller: ProviderDep, notice_id: PathId) -> NoticeOut:
         """The department has seen its notice and is working on it."""
@@ -906,7 +915,7 @@ def create_app() -> FastAPI:
         status_code=201,
         tags=["notices"],
         responses={
-            403: {"description": "Another department's notice"},
+            403: {"description": "A consumer"},
             404: {"description": "No such notice, or no such pending row on it"},
             422: {"description": "Not a quality notice, or no reason"},
         },
@@ -1568,8 +1577,8 @@ def create_app() -> FastAPI:
         response_model=ConflictOut,
         tags=["conflicts"],
         responses={
-            403: {"description": "A conflict between other departments"},
-            404: {"description": "No such conflict"},
+            403: {"description": "Not a provider department"},
+            404: {"description": "No such conflict between this department and another"},
             422: {"description": "Already decided or closed, or no reason"},
         },
     )
@@ -1691,6 +1700,7 @@ def create_app() -> FastAPI:
         for e in found:
             entry = AuditOut.model_validate(e, from_attributes=True)
             entry.record_key = audit.shown_key(hub, e.resource_id, e.record_key, whole=whole)
+            entry.result = audit.shown_result(e, caller)
             out.append(entry)
         return out
 

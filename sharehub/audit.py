@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from json.encoder import encode_basestring
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import and_, or_, select
 
 from sharehub.catalogue.models import SEP, Classification
 from sharehub.consumers import Caller
@@ -33,6 +33,7 @@ from sharehub.metadata.models import AuditEntry, AuditHead, utcnow
 from sharehub.paging import Page, newest_first
 
 GENESIS = "0" * 64
+UNANSWERED = ("not_found", "no_match")  # the verification outcomes a consumer sees as one
 _lock = threading.RLock()
 
 
@@ -301,10 +302,20 @@ def trail(
         (AuditEntry.resource_id, resource_id),
         (AuditEntry.consumer_id, consumer_id),
         (AuditEntry.record_key, stored),
-        (AuditEntry.result, result),
     ):
         if value is not None:
             q = q.where(column == value)
+    if result is not None:
+        if viewer.role == "consumer" and result in UNANSWERED:
+            # A verifying consumer must not learn existence from its own trail: both outcomes are one to it.
+            q = q.where(
+                or_(
+                    and_(AuditEntry.action == "verification", AuditEntry.result.in_(UNANSWERED)),
+                    and_(AuditEntry.action != "verification", AuditEntry.result == result),
+                )
+            )
+        else:
+            q = q.where(AuditEntry.result == result)
     if since is not None:
         q = q.where(AuditEntry.at >= since)
     if until is not None:
@@ -313,6 +324,14 @@ def trail(
         found = newest_first(s, q, AuditEntry.id, limit, before)
     record(hub, "audit_read", viewer, resource_id, record_key=stored, result="ok", detail=f"{len(found)} entries")
     return found
+
+
+def shown_result(entry: AuditEntry, viewer: Caller) -> str:
+    """An entry's outcome as `viewer` may see it: a consumer's verification that found no record reads as
+    `no_match`, as the call itself answered, so its own trail never tells it whether a person exists."""
+    if viewer.role == "consumer" and entry.action == "verification" and entry.result in UNANSWERED:
+        return "no_match"
+    return entry.result
 
 
 def shown_key(hub: Hub, resource_id: str | None, record_key: str | None, *, whole: bool = False) -> str | None:

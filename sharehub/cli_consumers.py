@@ -46,16 +46,19 @@ def consumers_list(department: Annotated[str | None, typer.Option(help="Only thi
 
 
 @consumers_app.command("revoke")
-def consumers_revoke(consumer_id: int) -> None:
-    """Revoke a caller's key at once."""
-    from sharehub.consumers import revoke
+def consumers_revoke(
+    consumer_id: int,
+    reason: Annotated[str, typer.Option(help="Why, as the ended grants will say.")] = "",
+) -> None:
+    """Revoke a caller at once: its key is refused, its grants end with the reason, its extracts are removed."""
+    from sharehub.revocation import revoke_consumer
 
     try:
-        c = revoke(_hub(), consumer_id, actor=operator())
+        c = revoke_consumer(_hub(), consumer_id, actor=operator(), reason=reason)
     except LookupError as exc:
         err.print(str(exc))
         raise typer.Exit(code=1) from None
-    out.print(f"consumer {c.id}: key revoked")
+    out.print(f"consumer {c.id}: key revoked, its grants ended and its extracts removed")
 
 
 @consumers_app.command("rotate")

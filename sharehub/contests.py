@@ -36,6 +36,7 @@ from sharehub.grants import (
     audit_grant,
     grant_application,
     own_application,
+    sees_application,
 )
 from sharehub.hub import Hub
 from sharehub.metadata.models import Application, ApplicationContest, Grant, utcnow
@@ -169,8 +170,8 @@ def withdraw_contest(s: Session, app: Application, now: datetime, reason: str) -
 
 
 def _sees(caller: Caller, app: Application) -> bool:
-    """Whether the caller may see the application (`grants.seen_by`): the platform office, or its provider."""
-    return caller.role == "platform" or (caller.role == "provider" and caller.department == app.provider)
+    """Whether the caller settles on the application's contest and may see it: the platform office, or its provider."""
+    return caller.role != "consumer" and sees_application(caller, app)
 
 
 def _grant_agreed(

@@ -124,7 +124,7 @@ def review(hub: Hub, caller: Caller, application_id: int, approve: bool, reason:
         raise Forbidden("only the platform office reviews applications")
     now = utcnow()
     with hub.db() as s:
-        app = _open_step(s, application_id, "review")
+        app = _open_step(s, caller, application_id, "review")
         if not approve and len(reason.strip()) < 4:
             raise GrantError("a refusal states its reasons")
         app.reviewed_by, app.reviewed_at, app.review_reason = caller.name, now, reason.strip() or "通过"
@@ -143,9 +143,9 @@ def decide(hub: Hub, caller: Caller, application_id: int, approve: bool, reason:
     """The providing department's decision (授权); a refusal must give its reasons. The applicant is told."""
     now = utcnow()
     with hub.db() as s:
-        app = _open_step(s, application_id, "provider")
+        app = _open_step(s, caller, application_id, "provider")
         if caller.role != "provider" or caller.department != app.provider:
-            raise Forbidden(f"only the providing department ({app.provider}) decides on {app.resource_id}")
+            raise Forbidden(f"only the providing department decides on {app.resource_id}")
         if not approve and len(reason.strip()) < 4:
             raise GrantError("a refusal states its reasons (Lichuan 20)")
         app.decided_by, app.decided_at, app.decision_reason = caller.name, now, reason.strip() or "同意"
@@ -195,12 +195,13 @@ def revoke_grant(hub: Hub, caller: Caller, grant_id: int, reason: str) -> Grant:
     the consumer that holds it (its purpose served: 用完即止)."""
     with hub.db() as s:
         grant = s.get(Grant, grant_id)
-        if grant is None or (caller.role == "consumer" and grant.consumer_id != caller.id):
-            raise NotFound(f"no grant {grant_id}")
-        provider = hub.catalogue.resource(grant.resource_id).provider
-        holder = caller.role == "consumer"
-        if not (holder or caller.role == "platform" or (caller.role == "provider" and caller.department == provider)):
-            raise Forbidden(f"only the platform office, {provider} or its holder revokes grants on {grant.resource_id}")
+        provider = None if grant is None else hub.catalogue.resource(grant.resource_id).provider
+        if grant is None or not (
+            (caller.role == "consumer" and grant.consumer_id == caller.id)
+            or caller.role == "platform"
+            or (caller.role == "provider" and caller.department == provider)
+        ):
+            raise NotFound(f"no grant {grant_id}")  # as GET /grants/{id} answers whoever its list does not show
         if len(reason.strip()) < 4:
             raise GrantError("a revocation states its reason")
         if grant.revoked_at is None:
@@ -456,9 +457,19 @@ def own_application(s: Session, caller: Caller, application_id: int) -> Applicat
     return app
 
 
-def _open_step(s: Session, application_id: int, step: str) -> Application:
+def sees_application(caller: Caller, app: Application) -> bool:
+    """Whether the caller's list of applications shows this one (`seen_by`): its applicant, its provider,
+    the platform office."""
+    if caller.role == "consumer":
+        return app.consumer_id == caller.id
+    return caller.role == "platform" or (caller.role == "provider" and caller.department == app.provider)
+
+
+def _open_step(s: Session, caller: Caller, application_id: int, step: str) -> Application:
+    """The application waiting for `step`; NotFound, as if it did not exist, when the caller may not see it,
+    so that an id cannot be probed for its state or its provider."""
     app = s.get(Application, application_id)
-    if app is None:
+    if app is None or not sees_application(caller, app):
         raise NotFound(f"no application {application_id}")
     if app.status != step:
         raise WrongState(f"application {application_id} is {app.status}, not waiting for {_STEP_NAME[step]}")

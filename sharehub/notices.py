@@ -374,12 +374,11 @@ def escalate(hub: Hub, notice: Notice, now: datetime) -> Notice:
 
 def _addressed(s: Session, notice_id: int, department: str | None) -> Notice:
     """The notice, if it is to `department` (None: whoever asks, as the hub's own command line does);
-    LookupError if there is none, PermissionError if it is another department's."""
+    LookupError if there is none or it is another department's: a department's list shows its own only,
+    and an id must not tell whether another department was notified."""
     notice = s.get(Notice, notice_id)
-    if notice is None:
+    if notice is None or (department is not None and notice.department != department):
         raise LookupError(f"no notice {notice_id}")
-    if department is not None and notice.department != department:
-        raise PermissionError(f"notice {notice_id} is to another department; a department answers its own")
     return notice
 
 

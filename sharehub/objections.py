@@ -118,10 +118,10 @@ def answer(hub: Hub, caller: Caller, objection_id: int, outcome: str, reason: st
     now = utcnow()
     with hub.db() as s:
         objection = s.get(Objection, objection_id)
-        if objection is None:
-            raise NotFound(f"no objection {objection_id}")
+        if objection is None or not _sees(caller, objection):
+            raise NotFound(f"no objection {objection_id}")  # as GET /objections/{id} answers those it hides from
         if caller.role != "provider" or caller.department != objection.provider:
-            raise Forbidden(f"only {objection.provider} answers objections on {objection.resource_id}")
+            raise Forbidden(f"only the providing department answers objections on {objection.resource_id}")
         if objection.status != "open":
             raise WrongState(f"objection {objection_id} is already {objection.status}")
         objection.status, objection.answered_by, objection.answered_at = outcome, caller.name, now
@@ -157,6 +157,14 @@ def key_fields(hub: Hub, objection: Objection) -> dict[str, str]:
     """The objected record's key, field by field, as the resource declares its key."""
     key = hub.catalogue.resource(objection.resource_id).source.key
     return dict(zip(key, objection.record_key.split(SEP), strict=False))
+
+
+def _sees(caller: Caller, objection: Objection) -> bool:
+    """Whether the caller's list of objections shows this one (`seen_by`): its objector, its provider, the
+    platform office."""
+    if caller.role == "consumer":
+        return objection.consumer_id == caller.id
+    return caller.role == "platform" or (caller.role == "provider" and caller.department == objection.provider)
 
 
 ObjectionState = Literal["open", "corrected", "confirmed"]

@@ -133,12 +133,12 @@ def decide_request(hub: Hub, caller: Caller, request_id: int, approve: bool, rea
     """The providing department's answer. Approved: the request's dataset is written and sealed first,
     then the request records it (a failure on the way removes the files and leaves the request
     pending). Refused: the reasons are kept. The platform office is told, for the portal."""
+    if caller.role != "provider":  # before the lookup: a refusal must not tell which ids exist
+        raise Forbidden("only the providing department answers open-data requests")
     with hub.db() as s:
         request = s.get(OpenRequest, request_id)
-        if request is None or (caller.role == "provider" and request.provider != caller.department):
+        if request is None or request.provider != caller.department:
             raise NotFound(f"no open-data request {request_id} on your resources")
-        if caller.role != "provider":
-            raise Forbidden(f"only the providing department ({request.provider}) answers open-data requests")
         if request.status != "pending":
             raise WrongState(f"open-data request {request_id} is already {request.status}")
         resource_id, fields, purpose = request.resource_id, list(request.fields), request.purpose

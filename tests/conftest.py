@@ -26,6 +26,8 @@ from sharehub.hub import Hub  # noqa: E402
 from sharehub.metadata.db import dispose_all  # noqa: E402
 from sharehub.settings import Settings, get_settings  # noqa: E402
 
+pytest_plugins = ["tests.support.served"]  # the `served` fixture of the API tests
+
 PG_URL = os.environ.get("SHAREHUB_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 MARIADB_URL = os.environ.get("SHAREHUB_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test?charset=utf8mb4")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")

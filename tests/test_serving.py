@@ -29,46 +29,10 @@ from sharehub.settings import REPO_ROOT
 from sharehub.stats import FIGURES
 from sharehub.workdays import CHINA
 from tests.support.audit import audit_rows
-
-UNTIL = (datetime.now(UTC) + timedelta(days=200)).isoformat()
-SERVED = ["gongan.population", "scjg.legal_entity", "swj.tax_registration", "wjw.health_record"]
-
-
-def _auth(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
-
-
-def _row(hub, table: str, where: str = "1 = 1") -> dict:
-    engine = sa.create_engine(hub.settings.connection_url(table.split(":")[0]))
-    with engine.connect() as c:
-        row = c.execute(sa.text(f"SELECT * FROM {table.split(':')[1]} WHERE {where} LIMIT 1")).mappings().one()
-    engine.dispose()
-    return dict(row)
-
-
-@pytest.fixture
-def served(make_hub, use_env, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("SHAREHUB_SERVING_REFRESH_SECONDS", "0")  # see store changes at once
-    hub = make_hub(serving_refresh_seconds=0)
-    build_sources(hub.settings, hub.catalogue, 300, 60)
-    for rid in SERVED:
-        run_resource(hub, rid)
-    use_env(hub)
-    keys = {
-        "platform": add_consumer(hub, "平台", "platform", "platform")[1],
-        "rsj": add_consumer(hub, "人社 待遇资格认证", "rsj", "consumer")[1],
-        "mzj": add_consumer(hub, "民政 低保核对", "mzj", "consumer")[1],
-        "swj": add_consumer(hub, "税务局", "swj", "provider")[1],
-        "scjg": add_consumer(hub, "市场监管局", "scjg", "provider")[1],
-        "gongan": add_consumer(hub, "公安局", "gongan", "provider")[1],
-        "wjw_app": add_consumer(hub, "卫健 家医签约", "wjw", "consumer")[1],
-    }
-    return hub, TestClient(create_app()), keys
-
-
-def _apply(client, key, resource_id, fields, modes, purpose="社会保险待遇资格认证"):
-    body = {"resource_id": resource_id, "fields": fields, "modes": modes, "purpose": purpose, "valid_until": UNTIL}
-    return client.post("/applications", json=body, headers=_auth(key))
+from tests.support.served import UNTIL
+from tests.support.served import apply as _apply
+from tests.support.served import auth as _auth
+from tests.support.served import source_row as _row
 
 
 def test_applications_follow_the_share_type_with_working_day_clocks(served) -> None:
@@ -99,7 +63,11 @@ def test_applications_follow_the_share_type_with_working_day_clocks(served) -> N
     last = ends.date() - timedelta(days=1)
     assert asked.deadline == ends and ends.time() == time(0) and hub.calendar.is_workday(last)
     assert f"请于 {last:%Y-%m-%d} 24:00 前答复" in asked.subject
-    assert client.post(f"{path}/decision", json={"approve": True}, headers=_auth(keys["scjg"])).status_code == 403
+    # Another provider learns nothing of the application: it answers as for an id that does not exist.
+    probe = client.post(f"{path}/decision", json={"approve": True}, headers=_auth(keys["scjg"]))
+    absent = client.post("/applications/999999/decision", json={"approve": True}, headers=_auth(keys["scjg"]))
+    assert probe.status_code == absent.status_code == 404
+    assert probe.json()["detail"] == f"no application {app['id']}" and "swj" not in probe.text
     assert client.post(f"{path}/decision", json={"approve": False}, headers=_auth(keys["swj"])).status_code == 422
     decided = client.post(f"{path}/decision", json={"approve": True, "reason": "同意"}, headers=_auth(keys["swj"]))
     assert decided.json()["status"] == "granted" and decided.json()["notified_at"]
@@ -729,7 +697,7 @@ def test_objections_are_answered_in_time_and_counted(served) -> None:
 
     path = f"/objections/{objection['id']}/answer"
     reply = {"outcome": "confirmed", "reason": "经核对户籍档案，登记无误"}
-    assert client.post(path, json=reply, headers=_auth(keys["scjg"])).status_code == 403
+    assert client.post(path, json=reply, headers=_auth(keys["scjg"])).status_code == 404  # not its objection
     answered = client.post(path, json=reply, headers=_auth(keys["gongan"]))
     assert answered.json()["status"] == "confirmed" and answered.json()["answer"] == reply["reason"]
     assert client.post(path, json=reply, headers=_auth(keys["gongan"])).status_code == 409
@@ -848,19 +816,21 @@ def test_a_department_works_its_notices_and_conflicts_through_the_api(served) ->
     assert set(reasons) == set(quality.pending_keys) and all(reasons[k] for k in reasons)
     assert all(set(recorded[k]) <= set(reasons[k]) for k in reasons)
     assert set(expected) == {r for rs in reasons.values() for r in rs}
-    assert expected.get("expect_column_values_to_not_be_null(name)", "a value is required") == "a value is required"
+    assert expected.get("expect_column_values_to_not_be_null(name)", "此项必填") == "此项必填"
+    explained = shown.json()["explained"]
+    assert set(explained) == set(expected) and all(f"〔规则 {rule}〕" in explained[rule] for rule in explained)
     assert client.get(path, headers=_auth(keys["platform"])).status_code == 200
-    assert client.get(path, headers=_auth(keys["scjg"])).status_code == 403  # another department's
+    assert client.get(path, headers=_auth(keys["scjg"])).status_code == 404  # another department's: as if absent
     assert client.get(path, headers=_auth(keys["rsj"])).status_code == 403  # a consumer's key
     assert client.get("/notices/999999", headers=_auth(keys["gongan"])).status_code == 404
 
-    assert client.post(f"{path}/ack", headers=_auth(keys["scjg"])).status_code == 403
+    assert client.post(f"{path}/ack", headers=_auth(keys["scjg"])).status_code == 404
     acked = client.post(f"{path}/ack", headers=_auth(keys["gongan"]))
     assert acked.status_code == 200 and acked.json()["status"] == "acknowledged"
 
     row = quality.pending_keys[0]
     reason = {"key": row, "reason": "该公民户籍迁入前的出生日期按原籍登记，核实无误"}
-    assert client.post(f"{path}/disputes", json=reason, headers=_auth(keys["scjg"])).status_code == 403
+    assert client.post(f"{path}/disputes", json=reason, headers=_auth(keys["scjg"])).status_code == 404
     made = client.post(f"{path}/disputes", json=reason, headers=_auth(keys["gongan"]))
     assert made.status_code == 201 and made.json()["pending_rows"] == len(quality.pending_keys) - 1
     assert client.post(f"{path}/disputes", json=reason, headers=_auth(keys["gongan"])).status_code == 404  # gone
@@ -912,7 +882,9 @@ def test_a_department_works_its_notices_and_conflicts_through_the_api(served) ->
     assert client.get("/conflicts", headers=_auth(keys["rsj"])).status_code == 403  # a consumer
     target = mine[0]["id"]
     answer = {"by": "征管科", "reason": "该企业已于本局办理注销登记，以本局为准"}
-    assert client.post(f"/conflicts/{target}/reply", json=answer, headers=_auth(keys["gongan"])).status_code == 403
+    others = client.post(f"/conflicts/{target}/reply", json=answer, headers=_auth(keys["gongan"]))
+    unknown = client.post("/conflicts/999999/reply", json=answer, headers=_auth(keys["gongan"]))
+    assert others.status_code == unknown.status_code == 404 and others.json()["detail"] == f"no conflict {target}"
     replied = client.post(f"/conflicts/{target}/reply", json=answer, headers=_auth(keys["swj"]))
     assert replied.status_code == 200, replied.text
     assert replied.json()["status"] == "verifying" and replied.json()["reply"] == answer["reason"]

@@ -213,7 +213,8 @@ def test_reasons_are_sentences_for_a_clerk_and_a_missing_key_is_named_missing(
     assert reasons["3"] == ["born: value is not a valid date"]  # the rule's name, which disputes match on
     quarantine = pq.read_table(hub.store.path(paths.quarantine(PROBE_ID, summary.run_id)), filesystem=hub.store.fs)
     said = {s for ss in quarantine.column("_reasons_zh").to_pylist() for s in ss}
-    assert "「出生日期」（born）的值无法识别：应为有效的日期（如 2024-03-01）。〔规则 born: value is not a valid date〕" in said
+    sentence = "「出生日期」（born）的值无法识别：应为有效的日期（如 2024-03-01）。"
+    assert f"{sentence}〔规则 born: value is not a valid date〕" in said
     assert any(s.startswith("「编号」（id）为空：此项必填。") for s in said), said
     shown = _cli(hub, "runs", "show", summary.run_id)
     assert "「出生日期」（born）的值无法识别" in shown.stdout, shown.stdout

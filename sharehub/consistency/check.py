@@ -740,7 +740,7 @@ def reply(
             raise LookupError(f"no conflict {conflict_id}")
         authority = hub.catalogue.resources.get(row.authority_resource)
         if department not in (row.department, authority.provider if authority else None):
-            raise PermissionError(f"conflict {conflict_id} is between other departments")
+            raise LookupError(f"no conflict {conflict_id}")  # as GET /conflicts/{id}: others' conflicts look absent
         if row.status not in OPEN:
             raise ValueError(f"conflict {conflict_id} is {row.status}; only open or verifying conflicts are replied to")
         now = utcnow()
