@@ -310,6 +310,9 @@ def serve(
     """Start the HTTP API."""
     import uvicorn
 
+    from sharehub.settings import get_settings
+
+    get_settings()  # refuse a bad configuration here, cleanly, before any worker starts
     if not os.environ.get("SHAREHUB_PUBLIC_URL"):  # download links must name the port actually served
         os.environ["SHAREHUB_PUBLIC_URL"] = served_url(host, port)
         out.print(
@@ -441,8 +444,18 @@ def load_demo_data(
 
 def entrypoint() -> None:
     """Console entry point; errors the hub raises on purpose never show a stack trace."""
+    from pydantic import ValidationError
+
     try:
         app()
     except SharehubError as exc:
         err.print(f"[red]error:[/red] {exc}")
         sys.exit(1)
+    except ValidationError as exc:
+        if exc.title != "Settings":
+            raise
+        for problem in exc.errors():  # each names its SHAREHUB_ setting; no traceback, no secret value
+            where = ".".join(str(part) for part in problem["loc"])
+            msg = str(problem["msg"]).removeprefix("Value error, ")
+            err.print(f"[red]configuration:[/red] {f'SHAREHUB_{where.upper()}: ' if where else ''}{msg}")
+        sys.exit(2)

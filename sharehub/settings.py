@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import math
 import re
+from collections import Counter
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -122,13 +126,62 @@ class Settings(BaseSettings):
             gaps.append("SHAREHUB_SEAL_KEY as 64 hex digits (openssl rand -hex 32)")
         if self.metadata_url.startswith("sqlite"):
             gaps.append("SHAREHUB_METADATA_URL pointing at PostgreSQL")
-        return gaps
+        return gaps + self._weak_secrets()
+
+    def _weak_secrets(self) -> list[str]:
+        """Every secret that is set but guessable: a placeholder or example value, too short, or too uniform."""
+        secrets: list[tuple[str, str, int, float]] = [  # (setting, value, fewest characters, fewest bits)
+            ("SHAREHUB_SEAL_KEY", self.seal_key.get_secret_value().strip(), 64, 128),
+            ("SHAREHUB_URL_SIGNING_KEY", self.url_signing_key.get_secret_value(), 32, 96),
+            ("SHAREHUB_S3_SECRET_KEY", self.s3_secret_key.get_secret_value(), 16, 40),
+            ("SHAREHUB_SMTP_PASSWORD", self.smtp_password.get_secret_value(), 8, 24),
+            ("SHAREHUB_UPSTREAM_KEY", self.upstream_key.get_secret_value(), 16, 40),
+            ("the password in SHAREHUB_METADATA_URL", _password(self.metadata_url), 8, 24),
+        ]
+        secrets += [(f"the password of connection {n!r}", _password(u), 8, 24) for n, u in self.connections.items()]
+        weak = []
+        for name, value, length, bits in secrets:
+            if not value:
+                continue  # a missing secret is a gap of its own where production needs it
+            if placeholder(value):
+                weak.append(f"{name} to be a real secret, not the example or placeholder value")
+            elif len(value) < length:
+                weak.append(f"{name} of at least {length} characters (it has {len(value)})")
+            elif entropy_bits(value) < bits:
+                weak.append(f"{name} to be random: it is too uniform (about {entropy_bits(value):.0f} bits)")
+        return weak
 
     def connection_url(self, name: str) -> str:
         """The URL of a named department connection, or the embedded SQLite front-end database."""
         if name in self.connections:
             return self.connections[name]
         return f"sqlite:///{self.home / 'frontdb' / f'{name}.sqlite'}"
+
+
+# Values that documentation and examples hand out: never a production secret.
+_PLACEHOLDERS = re.compile(
+    r"change.?me|generate.?with|example|placeholder|replace.?me|your.?(key|secret|password)|^(secret|password|"
+    r"passw0rd|admin|minioadmin|test|default|sharehub|postgres|root|123456\d*|k+|x+|0+)$",
+    re.IGNORECASE,
+)
+
+
+def placeholder(value: str) -> bool:
+    """Whether a secret is an example or placeholder value (as .env.example and documentation hand out)."""
+    return bool(_PLACEHOLDERS.search(value.strip()))
+
+
+def entropy_bits(value: str) -> float:
+    """An estimate of a secret's randomness: its length times the Shannon entropy of its characters."""
+    counts = Counter(value)
+    return -len(value) * sum(n / len(value) * math.log2(n / len(value)) for n in counts.values())
+
+
+def _password(url: str) -> str:
+    try:
+        return (make_url(url).password or "") if "://" in url else ""
+    except ArgumentError:
+        return ""
 
 
 @lru_cache(maxsize=1)
