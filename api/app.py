@@ -25,6 +25,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field, ValidationError
 
 from api.errors import notice_step, step
+from api.limits import BodyLimit
 from api.paging import PAGED, ConflictPage, ListPage, paged
 from api.schemas import BulkIn, Moment, ObjectionIn, VerifyIn
 from api.sharing import build_router as build_sharing_router
@@ -762,6 +763,7 @@ def create_app() -> FastAPI:
         description="Government data-sharing hub: verification, query and bulk copy under grants.",
         lifespan=_lifespan,
     )
+    app.add_middleware(BodyLimit)
 
     @app.get("/health", response_model=Health, tags=["health"])
     def health(hub: HubDep) -> Health:

@@ -3,6 +3,8 @@ after its revocation, and no answer that tells an id it may not see from one tha
 
 from __future__ import annotations
 
+import json
+
 import sqlalchemy as sa
 
 from expectations.identifiers import resident_id_check_digit
@@ -96,3 +98,26 @@ def test_an_id_the_caller_may_not_see_answers_exactly_as_one_that_does_not_exist
         absent = getattr(client, method)(template.format(id=999999), **kwargs)
         assert seen.status_code == absent.status_code == 404, (template, who, seen.status_code, seen.text)
         assert seen.json()["detail"] == absent.json()["detail"].replace("999999", str(real)), (template, who)
+
+
+def test_request_bodies_are_limited_to_what_the_route_needs(served) -> None:
+    hub, client, keys = served
+    person = source_row(hub, "gongan_front:population_register")["id_number"]
+    assert apply(client, keys["mzj"], "gongan.population", ["name"], ["verification"]).json()["status"] == "granted"
+    headers = auth(keys["mzj"]) | {"Content-Type": "application/json"}
+    padded = json.dumps({"key": {"id_number": person}, "claims": {"name": "张" * (5 * 1024 * 1024)}})
+    huge = client.post("/verify/gongan.population", content=padded.encode(), headers=headers)
+    assert huge.status_code == 413 and "16,384 bytes" in huge.json()["detail"]
+
+    def chunks():  # no Content-Length: the bytes received are counted
+        yield b'{"key": {"id_number": "' + person.encode() + b'"}, "claims": {"name": "'
+        for _ in range(64):
+            yield b"x" * 1024
+        yield b'"}}'
+
+    streamed = client.post("/verify/gongan.population", content=chunks(), headers=headers)
+    assert streamed.status_code == 413
+    form = {"resource_id": "gongan.population", "fields": ["name"] * 40_000, "modes": ["query"], "purpose": "x"}
+    assert client.post("/applications", json=form, headers=auth(keys["mzj"])).status_code == 413
+    fits = {"key": {"id_number": person}, "claims": {"name": "张三"}}
+    assert client.post("/verify/gongan.population", json=fits, headers=auth(keys["mzj"])).status_code == 200
