@@ -164,6 +164,29 @@ def upstream_sync() -> None:
 
 upstream_sync()
 
+
+@dag(
+    dag_id="sharehub.audit_checkpoint",
+    description="Seal the audit chain's head into the object store: an anchor a rewritten database cannot match.",
+    schedule="@hourly",
+    start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["sharehub", "audit"],
+)
+def audit_checkpoint() -> None:
+    @task(task_id="checkpoint")
+    def anchor() -> dict[str, int]:
+        from sharehub.pipeline.tasks import audit_checkpoint_task
+
+        return audit_checkpoint_task()
+
+    anchor()
+
+
+audit_checkpoint()
+
 _catalogue = load_catalogue(get_settings().catalogue_dir)
 for _resource in _catalogue.resources.values():
     globals()[_resource.id.replace(".", "__")] = build_dag(_resource)

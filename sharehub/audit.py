@@ -24,6 +24,7 @@ from typing import Any
 
 from sqlalchemy import and_, or_, select
 
+from sharehub import anchors
 from sharehub.catalogue.models import SEP, Classification
 from sharehub.consumers import Caller
 from sharehub.hub import Hub
@@ -230,21 +231,29 @@ def _append(hub: Hub, rows: list[dict[str, Any]]) -> list[int]:
 
 @dataclass(frozen=True)
 class ChainCheck:
-    """The outcome of verifying the chain."""
+    """The outcome of verifying the chain, and how many sealed checkpoints it was held against."""
 
     entries: int
     first_bad: int | None = None
     reason: str = ""
+    checkpoints: int = 0
 
     @property
     def ok(self) -> bool:
-        """True when every entry and the head agree."""
+        """True when every entry, the head and every checkpoint agree."""
         return self.first_bad is None
 
 
 def verify(hub: Hub, batch: int = 10_000, on_entries: Callable[[int, int], None] | None = None) -> ChainCheck:
-    """Walk the chain in id order; name the first entry that was edited, removed or moved. `on_entries`
-    hears, after each batch, how many entries were walked out of how many the head records."""
+    """Walk the chain in id order; name the first entry that was edited, removed or moved, or that differs
+    from a sealed checkpoint in the object store (`sharehub.anchors`: a chain rewritten whole, hashes and
+    head recomputed). `on_entries` hears, after each batch, how many entries were walked out of how many
+    the head records."""
+    try:
+        sealed = anchors.checkpoints(hub)  # oldest first
+    except anchors.BadCheckpoint as exc:
+        return ChainCheck(0, 0, str(exc))
+    due = 0  # the next checkpoint the walk must reach
     prev, count, last_id = GENESIS, 0, 0
     with hub.db() as s:
         head = s.get(AuditHead, 1)
@@ -258,16 +267,38 @@ def verify(hub: Hub, batch: int = 10_000, on_entries: Callable[[int, int], None]
                     return ChainCheck(count, e.id, "its previous-hash does not match the entry before it")
                 if entry_hash(e) != e.hash:
                     return ChainCheck(count, e.id, "its content does not match its hash (edited)")
+                while due < len(sealed) and sealed[due].last_id <= e.id:
+                    c = sealed[due]
+                    if c.last_id < e.id:
+                        return ChainCheck(
+                            count,
+                            c.last_id,
+                            f"{_named(c)} names entry {c.last_id}, which is missing: the chain was rewritten",
+                        )
+                    if c.last_hash != e.hash:
+                        return ChainCheck(count, e.id, f"its hash differs from {_named(c)}: the chain was rewritten")
+                    due += 1
                 prev, last_id, count = e.hash, e.id, count + 1
             if on_entries is not None:
                 on_entries(count, max(recorded, count))
             if len(rows) < batch:
                 break
+        if due < len(sealed):
+            c = sealed[due]
+            return ChainCheck(
+                count,
+                c.last_id,
+                f"the chain ends before entry {c.last_id}, which {_named(c)} names: entries were removed",
+            )
         if head is not None and (head.last_id, head.last_hash) != (last_id, prev):
             return ChainCheck(count, head.last_id, "the chain ends before the recorded head (entries removed)")
         if head is None and count:
             return ChainCheck(count, last_id, "the chain head is missing")
-    return ChainCheck(count)
+    return ChainCheck(count, checkpoints=len(sealed))
+
+
+def _named(c: anchors.Checkpoint) -> str:
+    return f"the checkpoint sealed at {c.at:%Y-%m-%d %H:%M:%S} UTC ({c.path})"
 
 
 def trail(

@@ -396,7 +396,8 @@ def audit_list(
 
 @audit_app.command("verify")
 def audit_verify() -> None:
-    """Walk the hash chain; exit 1 naming the first entry that was edited, removed or reordered."""
+    """Walk the hash chain and hold it against every sealed checkpoint in the object store; exit 1 naming the
+    first entry that was edited, removed, reordered or rewritten."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from sharehub.audit import verify
@@ -406,10 +407,24 @@ def audit_verify() -> None:
         walk = bar.add_task("entries", total=None)
         result = verify(_hub(), on_entries=lambda done, total: bar.update(walk, completed=done, total=total))
     if result.ok:
-        out.print(f"audit chain intact: {result.entries:,} entries")
+        agreed = f"agreeing with {result.checkpoints:,} sealed checkpoints"
+        out.print(f"audit chain intact: {result.entries:,} entries, {agreed}")
         return
     err.print(f"[red]audit chain broken at entry {result.first_bad}: {result.reason}[/red]")
     raise typer.Exit(code=1)
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint() -> None:
+    """Seal the chain's head with the platform's seal and write it to the object store (an anchor outside
+    the database, which `audit verify` holds the chain against); the hourly DAG does this too."""
+    from sharehub.anchors import checkpoint
+
+    made = checkpoint(_hub())
+    if made is None:
+        out.print("the audit chain is empty: nothing to anchor")
+        return
+    out.print(f"audit chain anchored at entry {made.last_id:,}: {made.path}")
 
 
 @extracts_app.command("list")

@@ -27,13 +27,14 @@ def test_every_resource_has_a_clean_dag(dagbag) -> None:
     cat = load_catalogue(REPO_ROOT / "catalogue")
     themes = {"sharehub.theme.social_security.person_insurance", "sharehub.theme.market_credit.company_credit"}
     scheduled = {"sharehub.notices_daily", "sharehub.consistency", "sharehub.bulletin_monthly", "sharehub.open_data"}
-    scheduled.add("sharehub.upstream_sync")
+    scheduled |= {"sharehub.upstream_sync", "sharehub.audit_checkpoint"}
     assert set(dagbag.dags) == set(cat.resources) | scheduled | themes
     assert dagbag.dags["sharehub.notices_daily"].tasks[0].retries >= 1
     assert [t.task_id for t in dagbag.dags["sharehub.bulletin_monthly"].tasks] == ["publish"]
     # Following applications at the upper level is scheduled only where there is a level above.
     assert [t.task_id for t in dagbag.dags["sharehub.upstream_sync"].tasks] == ["sync"]
     assert type(dagbag.dags["sharehub.upstream_sync"].timetable).__name__ == "NullTimetable"
+    assert [t.task_id for t in dagbag.dags["sharehub.audit_checkpoint"].tasks] == ["checkpoint"]
     # Open datasets are republished when the store of an unconditionally open resource moves.
     opened = {a.name for a in dagbag.dags["sharehub.open_data"].timetable.asset_condition.objects}
     assert opened == {f"sharehub.store.{r.id}" for r in cat.resources.values() if r.open == "unconditional"} != set()
