@@ -85,6 +85,7 @@ from sharehub.openrequests import late as late_answer
 from sharehub.openrequests import list_requests as list_open_requests
 from sharehub.openrequests import withdraw_request as withdraw_open_request
 from sharehub.paging import Page
+from sharehub.ratelimit import SharedRateLimit
 from sharehub.revocation import revoke_consumer
 from sharehub.scores import as_dict as score_dict
 from sharehub.scores import department_scores
@@ -1175,7 +1176,7 @@ def create_app() -> FastAPI:
             step(lambda: revoke_grant(hub, caller, grant_id, body.reason)), from_attributes=True
         )
 
-    limiter = RateLimit()
+    limiter = SharedRateLimit()  # across workers and replicas: kept in the metadata database
     refused_links = RateLimit()
 
     @app.post(
@@ -1196,7 +1197,7 @@ def create_app() -> FastAPI:
         hub, caller, access = served
         body = _parse(VerifyIn, await request.body())
         res = hub.catalogue.resource(request.path_params["resource_id"])
-        if not limiter.allow(caller.id, hub.settings.verify_rate_per_minute):
+        if not limiter.allow(hub.settings.metadata_url, caller.id, hub.settings.verify_rate_per_minute):
             await audit.arecord(hub, "verification", caller, res.id, grant_id=access.grant_id, result="rate_limited")
             raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, "too many verification calls", {"Retry-After": "1"})
         key = await _key(hub, caller, res.id, access, "verification", body.key)

@@ -308,7 +308,7 @@ def build_router(get_hub: Callable[..., Any], get_caller: Callable[..., Any], li
         """Verification of an upper-level record, relayed under the caller's granted request: per-field
         booleans, and `found` only for a caller granted query too."""
         hub, caller, got = relayed
-        if not limiter.allow(caller.id, hub.settings.verify_rate_per_minute):
+        if not limiter.allow(hub.settings.metadata_url, caller.id, hub.settings.verify_rate_per_minute):
             await audit.arecord(hub, ACTIONS["verification"], caller, resource_id, result="rate_limited")
             raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, "too many verification calls", {"Retry-After": "1"})
         asked = body.model_dump()

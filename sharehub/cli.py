@@ -306,6 +306,9 @@ def served_url(host: str, port: int) -> str:
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Worker processes; the rate limit and key revocations hold across them.")
+    ] = 1,
 ) -> None:
     """Start the HTTP API."""
     import uvicorn
@@ -319,7 +322,7 @@ def serve(
             f"download links point at {os.environ['SHAREHUB_PUBLIC_URL']}; set SHAREHUB_PUBLIC_URL to the address"
             " consumers reach this API at" + (" (it listens on every interface)" if host in ("0.0.0.0", "::") else "")
         )
-    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, log_level="info")
+    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="info")
 
 
 @db_app.command("upgrade")

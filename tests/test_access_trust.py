@@ -4,11 +4,15 @@ after its revocation, and no answer that tells an id it may not see from one tha
 from __future__ import annotations
 
 import json
+import os
+import time
 
+import httpx
 import sqlalchemy as sa
 
 from expectations.identifiers import resident_id_check_digit
 from sharehub.notices import list_notices
+from tests.support.serve import sharehub_serve
 from tests.support.served import apply, auth, source_row
 
 
@@ -121,3 +125,29 @@ def test_request_bodies_are_limited_to_what_the_route_needs(served) -> None:
     assert client.post("/applications", json=form, headers=auth(keys["mzj"])).status_code == 413
     fits = {"key": {"id_number": person}, "claims": {"name": "张三"}}
     assert client.post("/verify/gongan.population", json=fits, headers=auth(keys["mzj"])).status_code == 200
+
+
+def test_the_verification_rate_limit_holds_across_two_server_processes(served) -> None:
+    hub, client, keys = served
+    person = source_row(hub, "gongan_front:population_register")["id_number"]
+    assert apply(client, keys["mzj"], "gongan.population", ["name"], ["verification"]).json()["status"] == "granted"
+    s = hub.settings
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHAREHUB_")} | {
+        "SHAREHUB_HOME": str(s.home),
+        "SHAREHUB_METADATA_URL": s.metadata_url,
+        "SHAREHUB_STORAGE_URL": s.storage_url,
+        "SHAREHUB_CONNECTIONS": json.dumps(s.connections),
+        "SHAREHUB_VERIFY_RATE_PER_MINUTE": "20",
+    }
+    call = {"key": {"id_number": person}, "claims": {"name": "张三"}}
+    with sharehub_serve(env) as one, sharehub_serve(env) as two:
+        began = time.monotonic()
+        answers = [
+            httpx.post(f"{server.url}/verify/gongan.population", json=call, headers=auth(keys["mzj"]), timeout=30)
+            for _ in range(20)
+            for server in (one, two)
+        ]
+        refilled = int((time.monotonic() - began) * 20 / 60) + 1  # 20 a minute: a token every 3 seconds
+    codes = [a.status_code for a in answers]
+    assert set(codes) == {200, 429}
+    assert 20 <= codes.count(200) <= 20 + refilled, codes  # one bucket for both processes, not one each

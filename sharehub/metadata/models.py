@@ -11,6 +11,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -95,6 +96,15 @@ class Run(Base):
     error: Mapped[str | None] = mapped_column(Text)
     holder: Mapped[str | None] = mapped_column(String(200))  # "host pid N" of the process on its current step
     step_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class RateBucket(Base):
+    """A token bucket of the verification rate limit, shared by every API worker (`sharehub.ratelimit`)."""
+
+    __tablename__ = "rate_buckets"
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    tokens: Mapped[float] = mapped_column(Float)
+    updated: Mapped[float] = mapped_column(Float)  # seconds since the epoch
 
 
 class Watermark(Base):
