@@ -313,15 +313,15 @@ def serve(
     """Start the HTTP API."""
     import uvicorn
 
-    from sharehub.settings import get_settings
-
-    get_settings()  # refuse a bad configuration here, cleanly, before any worker starts
     if not os.environ.get("SHAREHUB_PUBLIC_URL"):  # download links must name the port actually served
         os.environ["SHAREHUB_PUBLIC_URL"] = served_url(host, port)
         out.print(
             f"download links point at {os.environ['SHAREHUB_PUBLIC_URL']}; set SHAREHUB_PUBLIC_URL to the address"
             " consumers reach this API at" + (" (it listens on every interface)" if host in ("0.0.0.0", "::") else "")
         )
+    from sharehub.settings import get_settings
+
+    get_settings()  # refuse a bad configuration here, cleanly, before any worker starts (after PUBLIC_URL is set)
     uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="info")
 
 
