@@ -23,13 +23,12 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError
 
 from sharehub.catalogue.models import SEP, Resource
 from sharehub.hub import Hub
-from warehouse.delta import open_table, table_id
+from warehouse.delta import open_table, table_id, where_equal
 
 log = logging.getLogger(__name__)
 
@@ -233,10 +232,7 @@ def lookup_as_of(hub: Hub, resource: Resource, key: dict[str, Any], as_of: datet
     if table.version() == 0 and _first_commit(hub, resource) > as_of:
         # Before the first commit, deltalake loads version 0 all the same: data the store did not hold yet.
         raise LookupError(f"{resource.id} held no version at {as_of.isoformat()}: its first version is later")
-    condition = None
-    for k in resource.source.key:
-        term = pc.field(k) == pa.scalar(str(key[k])).cast(resource.field(k).arrow_type)
-        condition = term if condition is None else condition & term
+    condition = where_equal({k: pa.scalar(str(key[k])).cast(resource.field(k).arrow_type) for k in resource.source.key})
     rows = table.to_pyarrow_dataset().to_table(columns=[f.name for f in resource.fields], filter=condition)
     found = rows.to_pylist()
     return table.version(), ({k: _plain(v) for k, v in found[0].items()} if found else None)

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import TableNotFoundError
 
@@ -115,3 +117,19 @@ def current_keys(uri: str, options: dict[str, str], key: list[str]) -> pa.Table 
     if table is None:
         return None
     return table.to_pyarrow_dataset().to_table(columns=key)
+
+
+def where_equal(values: dict[str, pa.Scalar]) -> ds.Expression:
+    """A filter `column == value` for each of these, for a store's dataset.
+
+    A store's files do not all carry the same physical types: the first version is written from
+    pyarrow (`string`), while delta-rs's merge writes through DataFusion, which stores `string_view`.
+    The dataset presents the table's one schema (`string`), but a filter is evaluated on each file's own
+    batches before that, and pyarrow has no `string == string_view`. Casting the column to the value's
+    type in the expression makes every file compare alike."""
+    condition: ds.Expression | None = None
+    for name, value in values.items():
+        term = pc.field(name).cast(value.type) == value
+        condition = term if condition is None else condition & term
+    assert condition is not None, "a filter needs at least one column"
+    return condition
