@@ -28,6 +28,7 @@ from api.errors import notice_step, step
 from api.limits import BodyLimit
 from api.paging import PAGED, ConflictPage, ListPage, paged
 from api.schemas import BulkIn, Moment, ObjectionIn, VerifyIn
+from api.sharing import ProtocolError, protocol_error
 from api.sharing import build_router as build_sharing_router
 from api.upstream import build_router as build_upstream_router
 from sharehub import audit
@@ -765,6 +766,7 @@ def create_app() -> FastAPI:
         lifespan=_lifespan,
     )
     app.add_middleware(BodyLimit)
+    app.add_exception_handler(ProtocolError, protocol_error)
 
     @app.get("/health", response_model=Health, tags=["health"])
     def health(hub: HubDep) -> Health:

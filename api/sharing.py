@@ -4,28 +4,65 @@ Each consumer's bearer token is its own API key. Each of its active grants with 
 share `grant-<id>`, holding one schema (the providing department) with one table (the resource's
 name). A table is the grant's latest full extract (masked Parquet, as `POST /bulk` makes it); a query
 makes a fresh one when the store moved since. File URLs are the same short-lived, audited links.
+
+A query may ask for the table as it was: `version` (a store version) or `timestamp` (the version the
+store held then), answered from a masked extract of that version. `startingVersion`/`endingVersion`
+(the change data feed) and the `/changes` route are not offered: such a query is refused with the
+protocol's error (`{"errorCode": "INVALID_PARAMETER_VALUE", ...}`), and `POST /bulk/{id}` with
+`{"incremental": true}` gives the changes instead. `metaData.size` is the table's size in bytes.
 """
 
 # No `from __future__ import annotations` here: the routes' Annotated aliases are local to
 # build_router, and FastAPI must see them evaluated.
 import json
 from collections.abc import Callable
+from datetime import datetime
 from typing import Annotated, Any, NoReturn
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from fastapi import APIRouter, Depends, HTTPException, Response, status
+from deltalake.exceptions import DeltaError
+from fastapi import APIRouter, Body, Depends, HTTPException, Request, Response, status
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from sharehub import audit
 from sharehub.bulk import create, issue_url
 from sharehub.consumers import Caller
-from sharehub.grants import Access, Forbidden, active_grant
+from sharehub.grants import Access, Forbidden, NotFound, active_grant
 from sharehub.hub import Hub
 from sharehub.metadata.models import Extract, Grant, utcnow
 from warehouse.delta import open_table, table_id
 
 NDJSON = "application/x-ndjson; charset=utf-8"
+
+
+class SharingQuery(BaseModel):
+    """The body of a table query, as the Delta Sharing protocol defines it."""
+
+    model_config = ConfigDict(extra="allow")
+    predicateHints: list[str] | None = None
+    jsonPredicateHints: str | None = None
+    limitHint: int | None = Field(None, ge=0)
+    version: int | None = Field(None, ge=0, description="The table as this store version held it.")
+    timestamp: str | None = Field(None, description="The table as it was at this moment (ISO 8601 with zone).")
+    startingVersion: int | None = Field(None, ge=0, description="Change data feed: not offered (400).")
+    endingVersion: int | None = Field(None, ge=0, description="Change data feed: not offered (400).")
+
+
+class ProtocolError(HTTPException):
+    """An error in the Delta Sharing protocol's own shape: {"errorCode": ..., "message": ...}."""
+
+    def __init__(self, code: int, error_code: str, message: str) -> None:
+        super().__init__(code, message)
+        self.error_code = error_code
+
+
+async def protocol_error(request: Request, exc: Exception) -> JSONResponse:
+    """The app's handler of ProtocolError: the body the Delta Sharing clients parse."""
+    assert isinstance(exc, ProtocolError)
+    return JSONResponse({"errorCode": exc.error_code, "message": exc.detail}, status_code=exc.status_code)
 
 
 def _spark_type(t: pa.DataType) -> str:
@@ -105,12 +142,13 @@ def build_router(get_hub: Callable[..., Any], get_caller: Callable[..., Any]) ->
         """Every table of the share."""
         return {"items": table_items(resolve(hub, caller, share))}
 
-    def current_extract(hub: Hub, caller: Caller, g: Grant) -> Extract:
-        """The grant's latest full extract at the store's current version, made if missing."""
+    def current_extract(hub: Hub, caller: Caller, g: Grant, version: int | None = None) -> Extract:
+        """The grant's latest full extract at the store's current version (or at `version`), made if missing."""
         res = hub.catalogue.resource(g.resource_id)
         store = open_table(hub.store.uri(res.store_path), hub.store.delta_options())
         if store is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"{g.resource_id} has no data yet")
+        wanted = store.version() if version is None else version
         with hub.db() as s:
             found = s.scalar(
                 select(Extract)
@@ -118,7 +156,7 @@ def build_router(get_hub: Callable[..., Any], get_caller: Callable[..., Any]) ->
                     Extract.grant_id == g.id,
                     Extract.consumer_id == caller.id,
                     Extract.since_version.is_(None),
-                    Extract.store_version == store.version(),
+                    Extract.store_version == wanted,
                     Extract.store_table_id == table_id(store),
                     Extract.removed_at.is_(None),
                 )
@@ -131,11 +169,36 @@ def build_router(get_hub: Callable[..., Any], get_caller: Callable[..., Any]) ->
             access = active_grant(hub, caller, g.resource_id, "bulk")
         except Forbidden as exc:
             raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from None
-        return create(hub, caller, Access(g.id, frozenset(g.fields), access.purpose), g.resource_id, False).extract
+        granted = Access(g.id, frozenset(g.fields), access.purpose)
+        try:
+            return create(hub, caller, granted, g.resource_id, False, at_version=version).extract
+        except NotFound as exc:
+            raise ProtocolError(status.HTTP_400_BAD_REQUEST, "INVALID_PARAMETER_VALUE", str(exc)) from None
+
+    def version_at(hub: Hub, g: Grant, timestamp: str) -> int:
+        """The store version the table held at `timestamp`; the protocol's error if it held none then."""
+        try:
+            moment = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+        except ValueError:
+            moment = None
+        if moment is None or moment.tzinfo is None:
+            raise ProtocolError(400, "INVALID_PARAMETER_VALUE", f"timestamp {timestamp!r} is not ISO 8601 with a zone")
+        res = hub.catalogue.resource(g.resource_id)
+        store = open_table(hub.store.uri(res.store_path), hub.store.delta_options())
+        if store is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"{g.resource_id} has no data yet")
+        first = min(h["timestamp"] for h in store.history()) / 1000
+        if moment.timestamp() < first:
+            raise ProtocolError(400, "INVALID_PARAMETER_VALUE", f"{g.resource_id} held no version at {timestamp}")
+        try:
+            store.load_as_version(moment)
+        except (DeltaError, ValueError) as exc:
+            raise ProtocolError(400, "INVALID_PARAMETER_VALUE", f"no version at {timestamp}: {exc}") from None
+        return store.version()
 
     def head_lines(hub: Hub, e: Extract) -> list[dict[str, Any]]:
         with hub.store.fs.open_input_file(hub.store.path(e.path)) as f:
-            schema = pq.read_schema(f)
+            schema, size = pq.read_schema(f), f.size()
         fields = [
             {"name": f.name, "type": _spark_type(f.type), "nullable": True, "metadata": {}}
             for f in schema
@@ -151,7 +214,7 @@ def build_router(get_hub: Callable[..., Any], get_caller: Callable[..., Any]) ->
                     "partitionColumns": [],
                     "configuration": {},
                     "numFiles": 1,
-                    "size": e.rows,
+                    "size": size,  # bytes, as the protocol says; the rows are in the file's stats
                 }
             },
         ]
@@ -172,11 +235,33 @@ def build_router(get_hub: Callable[..., Any], get_caller: Callable[..., Any]) ->
         e = current_extract(hub, caller, resolve(hub, caller, share, schema, table))
         return ndjson(head_lines(hub, e), e.store_version)
 
-    @router.post("/shares/{share}/schemas/{schema}/tables/{table}/query")
-    def query(hub: HubDep, caller: CallerDep, share: str, schema: str, table: str) -> Response:
-        """The table's file: the masked extract, behind a short-lived audited URL."""
+    @router.post(
+        "/shares/{share}/schemas/{schema}/tables/{table}/query",
+        responses={400: {"description": "A version or moment the table did not have, or a change data feed query"}},
+    )
+    def query(
+        hub: HubDep,
+        caller: CallerDep,
+        share: str,
+        schema: str,
+        table: str,
+        body: Annotated[SharingQuery | None, Body()] = None,
+    ) -> Response:
+        """The table's file: the masked extract (of the current version, or of `version` or `timestamp`),
+        behind a short-lived audited URL."""
+        asked = body or SharingQuery.model_validate({})
         g = resolve(hub, caller, share, schema, table)
-        e = current_extract(hub, caller, g)
+        if asked.startingVersion is not None or asked.endingVersion is not None:
+            raise ProtocolError(
+                400,
+                "INVALID_PARAMETER_VALUE",
+                "startingVersion/endingVersion (change data feed) are not offered; POST /bulk/"
+                f"{g.resource_id} with {{\"incremental\": true}} gives the changes since your last extract",
+            )
+        if asked.version is not None and asked.timestamp is not None:
+            raise ProtocolError(400, "INVALID_PARAMETER_VALUE", "give version or timestamp, not both")
+        version = asked.version if asked.timestamp is None else version_at(hub, g, asked.timestamp)
+        e = current_extract(hub, caller, g, version)
         issued = issue_url(hub, caller, e)
         with hub.store.fs.open_input_file(hub.store.path(e.path)) as f:
             size = f.size()
@@ -188,10 +273,17 @@ def build_router(get_hub: Callable[..., Any], get_caller: Callable[..., Any]) ->
                 "size": size,
                 "stats": json.dumps({"numRecords": e.rows}),
                 "expirationTimestamp": int(issued.expires_at.timestamp() * 1000),
+                "version": e.store_version,
             }
         }
         audit.record(
-            hub, "delta_sharing_query", caller, g.resource_id, grant_id=g.id, result="ok", detail=f"extract {e.id}"
+            hub,
+            "delta_sharing_query",
+            caller,
+            g.resource_id,
+            grant_id=g.id,
+            result="ok",
+            detail=f"extract {e.id}; store v{e.store_version}",
         )
         return ndjson([*head_lines(hub, e), file_line], e.store_version)
 

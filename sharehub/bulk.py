@@ -185,12 +185,21 @@ def _record_extract(
     return extract
 
 
-def create(hub: Hub, caller: Caller, access: Access, resource_id: str, incremental: bool) -> Issued:
-    """Write an extract (full, or the changes since this consumer's last one) and issue its URL."""
+def create(
+    hub: Hub, caller: Caller, access: Access, resource_id: str, incremental: bool, *, at_version: int | None = None
+) -> Issued:
+    """Write an extract (full, or the changes since this consumer's last one) and issue its URL. With
+    `at_version`, a full extract of the store as that version held it (Delta time travel)."""
     res = hub.catalogue.resource(resource_id)
     store = open_table(hub.store.uri(res.store_path), hub.store.delta_options())
     if store is None:
         raise NotFound(f"{resource_id} has no store yet")
+    if at_version is not None:
+        if incremental:
+            raise GrantError("an extract of a past version is a full one")
+        if not 0 <= at_version <= store.version():
+            raise NotFound(f"{resource_id} has no version {at_version} (its newest is {store.version()})")
+        store.load_as_version(at_version)
     version = store.version()
     columns = [f.name for f in res.fields if f.name in access.fields]
     keys = [k for k in res.source.key if k not in columns]

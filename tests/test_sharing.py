@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import delta_sharing
+import httpx
 import pytest
 import sqlalchemy as sa
 import uvicorn
@@ -73,6 +74,40 @@ def test_delta_sharing_client_reads_a_granted_share_and_no_other(make_hub, use_e
         assert len(frame) > 0
         names = [n for n in frame["legal_rep_name"] if n]
         assert names and all("*" in n for n in names)  # masked as a name, as the grant serves it
+
+        # The table as it was: a version, or the version of a moment, after the store has moved on.
+        company = frame.iloc[0]
+        uscc = company["uscc"]
+        before = datetime.now(UTC)
+        engine = sa.create_engine(hub.settings.connection_url("scjg_front"))
+        with engine.begin() as c:
+            c.execute(
+                sa.text("UPDATE legal_entity_register SET status = :s, updated_at = :t WHERE uscc = :k"),
+                {"s": "吊销" if company["status"] != "吊销" else "存续", "t": "2026-11-30 10:00:00", "k": uscc},
+            )
+        engine.dispose()
+        assert run_resource(hub, "scjg.legal_entity").store_version == 1
+        url = f"{mine}#{grant_share}.scjg.legal_entity"
+        status_of = {
+            name: dict(zip(f["uscc"], f["status"], strict=True))[company["uscc"]]
+            for name, f in (
+                ("now", delta_sharing.load_as_pandas(url)),
+                ("v0", delta_sharing.load_as_pandas(url, version=0)),
+                ("then", delta_sharing.load_as_pandas(url, timestamp=before.isoformat())),
+            )
+        }
+        assert status_of["v0"] == status_of["then"] == company["status"] != status_of["now"]
+        headers = {"Authorization": f"Bearer {owner}"}
+        path = f"{base}/delta-sharing/shares/{grant_share}/schemas/scjg/tables/legal_entity/query"
+        answered = httpx.post(path, json={"version": 0}, headers=headers, timeout=30)
+        assert answered.headers["Delta-Table-Version"] == "0"
+        meta = json.loads(answered.text.splitlines()[1])["metaData"]
+        file = json.loads(answered.text.splitlines()[2])["file"]
+        assert meta["size"] == file["size"] > 0 and json.loads(file["stats"])["numRecords"] == len(frame)
+        for refused in ({"version": 9}, {"startingVersion": 0}, {"timestamp": "2020-01-01T00:00:00Z"}):
+            error = httpx.post(path, json=refused, headers=headers, timeout=30)
+            assert error.status_code == 400, (refused, error.text)
+            assert error.json()["errorCode"] == "INVALID_PARAMETER_VALUE" and error.json()["message"], error.text
 
         theirs = _profile(tmp_path / "mzj.share", f"{base}/delta-sharing", other)
         assert delta_sharing.SharingClient(theirs).list_all_tables() == []
