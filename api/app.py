@@ -21,11 +21,11 @@ from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, Respo
 from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
-from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field, ValidationError
 
 from api.errors import notice_step, step
 from api.limits import BodyLimit
+from api.openapi import document_answers
 from api.paging import PAGED, ConflictPage, ListPage, paged
 from api.schemas import BulkIn, Moment, ObjectionIn, VerifyIn
 from api.sharing import ProtocolError, protocol_error
@@ -1779,37 +1779,12 @@ def create_app() -> FastAPI:
     # Starlette tries the routes in order: the two lookups, nearly all the traffic, go first.
     hot = [r for r in app.router.routes if getattr(r, "path", "") in ("/verify/{resource_id}", "/query/{resource_id}")]
     app.router.routes[:] = hot + [r for r in app.router.routes if r not in hot]
-    _document_bearer(app)
+    document_answers(app, _resolves_caller, BEARER)
     return app
 
 
 def _resolves_caller(dependant: Dependant) -> bool:
     return any(d.call is get_caller or _resolves_caller(d) for d in dependant.dependencies)
-
-
-def _document_bearer(app: FastAPI) -> None:
-    """Mark, in the OpenAPI document, every operation whose dependencies resolve a caller as taking the
-    bearer key (get_caller reads the header itself, so FastAPI cannot tell)."""
-    keyed = {
-        (r.path_format, method.lower())
-        for r in app.routes
-        if isinstance(r, APIRoute) and _resolves_caller(r.dependant)
-        for method in r.methods
-    }
-    plain = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is not None:
-            return app.openapi_schema
-        schema = plain()
-        schema.setdefault("components", {}).setdefault("securitySchemes", {})["HTTPBearer"] = BEARER
-        for path, operations in schema["paths"].items():
-            for method, operation in operations.items():
-                if (path, method) in keyed:
-                    operation["security"] = [{"HTTPBearer": []}]
-        return schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _resource_out(r: Resource) -> ResourceOut:
