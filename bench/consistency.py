@@ -10,8 +10,10 @@ shipped catalogue:
   - wjw.health_record (copies of name, sex and birth date): 0.5% wrong sex, 0.5% wrong birth date,
     0.5% names in traditional form (not a conflict).
 Then it measures, in one process:
-  - the raw baseline: one DuckDB query per compared pair over the same Delta tables (Arrow datasets),
-    a join on the key counting the rows whose values differ as stored (no normalization);
+  - the raw baseline, at its strongest: one DuckDB join per department over the same Delta tables
+    (Arrow datasets, read afresh each time as a scheduled check must), comparing every field that
+    department copies in that one pass and counting the values that differ as stored (no
+    normalization); and, for reference, the weaker formulation of one join per compared pair;
   - sharehub's full check (`check(hub, full=True)`): reload of the compared columns from the Delta
     tables, the join, normalization of the rows that differ as stored, and recording every conflict
     in the metadata database (SQLite, the embedded default). It runs twice: first recording the
@@ -103,6 +105,32 @@ def raw_join(hub: Hub) -> tuple[float, int]:
     return seconds, total
 
 
+DEPARTMENTS = {  # other resource -> the fields it copies from the authority, compared in one join
+    other: [(a, o) for o2, a, o in PAIRS if o2 == other] for other in dict.fromkeys(o for o, _, _ in PAIRS)
+}
+
+
+def raw_join_per_department(hub: Hub) -> tuple[float, int]:
+    """The strongest baseline: one join per department, comparing all its copied fields in one pass."""
+    con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
+    started = time.perf_counter()
+    for rid in ("gongan.population", *DEPARTMENTS):
+        uri = hub.store.uri(hub.catalogue.resource(rid).store_path)
+        dataset = DeltaTable(uri, storage_options=hub.store.delta_options()).to_pyarrow_dataset()
+        con.register(rid.replace(".", "_"), dataset)
+    total = 0
+    for other, fields in DEPARTMENTS.items():
+        differ = " + ".join(f"count_if(o.{o} IS DISTINCT FROM a.{a})" for a, o in fields)
+        (count,) = con.execute(
+            f"SELECT {differ} FROM {other.replace('.', '_')} o JOIN gongan_population a USING (id_number)"
+        ).fetchone() or (0,)
+        total += count
+    seconds = time.perf_counter() - started
+    con.close()
+    return seconds, total
+
+
 def change_rsj(hub: Hub, con: duckdb.DuckDBPyConnection, n: int) -> tuple[int, int]:
     """10,000 enrolments change: disagreements are fixed (about half) and new ones appear; (fixed, new)."""
     step = max(n // 5000, 200)
@@ -139,8 +167,12 @@ def main() -> None:
         print(f"writing 3 Delta stores × {n:,} entities …")
         write_stores(hub, con, n)
         raw_join(hub)  # warm the page cache for both sides alike
-        raw_s, raw_count = raw_join(hub)
-        print(f"  {'raw DuckDB join, 4 pairs (no normalization)':<52} {raw_s:8.2f} s   {raw_count:,} differ as stored")
+        strong_s, raw_count = raw_join_per_department(hub)
+        label = "raw DuckDB, 1 join per department (strongest)"
+        print(f"  {label:<52} {strong_s:8.2f} s   {raw_count:,} differ as stored")
+        raw_s, pair_count = raw_join(hub)
+        assert pair_count == raw_count, (pair_count, raw_count)
+        print(f"  {'raw DuckDB, 1 join per pair (4 joins)':<52} {raw_s:8.2f} s")
         first_s, first = timed("sharehub full check, first (loads cache, records)", lambda: check(hub, full=True))
         reload_s, _ = timed("sharehub full check --reload (cache rebuilt)", lambda: check(hub, full=True, reload=True))
         full_s, full = timed("sharehub full check (cache in step)", lambda: check(hub, full=True))
@@ -159,9 +191,13 @@ def main() -> None:
         f"conflicts: {first.found:,} planted and found ({raw_count - planted:,} rows differing only in form were not);"
     )
     print(f"after the change: {inc.opened:,} new, {inc.closed:,} closed, {open_now:,} open; peak RSS {peak:,.0f} MB")
-    print(f"full check (first) / raw join:     {first_s / raw_s:5.2f}×")
-    print(f"full check --reload / raw join:    {reload_s / raw_s:5.2f}×")
-    print(f"full check / raw join:             {full_s / raw_s:5.2f}×   (goal ≤ 1.5×)")
+    print("against the strongest raw formulation (1 join per department):")
+    print(f"  full check --reload / raw:       {reload_s / strong_s:5.2f}×   (goal ≤ 1.5×: the check as scheduled)")
+    print(f"  full check, cache in step / raw: {full_s / strong_s:5.2f}×")
+    print(f"  full check (first) / raw:        {first_s / strong_s:5.2f}×")
+    print("against 1 join per pair (the earlier, weaker baseline):")
+    print(f"  full check --reload / raw:       {reload_s / raw_s:5.2f}×")
+    print(f"  full check, cache in step / raw: {full_s / raw_s:5.2f}×")
     print(f"incremental / full check:          {inc_s / full_s:6.1%}   (goal < 5%)")
 
 
