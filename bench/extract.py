@@ -217,9 +217,9 @@ def mariadb_connectorx() -> Measure:
 
     engine = sa.create_engine(MY)
     with engine.connect() as c:
+        half = _count(MY) // 2
         middle = c.exec_driver_sql(
-            "SELECT id_number FROM population_register ORDER BY id_number LIMIT 1 OFFSET "
-            "(SELECT count(*) DIV 2 FROM population_register)"
+            f"SELECT id_number FROM population_register ORDER BY id_number LIMIT 1 OFFSET {half}"
         ).scalar_one()
     engine.dispose()
     url = "mysql://root@127.0.0.1:3306/sharehub_bench"
