@@ -8,7 +8,7 @@ sex masked: id_number, name, phone and address partly, birth_date redacted). The
 measured twice, best of two:
   - the raw baseline: the same columns read from the Delta table with pyarrow and written to one zstd
     Parquet file in memory, with its sha256 (no masking, no manifest, nothing stored);
-  - sharehub: `sharehub.bulk.create`, a full extract: the read, every value masked by its field's rule,
+  - sharehub: `sharehub.serving.bulk.create`, a full extract: the read, every value masked by its field's rule,
     the zstd Parquet file and its sha256, the sealed manifest, both written to the object store (local),
     the extract recorded and audited, and a download URL issued.
 It prints rows/s for both and their ratio, checks the extract's rows and that no masked column holds a
@@ -30,10 +30,10 @@ import pyarrow.parquet as pq
 from deltalake import DeltaTable
 
 from bench.serving import _store
-from sharehub.bulk import create
-from sharehub.consumers import Caller, add_consumer
-from sharehub.grants import active_grant, apply
+from sharehub.access.consumers import Caller, add_consumer
+from sharehub.access.grants import active_grant, apply
 from sharehub.hub import Hub
+from sharehub.serving.bulk import create
 from sharehub.settings import REPO_ROOT, Settings
 
 FIELDS = ["id_number", "name", "sex", "birth_date", "address", "phone"]

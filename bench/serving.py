@@ -38,12 +38,12 @@ import duckdb
 from deltalake import write_deltalake
 from sqlalchemy import func, select
 
+from sharehub.access.consumers import Caller, add_consumer
+from sharehub.access.grants import apply
 from sharehub.audit import verify as verify_chain
-from sharehub.consumers import Caller, add_consumer
-from sharehub.grants import apply
 from sharehub.hub import Hub
 from sharehub.metadata.models import AuditEntry
-from sharehub.serving import refresh
+from sharehub.serving.copies import refresh
 from sharehub.settings import REPO_ROOT, Settings
 from warehouse.delta import CHANGE_DATA
 

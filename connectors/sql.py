@@ -25,9 +25,11 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import connectorx as cx
+import duckdb
 import pyarrow as pa
 import sqlalchemy as sa
 
+from connectors import duck
 from connectors.base import SourceColumn
 from connectors.errors import ConnectorFailure, SchemaDrift, SourceMissing, SourceUnreachable
 
@@ -201,10 +203,6 @@ class SqlSource:
     def _stream_postgres(self, sql: str, columns: Sequence[str], full_table: bool) -> Iterator[pa.RecordBatch]:
         # DuckDB's postgres scanner reads a whole table over binary COPY in parallel ctid ranges; a
         # filtered read runs as-is on the server (postgres_query), so an incremental read stays small.
-        import duckdb
-
-        from connectors import duck
-
         u = self.url
         dsn = " ".join(
             f"{k}={v}"

@@ -25,13 +25,13 @@ from typing import Any
 from sqlalchemy import and_, or_, select
 
 from sharehub import anchors
+from sharehub.access.callers import Caller
 from sharehub.catalogue.models import SEP, Classification
-from sharehub.consumers import Caller
 from sharehub.hub import Hub
-from sharehub.masking import mask_field
-from sharehub.metadata import fast
+from sharehub.metadata import dbapi
 from sharehub.metadata.models import AuditEntry, AuditHead, utcnow
 from sharehub.paging import Page, newest_first
+from sharehub.serving.masking import mask_field
 
 GENESIS = "0" * 64
 UNANSWERED = ("not_found", "no_match")  # the verification outcomes a consumer sees as one
@@ -208,7 +208,7 @@ def _append(hub: Hub, rows: list[dict[str, Any]]) -> list[int]:
     The very first append creates the head row; when several processes make it at once, one insert
     wins and the others wait for it (ON CONFLICT DO NOTHING) and then lock the row it made.
     """
-    db = fast.raw(hub.settings.metadata_url)
+    db = dbapi.raw(hub.settings.metadata_url)
     head_sql = db.sql("SELECT last_id, last_hash FROM audit_head WHERE id = 1" + ("" if db.sqlite else " FOR UPDATE"))
     with _lock, db.transaction() as cur:
         cur.execute(head_sql, ())

@@ -20,7 +20,7 @@ from sharehub.settings import Settings, get_settings
 from sharehub.workdays import WorkCalendar
 
 if TYPE_CHECKING:
-    from sharehub.serving import ServingCopies
+    from sharehub.serving.copies import ServingCopies
 
 
 @dataclass
@@ -59,7 +59,7 @@ class Hub:
     @cached_property
     def serving(self) -> ServingCopies:
         """The key-indexed serving copies of the stores (verification and query lookups)."""
-        from sharehub.serving import ServingCopies
+        from sharehub.serving.copies import ServingCopies  # lazy: deltalake and pyarrow, for serving processes only
 
         return ServingCopies(self, self.settings.serving_refresh_seconds)
 

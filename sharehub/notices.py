@@ -20,21 +20,24 @@ from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from sharehub import audit
+from sharehub.access.consumers import PLATFORM, Caller
 from sharehub.catalogue.models import Classification, Resource
-from sharehub.consumers import PLATFORM, Caller
+from sharehub.errors import Invalid, NotFound
 from sharehub.hub import Hub
-from sharehub.masking import mask_field
 from sharehub.metadata.models import Conflict, Notice, OutboxMessage, QuarantinedRow, RowDispute, Run, utcnow
 from sharehub.paging import Page, newest_first
 from sharehub.pipeline import paths
 from sharehub.pipeline import reasons as why
 from sharehub.pipeline.rowkeys import ROW, UNIQUE_RULE, key_strings
+from sharehub.serving.masking import mask_field
 from sharehub.settings import Settings
 from sharehub.workdays import CHINA, china_time, due_text
 
 log = logging.getLogger(__name__)
 SAMPLE_ROWS = 20
 OPEN = ("open", "acknowledged", "overdue")
+
+
 def file_notice(s: Session, notice: Notice, recipient: str) -> Notice:
     """Store a notice and queue its e-mail in the outbox, in the caller's transaction."""
     s.add(notice)
@@ -378,7 +381,7 @@ def _addressed(s: Session, notice_id: int, department: str | None) -> Notice:
     and an id must not tell whether another department was notified."""
     notice = s.get(Notice, notice_id)
     if notice is None or (department is not None and notice.department != department):
-        raise LookupError(f"no notice {notice_id}")
+        raise NotFound(f"no notice {notice_id}")
     return notice
 
 
@@ -392,13 +395,13 @@ def dispute(
     replying to the conflict.
     """
     if len(reason.strip()) < 4:
-        raise ValueError("a dispute needs a reason the platform can review")
+        raise Invalid("a dispute needs a reason the platform can review")
     with hub.db() as s:
         notice = _addressed(s, notice_id, department)
         if notice.kind != "quality":
-            raise ValueError(f"notice {notice_id} is a {notice.kind} notice: only a quality notice's rows are disputed")
+            raise Invalid(f"notice {notice_id} is a {notice.kind} notice: only a quality notice's rows are disputed")
         if row_key not in notice.pending_keys:
-            raise LookupError(f"notice {notice_id} has no pending row with that key")
+            raise NotFound(f"notice {notice_id} has no pending row with that key")
         failed = s.scalar(
             select(QuarantinedRow.reasons).where(
                 QuarantinedRow.run_id == notice.run_id, QuarantinedRow.row_key == row_key
@@ -440,13 +443,13 @@ def decide_dispute(
     must correct it.
     """
     if len(reason.strip()) < 4 or not by.strip():
-        raise ValueError("a decision needs the name of who decided and a reason")
+        raise Invalid("a decision needs the name of who decided and a reason")
     with hub.db() as s:
         found = s.get(RowDispute, dispute_id)
         if found is None:
-            raise LookupError(f"no dispute {dispute_id}")
+            raise NotFound(f"no dispute {dispute_id}")
         if found.review != "pending":
-            raise ValueError(f"dispute {dispute_id} was already {found.review} by {found.decided_by}")
+            raise Invalid(f"dispute {dispute_id} was already {found.review} by {found.decided_by}")
         found.review = "accepted" if accept else "rejected"
         found.decided_by, found.decided_at, found.decision_reason = by.strip(), utcnow(), reason.strip()
         if not accept:

@@ -27,7 +27,7 @@ def test_health_reports_catalogue_and_stores(make_hub, use_env) -> None:
 
 
 def test_callers_need_a_valid_key_and_see_only_their_own_notices(make_hub, use_env) -> None:
-    from sharehub.consumers import add_consumer
+    from sharehub.access.consumers import add_consumer
     from sharehub.demo.build import build_sources
     from sharehub.pipeline.run import run_resource
 

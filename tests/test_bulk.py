@@ -10,7 +10,7 @@ def test_an_incremental_extract_holds_each_changed_row_once_as_it_last_was(make_
     last values, a deleted row as a delete, a new row as an upsert, and the pre-images never."""
     from deltalake import DeltaTable, write_deltalake
 
-    from sharehub.bulk import _changes
+    from sharehub.serving.bulk import _changes
     from warehouse.delta import CHANGE_DATA
 
     res = make_hub().catalogue.resource("scjg.legal_entity")

@@ -150,8 +150,8 @@ def test_a_status_conflict_across_vocabularies_is_verified_with_the_authority_an
 ) -> None:
     from datetime import timedelta
 
-    from sharehub.masking import mask_field
     from sharehub.notices import mark_overdue
+    from sharehub.serving.masking import mask_field
 
     hub = make_hub(connections={"scjg_front": pg_url, "swj_front": mariadb_url})
     build_sources(hub.settings, hub.catalogue, 200, 300)

@@ -18,18 +18,18 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from api.app import create_app
+from sharehub.access.consumers import add_consumer
 from sharehub.audit import verify as verify_chain
-from sharehub.bulletin import bulletin
 from sharehub.cli import app as cli
-from sharehub.consumers import add_consumer
 from sharehub.demo.build import build_sources
 from sharehub.hub import Hub
 from sharehub.metadata.models import Notice, UpstreamRequest
 from sharehub.notices import mark_overdue
 from sharehub.pipeline.run import run_resource
 from sharehub.pipeline.tasks import upstream_sync_task
+from sharehub.reporting.bulletin import bulletin
+from sharehub.reporting.stats import department_stats
 from sharehub.settings import REPO_ROOT
-from sharehub.stats import department_stats
 from sharehub.workdays import CHINA
 from tests.support.audit import audit_rows
 from tests.support.seaweed import free_port
@@ -152,7 +152,7 @@ def _walk_through(
     # Forwarded: the platform office applies upstairs as itself, naming who asked; unconditional, granted at once.
     # The first attempt reaches the upper level but fails to be recorded here; the second finds that
     # application again instead of making another.
-    import sharehub.upstream as upstream_module
+    import sharehub.levels.upstream as upstream_module
 
     def fails(*_: object) -> None:
         raise RuntimeError("the county's database went away")

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pytest
 
 from sharehub.catalogue.models import Classification, FieldSpec, Masking
-from sharehub.masking import mask, mask_array, mask_field
+from sharehub.serving.masking import mask, mask_array, mask_field
 
 # Characters of one, three and four UTF-8 bytes, a character outside the BMP, full-width forms and spaces:
 # lengths and slices must count characters, not bytes.

@@ -21,7 +21,7 @@ from tests.support.databases import fresh_database
 
 def _serving_on_postgresql(make_hub, use_env, pg_url: str, database: str) -> tuple[Hub, dict[str, str]]:
     """A hub whose metadata is a fresh PostgreSQL database, a population store, and 民政's consumer key."""
-    from sharehub.consumers import add_consumer
+    from sharehub.access.consumers import add_consumer
 
     hub = make_hub(metadata_url=fresh_database(pg_url, database), serving_refresh_seconds=0)
     build_sources(hub.settings, hub.catalogue, 300, 60)
@@ -52,8 +52,8 @@ def test_serving_on_postgresql_metadata_checks_grants_and_chains_the_audit(make_
     from fastapi.testclient import TestClient
 
     from api.app import create_app
+    from sharehub.access.consumers import add_consumer
     from sharehub.audit import verify as verify_chain
-    from sharehub.consumers import add_consumer
 
     hub, mzj = _serving_on_postgresql(make_hub, use_env, pg_url, "sharehub_serving_test")
     meta = hub.settings.metadata_url
@@ -104,9 +104,9 @@ from sharehub.audit import record
 from sharehub.hub import Hub
 from sharehub.metadata.db import alembic_config
 from sharehub.settings import Settings
-from sharehub.metadata import fast
+from sharehub.metadata import dbapi
 hub = Hub(Settings(home=sys.argv[1], metadata_url=sys.argv[2]))
-fast.raw(sys.argv[2]).connection()  # connected before the start, so the first appends meet
+dbapi.raw(sys.argv[2]).connection()  # connected before the start, so the first appends meet
 time.sleep(max(0.0, float(sys.argv[3]) - time.time()))
 for _ in range(20):
     record(hub, "key_change", None, None, result="ok")
@@ -147,18 +147,18 @@ def test_serving_on_postgresql_remembers_keys_and_grants_until_any_writer_change
     from fastapi.testclient import TestClient
 
     from api.app import create_app
-    from sharehub.metadata import fast
+    from sharehub.metadata import dbapi
 
     hub, mzj = _serving_on_postgresql(make_hub, use_env, pg_url, "sharehub_notify_test")
     meta = hub.settings.metadata_url
     reads: list[str] = []
-    real_rows = fast.Raw.rows
+    real_rows = dbapi.Raw.rows
 
     def counted(self, text, params):  # type: ignore[no-untyped-def]
         reads.append(text)
         return real_rows(self, text, params)
 
-    monkeypatch.setattr(fast.Raw, "rows", counted)
+    monkeypatch.setattr(dbapi.Raw, "rows", counted)
     until = (datetime.now(UTC) + timedelta(days=200)).isoformat()
     call = {"key": {"id_number": "11010519491231002X"}, "claims": {"name": "张三"}}
     app = {"resource_id": "gongan.population", "fields": ["name"], "modes": ["verification"]}
@@ -212,9 +212,9 @@ def test_a_backup_restores_to_the_same_audit_chain_and_reports_a_broken_one(
 
     from typer.testing import CliRunner
 
+    from sharehub.access.consumers import add_consumer
     from sharehub.audit import verify
     from sharehub.cli import app as cli
-    from sharehub.consumers import add_consumer
 
     meta = {} if engine == "sqlite" else {"metadata_url": fresh_database(pg_url, "sharehub_meta_backup")}
     hub = make_hub(**meta)

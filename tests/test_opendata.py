@@ -99,7 +99,7 @@ def test_a_request_for_data_opened_on_application_is_answered_by_its_department(
     from fastapi.testclient import TestClient
 
     from api.app import create_app
-    from sharehub.consumers import add_consumer
+    from sharehub.access.consumers import add_consumer
     from sharehub.metadata.models import Notice, OpenRequest
 
     hub = make_hub()
@@ -203,11 +203,11 @@ def test_an_unanswered_open_data_request_runs_late_and_a_failed_approval_leaves_
 ) -> None:
     from datetime import timedelta
 
-    from sharehub.consumers import operator
-    from sharehub.grants import WrongState
+    from sharehub.access.consumers import operator
+    from sharehub.access.grants import WrongState
+    from sharehub.access.openrequests import decide_request, file_request, late, list_requests
     from sharehub.metadata.models import Notice
     from sharehub.notices import mark_overdue
-    from sharehub.openrequests import decide_request, file_request, late, list_requests
 
     hub = make_hub()
     use_env(hub)
@@ -254,7 +254,7 @@ def test_an_unanswered_open_data_request_runs_late_and_a_failed_approval_leaves_
 
     # A request left unanswered past its deadline counts against the department until it is answered.
     from sharehub.metadata.models import OpenRequest, utcnow
-    from sharehub.stats import department_stats
+    from sharehub.reporting.stats import department_stats
 
     assert department_stats(hub, "swj")[0]["open_requests_late"] == 0  # refused in time
     waiting = file_request(hub, operator("开放平台"), res.id, "某公司", ["uscc"], "招投标资格核验")

@@ -25,10 +25,10 @@ from sharehub.pipeline.extract import extract
 from sharehub.pipeline.gate import gate
 from sharehub.pipeline.locks import store_lock
 from sharehub.pipeline.promote import promote
+from sharehub.pipeline.report import report_path
 from sharehub.pipeline.run import run_resource
 from sharehub.pipeline.runs import last_runs
-from sharehub.report import report_path
-from sharehub.stats import department_stats
+from sharehub.reporting.stats import department_stats
 from tests.support.databases import fresh_database
 from warehouse.delta import merge_run
 

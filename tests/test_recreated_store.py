@@ -18,8 +18,8 @@ from sharehub.consistency.check import check, list_conflicts
 from sharehub.demo.build import build_sources, reset_embedded_state
 from sharehub.hub import Hub
 from sharehub.pipeline.run import run_resource
+from sharehub.pipeline.themes import build
 from warehouse.delta import CHANGE_DATA
-from warehouse.themes import build
 
 
 def _recreate(hub: Hub, resource_id: str, key: str, field: str, value: str) -> str:
@@ -37,11 +37,11 @@ def _recreate(hub: Hub, resource_id: str, key: str, field: str, value: str) -> s
 
 
 def test_a_store_written_anew_is_compared_and_served_afresh(make_hub) -> None:
-    from sharehub.bulk import create
-    from sharehub.consumers import Caller, add_consumer
-    from sharehub.grants import active_grant, apply
+    from sharehub.access.consumers import Caller, add_consumer
+    from sharehub.access.grants import active_grant, apply
     from sharehub.opendata import publish
-    from sharehub.serving import ServingCopies, refresh
+    from sharehub.serving.bulk import create
+    from sharehub.serving.copies import ServingCopies, refresh
 
     hub = make_hub()
     build_sources(hub.settings, hub.catalogue, 300, 100)

@@ -17,12 +17,12 @@ import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable
 
-from sharehub.bulk import create, prune
-from sharehub.consumers import Caller, add_consumer
+from sharehub.access.consumers import Caller, add_consumer
+from sharehub.access.grants import active_grant, apply
 from sharehub.demo.build import build_sources
-from sharehub.grants import active_grant, apply
 from sharehub.pipeline import paths
 from sharehub.pipeline.run import run_resource
+from sharehub.serving.bulk import create, prune
 from tests.support.seaweed import S3Server, seaweed
 
 
@@ -108,7 +108,7 @@ def test_bulk_extract_on_s3_is_a_presigned_link_to_the_public_endpoint(s3: S3Ser
 
 
 def test_a_bulletin_is_published_to_and_read_back_from_s3(s3: S3Server, make_hub) -> None:
-    from sharehub import bulletin
+    from sharehub.reporting import bulletin
     from sharehub.workdays import CHINA
 
     hub = _hub_on(s3, make_hub, "sharehub-reports")

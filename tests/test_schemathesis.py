@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 
 from api.app import create_app
-from sharehub.consumers import add_consumer
+from sharehub.access.consumers import add_consumer
 from sharehub.demo.build import build_sources
 from sharehub.pipeline.run import run_resource
 

@@ -11,10 +11,10 @@ from typer.testing import CliRunner
 
 from api.app import create_app
 from sharehub import audit
+from sharehub.access.consumers import Caller, add_consumer
 from sharehub.cli import app as cli
-from sharehub.consumers import Caller, add_consumer
 from sharehub.metadata.models import Run
-from sharehub.scores import department_scores
+from sharehub.reporting.scores import department_scores
 from sharehub.workdays import CHINA
 
 
@@ -107,7 +107,7 @@ def test_use_counts_answered_calls_only_and_the_api_publishes_scores(make_hub, u
 
 
 def test_the_period_reaches_at_most_to_now() -> None:
-    from sharehub.scores import window
+    from sharehub.reporting.scores import window
 
     now = _at(9, 12)
     assert window(date(2026, 11, 1), date(9999, 12, 31), now) == (_at(1, 0), now)
@@ -116,7 +116,7 @@ def test_the_period_reaches_at_most_to_now() -> None:
 
 
 def test_the_bulletin_month_defaults_to_the_month_just_ended() -> None:
-    from sharehub.bulletin import month_of
+    from sharehub.reporting.bulletin import month_of
 
     assert month_of(None, _at(9, 12)) == date(2026, 10, 1)
     assert month_of(None, datetime(2027, 1, 1, 0, 30, tzinfo=CHINA)) == date(2026, 12, 1)  # China time
@@ -129,11 +129,11 @@ def test_the_monthly_bulletin_is_published_once_its_month_is_over(make_hub, use_
 
     from sqlalchemy import update
 
-    from sharehub import bulletin
-    from sharehub.consumers import operator
-    from sharehub.grants import apply
+    from sharehub.access.consumers import operator
+    from sharehub.access.grants import apply
+    from sharehub.access.openrequests import file_request, withdraw_request
     from sharehub.metadata.models import OpenRequest
-    from sharehub.openrequests import file_request, withdraw_request
+    from sharehub.reporting import bulletin
 
     hub = make_hub()
     use_env(hub)
@@ -222,7 +222,7 @@ def test_the_monthly_bulletin_is_published_once_its_month_is_over(make_hub, use_
 def test_freshness_follows_the_update_periods_and_their_deadlines(make_hub, use_env) -> None:
     """Each resource is current, due, late or never delivered, by the delivery check's own rule; the command
     exits 1 while any is late, and every caller can read the states through the API."""
-    from sharehub.freshness import freshness
+    from sharehub.reporting.freshness import freshness
 
     hub = make_hub()
     # gongan (daily, 2 working days): Tuesday 3rd delivers Monday's data; Tuesday's (due Fri 6th 24:00) never

@@ -17,16 +17,16 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from api.app import create_app
+from sharehub.access.consumers import add_consumer
+from sharehub.access.grants import mark_overdue_steps
 from sharehub.audit import verify as verify_chain
 from sharehub.cli import app as cli
-from sharehub.consumers import add_consumer
 from sharehub.demo.build import build_sources
-from sharehub.grants import mark_overdue_steps
 from sharehub.metadata.models import Grant, OutboxMessage, QuarantinedRow
 from sharehub.notices import check_deliveries, list_disputes, list_notices, mark_overdue
 from sharehub.pipeline.run import run_resource
+from sharehub.reporting.stats import FIGURES
 from sharehub.settings import REPO_ROOT
-from sharehub.stats import FIGURES
 from sharehub.workdays import CHINA
 from tests.support.audit import audit_rows
 from tests.support.served import UNTIL
@@ -588,9 +588,9 @@ def test_an_extract_is_written_batch_by_batch_and_a_failure_leaves_nothing(serve
 
     import pyarrow.parquet as pq
 
-    import sharehub.bulk as bulk
-    from sharehub.consumers import Caller
-    from sharehub.grants import active_grant
+    import sharehub.serving.bulk as bulk
+    from sharehub.access.consumers import Caller
+    from sharehub.access.grants import active_grant
     from sharehub.metadata.models import Extract
 
     hub, client, keys = served
@@ -643,16 +643,16 @@ def test_byte_ranges_of_an_extract_are_audited_as_partial_and_sizes_are_not(serv
     assert [tuple(r) for r in rows] == [("ok", size), ("partial", 100)]  # the HEAD sent no data: no entry
 
     # A genuine link past its expiry says which extract to ask a fresh link for.
-    from sharehub.bulk import sign
+    from sharehub.serving.bulk import sign
 
     past = int(datetime.now(UTC).timestamp()) - 60
     expired = client.get(f"/bulk/extracts/{made['id']}/download?expires={past}&sig={sign(hub, made['id'], past)}")
     assert expired.status_code == 403 and f"ask GET /bulk/extracts/{made['id']} for a new one" in expired.text
 
     # Refused links are audited, but an address gets only so many a minute: then 429, and nothing written.
-    import api.app
+    import api.routes.serving
 
-    monkeypatch.setattr(api.app, "REFUSED_LINKS_PER_MINUTE", 3)
+    monkeypatch.setattr(api.routes.serving, "REFUSED_LINKS_PER_MINUTE", 3)
     forged = link[:-1] + ("0" if link[-1] != "0" else "1")
     assert [client.get(forged).status_code for _ in range(5)] == [403, 403, 403, 429, 429]
     assert client.get(link).status_code == 200  # a good link is served whatever its address did before
@@ -750,13 +750,13 @@ def test_audit_appends_leave_checkpoints_to_a_background_thread(make_hub, monkey
     """On SQLite the hot path's commits never copy the write-ahead log back (that stalled every call in
     flight for ~10 ms); a background thread does, so the database file itself catches up."""
     from sharehub import audit
-    from sharehub.metadata import fast
+    from sharehub.metadata import dbapi
 
-    monkeypatch.setattr(fast, "CHECKPOINT_SECONDS", 0.05)
+    monkeypatch.setattr(dbapi, "CHECKPOINT_SECONDS", 0.05)
     hub = make_hub()
     for i in range(50):
         audit.record(hub, "verification", None, "gongan.population", result="match", record_key=f"k{i}")
-    hot = fast.raw(hub.settings.metadata_url).connection().driver_connection
+    hot = dbapi.raw(hub.settings.metadata_url).connection().driver_connection
     assert hot.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
     # immutable=1 reads the database file alone, ignoring the log: only checkpointed entries are there.
     # It also ignores locks, so a read while the checkpointer is writing pages may find the file torn:
@@ -1128,7 +1128,7 @@ def test_a_department_is_told_before_a_grant_runs_out_and_a_renewal_settles_it(s
     """A grant that runs out within the renewal lead time (the profile's review and decision clocks) is
     told to its consumer's department once, with the day it ends; applying again resolves the reminder,
     and a grant that simply runs out closes it."""
-    from sharehub.grants import RENEWAL_STEPS, remind_expiring
+    from sharehub.access.grants import RENEWAL_STEPS, remind_expiring
 
     hub, client, keys = served
     soon = (datetime.now(UTC) + timedelta(days=2)).isoformat()
@@ -1208,7 +1208,7 @@ def test_extracts_leave_the_object_store_when_their_grant_ends_or_they_age(serve
     """Masked personal data is not kept past its use: an extract's files go once its grant has ended or it is
     older than SHAREHUB_EXTRACT_KEEP_DAYS, each removal audited. Its id then answers 410 saying how to get
     a new one, its old link is refused, and an incremental extract still counts from it."""
-    from sharehub.bulk import prune
+    from sharehub.serving.bulk import prune
 
     hub, client, keys = served
     for who in ("rsj", "mzj"):

@@ -17,7 +17,7 @@ import uvicorn
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from sharehub.consumers import add_consumer
+from sharehub.access.consumers import add_consumer
 from sharehub.demo.build import build_sources
 from sharehub.pipeline.run import run_resource
 

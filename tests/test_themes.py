@@ -12,9 +12,9 @@ from deltalake import DeltaTable
 
 from sharehub.demo.build import build_sources
 from sharehub.pipeline.run import run_resource
+from sharehub.pipeline.themes import build
 from sharehub.settings import REPO_ROOT
 from warehouse.declared import ModelError
-from warehouse.themes import build
 
 SOURCES = ["gongan.population", "rsj.insurance_enrolment", "scjg.legal_entity", "mzj.subsistence_allowance"]
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from sharehub.errors import FatalError
+from connectors.errors import FatalError
 
 MODEL_ID = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
 HEADER = re.compile(r"\A\s*/\*(.*?)\*/", re.S)

@@ -31,20 +31,13 @@ from deltalake import CommitProperties, DeltaTable, write_deltalake
 
 from connectors import duck
 from expectations.sql import ident, literal
-from sharehub import audit
-from sharehub.hub import Hub
-from warehouse.declared import Model, ModelError, load_models
+from warehouse.declared import Model, ModelError
 from warehouse.delta import open_table, table_id
 
 log = logging.getLogger(__name__)
 SOURCES_KEY = "sharehub.sources"
 SQL_KEY = "sharehub.model_sha256"
 TABLES_KEY = "sharehub.source_tables"  # each source's table id: a store written anew restarts at version 0
-
-
-def models(hub: Hub) -> dict[str, Model]:
-    """The hub's declared models."""
-    return load_models(hub.settings.models_dir, hub.catalogue.resources)
 
 
 @dataclass
@@ -60,27 +53,20 @@ class Build:
     detail: str = ""
 
 
-def build(hub: Hub, model_ids: list[str] | None = None, *, force: bool = False) -> list[Build]:
-    """Build the named models (all by default) whose sources or SQL changed since their last build."""
-    declared = models(hub)
-    unknown = sorted(set(model_ids or []) - set(declared))
-    if unknown:
-        raise ModelError(f"no model {unknown[0]!r}; declared: {', '.join(sorted(declared)) or 'none'}")
-    return [_build_one(hub, declared[m], force) for m in (model_ids or sorted(declared))]
-
-
-def _build_one(hub: Hub, model: Model, force: bool) -> Build:
+def build_model(
+    model: Model, sources: dict[str, str], uri: str, options: dict[str, str], *, force: bool = False
+) -> Build:
+    """Build one model into the Delta table at `uri` from its sources' Delta tables (resource id → URI),
+    unless neither a source nor the SQL changed since its last build (`force`: build anyway)."""
     started = time.perf_counter()
-    options = hub.store.delta_options()
     tables: dict[str, DeltaTable] = {}
     for rid in model.sources:
-        table = open_table(hub.store.uri(hub.catalogue.resource(rid).store_path), options)
+        table = open_table(sources[rid], options)
         if table is None:
             return Build(model.id, "waiting", detail=f"{rid} has no store yet")
         tables[rid] = table
     versions = {rid: t.version() for rid, t in tables.items()}
     identities = {rid: table_id(t) for rid, t in tables.items()}
-    uri = hub.store.uri(model.store_path)
     last = last_build(uri, options)
     built_from = None if last is None else (last[SOURCES_KEY], last[TABLES_KEY], last[SQL_KEY])
     if not force and last and built_from == (versions, identities, model.digest):
@@ -107,8 +93,6 @@ def _build_one(hub: Hub, model: Model, force: bool) -> Build:
         uri, rows, mode="overwrite", schema_mode="overwrite", storage_options=options, commit_properties=props
     )
     version = DeltaTable(uri, storage_options=options).version()
-    sources = ", ".join(f"{rid}@v{v}" for rid, v in sorted(versions.items()))
-    audit.record(hub, "store", None, model.id, result="stored", detail=f"theme v{version}; from {sources}")
     seconds = time.perf_counter() - started
     log.info("theme %s: %d rows, version %d, %.1fs", model.id, rows.num_rows, version, seconds)
     return Build(model.id, "built", version, rows.num_rows, versions, seconds)

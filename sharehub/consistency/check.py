@@ -38,15 +38,16 @@ from sqlalchemy.orm import Session
 
 from expectations.sql import ident, literal
 from sharehub import audit
+from sharehub.access.consumers import Caller
 from sharehub.catalogue.models import FieldSpec, Resource
 from sharehub.consistency.cache import StoreCache
-from sharehub.consumers import Caller
 from sharehub.dates import date_from_text
+from sharehub.errors import Invalid, NotFound
 from sharehub.hub import Hub
-from sharehub.masking import mask_field
 from sharehub.metadata.models import Conflict, Notice, utcnow
 from sharehub.notices import ask, file_notice, tell
 from sharehub.paging import Page, newest_first
+from sharehub.serving.masking import mask_field
 from sharehub.workdays import due_text
 from warehouse.delta import open_table
 
@@ -634,16 +635,16 @@ def verify(
     rectification deadline, listing the entities; it resolves when those conflicts are decided or close.
     """
     if not by.strip():
-        raise ValueError("say who is verifying (--by)")
+        raise Invalid("say who is verifying (--by)")
     now = utcnow()
     with hub.db() as s:
         rows = []
         for cid in conflict_ids:
             row = s.get(Conflict, cid)
             if row is None:
-                raise LookupError(f"no conflict {cid}")
+                raise NotFound(f"no conflict {cid}")
             if row.status not in OPEN:
-                raise ValueError(f"conflict {cid} is {row.status}; only open conflicts can be verified")
+                raise Invalid(f"conflict {cid} is {row.status}; only open conflicts can be verified")
             row.status, row.verifying_by, row.verifying_since = "verifying", by.strip(), now
             rows.append(row)
         if notify_authority:
@@ -733,16 +734,16 @@ def reply(
     for the platform office to decide. Only the department holding the copy, or the authoritative one,
     replies; correcting the copy instead needs no reply, since the next check closes the conflict."""
     if not by.strip() or len(reason.strip()) < 4:
-        raise ValueError("a reply names who replies and gives the reasons")
+        raise Invalid("a reply names who replies and gives the reasons")
     with hub.db() as s:
         row = s.get(Conflict, conflict_id)
         if row is None:
-            raise LookupError(f"no conflict {conflict_id}")
+            raise NotFound(f"no conflict {conflict_id}")
         authority = hub.catalogue.resources.get(row.authority_resource)
         if department not in (row.department, authority.provider if authority else None):
-            raise LookupError(f"no conflict {conflict_id}")  # as GET /conflicts/{id}: others' conflicts look absent
+            raise NotFound(f"no conflict {conflict_id}")  # as GET /conflicts/{id}: others' conflicts look absent
         if row.status not in OPEN:
-            raise ValueError(f"conflict {conflict_id} is {row.status}; only open or verifying conflicts are replied to")
+            raise Invalid(f"conflict {conflict_id} is {row.status}; only open or verifying conflicts are replied to")
         now = utcnow()
         who = f"{department} · {by.strip()}"[:100]
         if department == row.department:  # the copy's holder (also when it is the authority's own department)
@@ -767,16 +768,16 @@ def decide_many(
     """One decision on many conflicts, all of them or none (the same value right, by the same person, for
     the same reason): each department hears it once per resource, not once per conflict."""
     if right not in ("authority", "provider") or not by.strip() or len(reason.strip()) < 4:
-        raise ValueError("a decision names the right value (authority or provider), who decided, and why")
+        raise Invalid("a decision names the right value (authority or provider), who decided, and why")
     now = utcnow()
     with hub.db() as s:
         rows = []
         for cid in dict.fromkeys(conflict_ids):
             row = s.get(Conflict, cid)
             if row is None:
-                raise LookupError(f"no conflict {cid}")
+                raise NotFound(f"no conflict {cid}")
             if row.status not in OPEN:
-                raise ValueError(f"conflict {cid} is {row.status}; only open or verifying conflicts are decided")
+                raise Invalid(f"conflict {cid} is {row.status}; only open or verifying conflicts are decided")
             row.status, row.decision, row.decided_by, row.decision_reason = "decided", right, by.strip(), reason.strip()
             row.decided_at = now
             rows.append(row)

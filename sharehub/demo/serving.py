@@ -27,11 +27,11 @@ from urllib.parse import urlencode, urlsplit
 import pyarrow.parquet as pq
 import uvicorn
 
+from sharehub.access.consumers import add_consumer
 from sharehub.anchors import checkpoint
 from sharehub.audit import verify as verify_chain
-from sharehub.consumers import add_consumer
 from sharehub.hub import Hub
-from sharehub.masking import mask_field
+from sharehub.serving.masking import mask_field
 from sharehub.workdays import china_time, due_text
 from warehouse.delta import open_table
 

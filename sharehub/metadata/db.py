@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -72,11 +72,18 @@ def dispose(url: str) -> None:
         factory.kw["bind"].dispose()
 
 
+_ON_DISPOSE: list[Callable[[], None]] = []  # what modules built on this one close too (`dbapi` registers)
+
+
+def on_dispose(close: Callable[[], None]) -> None:
+    """Have `dispose_all` call `close` as well."""
+    _ON_DISPOSE.append(close)
+
+
 def dispose_all() -> None:
     """Close every pooled metadata connection (at the end of a process or a test)."""
-    from sharehub.metadata import fast  # fast builds on this module
-
-    fast.close_all()
+    for close in _ON_DISPOSE:
+        close()
     with _LOCK:
         for factory in _FACTORIES.values():
             bind = factory.kw["bind"]

@@ -99,7 +99,7 @@ class Run(Base):
 
 
 class RateBucket(Base):
-    """A token bucket of the verification rate limit, shared by every API worker (`sharehub.ratelimit`)."""
+    """A token bucket of the verification rate limit, shared by every API worker (`sharehub.access.ratelimit`)."""
 
     __tablename__ = "rate_buckets"
     key: Mapped[str] = mapped_column(String(100), primary_key=True)

@@ -44,9 +44,9 @@ from sharehub.pipeline.conform import conform_column
 from sharehub.pipeline.landing import LandingWriter, prefetch
 from sharehub.pipeline.liveness import working
 from sharehub.pipeline.reasons import explain, key_text
+from sharehub.pipeline.report import write_report, write_validation
 from sharehub.pipeline.rowkeys import ROW, UNIQUE_RULE, key_strings
 from sharehub.pipeline.runs import fail_run, get_run, update_run
-from sharehub.report import write_report, write_validation
 
 log = logging.getLogger(__name__)
 SLICE_ROWS = 32_768  # rows per Arrow batch handed to DuckDB; one batch is scanned by one thread

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+from sharehub import opendata
+from sharehub.access.consumers import operator
+from sharehub.access.grants import mark_overdue_steps, remind_expiring
+from sharehub.anchors import checkpoint
+from sharehub.consistency.check import check
 from sharehub.hub import Hub
+from sharehub.levels.upstream import sync
+from sharehub.notices import check_deliveries, deliver, mark_overdue, notify
 from sharehub.pipeline.extract import extract
 from sharehub.pipeline.gate import gate
 from sharehub.pipeline.promote import promote
+from sharehub.pipeline.themes import build
+from sharehub.reporting import bulletin
+from sharehub.serving.bulk import prune
 
 
 def extract_task(resource_id: str, scheduler_run_id: str) -> str:
@@ -21,18 +31,12 @@ def gate_task(run_id: str) -> dict[str, int]:
 
 def notify_task(run_id: str) -> dict[str, int]:
     """Raise the run's quality notice, resolve notices whose rows passed, and send the outbox."""
-    from sharehub.notices import notify
-
     return notify(Hub.from_env(), run_id)
 
 
 def daily_notice_check() -> dict[str, int]:
     """Notice missed deliveries, mark overdue notices and application steps, tell of grants running out,
     remove extracts kept past their time, and send the outbox; the daily DAG's one task."""
-    from sharehub.bulk import prune
-    from sharehub.grants import mark_overdue_steps, remind_expiring
-    from sharehub.notices import check_deliveries, deliver, mark_overdue
-
     hub = Hub.from_env()
     missed = check_deliveries(hub)
     late = mark_overdue(hub)
@@ -54,10 +58,6 @@ def daily_notice_check() -> dict[str, int]:
 def upstream_sync_task() -> dict[str, int]:
     """Follow this platform's applications and objections at the upper level and send what the departments are told;
     the upstream DAG's one task (`sharehub upstream sync`). Nothing to do on a platform with no level above."""
-    from sharehub.consumers import operator
-    from sharehub.notices import deliver
-    from sharehub.upstream import sync
-
     hub = Hub.from_env()
     if not hub.settings.upstream_url:
         return {"configured": 0, "changed": 0}
@@ -75,11 +75,8 @@ def upstream_sync_task() -> dict[str, int]:
 def bulletin_task() -> dict[str, str | int]:
     """Publish the bulletin of the month just ended and send each department its score; the monthly DAG's one
     task (a rerun changes nothing and tells no one twice)."""
-    from sharehub.bulletin import month_of, publish
-    from sharehub.notices import deliver
-
     hub = Hub.from_env()
-    path, made = publish(hub, month_of(None))
+    path, made = bulletin.publish(hub, bulletin.month_of(None))
     sent, queued = deliver(hub)  # each department's score, by e-mail now rather than at the next daily run
     return {
         "month": made["month"],
@@ -92,9 +89,7 @@ def bulletin_task() -> dict[str, str | int]:
 
 def open_data_task() -> dict[str, str]:
     """Republish the open datasets whose stores moved; the `sharehub.open_data` DAG's task."""
-    from sharehub.opendata import publish
-
-    return {p.resource_id: p.status for p in publish(Hub.from_env())}
+    return {p.resource_id: p.status for p in opendata.publish(Hub.from_env())}
 
 
 def promote_task(run_id: str) -> dict[str, int]:
@@ -105,23 +100,17 @@ def promote_task(run_id: str) -> dict[str, int]:
 
 def consistency_task(full: bool = False) -> dict[str, int]:
     """The consistency check over the stores that changed; the `sharehub.consistency` DAG's task."""
-    from sharehub.consistency.check import check
-
     result = check(Hub.from_env(), full=full)
     return {"found": result.found, "opened": result.opened, "closed": result.closed, "notices": len(result.notices)}
 
 
 def theme_task(model_id: str) -> dict[str, int | str | None]:
     """Build one thematic model if its sources changed; the `sharehub.theme.<model>` DAG's task."""
-    from warehouse.themes import build
-
     (done,) = build(Hub.from_env(), [model_id])
     return {"status": done.status, "version": done.version, "rows": done.rows}
 
 
 def audit_checkpoint_task() -> dict[str, int]:
     """Anchor the audit chain's head outside the database (sealed, in the object store)."""
-    from sharehub.anchors import checkpoint
-
     made = checkpoint(Hub.from_env())
     return {"last_id": made.last_id if made else 0}

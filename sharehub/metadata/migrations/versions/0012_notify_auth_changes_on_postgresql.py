@@ -4,7 +4,7 @@ The serving path remembers each API key's and grant's rows between calls and mus
 moment either table changes, whoever changes it (the API, the CLI, another process, a DBA). SQLite
 says so through `PRAGMA data_version`; PostgreSQL has no such cheap signal, so every change to these
 tables now sends NOTIFY sharehub_auth (at commit, once per statement), which the serving connections
-LISTEN for (`sharehub.metadata.fast`). Nothing changes on SQLite.
+LISTEN for (`sharehub.metadata.dbapi`). Nothing changes on SQLite.
 
 Revision ID: 0012
 Revises: 0011

@@ -1,0 +1,574 @@
+"""Applications and grants (Lichuan 12, 18–22; Zhejiang 26; Hengyang 17).
+
+A consumer applies for fields of a resource, in serving modes, for a purpose, until a date:
+  - unconditional resources are granted at once by the platform;
+  - conditional ones go through the platform's review, then the provider's decision (reasons required
+    to refuse), then the applicant is told; each step has a working-day clock from the profile, and a
+    step that runs over is marked overdue against its department and escalated to the platform office;
+  - not-shared resources are refused, citing their legal basis.
+A grant can be revoked, and it expires. `active_grant` is the one check every serving call makes.
+Every step is written to the audit chain.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal, NamedTuple, get_args
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from sharehub import audit
+from sharehub.access.consumers import PLATFORM, Caller
+from sharehub.errors import Forbidden, NotFound, Refused, WrongState
+from sharehub.hub import Hub
+from sharehub.metadata import dbapi
+from sharehub.metadata.models import Application, Consumer, Grant, Notice, utcnow
+from sharehub.notices import addressee, ask, file_notice, resolve, tell
+from sharehub.paging import Page, newest_first
+from sharehub.workdays import china_time, due_text
+
+MAX_VALIDITY = timedelta(days=366 * 3)
+STEP_RULE = {"review": "application_review", "provider": "provider_decision"}
+
+
+GrantError = Refused  # the refusals of every access workflow are the domain's (`sharehub.errors`)
+
+
+@dataclass(frozen=True)
+class Access:
+    """What a serving call may use: the grant, its fields and its purpose; `modes`, every mode the
+    consumer's live grants on the resource allow (verification tells a query-granted caller whether
+    the record exists, which it could learn by querying anyway)."""
+
+    grant_id: int
+    fields: frozenset[str]
+    purpose: str
+    modes: frozenset[str] = frozenset()
+
+
+def apply(
+    hub: Hub, caller: Caller, resource_id: str, fields: list[str], modes: list[str], purpose: str, valid_until: datetime
+) -> Application:
+    """File an application; unconditional resources are granted and not-shared ones refused at once."""
+    if caller.role != "consumer":
+        raise Forbidden("only a consumer applies for data")
+    res = hub.catalogue.resources.get(resource_id)
+    if res is None:
+        raise GrantError(f"no resource {resource_id!r} in the catalogue")
+    names = {f.name for f in res.fields}
+    unknown = sorted(set(fields) - names)
+    if not fields or unknown:
+        raise GrantError(f"{resource_id}: name the fields you need; unknown: {unknown}" if unknown else "no fields")
+    bad_modes = sorted(set(modes) - {"verification", "query", "bulk"})
+    if not modes or bad_modes:
+        raise GrantError(f"modes are verification, query or bulk; not {bad_modes}" if bad_modes else "no modes")
+    if len(purpose.strip()) < 4:
+        raise GrantError("state the purpose (用途) of the application")
+    now = utcnow()
+    if valid_until.tzinfo is None or not now < valid_until <= now + MAX_VALIDITY:
+        raise GrantError("valid_until must be a future date with a time zone, at most three years ahead")
+    app = Application(
+        consumer_id=caller.id,
+        department=caller.department,
+        resource_id=res.id,
+        provider=res.provider,
+        fields=sorted(set(fields)),
+        modes=sorted(set(modes)),
+        purpose=purpose.strip(),
+        valid_until=valid_until,
+        share_type=res.share.type,
+        status="review",
+        created_at=now,
+        contest=None,  # loaded as none: the application is read after its session ends
+    )
+    grant = None
+    with hub.db() as s:
+        s.add(app)
+        s.flush()
+        offered = set(res.serving_modes)
+        if res.share.type == "not_shared":
+            _refuse(s, app, "platform", f"不予共享（{res.id}）：{res.share.legal_basis}", now)
+        elif not set(modes) <= offered:
+            _refuse(s, app, "platform", f"{res.id} 只提供 {', '.join(sorted(offered))} 方式", now)
+        elif res.share.type == "unconditional":
+            app.reviewed_by, app.reviewed_at, app.review_reason = "platform", now, "无条件共享，直接授权"
+            grant = grant_application(s, app, now)
+        else:
+            app.step_deadline = hub.calendar.deadline(now, hub.profile.deadlines["application_review"].working_days)
+    audit.record(hub, "application", caller, res.id, result=app.status, purpose=app.purpose, detail=f"#{app.id}")
+    audit_grant(hub, grant, "platform")
+    return app
+
+
+def review(hub: Hub, caller: Caller, application_id: int, approve: bool, reason: str) -> Application:
+    """The platform office's review of a conditional application (规范性检查)."""
+    if caller.role != "platform":
+        raise Forbidden("only the platform office reviews applications")
+    now = utcnow()
+    with hub.db() as s:
+        app = _open_step(s, caller, application_id, "review")
+        if not approve and len(reason.strip()) < 4:
+            raise GrantError("a refusal states its reasons")
+        app.reviewed_by, app.reviewed_at, app.review_reason = caller.name, now, reason.strip() or "通过"
+        if approve:
+            app.status = "provider"
+            app.step_deadline = hub.calendar.deadline(now, hub.profile.deadlines["provider_decision"].working_days)
+            _ask_provider(hub, s, app)
+        else:
+            _refuse(s, app, caller.name, reason, now)
+            _tell_applicant(hub, s, app)
+    audit.record(hub, "application_review", caller, app.resource_id, result=app.status, detail=f"#{app.id}")
+    return app
+
+
+def decide(hub: Hub, caller: Caller, application_id: int, approve: bool, reason: str) -> Application:
+    """The providing department's decision (授权); a refusal must give its reasons. The applicant is told."""
+    now = utcnow()
+    with hub.db() as s:
+        app = _open_step(s, caller, application_id, "provider")
+        if caller.role != "provider" or caller.department != app.provider:
+            raise Forbidden(f"only the providing department decides on {app.resource_id}")
+        if not approve and len(reason.strip()) < 4:
+            raise GrantError("a refusal states its reasons (Lichuan 20)")
+        app.decided_by, app.decided_at, app.decision_reason = caller.name, now, reason.strip() or "同意"
+        grant = grant_application(s, app, now) if approve else None
+        if not approve:
+            _refuse(s, app, caller.name, reason, now)
+        _tell_applicant(hub, s, app)
+        for asked in _provider_notices(s, app):  # answered: the provider's notice is done
+            resolve(asked, now)
+    audit.record(hub, "application_decision", caller, app.resource_id, result=app.status, detail=f"#{app.id}")
+    audit_grant(hub, grant, caller.name)
+    return app
+
+
+def withdraw(hub: Hub, caller: Caller, application_id: int, reason: str) -> Application:
+    """The applicant takes back an application still under review or awaiting the provider's decision (the
+    fields were wrong, or the need has gone): its step clock stops, and the provider's notice asking for a
+    decision is resolved. Only the consumer that applied withdraws; a decided application stays as it is,
+    except that an open contest of its refusal is withdrawn (the refusal stands; `sharehub.access.contests`)."""
+    if len(reason.strip()) < 4:
+        raise GrantError("a withdrawal states its reason")
+    now = utcnow()
+    with hub.db() as s:
+        app = own_application(s, caller, application_id)
+        contested = app.status == "contested" and app.contest is not None and app.contest.status == "open"
+        if contested:
+            withdraw_contest(s, app, now, reason)
+        elif app.status not in STEP_RULE:
+            raise WrongState(
+                f"application {application_id} is {app.status}: only one still under way, or an open contest, "
+                "is withdrawn"
+            )
+        else:
+            app.status, app.step_deadline = "withdrawn", None
+            app.decided_by, app.decided_at, app.decision_reason = caller.name, now, f"申请人撤回：{reason.strip()}"
+            for asked in _provider_notices(s, app):
+                resolve(asked, now)
+    action = "application_contest_withdraw" if contested else "application_withdraw"
+    audit.record(hub, action, caller, app.resource_id, result=app.status, detail=f"#{app.id}")
+    return app
+
+
+def revoke_grant(hub: Hub, caller: Caller, grant_id: int, reason: str) -> Grant:
+    """End a grant at once: by the platform office, by the department that provides the resource, or by
+    the consumer that holds it (its purpose served: 用完即止)."""
+    with hub.db() as s:
+        grant = s.get(Grant, grant_id)
+        provider = None if grant is None else hub.catalogue.resource(grant.resource_id).provider
+        if grant is None or not (
+            (caller.role == "consumer" and grant.consumer_id == caller.id)
+            or caller.role == "platform"
+            or (caller.role == "provider" and caller.department == provider)
+        ):
+            raise NotFound(f"no grant {grant_id}")  # as GET /grants/{id} answers whoever its list does not show
+        if len(reason.strip()) < 4:
+            raise GrantError("a revocation states its reason")
+        if grant.revoked_at is None:
+            grant.revoked_at, grant.revoked_by, grant.revoke_reason = utcnow(), caller.name, reason.strip()
+    audit.record(hub, "grant_revoke", caller, grant.resource_id, grant_id=grant.id, result="revoked")
+    return grant
+
+
+class _GrantRow(NamedTuple):
+    id: int
+    fields: frozenset[str]
+    modes: list[str]
+    purpose: str
+    valid_until: datetime
+    revoked_at: object
+
+
+def _grant_rows(db: dbapi.Raw, consumer_id: int, resource_id: str) -> list[_GrantRow]:
+    found = db.rows(
+        "SELECT id, fields, modes, purpose, valid_until, revoked_at FROM grants"
+        " WHERE consumer_id = ? AND resource_id = ? ORDER BY id",
+        (consumer_id, resource_id),
+    )
+    return [
+        _GrantRow(gid, frozenset(dbapi.read_json(f)), dbapi.read_json(m), purpose, dbapi.read_time(until), revoked)
+        for gid, f, m, purpose, until, revoked in found
+    ]
+
+
+def active_grant(hub: Hub, caller: Caller, resource_id: str, mode: str, grant_id: int | None = None) -> Access:
+    """The grant that lets this consumer use this resource in this mode now, or Forbidden saying why.
+
+    With `grant_id`, only that grant counts, its fields and its modes alone: a lower-level platform
+    names the grant it holds for one of its departments (`sharehub.levels.upstream`), so a grant revoked
+    here stops that department's calls at once even while the platform holds others."""
+    if caller.role != "consumer":
+        raise Forbidden("serving calls are made by consumers under a grant")
+    if resource_id not in hub.catalogue.resources:
+        raise Forbidden(f"no grant for {resource_id}")  # the same answer as for a resource not granted
+    now = utcnow()
+    db = dbapi.raw(hub.settings.metadata_url)
+    grants = db.remembered(("grants", caller.id, resource_id), lambda: _grant_rows(db, caller.id, resource_id))
+    if grant_id is not None:
+        grants = [g for g in grants if g.id == grant_id]
+        if not grants:
+            raise Forbidden(f"no grant {grant_id} of yours for {resource_id}")
+    live = [g for g in grants if g.revoked_at is None and g.valid_until > now]
+    usable = [g for g in live if mode in g.modes]
+    if not usable:
+        if any(mode in g.modes and g.revoked_at is not None for g in grants):
+            raise Forbidden(f"your grant for {resource_id} ({mode}) was revoked")
+        if any(mode in g.modes for g in grants):
+            raise Forbidden(f"your grant for {resource_id} ({mode}) has expired")
+        raise Forbidden(f"no grant for {resource_id} in mode {mode}")
+    fields = frozenset(f for g in usable for f in g.fields)
+    return Access(usable[-1].id, fields, usable[-1].purpose, frozenset(m for g in live for m in g.modes))
+
+
+ApplicationState = Literal["review", "provider", "granted", "refused", "contested", "referred", "withdrawn"]
+APPLICATION_STATES: tuple[str, ...] = get_args(ApplicationState)
+
+
+def list_applications(
+    hub: Hub,
+    caller: Caller,
+    limit: int | None = None,
+    before: int | None = None,
+    *,
+    only: int | None = None,
+    status: str | None = None,
+) -> Page[Application]:
+    """Applications the caller may see: its own, its department's resources', or all for the platform;
+    newest first, a page of `limit` below `before`; with `status`, only those in that state (`review`: the
+    platform office's queue, `provider`: the decisions a department owes)."""
+    with hub.db() as s:
+        q = seen_by(hub, caller, select(Application), Application.consumer_id, provider=Application.provider)
+        if status is not None:
+            q = q.where(Application.status == status)
+        return newest_first(s, q, Application.id, limit, before, only)
+
+
+GrantState = Literal["active", "revoked", "expired"]
+GRANT_STATES: tuple[str, ...] = get_args(GrantState)
+
+
+def list_grants(
+    hub: Hub,
+    caller: Caller,
+    limit: int | None = None,
+    before: int | None = None,
+    *,
+    only: int | None = None,
+    state: str | None = None,
+    resource_id: str | None = None,
+    application_id: int | None = None,
+) -> Page[Grant]:
+    """Grants the caller may see, on the same rule as applications. Newest first: a page of `limit` below
+    `before`; with `state`, only those `active` (neither revoked nor past `valid_until`), `revoked` or
+    `expired` (run out without a revocation); with `resource_id`, only that resource's; with
+    `application_id`, those that application gave."""
+    now = utcnow()
+    with hub.db() as s:
+        q = seen_by(hub, caller, select(Grant), Grant.consumer_id, resource=Grant.resource_id)
+        if state == "active":
+            q = q.where(Grant.revoked_at.is_(None), Grant.valid_until > now)
+        elif state == "revoked":
+            q = q.where(Grant.revoked_at.is_not(None))
+        elif state == "expired":
+            q = q.where(Grant.revoked_at.is_(None), Grant.valid_until <= now)
+        if resource_id is not None:
+            q = q.where(Grant.resource_id == resource_id)
+        if application_id is not None:
+            q = q.where(Grant.application_id == application_id)
+        return newest_first(s, q, Grant.id, limit, before, only)
+
+
+def seen_by(
+    hub: Hub, caller: Caller, query: Select[Any], consumer: Any, *, resource: Any = None, provider: Any = None
+) -> Select[Any]:
+    """`query` narrowed to the rows the caller may see of applications, grants, objections and extracts: a
+    consumer its own (`consumer`), a provider department those on its resources (by the row's `provider`
+    department, or its `resource` id), the platform office all."""
+    if caller.role == "consumer":
+        return query.where(consumer == caller.id)
+    if caller.role == "provider":
+        if provider is not None:
+            return query.where(provider == caller.department)
+        owned = [r.id for r in hub.catalogue.resources.values() if r.provider == caller.department]
+        return query.where(resource.in_(owned))
+    return query
+
+
+def mark_overdue_steps(hub: Hub, now: datetime | None = None) -> list[int]:
+    """Applications whose open step ran past its deadline: marked against the department, escalated once."""
+    now = now or utcnow()
+    late = []
+    with hub.db() as s:
+        for app in s.scalars(
+            select(Application).where(Application.status.in_(tuple(STEP_RULE)), Application.overdue_at.is_(None))
+        ):
+            if app.step_deadline is not None and app.step_deadline < now:
+                app.overdue_at = now
+                app.overdue_department = PLATFORM if app.status == "review" else app.provider
+                for asked in _provider_notices(s, app):
+                    asked.status = "overdue"
+                rule = hub.profile.deadlines[STEP_RULE[app.status]]
+                notice = Notice(
+                    kind="escalation",
+                    department=PLATFORM,
+                    resource_id=app.resource_id,
+                    run_id=None,
+                    created_at=now,
+                    deadline=now,
+                    status="open",
+                    subject=f"[sharehub] 数据申请 #{app.id}（{app.resource_id}）{_STEP_NAME[app.status]}已逾期",
+                    body=(
+                        f"平台管理部门：\n\n{app.department} 对 {app.resource_id} 的数据申请 #{app.id} 在"
+                        f"{_STEP_NAME[app.status]}环节逾期（时限 {rule.working_days} 个工作日，依据：{rule.basis}）。"
+                        f"逾期计入 {app.overdue_department} 的考核。"
+                    ),
+                    row_keys=[],
+                    pending_keys=[],
+                )
+                file_notice(s, notice, hub.settings.platform_email)
+                late.append(app.id)
+    return late
+
+
+# A grant's department is told it runs out as many working days ahead as a conditional application's
+# two steps may take, so that applying again keeps its service going.
+RENEWAL_STEPS = ("application_review", "provider_decision")
+
+
+def remind_expiring(hub: Hub, now: datetime | None = None) -> list[int]:
+    """Tell each consumer's department, once per grant, that a grant runs out within the renewal lead time
+    (the working days of `RENEWAL_STEPS` in the profile); return the grants reminded. A reminder for a
+    grant that has run out, or that a newer grant renewed, is resolved."""
+    now = now or utcnow()
+    lead = sum(hub.profile.deadlines[step].working_days for step in RENEWAL_STEPS)
+    horizon = hub.calendar.deadline(now, lead)
+    reminded = []
+    with hub.db() as s:
+        _settle_reminders(s, now)
+        due = select(Grant).where(
+            Grant.revoked_at.is_(None),
+            Grant.reminded_at.is_(None),
+            Grant.valid_until > now,
+            Grant.valid_until <= horizon,
+        )
+        for grant in s.scalars(due):
+            if _renewed(s, grant):
+                grant.reminded_at = now  # a newer grant covers it: nothing to tell
+                continue
+            consumer = s.get(Consumer, grant.consumer_id)
+            dept = hub.catalogue.departments.get(consumer.department) if consumer else None
+            name = consumer.name if consumer else f"consumer {grant.consumer_id}"
+            notice = Notice(
+                kind="grant_expiring",
+                department=consumer.department if consumer else PLATFORM,
+                resource_id=grant.resource_id,
+                run_id=None,
+                created_at=now,
+                deadline=grant.valid_until,
+                status="open",
+                subject=f"[sharehub] 授权 #{grant.id}（{grant.resource_id}）将于 {china_time(grant.valid_until)} 到期",
+                body=(
+                    f"{dept.name if dept else name}：\n\n"
+                    f"贵部门应用“{name}”对 {grant.resource_id} 的授权 #{grant.id}"
+                    f"（字段 {', '.join(grant.fields)}；方式 {', '.join(grant.modes)}；用途 {grant.purpose}）"
+                    f"将于 {china_time(grant.valid_until, '%Y-%m-%d %H:%M')}（北京时间）到期，到期后调用将被拒绝。\n"
+                    f"如需继续使用，请在到期前重新申请：POST /applications（有条件共享的资源需经平台审核和提供部门"
+                    f"授权，最长约 {lead} 个工作日）。新授权生效后，本通知自动办结。"
+                ),
+                row_keys=[str(grant.id)],
+                pending_keys=[str(grant.id)],
+            )
+            file_notice(s, notice, dept.contact_email if dept else hub.settings.platform_email)
+            grant.reminded_at = now
+            reminded.append(grant.id)
+    return reminded
+
+
+def _renewed(s: Session, grant: Grant) -> bool:
+    """Whether a newer grant of the same consumer on the same resource runs on past this one."""
+    later = select(Grant.id).where(
+        Grant.consumer_id == grant.consumer_id,
+        Grant.resource_id == grant.resource_id,
+        Grant.id != grant.id,
+        Grant.revoked_at.is_(None),
+        Grant.valid_until > grant.valid_until,
+    )
+    return s.scalar(later.limit(1)) is not None
+
+
+def _settle_reminders(s: Session, now: datetime, resource_id: str | None = None) -> None:
+    """Resolve the open reminders (of one resource's grants, or all) whose grant has run out, been revoked
+    or been renewed."""
+    q = select(Notice).where(Notice.kind == "grant_expiring", Notice.status == "open")
+    for notice in s.scalars(q if resource_id is None else q.where(Notice.resource_id == resource_id)):
+        grant = s.get(Grant, int(notice.pending_keys[0])) if notice.pending_keys else None
+        if grant is None or grant.valid_until <= now or grant.revoked_at is not None or _renewed(s, grant):
+            resolve(notice, now)
+
+
+_STEP_NAME = {"review": "平台审核", "provider": "提供部门授权"}
+
+
+def withdraw_contest(s: Session, app: Application, now: datetime, reason: str) -> None:
+    """The applicant drops its open contest: the refusal stands, and the platform office's notice is done."""
+    contest = app.contest
+    assert contest is not None and contest.status == "open"
+    app.status = "refused"
+    contest.status, contest.settled_by, contest.settled_at = "withdrawn", app.department, now
+    contest.outcome_reason = f"申请人撤回异议：{reason.strip()}"
+    for asked in asking(s, app, "application_contest", PLATFORM):
+        resolve(asked, now)
+
+
+def own_application(s: Session, caller: Caller, application_id: int) -> Application:
+    """The application, if the caller is the consumer that made it; NotFound for anyone else."""
+    app = s.get(Application, application_id)
+    if app is None or caller.role != "consumer" or app.consumer_id != caller.id:
+        raise NotFound(f"no application {application_id} of yours")
+    return app
+
+
+def sees_application(caller: Caller, app: Application) -> bool:
+    """Whether the caller's list of applications shows this one (`seen_by`): its applicant, its provider,
+    the platform office."""
+    if caller.role == "consumer":
+        return app.consumer_id == caller.id
+    return caller.role == "platform" or (caller.role == "provider" and caller.department == app.provider)
+
+
+def _open_step(s: Session, caller: Caller, application_id: int, step: str) -> Application:
+    """The application waiting for `step`; NotFound, as if it did not exist, when the caller may not see it,
+    so that an id cannot be probed for its state or its provider."""
+    app = s.get(Application, application_id)
+    if app is None or not sees_application(caller, app):
+        raise NotFound(f"no application {application_id}")
+    if app.status != step:
+        raise WrongState(f"application {application_id} is {app.status}, not waiting for {_STEP_NAME[step]}")
+    return app
+
+
+def grant_application(
+    s: Session, app: Application, now: datetime, fields: list[str] | None = None, modes: list[str] | None = None
+) -> Grant:
+    """Grant the application, on its fields and modes or on those agreed (a settled contest: `access.contests`)."""
+    app.status, app.step_deadline = "granted", None
+    grant = Grant(
+        application_id=app.id,
+        consumer_id=app.consumer_id,
+        resource_id=app.resource_id,
+        fields=fields or app.fields,
+        modes=modes or app.modes,
+        purpose=app.purpose,
+        granted_at=now,
+        valid_until=app.valid_until,
+    )
+    s.add(grant)
+    s.flush()
+    _settle_reminders(s, now, grant.resource_id)  # a renewal ends the reminders of the grants it outlives
+    return grant
+
+
+def audit_grant(hub: Hub, grant: Grant | None, by: str) -> None:
+    if grant is not None:
+        audit.record(
+            hub,
+            "grant",
+            None,
+            grant.resource_id,
+            grant_id=grant.id,
+            purpose=grant.purpose,
+            result="granted",
+            detail=f"consumer {grant.consumer_id}; {','.join(grant.fields)}; {','.join(grant.modes)}; {by}",
+        )
+
+
+def _refuse(s: Session, app: Application, by: str, reason: str, now: datetime) -> None:
+    app.status, app.step_deadline = "refused", None
+    if app.decided_at is None:
+        app.decided_by, app.decided_at, app.decision_reason = by, now, reason.strip()
+
+
+def _ask_provider(hub: Hub, s: Session, app: Application) -> None:
+    dept = hub.catalogue.departments[app.provider]
+    rule = hub.profile.deadlines["provider_decision"]
+    assert app.step_deadline is not None
+    ask(
+        s,
+        kind="application",
+        department=app.provider,
+        resource_id=app.resource_id,
+        deadline=app.step_deadline,
+        subject=(
+            f"[sharehub] 数据申请 #{app.id}：{app.department} 申请 {app.resource_id}，"
+            f"请于 {due_text(app.step_deadline)} 前答复"
+        ),
+        body=(
+            f"{dept.name}：\n\n{app.department} 申请使用 {app.resource_id} 的字段 {', '.join(app.fields)}，"
+            f"方式 {', '.join(app.modes)}，用途：{app.purpose}，有效期至 {china_time(app.valid_until)}。\n"
+            f"请在 {rule.working_days} 个工作日内答复（依据：{rule.basis}）；不同意的须说明理由。\n"
+            f"sharehub applications decide {app.id} --approve|--refuse --reason TEXT"
+        ),
+        keys=[asked_key(app)],
+        recipient=dept.contact_email,
+    )
+
+
+def asked_key(app: Application) -> str:
+    """The key a notice asking something of this application carries."""
+    return f"application {app.id}"
+
+
+def asking(s: Session, app: Application, kind: str, department: str) -> list[Notice]:
+    """The unresolved notices of `kind` that asked `department` to act on this application."""
+    candidates = s.scalars(
+        select(Notice).where(
+            Notice.kind == kind,
+            Notice.department == department,
+            Notice.resource_id == app.resource_id,
+            Notice.status != "resolved",
+        )
+    )
+    return [n for n in candidates if asked_key(app) in n.pending_keys]
+
+
+def _provider_notices(s: Session, app: Application) -> list[Notice]:
+    """The unresolved notice that asked the provider to decide on this application."""
+    return asking(s, app, "application", app.provider)
+
+
+def _tell_applicant(hub: Hub, s: Session, app: Application) -> None:
+    """The third step: the applicant learns the outcome and the reasons (in the same transaction)."""
+    name, recipient = addressee(hub, app.department)
+    outcome = "已授权" if app.status == "granted" else f"未获同意，理由：{app.decision_reason}"
+    told = tell(
+        s,
+        kind="application",
+        department=app.department,
+        resource_id=app.resource_id,
+        subject=f"[sharehub] 数据申请 #{app.id}（{app.resource_id}）{outcome[:40]}",
+        body=f"{name}：\n\n您对 {app.resource_id} 的数据申请 #{app.id} {outcome}。",
+        recipient=recipient,
+    )
+    app.notified_at = told.created_at

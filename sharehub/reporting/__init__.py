@@ -1,0 +1,1 @@
+"""What the platform office reports: statistics, monthly scores and bulletins, and freshness."""
