@@ -2,7 +2,7 @@
 PYTHON ?= python3
 UV := $(PYTHON) -m uv
 
-.PHONY: install demo test check bench bench-serving
+.PHONY: install demo test test-quick check bench bench-serving
 
 install:
 	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv==0.13.9"
@@ -15,6 +15,9 @@ test: install
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen mypy
 	$(UV) run --frozen pytest
+
+test-quick: install
+	$(UV) run --frozen pytest -m "not slow"
 
 bench: install
 	$(UV) run --frozen python -m bench.extract

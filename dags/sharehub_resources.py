@@ -16,6 +16,7 @@ from airflow.sdk import Asset, AssetAny, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException
 
 from sharehub.catalogue import Resource, load_catalogue
+from sharehub.consistency.pairs import pairings
 from sharehub.settings import get_settings
 from warehouse.declared import Model, load_models
 
@@ -191,10 +192,8 @@ _catalogue = load_catalogue(get_settings().catalogue_dir)
 for _resource in _catalogue.resources.values():
     globals()[_resource.id.replace(".", "__")] = build_dag(_resource)
 
-# The stores the consistency check reads: every resource holding a copy of a base item, and the bases.
-_compared = sorted(
-    {r.id for r in _catalogue.resources.values() if r.authoritative_for or any(f.corresponds_to for f in r.fields)}
-)
+# The stores the consistency check reads, by the check's own rule: each copy of a base item and its authority.
+_compared = sorted({r.id for p in pairings(_catalogue) for r in (p.authority, p.other)})
 
 
 @dag(

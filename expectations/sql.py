@@ -2,7 +2,7 @@
 
 Each supported expectation becomes one predicate that is true exactly when Great Expectations
 would count the row as unexpected: map expectations skip nulls (except `not_be_null`), and pair
-expectations skip rows where either value is missing. `tests/test_gate_engines.py` checks every
+expectations skip rows where either value is missing. `tests/expectations/test_gate_engines.py` checks every
 compiled predicate against Great Expectations' own result on the same rows. An expectation this
 module does not know returns None, and the gate runs it through Great Expectations instead.
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from sharehub.catalogue.models import FieldSpec, Resource
-from sharehub.consistency.check import date_value, normalize_value
+from sharehub.consistency.normalize import date_value, normalize_value
 from sharehub.errors import Invalid
 from sharehub.serving.masking import mask_field, shown_in_clear
 

@@ -66,6 +66,7 @@ def test_every_example_value_is_refused(tmp_path: Path) -> None:
     assert accepted == []
 
 
+@pytest.mark.slow  # a sharehub process
 def test_the_command_line_names_the_settings_without_a_traceback(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHAREHUB_")} | {
         "SHAREHUB_HOME": str(tmp_path),

@@ -8,6 +8,7 @@ import os
 import time
 
 import httpx
+import pytest
 import sqlalchemy as sa
 
 from expectations.identifiers import resident_id_check_digit
@@ -127,6 +128,7 @@ def test_request_bodies_are_limited_to_what_the_route_needs(served) -> None:
     assert client.post("/verify/gongan.population", json=fits, headers=auth(keys["mzj"])).status_code == 200
 
 
+@pytest.mark.slow  # two sharehub serve processes
 def test_the_verification_rate_limit_holds_across_two_server_processes(served) -> None:
     hub, client, keys = served
     person = source_row(hub, "gongan_front:population_register")["id_number"]

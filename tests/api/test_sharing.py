@@ -33,6 +33,7 @@ def _profile(path: Path, endpoint: str, token: str) -> str:
     return str(path)
 
 
+@pytest.mark.slow  # a uvicorn server and the delta-sharing client
 def test_delta_sharing_client_reads_a_granted_share_and_no_other(make_hub, use_env, monkeypatch, tmp_path) -> None:
     port = _free_port()
     base = f"http://127.0.0.1:{port}"

@@ -21,6 +21,8 @@ from sharehub.demo.build import build_sources
 from sharehub.settings import REPO_ROOT
 from tests.support.seaweed import free_port
 
+pytestmark = pytest.mark.slow  # a real Airflow scheduler
+
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 DAG_ID = "scjg.legal_entity"
 

@@ -35,6 +35,8 @@ from tests.support.audit import audit_rows
 from tests.support.seaweed import free_port
 from tests.support.serve import sharehub_serve
 
+pytestmark = pytest.mark.slow  # two hubs, the upper one in a sharehub serve process
+
 UNTIL = (datetime.now(UTC) + timedelta(days=200)).isoformat()
 
 
@@ -152,7 +154,7 @@ def _walk_through(
     # Forwarded: the platform office applies upstairs as itself, naming who asked; unconditional, granted at once.
     # The first attempt reaches the upper level but fails to be recorded here; the second finds that
     # application again instead of making another.
-    import sharehub.levels.upstream as upstream_module
+    import sharehub.levels.requests as upstream_module  # where forward follows what it made
 
     def fails(*_: object) -> None:
         raise RuntimeError("the county's database went away")

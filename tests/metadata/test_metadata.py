@@ -47,6 +47,7 @@ def test_runs_are_recorded_in_postgresql_metadata(make_hub, pg_url: str) -> None
         assert s.scalars(select(CatalogueVersion)).one().resource_ids == sorted(hub.catalogue.resources)
 
 
+@pytest.mark.slow  # PostgreSQL metadata: the quick subset runs on SQLite
 def test_serving_on_postgresql_metadata_checks_grants_and_chains_the_audit(make_hub, use_env, pg_url: str) -> None:
     """The serving path's own statements (key, grant, audit append) on PostgreSQL, as docker-compose runs it."""
     from fastapi.testclient import TestClient
@@ -113,6 +114,7 @@ for _ in range(20):
 """
 
 
+@pytest.mark.slow  # several processes at once
 def test_processes_appending_the_first_audit_entries_at_once_make_one_chain(make_hub, pg_url: str) -> None:
     """The head row does not exist before the first append: concurrent first appends must queue, not fail."""
     import subprocess
@@ -139,6 +141,7 @@ def test_processes_appending_the_first_audit_entries_at_once_make_one_chain(make
 NOTIFY_ARRIVES = 0.2
 
 
+@pytest.mark.slow  # PostgreSQL metadata: the quick subset runs on SQLite
 def test_serving_on_postgresql_remembers_keys_and_grants_until_any_writer_changes_them(
     make_hub, use_env, pg_url: str, monkeypatch
 ) -> None:
@@ -204,7 +207,7 @@ def test_the_migrations_build_exactly_the_models(engine: str, tmp_path, pg_url: 
         made.dispose()
 
 
-@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+@pytest.mark.parametrize("engine", ["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)])
 def test_a_backup_restores_to_the_same_audit_chain_and_reports_a_broken_one(
     engine: str, make_hub, use_env, tmp_path, pg_url: str
 ) -> None:

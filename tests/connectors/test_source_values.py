@@ -133,6 +133,7 @@ def _status(hub, run_id: str | None = None) -> Run | None:
     return next((r for r in runs if r.id == run_id), None) if run_id else (runs[0] if runs else None)
 
 
+@pytest.mark.slow  # a sharehub run process, killed
 def test_a_killed_run_is_marked_abandoned_and_a_live_one_is_not(make_hub, tmp_path: Path, pg_url: str) -> None:
     engine = sa.create_engine(pg_url)
     with engine.begin() as c:
@@ -190,6 +191,7 @@ def test_a_killed_run_is_marked_abandoned_and_a_live_one_is_not(make_hub, tmp_pa
     assert _status(hub, run.id).status == "abandoned"
 
 
+@pytest.mark.slow  # a sharehub process for runs show
 def test_reasons_are_sentences_for_a_clerk_and_a_missing_key_is_named_missing(
     make_hub, tmp_path: Path, pg_url: str
 ) -> None:

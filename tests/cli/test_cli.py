@@ -7,8 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from sharehub.settings import REPO_ROOT
 from tests.support.serve import sharehub_serve
+
+pytestmark = pytest.mark.slow  # each test starts sharehub in a process of its own
 
 
 def _sharehub(home: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:

@@ -99,10 +99,30 @@ def _landed_ids(hub: Hub, run_id: str) -> set[int]:
     return {int(v) for v in table.column("id").to_pylist()}
 
 
-@pytest.mark.parametrize("declared_zone", ["UTC", "Asia/Shanghai"])
-@pytest.mark.parametrize("instant", [False, True], ids=["zoneless", "instant"])
-@pytest.mark.parametrize("server_zone", list(SERVER_ZONES))
-@pytest.mark.parametrize("engine_name", ["postgresql", "mariadb"])
+def _matrix() -> list:
+    """Every engine × server zone × column kind × declared zone; the quick subset keeps the case that lost
+    rows (a zone-less column on a server east of its declared zone) on each engine, the rest are slow."""
+    cases = []
+    for engine_name in ("postgresql", "mariadb"):
+        for server_zone in SERVER_ZONES:
+            for instant in (False, True):
+                for declared_zone in ("UTC", "Asia/Shanghai"):
+                    lossy = server_zone == "Asia/Shanghai" and not instant and declared_zone == "UTC"
+                    kind = "instant" if instant else "zoneless"
+                    cases.append(
+                        pytest.param(
+                            engine_name,
+                            server_zone,
+                            instant,
+                            declared_zone,
+                            id=f"{engine_name}-{server_zone}-{kind}-{declared_zone}",
+                            marks=() if lossy else pytest.mark.slow,
+                        )
+                    )
+    return cases
+
+
+@pytest.mark.parametrize(("engine_name", "server_zone", "instant", "declared_zone"), _matrix())
 def test_incremental_reads_exactly_the_changed_rows(
     request: pytest.FixtureRequest,
     make_hub,

@@ -12,16 +12,9 @@ from sqlalchemy import select
 
 from sharehub.catalogue.loader import load_catalogue
 from sharehub.consistency.cache import StoreCache
-from sharehub.consistency.check import (
-    Pairing,
-    _compare,
-    _register_normalizers,
-    check,
-    decide,
-    list_conflicts,
-    normalize_value,
-    verify,
-)
+from sharehub.consistency.check import Pairing, check, decide, list_conflicts, normalize_value, verify
+from sharehub.consistency.compare import _compare
+from sharehub.consistency.normalize import _register_normalizers
 from sharehub.demo.build import build_sources
 from sharehub.metadata.models import OutboxMessage
 from sharehub.notices import list_notices
@@ -77,7 +70,7 @@ def test_a_text_copy_of_a_date_is_compared_as_the_date_it_writes() -> None:
     assert found[keys[4]] == [(0, date(1990, 1, 2), "1990-01-03")]
 
 
-@pytest.mark.parametrize("metadata", ["sqlite", "postgresql"])
+@pytest.mark.parametrize("metadata", ["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)])
 def test_a_name_disagreement_is_raised_notified_and_closes_when_fixed(
     make_hub, pg_url: str, mariadb_url: str, metadata: str
 ) -> None:

@@ -308,6 +308,7 @@ def test_a_file_drop_with_dates_written_every_usual_way_stores_them_as_dates(mak
 
 
 @pytest.mark.parametrize("metadata", ["sqlite", "postgresql"])
+@pytest.mark.slow  # promotes racing in processes
 def test_promotes_of_one_store_queue_and_an_overtaken_run_is_refused(metadata: str, make_hub, pg_url: str) -> None:
     """Two promotes of one resource never merge at once (file lock / PostgreSQL advisory lock), and a run
     extracted before one already stored is refused instead of turning the store back."""

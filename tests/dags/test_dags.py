@@ -12,6 +12,8 @@ from sharehub.catalogue import load_catalogue
 from sharehub.demo.build import build_sources
 from sharehub.settings import REPO_ROOT
 
+pytestmark = pytest.mark.slow  # a real Airflow: parses every DAG and runs one
+
 DAGS = REPO_ROOT / "dags"
 
 

@@ -65,7 +65,7 @@ def _sql(url: str, *statements: str) -> None:
 
 def test_quality_cycle_on_postgresql(make_hub, pg_url: str, smtp, monkeypatch) -> None:
     inbox, port = smtp
-    monkeypatch.setattr(notices, "SAMPLE_ROWS", 3)  # fewer rows than fail, so the e-mail says where the rest are
+    monkeypatch.setattr(notices.quality, "SAMPLE_ROWS", 3)  # fewer rows than fail: the e-mail says where the rest are
     hub = make_hub(connections={"gongan_front": pg_url}, smtp_host="127.0.0.1", smtp_port=port, profile="zhejiang")
     world = build_sources(hub.settings, hub.catalogue, 1_000, 200).world
     # Rows whose key itself is wrong get a new key when corrected; keep the cycle to rows fixable in place.

@@ -25,6 +25,8 @@ from sharehub.pipeline.run import run_resource
 from sharehub.serving.bulk import create, prune
 from tests.support.seaweed import S3Server, seaweed
 
+pytestmark = pytest.mark.slow  # a SeaweedFS server
+
 
 @pytest.fixture(scope="module")
 def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:

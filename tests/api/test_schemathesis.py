@@ -14,6 +14,8 @@ from sharehub.access.consumers import add_consumer
 from sharehub.demo.build import build_sources
 from sharehub.pipeline.run import run_resource
 
+pytestmark = pytest.mark.slow  # property-based requests to every route, as three roles
+
 KEYS: dict[str, str] = {}
 
 
