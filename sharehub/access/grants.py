@@ -14,13 +14,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal, NamedTuple, get_args
+from typing import Literal, NamedTuple, get_args
 
-from sqlalchemy import Select, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from sharehub import audit
 from sharehub.access.consumers import PLATFORM, Caller
+from sharehub.access.workflow import Workflow
 from sharehub.errors import Forbidden, NotFound, Refused, WrongState
 from sharehub.hub import Hub
 from sharehub.metadata import dbapi
@@ -244,6 +245,9 @@ def active_grant(hub: Hub, caller: Caller, resource_id: str, mode: str, grant_id
 
 ApplicationState = Literal["review", "provider", "granted", "refused", "contested", "referred", "withdrawn"]
 APPLICATION_STATES: tuple[str, ...] = get_args(ApplicationState)
+APPLICATIONS = Workflow(
+    "application", Application, APPLICATION_STATES, consumer=Application.consumer_id, provider=Application.provider
+)
 
 
 def list_applications(
@@ -258,15 +262,12 @@ def list_applications(
     """Applications the caller may see: its own, its department's resources', or all for the platform;
     newest first, a page of `limit` below `before`; with `status`, only those in that state (`review`: the
     platform office's queue, `provider`: the decisions a department owes)."""
-    with hub.db() as s:
-        q = seen_by(hub, caller, select(Application), Application.consumer_id, provider=Application.provider)
-        if status is not None:
-            q = q.where(Application.status == status)
-        return newest_first(s, q, Application.id, limit, before, only)
+    return APPLICATIONS.listed(hub, caller, limit, before, only=only, status=status)
 
 
 GrantState = Literal["active", "revoked", "expired"]
 GRANT_STATES: tuple[str, ...] = get_args(GrantState)
+GRANTS = Workflow("grant", Grant, GRANT_STATES, consumer=Grant.consumer_id, resource=Grant.resource_id)
 
 
 def list_grants(
@@ -286,7 +287,7 @@ def list_grants(
     `application_id`, those that application gave."""
     now = utcnow()
     with hub.db() as s:
-        q = seen_by(hub, caller, select(Grant), Grant.consumer_id, resource=Grant.resource_id)
+        q = GRANTS.visible(hub, caller)
         if state == "active":
             q = q.where(Grant.revoked_at.is_(None), Grant.valid_until > now)
         elif state == "revoked":
@@ -298,22 +299,6 @@ def list_grants(
         if application_id is not None:
             q = q.where(Grant.application_id == application_id)
         return newest_first(s, q, Grant.id, limit, before, only)
-
-
-def seen_by(
-    hub: Hub, caller: Caller, query: Select[Any], consumer: Any, *, resource: Any = None, provider: Any = None
-) -> Select[Any]:
-    """`query` narrowed to the rows the caller may see of applications, grants, objections and extracts: a
-    consumer its own (`consumer`), a provider department those on its resources (by the row's `provider`
-    department, or its `resource` id), the platform office all."""
-    if caller.role == "consumer":
-        return query.where(consumer == caller.id)
-    if caller.role == "provider":
-        if provider is not None:
-            return query.where(provider == caller.department)
-        owned = [r.id for r in hub.catalogue.resources.values() if r.provider == caller.department]
-        return query.where(resource.in_(owned))
-    return query
 
 
 def mark_overdue_steps(hub: Hub, now: datetime | None = None) -> list[int]:
@@ -451,11 +436,8 @@ def own_application(s: Session, caller: Caller, application_id: int) -> Applicat
 
 
 def sees_application(caller: Caller, app: Application) -> bool:
-    """Whether the caller's list of applications shows this one (`seen_by`): its applicant, its provider,
-    the platform office."""
-    if caller.role == "consumer":
-        return app.consumer_id == caller.id
-    return caller.role == "platform" or (caller.role == "provider" and caller.department == app.provider)
+    """Whether the caller's list of applications shows this one: its applicant, its provider, the platform office."""
+    return APPLICATIONS.sees(caller, app)
 
 
 def _open_step(s: Session, caller: Caller, application_id: int, step: str) -> Application:
@@ -537,7 +519,7 @@ def _ask_provider(hub: Hub, s: Session, app: Application) -> None:
 
 def asked_key(app: Application) -> str:
     """The key a notice asking something of this application carries."""
-    return f"application {app.id}"
+    return APPLICATIONS.asked(app.id)
 
 
 def asking(s: Session, app: Application, kind: str, department: str) -> list[Notice]:

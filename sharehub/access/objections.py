@@ -12,18 +12,17 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
-from sqlalchemy import select
-
 from sharehub import audit
 from sharehub.access.consumers import Caller
-from sharehub.access.grants import active_grant, seen_by
+from sharehub.access.grants import active_grant
+from sharehub.access.workflow import Workflow
 from sharehub.errors import Forbidden, NotFound, WrongState
 from sharehub.errors import Refused as GrantError
 from sharehub.hub import Hub
 from sharehub.metadata import dbapi
 from sharehub.metadata.models import Objection, utcnow
 from sharehub.notices import addressee, ask, resolve_id, tell
-from sharehub.paging import Page, newest_first
+from sharehub.paging import Page
 from sharehub.serving.answers import request_key
 from sharehub.serving.copies import SEP, key_of
 from sharehub.serving.masking import mask_field
@@ -120,7 +119,7 @@ def answer(hub: Hub, caller: Caller, objection_id: int, outcome: str, reason: st
     now = utcnow()
     with hub.db() as s:
         objection = s.get(Objection, objection_id)
-        if objection is None or not _sees(caller, objection):
+        if objection is None or not OBJECTIONS.sees(caller, objection):
             raise NotFound(f"no objection {objection_id}")  # as GET /objections/{id} answers those it hides from
         if caller.role != "provider" or caller.department != objection.provider:
             raise Forbidden(f"only the providing department answers objections on {objection.resource_id}")
@@ -161,16 +160,11 @@ def key_fields(hub: Hub, objection: Objection) -> dict[str, str]:
     return dict(zip(key, objection.record_key.split(SEP), strict=False))
 
 
-def _sees(caller: Caller, objection: Objection) -> bool:
-    """Whether the caller's list of objections shows this one (`seen_by`): its objector, its provider, the
-    platform office."""
-    if caller.role == "consumer":
-        return objection.consumer_id == caller.id
-    return caller.role == "platform" or (caller.role == "provider" and caller.department == objection.provider)
-
-
 ObjectionState = Literal["open", "corrected", "confirmed"]
 OBJECTION_STATES: tuple[str, ...] = get_args(ObjectionState)
+OBJECTIONS = Workflow(
+    "objection", Objection, OBJECTION_STATES, consumer=Objection.consumer_id, provider=Objection.provider
+)
 
 
 def list_objections(
@@ -185,8 +179,4 @@ def list_objections(
     """A consumer's own objections, a provider's on its resources, all for the platform office; newest
     first, a page of `limit` below `before`; with `status`, only those in that state (`open`: the answers
     a provider owes)."""
-    with hub.db() as s:
-        q = seen_by(hub, caller, select(Objection), Objection.consumer_id, provider=Objection.provider)
-        if status is not None:
-            q = q.where(Objection.status == status)
-        return newest_first(s, q, Objection.id, limit, before, only)
+    return OBJECTIONS.listed(hub, caller, limit, before, only=only, status=status)

@@ -24,29 +24,26 @@ import secrets
 from datetime import datetime
 from typing import Literal, get_args
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from sharehub import audit
 from sharehub.access.consumers import PLATFORM, Caller
+from sharehub.access.workflow import Workflow
 from sharehub.errors import Forbidden, NotFound, WrongState
 from sharehub.errors import Refused as GrantError
 from sharehub.hub import Hub
 from sharehub.metadata.models import OpenRequest, utcnow
 from sharehub.notices import ask, resolve_id, tell
 from sharehub.opendata import PREFIX, open_fields, write_dataset
-from sharehub.paging import Page, newest_first
+from sharehub.paging import Page
 from sharehub.workdays import due_text
 from warehouse.delta import open_table
 
 log = logging.getLogger(__name__)
 OpenRequestState = Literal["pending", "approved", "refused", "withdrawn"]
 OPEN_REQUEST_STATES: tuple[str, ...] = get_args(OpenRequestState)
+OPEN_REQUESTS = Workflow("open request", OpenRequest, OPEN_REQUEST_STATES, provider=OpenRequest.provider)
 RULE = "open_application"
-
-
-def _asked(request_id: int) -> str:
-    return f"open request {request_id}"
 
 
 def file_request(
@@ -120,7 +117,7 @@ def file_request(
                 f"  sharehub open decide {request.id} --department {res.provider} --approve|--refuse"
                 " --by 经办人 --reason 说明"
             ),
-            keys=[_asked(request.id)],
+            keys=[OPEN_REQUESTS.asked(request.id)],
             recipient=dept.contact_email,
         )
         request.notice_id = notice.id
@@ -249,14 +246,5 @@ def list_requests(
 ) -> Page[OpenRequest]:
     """Requests newest first: every one for the platform office, a department's on its own resources;
     a consumer sees none (the portal's applicants are not departments)."""
-    if caller.role == "consumer":
-        raise Forbidden("open-data requests are the platform office's and the providing departments' business")
-    q = select(OpenRequest)
-    if caller.role == "provider":
-        q = q.where(OpenRequest.provider == caller.department)
-    if status is not None:
-        q = q.where(OpenRequest.status == status)
-    if resource_id is not None:
-        q = q.where(OpenRequest.resource_id == resource_id)
-    with hub.db() as s:
-        return newest_first(s, q, OpenRequest.id, limit, before, only)
+    chosen = [] if resource_id is None else [OpenRequest.resource_id == resource_id]
+    return OPEN_REQUESTS.listed(hub, caller, limit, before, only=only, status=status, where=chosen)

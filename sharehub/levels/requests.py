@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from sharehub import audit
 from sharehub.access.consumers import PLATFORM, Caller
+from sharehub.access.workflow import Workflow
 from sharehub.errors import Forbidden, NotFound, WrongState
 from sharehub.errors import Refused as GrantError
 from sharehub.hub import Hub
@@ -24,7 +25,7 @@ from sharehub.levels.client import (
 from sharehub.levels.sync import _find, _follow, _grant_of, _marker, _tell_requester
 from sharehub.metadata.models import Consumer, UpstreamRequest, as_utc, utcnow
 from sharehub.notices import ask, resolve_id, tell
-from sharehub.paging import Page, newest_first
+from sharehub.paging import Page
 from sharehub.workdays import due_text
 
 log = logging.getLogger(__name__)
@@ -39,10 +40,9 @@ UPSTREAM_STATES: tuple[str, ...] = get_args(UpstreamState)
 
 
 RULE = "application_review"
-
-
-def _asked(request_id: int) -> str:
-    return f"upstream request {request_id}"
+UPSTREAM_REQUESTS = Workflow(
+    "upstream request", UpstreamRequest, UPSTREAM_STATES, consumer=UpstreamRequest.consumer_id
+)
 
 
 def file_request(
@@ -116,7 +116,7 @@ def file_request(
                 f"  POST /upstream/requests/{request.id}/forward | /decline\n"
                 f"  sharehub upstream forward {request.id}  |  sharehub upstream decline {request.id} --reason 说明"
             ),
-            keys=[_asked(request.id)],
+            keys=[UPSTREAM_REQUESTS.asked(request.id)],
             recipient=hub.settings.platform_email,
         )
         request.notice_id = notice.id
@@ -296,15 +296,7 @@ def list_requests(
 ) -> Page[UpstreamRequest]:
     """Newest first: a consumer's own, or every one for the platform office (departments as providers
     have none: these are requests for the upper level's data)."""
-    if caller.role == "provider":
-        raise Forbidden("upstream requests are the platform office's and the requesting consumers' business")
-    q = select(UpstreamRequest)
-    if caller.role == "consumer":
-        q = q.where(UpstreamRequest.consumer_id == caller.id)
-    if status is not None:
-        q = q.where(UpstreamRequest.status == status)
-    with hub.db() as s:
-        return newest_first(s, q, UpstreamRequest.id, limit, before, only)
+    return UPSTREAM_REQUESTS.listed(hub, caller, limit, before, only=only, status=status)
 
 
 def _requests_of(hub: Hub, caller: Caller, resource_id: str) -> tuple[list[UpstreamRequest], list[UpstreamRequest]]:

@@ -32,7 +32,8 @@ from sqlalchemy import or_, select
 
 from sharehub import audit
 from sharehub.access.consumers import Caller
-from sharehub.access.grants import Access, seen_by
+from sharehub.access.grants import Access
+from sharehub.access.workflow import Workflow
 from sharehub.catalogue.models import Resource
 from sharehub.errors import Forbidden, Gone, NotFound
 from sharehub.errors import Refused as GrantError
@@ -303,6 +304,9 @@ def get(hub: Hub, caller: Caller, extract_id: str) -> Extract:
     return extract
 
 
+EXTRACTS = Workflow("extract", Extract, (), consumer=Extract.consumer_id, resource=Extract.resource_id)
+
+
 def list_extracts(
     hub: Hub,
     viewer: Caller,
@@ -316,7 +320,7 @@ def list_extracts(
     resources (who copied its data, and when), the platform office every one. Removed extracts stay listed
     with `removed_at`. A page is `limit` extracts made before the extract `before` (ids are random, so the
     order is by creation time, then id)."""
-    q = seen_by(hub, viewer, select(Extract), Extract.consumer_id, resource=Extract.resource_id)
+    q = EXTRACTS.visible(hub, viewer)
     if resource_id is not None:
         q = q.where(Extract.resource_id == resource_id)
     if consumer_id is not None:
