@@ -132,7 +132,7 @@ def decide(hub: Hub, caller: Caller, application_id: int, approve: bool, reason:
         if caller.role != "provider" or caller.department != app.provider:
             raise Forbidden(f"only the providing department decides on {app.resource_id}")
         if not approve and len(reason.strip()) < 4:
-            raise GrantError("a refusal states its reasons (Lichuan 20)")
+            raise GrantError("a refusal states its reasons")
         app.decided_by, app.decided_at, app.decision_reason = caller.name, now, reason.strip() or "同意"
         grant = grant_application(s, app, now) if approve else None
         if not approve:

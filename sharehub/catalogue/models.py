@@ -52,7 +52,7 @@ class Department(Strict):
 
 
 class Classification(StrEnum):
-    """Data grading (Lichuan 27; Hengyang 21): L1 public … L4 core personal data."""
+    """Data grading (Lichuan 27; Hengyang 24(七)): L1 public … L4 core personal data."""
 
     L1 = "L1"
     L2 = "L2"
@@ -207,7 +207,7 @@ class ShareSpec(Strict):
     @model_validator(mode="after")
     def _basis(self) -> ShareSpec:
         if self.type == "not_shared" and not (self.legal_basis or "").strip():
-            raise ValueError("a not_shared resource must cite its legal_basis (Lichuan 8; Hengyang 16)")
+            raise ValueError("a not_shared resource must cite its legal_basis")
         if self.type == "conditional" and not (self.conditions or "").strip():
             raise ValueError("a conditional resource states its conditions")
         return self
@@ -290,7 +290,7 @@ class Resource(Strict):
         if inc and self.field(inc).type not in ("timestamp", "timestamptz", "integer"):
             raise ValueError(f"source.incremental_column {inc!r} must be a timestamp or integer field")
         if self.store.kind == "base" and self.share.type != "unconditional":
-            raise ValueError("base-store resources are shared unconditionally (Lichuan 8.2; Zhongshan 18)")
+            raise ValueError("base-store resources are shared unconditionally")
         if self.share.type == "not_shared" and self.serving_modes:
             raise ValueError("a not_shared resource has no serving_modes")
         if self.share.type != "not_shared" and not self.serving_modes:

@@ -112,7 +112,7 @@ def file_request(
                 f"（提供部门 {request.provider}），字段 {', '.join(chosen)}，方式 {', '.join(request.modes)}，"
                 f"用途：{request.purpose}，使用至 {due_text(request.valid_until)}。\n"
                 f"请在 {due}（北京时间）前，即 {rule.working_days} 个工作日内，统一报上级平台申请或说明理由不予报送"
-                "（依据：中山市办法第二十条，跨层级申请由同级主管部门统一向上级申请）。\n"
+                f"（依据：{hub.profile.cite('cross_level')}）。\n"
                 f"  POST /upstream/requests/{request.id}/forward | /decline\n"
                 f"  sharehub upstream forward {request.id}  |  sharehub upstream decline {request.id} --reason 说明"
             ),

@@ -168,7 +168,7 @@ def escalate(hub: Hub, notice: Notice, now: datetime) -> Notice:
                     "conflict_decision": f"按平台裁定更正资源 {notice.resource_id} 的数据",
                 }.get(notice.kind, f"处理资源 {notice.resource_id} 的通知")
                 + f"（通知 #{notice.id}），已逾期。",
-                f"整改时限依据：{rule.basis}。请督促整改，并计入部门考核（利川办法第三十一条；衡阳办法第二十六条）。",
+                f"整改时限依据：{rule.basis}。请督促整改（依据：{hub.profile.cite('rectification')}）。",
                 f"明细：sharehub notices show {notice.id}",
             ]
         )

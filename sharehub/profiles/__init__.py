@@ -1,4 +1,6 @@
-"""Jurisdiction profiles: which deadlines, in working days, each regulation sets, with the article cited."""
+"""Jurisdiction profiles: which deadlines, in working days, each regulation sets, with the article cited, and
+the articles every other rule the platform applies rests on (`citations`). Code asks the active profile
+(`cite`); where a regulation has no such article, the text says the rule is the platform's."""
 
 from __future__ import annotations
 
@@ -31,6 +33,20 @@ class Deadline(BaseModel):
     from_regulation: bool
 
 
+CITED = (
+    "rectification",  # who orders a department to rectify, and where overdue rectification goes
+    "bulletin",  # the periodic publication of how departments share
+    "cross_level",  # how a department reaches data held at the upper level
+)
+
+
+class Citation(BaseModel):
+    """The article a rule rests on, quoted as the seed words it, or None where the regulation is silent."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    article: str | None = Field(description="e.g. 第三十一条：…通知整改 (the quoted words must be the seed's)")
+
+
 class Profile(BaseModel):
     """A deployment's jurisdiction: its regulation and the deadlines it sets."""
 
@@ -39,10 +55,18 @@ class Profile(BaseModel):
     regulation: str
     seed: str
     deadlines: dict[str, Deadline]
+    citations: dict[str, Citation]
 
     def days(self, kind: str) -> int:
         """The working days allowed for `kind`."""
         return self.deadlines[kind].working_days
+
+    def cite(self, rule: str) -> str:
+        """What a text cites for `rule`: the article of this jurisdiction's regulation, or, where it has none,
+        that the rule is the platform's own."""
+        found = self.citations[rule].article
+        short = self.regulation.split("（")[0]
+        return f"{short}{found}" if found else f"平台规则，{short}未作规定"
 
 
 def load_profile(profile_id: str) -> Profile:
@@ -52,7 +76,7 @@ def load_profile(profile_id: str) -> Profile:
         known = ", ".join(sorted(p.stem for p in FOLDER.glob("*.yaml")))
         raise ValueError(f"unknown jurisdiction profile {profile_id!r}; shipped: {known}")
     profile = Profile.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
-    missing = sorted(set(DEADLINES) - set(profile.deadlines))
+    missing = sorted(set(DEADLINES) - set(profile.deadlines)) + sorted(set(CITED) - set(profile.citations))
     if missing or profile.id != profile_id:
-        raise ValueError(f"{path.name}: id must be {profile_id!r} and every deadline declared; missing {missing}")
+        raise ValueError(f"{path.name}: id must be {profile_id!r}, with every deadline and citation; missing {missing}")
     return profile

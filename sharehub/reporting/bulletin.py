@@ -179,7 +179,7 @@ def tell_scores(hub: Hub, made: dict[str, Any]) -> list[int]:
                 resource_id=about,
                 subject=f"[sharehub] {made['month']} 月度通报：{dept.name} {score}",
                 body=(
-                    f"{dept.name}：\n\n平台已发布 {made['month']} 月度通报（利川办法第二十六条）。"
+                    f"{dept.name}：\n\n平台已发布 {made['month']} 月度通报（依据：{hub.profile.cite('bulletin')}）。"
                     f"贵部门得分：{score}。\n"
                     f"分项：{parts}。\n发布时仍需整改：{rectify}。\n"
                     f"全文：GET /bulletins/{made['month']}，或 sharehub bulletin --month {made['month']}"
