@@ -58,11 +58,10 @@ class BadCheckpoint(Exception):
 
 def checkpoints(hub: Hub) -> list[Checkpoint]:
     """Every checkpoint in the object store, oldest first; BadCheckpoint names one whose seal fails."""
-    public = seal.public_pem(hub)
+    paths = [p for p in hub.store.list(FOLDER) if p.endswith(".json")]
+    public = seal.public_pem(hub) if paths else ""  # no checkpoint yet: nothing to read the seal for
     found = []
-    for path in sorted(hub.store.list(FOLDER)):
-        if not path.endswith(".json"):
-            continue
+    for path in sorted(paths):
         try:
             document = json.loads(hub.store.read_bytes(path))
         except (ValueError, UnicodeDecodeError) as exc:
