@@ -329,9 +329,8 @@ def _gate(hub: Hub, resource: Resource, run_id: str) -> GateResult:
                 qt = landed_table.filter(mask)
                 keys = key_strings(qt, key_cols)
                 _sample(res, reasons, bad, keys)
-                qt = qt.append_column("_reasons", pa.array([reasons[r] for r in bad], pa.list_(pa.string())))
-                said = [[explain(x, resource) for x in reasons[r]] for r in bad]
-                qt = qt.append_column("_reasons_zh", pa.array(said, pa.list_(pa.string())))
+                why = pa.array([reasons[r] for r in bad], pa.list_(pa.string()))
+                qt = qt.append_column("_reasons", why).append_column("_reasons_zh", _explained(why, resource))
                 qt = qt.append_column("_run_id", pa.array([run_id] * len(bad), pa.string()))
                 if quarantine is None:
                     quarantine = hub.store.parquet_writer(paths.quarantine(resource.id, run_id), qt.schema)
@@ -400,6 +399,14 @@ def _apply_waivers(
                 reasons[r] = left
             else:
                 del reasons[r]
+
+
+def _explained(why: pa.ListArray, resource: Resource) -> pa.ListArray:
+    """Each row's reasons as sentences for a clerk: the few distinct rules explained once, then mapped."""
+    flat = why.flatten()
+    rules = pc.unique(flat)
+    sentences = pa.array([explain(rule, resource) for rule in rules.to_pylist()], pa.string())
+    return pa.ListArray.from_arrays(why.offsets, sentences.take(pc.index_in(flat, rules)))
 
 
 def _sample(res: GateResult, reasons: dict[int, list[str]], bad: list[int], keys: list[tuple]) -> None:
