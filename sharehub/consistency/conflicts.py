@@ -114,7 +114,7 @@ def _settle_notices(s: Session, ended: dict[int, set[str]]) -> None:
 
 def _conflict_notice(hub: Hub, res: Resource, conflicts: list[Any], waiting: int = 0) -> int:
     department = hub.catalogue.departments[res.provider]
-    rule = hub.profile.deadlines["rectification"]
+    rule = hub.profile.deadlines["feedback"]  # verify and answer (核查、反馈); correcting later is rectification
     now = utcnow()
     deadline = hub.calendar.deadline(now, rule.working_days)
     key_field = _key_field(res)
@@ -232,7 +232,7 @@ def _audit_step(hub: Hub, action: str, actor: Caller | None, row: Conflict) -> N
 
 def _authority_notice(hub: Hub, s: Session, res: Resource, conflicts: list[Conflict], by: str) -> int:
     department = hub.catalogue.departments[res.provider]
-    rule = hub.profile.deadlines["rectification"]
+    rule = hub.profile.deadlines["feedback"]  # the authority verifies and answers (核实反馈)
     now = utcnow()
     deadline = hub.calendar.deadline(now, rule.working_days)
     lines = [

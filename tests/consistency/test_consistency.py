@@ -116,6 +116,8 @@ def test_a_name_disagreement_is_raised_notified_and_closes_when_fixed(
     notice = next(n for n in list_notices(hub, department="rsj") if n.id == conflict.notice_id)
     assert notice.kind == "conflict" and person in notice.pending_keys and notice.id in result.notices
     assert "gongan.population" in notice.body and person not in notice.body  # the key is masked in the text
+    # It asks for verification and an answer (核查、反馈): the profile's feedback deadline, not rectification's.
+    assert f"依据：{hub.profile.deadlines['feedback'].basis}" in notice.body
     with hub.db() as s:
         assert s.scalar(select(OutboxMessage.recipient).where(OutboxMessage.notice_id == notice.id))
 
