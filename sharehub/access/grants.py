@@ -96,6 +96,7 @@ def apply(
         elif res.share.type == "unconditional":
             app.reviewed_by, app.reviewed_at, app.review_reason = "platform", now, "无条件共享，直接授权"
             grant = grant_application(s, app, now)
+            _tell_provider_of_direct_grant(hub, s, app, grant)
         else:
             app.step_deadline = hub.calendar.deadline(now, hub.profile.deadlines["application_review"].working_days)
     audit.record(hub, "application", caller, res.id, result=app.status, purpose=app.purpose, detail=f"#{app.id}")
@@ -538,6 +539,30 @@ def asking(s: Session, app: Application, kind: str, department: str) -> list[Not
 def _provider_notices(s: Session, app: Application) -> list[Notice]:
     """The unresolved notice that asked the provider to decide on this application."""
     return asking(s, app, "application", app.provider)
+
+
+def _tell_provider_of_direct_grant(hub: Hub, s: Session, app: Application, grant: Grant) -> None:
+    """An unconditional resource is granted at once, within the profile's `direct_grant` limit, and its
+    providing department is told who uses its data, for what, and until when (Lichuan 21)."""
+    rule = hub.profile.deadlines["direct_grant"]
+    name, recipient = addressee(hub, app.provider)
+    within = "即时" if rule.working_days == 0 else f"{rule.working_days} 个工作日内"
+    tell(
+        s,
+        kind="direct_grant",
+        department=app.provider,
+        resource_id=app.resource_id,
+        subject=f"[sharehub] {app.resource_id} 已直接授权给 {app.department}（数据申请 #{app.id}）",
+        body=(
+            f"{name}：\n\n{app.department} 申请使用贵部门的无条件共享资源 {app.resource_id}，平台已直接授权"
+            f"（应于{within}完成，本次即时完成；依据：{rule.basis}）。\n"
+            f"字段：{', '.join(app.fields)}；方式：{', '.join(app.modes)}；用途：{app.purpose}；"
+            f"使用至 {due_text(app.valid_until)}。\n"
+            f"如认为不应共享，可撤销授权 #{grant.id}：POST /grants/{grant.id}/revoke"
+            f"（sharehub grants revoke {grant.id} --by … --reason …）。"
+        ),
+        recipient=recipient,
+    )
 
 
 def _tell_applicant(hub: Hub, s: Session, app: Application) -> None:

@@ -93,7 +93,8 @@ def department_stats(hub: Hub, department: str | None = None) -> list[dict[str, 
             )
         ):
             row = out.get(dept)
-            if row is not None and kind not in ("application", "grant_expiring"):  # told, not asked to act
+            told = kind in ("application", "grant_expiring", "direct_grant")  # told, not asked to act
+            if row is not None and not told:
                 row["notices_open"] += n if status in ("open", "acknowledged", "disputed", "overdue") else 0
                 row["notices_overdue"] += n if status == "overdue" else 0
                 row["deliveries_late"] += n if kind == "delivery" and status != "resolved" else 0
