@@ -48,7 +48,8 @@ def test_demo_prints_landed_stored_and_quarantined_per_resource(tmp_path: Path) 
     notices = _sharehub(tmp_path, "notices", "list", "--department", "gongan")
     assert "gongan.population" in notices.stdout and "open" in notices.stdout and "scjg" not in notices.stdout
     assert "quality" in notices.stdout
-    first_id = next(ln.split("│")[1].strip() for ln in notices.stdout.splitlines() if "gongan.population" in ln)
+    lines = notices.stdout.splitlines()
+    first_id = next(ln.split("│")[1].strip() for ln in lines if "gongan.population" in ln and "quality" in ln)
     shown = _sharehub(tmp_path, "notices", "show", first_id)
     assert "市公安局" in shown.stdout and "pending rows" in shown.stdout
     # The serving tour: real HTTP calls under grants, each with its outcome, and an intact audit chain.

@@ -78,6 +78,7 @@ def test_no_text_cites_a_jurisdiction_of_its_own_accord() -> None:
     assert found == []
 
 
+@pytest.mark.slow  # a pipeline run per profile
 @pytest.mark.parametrize("profile_id", ["zhongshan", "hengyang"])
 def test_an_escalation_cites_the_active_profile(make_hub, profile_id: str) -> None:
     hub = make_hub(profile=profile_id)
