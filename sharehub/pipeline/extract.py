@@ -95,16 +95,23 @@ def extract(
     resource = hub.catalogue.resource(resource_id)
     reap(hub, resource_id)  # earlier runs whose process died are marked abandoned, not left running
     run_id = run_id or new_run_id(resource_id, external_run_id)
-    watermark = current_watermark(hub, resource_id)
     with hub.db() as s:
-        run = s.get(Run, run_id)
-        if run is None:
-            run = Run(id=run_id, resource_id=resource_id, trigger=trigger, mode=resource.source.mode)
-            s.add(run)
-        run.catalogue_version_id = hub.catalogue_version
-        run.status, run.step, run.error, run.error_kind = "queued", "extract", None, None
-        run.watermark_from = watermark
+        if s.get(Run, run_id) is None:
+            s.add(
+                Run(
+                    id=run_id,
+                    resource_id=resource_id,
+                    trigger=trigger,
+                    mode=resource.source.mode,
+                    status="queued",
+                    step="extract",
+                )
+            )
+    # Only the process that holds the run's liveness lock touches it: a retry of a run another live process
+    # still works on is refused (RunBusy) before it changes anything.
     with working(hub, run_id, "extract"):
+        watermark = current_watermark(hub, resource_id)
+        update_run(hub, run_id, catalogue_version_id=hub.catalogue_version, watermark_from=watermark)
         try:
             _extract(hub, resource, run_id, watermark, on_rows)
         except BaseException as exc:  # whatever stops it (a driver's panic, an interrupt), the run says so
