@@ -26,7 +26,7 @@ from sharehub.hub import Hub  # noqa: E402
 from sharehub.metadata.db import dispose_all  # noqa: E402
 from sharehub.settings import Settings, get_settings  # noqa: E402
 
-pytest_plugins = ["tests.support.served"]  # the `served` fixture of the API tests
+pytest_plugins = ["tests.support.served", "tests.support.mail"]  # the `served` and `smtp` fixtures
 
 PG_URL = os.environ.get("SHAREHUB_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 MARIADB_URL = os.environ.get("SHAREHUB_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test?charset=utf8mb4")
@@ -108,6 +108,7 @@ def use_env(monkeypatch: pytest.MonkeyPatch) -> Callable[[Hub], None]:
         monkeypatch.setenv("SHAREHUB_METADATA_URL", s.metadata_url)
         monkeypatch.setenv("SHAREHUB_STORAGE_URL", s.storage_url)
         monkeypatch.setenv("SHAREHUB_CATALOGUE_DIR", str(s.catalogue_dir))
+        monkeypatch.setenv("SHAREHUB_PROFILE", s.profile)
         import json
 
         monkeypatch.setenv("SHAREHUB_CONNECTIONS", json.dumps(s.connections))

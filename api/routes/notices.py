@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from api.deps import (
     CallerDep,
@@ -20,6 +20,8 @@ from api.schemas import (
     DisputeDecisionIn,
     DisputeIn,
     DisputeOut,
+    FilingIn,
+    FilingOut,
     NoticeDetail,
     NoticeOut,
 )
@@ -35,8 +37,10 @@ from sharehub.notices import (
     dispute,
     expected,
     explained,
+    file_delivery,
     get_notice,
     list_disputes,
+    list_filings,
     list_notices,
     pending_reasons,
 )
@@ -170,3 +174,38 @@ def dispute_decision(hub: HubDep, caller: CallerDep, dispute_id: PathId, body: D
     of `sharehub notices decide`."""
     decided = step(lambda: decide_dispute(hub, dispute_id, actor=caller, **body.model_dump()))
     return DisputeOut.model_validate(decided, from_attributes=True)
+
+
+@router.post(
+    "/resources/{resource_id}/delivery-filings",
+    response_model=FilingOut,
+    status_code=201,
+    tags=["notices"],
+    responses={
+        403: {"description": "Not a providing department"},
+        404: {"description": "No such resource of this department"},
+        409: {"description": "The data is late already, or the period has a filing"},
+        422: {"description": "No reason, or a due date out of range"},
+    },
+)
+def delivery_filing(
+    hub: HubDep, caller: ProviderDep, resource_id: Annotated[str, Path(max_length=100)], body: FilingIn
+) -> FilingOut:
+    """Report ahead (报备, Zhongshan 16; Hengyang 9) that the resource's next data will be late: its due date
+    moves to `due`, no delivery notice is raised before then, and the scores count the period due then.
+    The platform office is told. The twin of `sharehub notices file`."""
+    filed = step(lambda: file_delivery(hub, caller, resource_id, body.due, body.reason))
+    return FilingOut.model_validate(filed, from_attributes=True)
+
+
+@router.get(
+    "/delivery-filings",
+    response_model=list[FilingOut],
+    tags=["notices"],
+    responses={403: {"description": "A consumer"}},
+)
+def delivery_filings(
+    hub: HubDep, caller: DepartmentDep, resource_id: Annotated[str | None, Query(max_length=100)] = None
+) -> list[FilingOut]:
+    """Delivery filings, newest first: a department its own, the platform office every department's."""
+    return [FilingOut.model_validate(f, from_attributes=True) for f in list_filings(hub, caller, resource_id)]

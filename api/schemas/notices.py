@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
@@ -137,3 +138,24 @@ class DecisionsIn(DecisionIn):
     """One decision on many conflicts: the same value right, by the same person, for the same reason."""
 
     conflict_ids: list[Annotated[int, Field(ge=1, le=2**62)]] = Field(min_length=1, max_length=10_000)
+
+
+class FilingIn(BaseModel):
+    """A department's report ahead (报备) that its next data will be late."""
+
+    due: datetime = Field(description="The new due date, with a time zone; at most 10 working days later.")
+    reason: str = Field(min_length=4, max_length=2000, description="Why the data will be late.")
+
+
+class FilingOut(BaseModel):
+    """A delivery filing (报备): the period it concerns and the due date it moved."""
+
+    id: int
+    resource_id: str
+    department: str
+    period_end: Moment = Field(description="The end of the update period whose data will be late.")
+    due_before: Moment
+    due_after: Moment
+    reason: str
+    filed_by: str
+    filed_at: Moment

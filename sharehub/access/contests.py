@@ -26,7 +26,15 @@ from sqlalchemy.orm import Session
 
 from sharehub import audit
 from sharehub.access.consumers import PLATFORM, Caller
-from sharehub.access.grants import asked_key, asking, audit_grant, grant_application, own_application, sees_application
+from sharehub.access.grants import (
+    asked_key,
+    asking,
+    audit_grant,
+    grant_application,
+    owe_delivery,
+    own_application,
+    sees_application,
+)
 from sharehub.errors import Forbidden, NotFound, WrongState
 from sharehub.errors import Refused as GrantError
 from sharehub.hub import Hub
@@ -170,7 +178,9 @@ def _grant_agreed(
     if not agreed_modes or unoffered:
         not_offered = f"; not {unoffered[0]}" if unoffered else ""
         raise GrantError(f"{res.id} is served only as {', '.join(sorted(offered))}{not_offered}")
-    return grant_application(s, app, now, agreed_fields, agreed_modes)
+    grant = grant_application(s, app, now, agreed_fields, agreed_modes)
+    owe_delivery(hub, s, app, grant)
+    return grant
 
 
 def _tell(hub: Hub, s: Session, department: str, app: Application, text: str) -> None:

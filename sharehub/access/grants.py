@@ -2,9 +2,10 @@
 
 A consumer applies for fields of a resource, in serving modes, for a purpose, until a date:
   - unconditional resources are granted at once by the platform;
-  - conditional ones go through the platform's review, then the provider's decision (reasons required
-    to refuse), then the applicant is told; each step has a working-day clock from the profile, and a
-    step that runs over is marked overdue against its department and escalated to the platform office;
+  - conditional ones go through the steps the profile's workflow names: the platform's review (not under
+    Zhejiang 26, where the provider alone reviews), then the provider's decision (reasons required to
+    refuse), then the applicant is told; each step has a working-day clock from the profile, and a step
+    that runs over is marked overdue against its department and escalated to the platform office;
   - not-shared resources are refused, citing their legal basis.
 A grant can be revoked, and it expires. `active_grant` is the one check every serving call makes.
 Every step is written to the audit chain.
@@ -25,9 +26,10 @@ from sharehub.access.workflow import Workflow
 from sharehub.errors import Forbidden, NotFound, Refused, WrongState
 from sharehub.hub import Hub
 from sharehub.metadata import dbapi
-from sharehub.metadata.models import Application, Consumer, Grant, Notice, utcnow
+from sharehub.metadata.models import Application, Consumer, Grant, Notice, OutboxMessage, Run, utcnow
 from sharehub.notices import addressee, ask, file_notice, resolve, tell
 from sharehub.paging import Page, newest_first
+from sharehub.profiles import Deadline
 from sharehub.workdays import china_time, due_text
 
 MAX_VALIDITY = timedelta(days=366 * 3)
@@ -98,7 +100,7 @@ def apply(
             grant = grant_application(s, app, now)
             _tell_provider_of_direct_grant(hub, s, app, grant)
         else:
-            app.step_deadline = hub.calendar.deadline(now, hub.profile.deadlines["application_review"].working_days)
+            _enter_step(hub, s, app, hub.profile.next_step(None), now)
     audit.record(hub, "application", caller, res.id, result=app.status, purpose=app.purpose, detail=f"#{app.id}")
     audit_grant(hub, grant, "platform")
     return app
@@ -115,9 +117,7 @@ def review(hub: Hub, caller: Caller, application_id: int, approve: bool, reason:
             raise GrantError("a refusal states its reasons")
         app.reviewed_by, app.reviewed_at, app.review_reason = caller.name, now, reason.strip() or "通过"
         if approve:
-            app.status = "provider"
-            app.step_deadline = hub.calendar.deadline(now, hub.profile.deadlines["provider_decision"].working_days)
-            _ask_provider(hub, s, app)
+            _enter_step(hub, s, app, hub.profile.next_step("review"), now)
         else:
             _refuse(s, app, caller.name, reason, now)
             _tell_applicant(hub, s, app)
@@ -136,6 +136,8 @@ def decide(hub: Hub, caller: Caller, application_id: int, approve: bool, reason:
             raise GrantError("a refusal states its reasons")
         app.decided_by, app.decided_at, app.decision_reason = caller.name, now, reason.strip() or "同意"
         grant = grant_application(s, app, now) if approve else None
+        if grant is not None:
+            owe_delivery(hub, s, app, grant)
         if not approve:
             _refuse(s, app, caller.name, reason, now)
         _tell_applicant(hub, s, app)
@@ -338,6 +340,86 @@ def mark_overdue_steps(hub: Hub, now: datetime | None = None) -> list[int]:
     return late
 
 
+def mark_told_late(hub: Hub, now: datetime | None = None) -> list[int]:
+    """Applications whose applicant was not told the outcome within the profile's `notify_applicant` limit
+    of the decision (Lichuan 20): the notice's e-mail has not left the outbox. Marked against the platform
+    office, which tells applicants, and escalated to it once."""
+    now = now or utcnow()
+    rule = hub.profile.deadlines["notify_applicant"]
+    late = []
+    waiting = select(Application).where(Application.told_notice_id.is_not(None), Application.told_overdue_at.is_(None))
+    with hub.db() as s:
+        late = [app.id for app in s.scalars(waiting) if _told_late(hub, s, app, rule, now)]
+    return late
+
+
+def _told_late(hub: Hub, s: Session, app: Application, rule: Deadline, now: datetime) -> bool:
+    """Mark and escalate the application if its applicant was not told in time; whether it was late."""
+    assert app.decided_at is not None and app.told_notice_id is not None
+    if hub.calendar.deadline(app.decided_at, rule.working_days) >= now or _told(s, app.told_notice_id):
+        return False
+    app.told_overdue_at = now
+    subject = f"[sharehub] 数据申请 #{app.id}（{app.resource_id}）的结果未按时告知申请部门"
+    body = (
+        f"平台管理部门：\n\n{app.department} 的数据申请 #{app.id}（{app.resource_id}）已于 "
+        f"{china_time(app.decided_at, '%Y-%m-%d %H:%M')} 办结，但告知申请部门的通知 #{app.told_notice_id} "
+        f"的邮件至今未发出。应在 {rule.working_days} 个工作日内告知"
+        f"（依据：{rule.basis}）。逾期计入平台管理部门。\n请检查邮件服务：sharehub notices deliver"
+    )
+    escalation = Notice(
+        kind="escalation",
+        department=PLATFORM,
+        resource_id=app.resource_id,
+        run_id=None,
+        parent_id=app.told_notice_id,
+        created_at=now,
+        deadline=now,
+        status="open",
+        subject=subject,
+        body=body,
+        row_keys=[],
+        pending_keys=[],
+    )
+    file_notice(s, escalation, hub.settings.platform_email)
+    return True
+
+
+def _told(s: Session, notice_id: int) -> bool:
+    """Whether a notice reached its department: its e-mail left the outbox. (The applicant can read the
+    outcome over the API at once, but nothing records that it did: a hub without SMTP is late to tell.)"""
+    sent = select(OutboxMessage.id).where(OutboxMessage.notice_id == notice_id, OutboxMessage.sent_at.is_not(None))
+    return s.scalar(sent.limit(1)) is not None
+
+
+def owe_delivery(hub: Hub, s: Session, app: Application, grant: Grant) -> None:
+    """A conditional resource granted before any of its data reached the hub: its provider owes the data
+    within the profile's `conditional_delivery` working days of the grant (Hengyang 17). A notice asks for
+    it; the resource's next successful run resolves it, and it runs overdue and is escalated like any."""
+    if app.share_type != "conditional":
+        return
+    landed = select(Run.id).where(Run.resource_id == app.resource_id, Run.status == "succeeded")
+    if s.scalar(landed.limit(1)) is not None:
+        return  # delivered already: the grant is served from the store at once
+    rule = hub.profile.deadlines["conditional_delivery"]
+    deadline = hub.calendar.deadline(grant.granted_at, rule.working_days)
+    name, recipient = addressee(hub, app.provider)
+    ask(
+        s,
+        kind="conditional_delivery",
+        department=app.provider,
+        resource_id=app.resource_id,
+        deadline=deadline,
+        subject=f"[sharehub] {app.resource_id} 已授权给 {app.department}，请于 {due_text(deadline)} 前提供数据",
+        body=(
+            f"{name}：\n\n贵部门已授权 {app.department} 使用有条件共享资源 {app.resource_id}（授权 #{grant.id}），"
+            f"但平台尚未收到该资源的数据。请在 {due_text(deadline)}（北京时间）前，即授权后 {rule.working_days} "
+            f"个工作日内，将数据报送至前置库（依据：{rule.basis}）。该资源下一次运行成功后，本通知自动办结。"
+        ),
+        keys=[GRANTS.asked(grant.id)],
+        recipient=recipient,
+    )
+
+
 # A grant's department is told it runs out as many working days ahead as a conditional application's
 # two steps may take, so that applying again keeps its service going.
 RENEWAL_STEPS = ("application_review", "provider_decision")
@@ -487,6 +569,16 @@ def audit_grant(hub: Hub, grant: Grant | None, by: str) -> None:
         )
 
 
+def _enter_step(hub: Hub, s: Session, app: Application, step: str | None, now: datetime) -> None:
+    """Put a conditional application into `step`, as the profile's workflow orders them, with its clock:
+    the platform office's review, or the provider's decision (which is asked by a notice)."""
+    assert step in STEP_RULE, f"the profile's workflow has no step {step!r} after {app.status!r}"
+    app.status = step
+    app.step_deadline = hub.calendar.deadline(now, hub.profile.deadlines[STEP_RULE[step]].working_days)
+    if step == "provider":
+        _ask_provider(hub, s, app)
+
+
 def _refuse(s: Session, app: Application, by: str, reason: str, now: datetime) -> None:
     app.status, app.step_deadline = "refused", None
     if app.decided_at is None:
@@ -511,6 +603,7 @@ def _ask_provider(hub: Hub, s: Session, app: Application) -> None:
             f"{dept.name}：\n\n{app.department} 申请使用 {app.resource_id} 的字段 {', '.join(app.fields)}，"
             f"方式 {', '.join(app.modes)}，用途：{app.purpose}，有效期至 {china_time(app.valid_until)}。\n"
             f"请在 {rule.working_days} 个工作日内答复（依据：{rule.basis}）；不同意的须说明理由。\n"
+            f"审核流程：{hub.profile.workflow.application_basis}。\n"
             f"sharehub applications decide {app.id} --approve|--refuse --reason TEXT"
         ),
         keys=[asked_key(app)],
@@ -578,4 +671,4 @@ def _tell_applicant(hub: Hub, s: Session, app: Application) -> None:
         body=f"{name}：\n\n您对 {app.resource_id} 的数据申请 #{app.id} {outcome}。",
         recipient=recipient,
     )
-    app.notified_at = told.created_at
+    app.notified_at, app.told_notice_id = told.created_at, told.id

@@ -184,12 +184,18 @@ def applications_decide(
 @applications_app.command("check")
 def applications_check() -> None:
     """Mark steps past their working-day deadline overdue against their department, and escalate them;
-    tell consumers' departments of grants that run out within the renewal lead time."""
-    from sharehub.access.grants import mark_overdue_steps, remind_expiring
+    mark applicants whose outcome e-mail did not leave in time; tell consumers' departments of grants that
+    run out within the renewal lead time."""
+    from sharehub.access.grants import mark_overdue_steps, mark_told_late, remind_expiring
 
     hub = _hub()
     late = mark_overdue_steps(hub)
     out.print(f"{len(late)} application step(s) overdue" + (f": {', '.join(map(str, late))}" if late else ""))
+    untold = mark_told_late(hub)
+    out.print(
+        f"{len(untold)} applicant(s) not told within the profile's limit (e-mail not sent)"
+        + (f": {', '.join(map(str, untold))}" if untold else "")
+    )
     soon = remind_expiring(hub)
     out.print(
         f"{len(soon)} grant(s) expiring soon, their departments told"

@@ -77,8 +77,12 @@ def catalogue_validate(
     directory: Annotated[
         str | None, typer.Option("--dir", help="Catalogue folder (default: SHAREHUB_CATALOGUE_DIR).")
     ] = None,
+    strict: Annotated[
+        bool, typer.Option(help="Fail on a delivery rule the active profile does not allow (default: warn).")
+    ] = False,
 ) -> None:
-    """Validate the catalogue; print every problem with its file, key and reason, and record the version."""
+    """Validate the catalogue; print every problem with its file, key and reason, and record the version.
+    Delivery deadlines and frequencies the active profile does not allow are warned of (`--strict`: fail)."""
     from pathlib import Path
 
     from sharehub.catalogue import load_catalogue
@@ -93,6 +97,15 @@ def catalogue_validate(
         f"catalogue OK: {len(cat.departments)} departments, {len(cat.resources)} resources, "
         f"version {version} ({cat.digest[:12]})"
     )
+    from sharehub.notices import catalogue_against_profile
+
+    beyond = catalogue_against_profile(hub.profile, cat)
+    for problem in beyond:
+        err.print(f"[yellow]profile {hub.profile.id}:[/yellow] {problem}")
+    if beyond:
+        err.print(f"{len(beyond)} declaration(s) the profile does not allow; its rule is what the hub enforces")
+        if strict:
+            raise typer.Exit(code=1)
 
 
 @catalogue_app.command("list")

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
 from sharehub.access.consumers import operator
-from sharehub.cli.console import Before, Limit, err, out, page_line
+from sharehub.cli.console import Before, Limit, err, last_moment, out, page_line
 from sharehub.cli.console import hub as _hub
 from sharehub.workdays import china_time, due_text
 
@@ -141,6 +142,55 @@ def notices_decide(
         raise typer.Exit(code=1) from None
     effect = "its rules are waived for that row from the next run" if accept else "the row is back on its notice"
     out.print(f"dispute {d.id}: {d.review}; {effect}")
+
+
+@notices_app.command("file")
+def notices_file(
+    resource_id: str,
+    department: Annotated[str, typer.Option(help="The providing department filing, e.g. mzj.")],
+    due: Annotated[datetime, typer.Option(help="The new due date: a day (23:59 China time) or a moment.")],
+    reason: Annotated[str, typer.Option(help="Why the data will be late.")],
+    by: Annotated[str, typer.Option(help="Who files, at the department.")] = "command line",
+) -> None:
+    """Report ahead (报备) that the resource's next data will be late, moving its due date; the platform
+    office is told and no delivery notice is raised before the new date."""
+    from sharehub.errors import SharehubError
+    from sharehub.notices import file_delivery
+
+    try:
+        f = file_delivery(_hub(), operator(by, department), resource_id, last_moment(due), reason)
+    except SharehubError as exc:
+        err.print(f"error: {exc}")
+        raise typer.Exit(code=1) from None
+    out.print(
+        f"filing {f.id}: {f.resource_id} data up to {china_time(f.period_end, '%Y-%m-%d %H:%M')} now due "
+        f"{due_text(f.due_after)} (was {due_text(f.due_before)})"
+    )
+
+
+@notices_app.command("filings")
+def notices_filings(
+    department: Annotated[str | None, typer.Option(help="Only this department's (default: every one).")] = None,
+    resource_id: Annotated[str | None, typer.Option("--resource", help="Only this resource's.")] = None,
+) -> None:
+    """Delivery filings (报备), newest first: the period, the due date moved, and why."""
+    from sharehub.access.callers import operator as acting
+    from sharehub.notices import list_filings
+
+    caller = acting() if department is None else acting(department=department)
+    t = Table("id", "resource", "department", "period up to", "was due", "now due", "reason", "filed by")
+    for f in list_filings(_hub(), caller, resource_id):
+        t.add_row(
+            str(f.id),
+            f.resource_id,
+            f.department,
+            china_time(f.period_end, "%Y-%m-%d %H:%M"),
+            due_text(f.due_before),
+            due_text(f.due_after),
+            f.reason,
+            f.filed_by,
+        )
+    out.print(t)
 
 
 @notices_app.command("check")

@@ -40,9 +40,7 @@ UPSTREAM_STATES: tuple[str, ...] = get_args(UpstreamState)
 
 
 RULE = "application_review"
-UPSTREAM_REQUESTS = Workflow(
-    "upstream request", UpstreamRequest, UPSTREAM_STATES, consumer=UpstreamRequest.consumer_id
-)
+UPSTREAM_REQUESTS = Workflow("upstream request", UpstreamRequest, UPSTREAM_STATES, consumer=UpstreamRequest.consumer_id)
 
 
 def file_request(

@@ -303,6 +303,8 @@ class Application(Base):
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     decision_reason: Mapped[str | None] = mapped_column(Text)
     notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    told_notice_id: Mapped[int | None] = mapped_column(Integer)  # the notice that told the applicant
+    told_overdue_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # not told within notify_applicant
     contest: Mapped[ApplicationContest | None] = relationship(lazy="selectin", uselist=False)
 
 
@@ -327,6 +329,23 @@ class ApplicationContest(Base):
     outcome_reason: Mapped[str | None] = mapped_column(Text)
     referred_to: Mapped[str | None] = mapped_column(String(200))
     grant_id: Mapped[int | None] = mapped_column(Integer)
+
+
+class DeliveryFiling(Base):
+    """A department's report ahead (报备, Zhongshan 16; Hengyang 9) that the data of the period ending at
+    `period_end` will be late: it moves the period's due date from `due_before` to `due_after`, with its
+    reason. Filed before the data was due; audited."""
+
+    __tablename__ = "delivery_filings"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    resource_id: Mapped[str] = mapped_column(String(100), index=True)
+    department: Mapped[str] = mapped_column(String(50))
+    period_end: Mapped[datetime] = mapped_column(UTCDateTime())
+    due_before: Mapped[datetime] = mapped_column(UTCDateTime())
+    due_after: Mapped[datetime] = mapped_column(UTCDateTime())
+    reason: Mapped[str] = mapped_column(Text)
+    filed_by: Mapped[str] = mapped_column(String(100))
+    filed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class Grant(Base):

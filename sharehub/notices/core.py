@@ -115,6 +115,7 @@ def mark_overdue(hub: Hub, now: datetime | None = None) -> list[int]:
         asked = (
             "quality",
             "delivery",
+            "conditional_delivery",
             "objection",
             "open_request",
             "conflict_decision",
@@ -162,6 +163,7 @@ def escalate(hub: Hub, notice: Notice, now: datetime) -> Notice:
                 + {
                     "quality": f"更正资源 {notice.resource_id} 的 {len(notice.pending_keys):,} 行数据",
                     "delivery": f"报送资源 {notice.resource_id} 的更新数据",
+                    "conditional_delivery": f"提供已授权的有条件共享资源 {notice.resource_id} 的数据",
                     "objection": f"答复对资源 {notice.resource_id} 的数据疑义",
                     "open_request": f"答复对资源 {notice.resource_id} 的依申请开放请求",
                     "conflict": f"核实反馈资源 {notice.resource_id} 与权威来源不一致的数据",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sharehub import opendata
 from sharehub.access.consumers import operator
-from sharehub.access.grants import mark_overdue_steps, remind_expiring
+from sharehub.access.grants import mark_overdue_steps, mark_told_late, remind_expiring
 from sharehub.anchors import checkpoint
 from sharehub.consistency.check import check
 from sharehub.hub import Hub
@@ -36,7 +36,8 @@ def notify_task(run_id: str) -> dict[str, int]:
 
 def daily_notice_check() -> dict[str, int]:
     """Notice missed deliveries, mark overdue notices and application steps, tell of grants running out,
-    remove extracts kept past their time, and send the outbox; the daily DAG's one task."""
+    remove extracts kept past their time, send the outbox, and mark applicants not told in time; the
+    daily DAG's one task."""
     hub = Hub.from_env()
     missed = check_deliveries(hub)
     late = mark_overdue(hub)
@@ -44,12 +45,14 @@ def daily_notice_check() -> dict[str, int]:
     expiring = remind_expiring(hub)
     removed = prune(hub)
     sent, queued = deliver(hub)
+    untold = mark_told_late(hub)  # after the outbox ran: an e-mail that just left was in time
     return {
         "extracts_removed": sum(removed.values()),
         "missed_deliveries": len(missed),
         "overdue": len(late),
         "overdue_application_steps": len(steps),
         "grants_expiring": len(expiring),
+        "applicants_told_late": len(untold),
         "sent": sent,
         "queued": queued,
     }

@@ -5,9 +5,10 @@ the articles every other rule the platform applies rests on (`citations`). Code 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 FOLDER = Path(__file__).parent
 DEADLINES = (
@@ -37,6 +38,7 @@ CITED = (
     "rectification",  # who orders a department to rectify, and where overdue rectification goes
     "bulletin",  # the periodic publication of how departments share
     "cross_level",  # how a department reaches data held at the upper level
+    "advance_filing",  # a provider reporting ahead (报备) that its data will be late or its scope changes
 )
 
 
@@ -45,6 +47,33 @@ class Citation(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     article: str | None = Field(description="e.g. 第三十一条：…通知整改 (the quoted words must be the seed's)")
+
+
+ApplicationStep = Literal["review", "provider"]
+
+
+class Workflow(BaseModel):
+    """How applications and deliveries go under this regulation, beyond their deadlines.
+
+    `application_steps`: the steps a conditional application passes, in order: `review` (the platform
+    office's check, 规范性检查) and `provider` (the providing department's decision); the last is always
+    the provider's. `delivery_max_working_days`: the longest a catalogue may give a department to deliver
+    a period's data (None: the regulation sets no limit); `realtime_stores`: the stores whose data must
+    be delivered in real time. Each carries its basis."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    application_steps: tuple[ApplicationStep, ...] = Field(min_length=1)
+    application_basis: str = Field(min_length=4)
+    delivery_max_working_days: int | None = Field(ge=0, le=30)
+    realtime_stores: tuple[str, ...] = ()
+    delivery_basis: str = Field(min_length=4)
+
+    @model_validator(mode="after")
+    def _provider_decides_last(self) -> Workflow:
+        steps = self.application_steps
+        if steps[-1] != "provider" or len(set(steps)) != len(steps):
+            raise ValueError(f"application_steps end with the provider's decision, each once: not {list(steps)}")
+        return self
 
 
 class Profile(BaseModel):
@@ -56,6 +85,7 @@ class Profile(BaseModel):
     seed: str
     deadlines: dict[str, Deadline]
     citations: dict[str, Citation]
+    workflow: Workflow
 
     def days(self, kind: str) -> int:
         """The working days allowed for `kind`."""
@@ -67,6 +97,20 @@ class Profile(BaseModel):
         found = self.citations[rule].article
         short = self.regulation.split("（")[0]
         return f"{short}{found}" if found else f"平台规则，{short}未作规定"
+
+    def next_step(self, step: str | None) -> str | None:
+        """The application step after `step` (None: the first); None after the provider's decision."""
+        steps = self.workflow.application_steps
+        if step is None:
+            return steps[0]
+        at = steps.index(step)  # type: ignore[arg-type]
+        return steps[at + 1] if at + 1 < len(steps) else None
+
+    def delivery_days(self, declared: int) -> int:
+        """The working days a department has to deliver a period's data: the catalogue's `declared`, cut to
+        the regulation's limit where it sets one."""
+        limit = self.workflow.delivery_max_working_days
+        return declared if limit is None else min(declared, limit)
 
 
 def load_profile(profile_id: str) -> Profile:

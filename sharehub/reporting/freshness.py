@@ -53,7 +53,7 @@ def freshness(hub: Hub, now: datetime | None = None, provider: str | None = None
         for res in sorted(hub.catalogue.resources.values(), key=lambda r: r.id):
             if provider is not None and res.provider != provider:
                 continue
-            frequency, days = res.update.frequency, res.update.deadline_working_days
+            frequency, days = res.update.frequency, hub.profile.delivery_days(res.update.deadline_working_days)
             delivered = s.execute(
                 select(Run.finished_at, Run.store_version)
                 .where(Run.resource_id == res.id, Run.status == "succeeded")

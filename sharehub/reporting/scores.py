@@ -27,7 +27,7 @@ from sqlalchemy import func, select
 
 from sharehub.catalogue.models import Resource
 from sharehub.hub import Hub
-from sharehub.metadata.models import AuditEntry, Run, as_utc, utcnow
+from sharehub.metadata.models import AuditEntry, DeliveryFiling, Run, as_utc, utcnow
 from sharehub.notices import period_start, previous_boundary
 from sharehub.reporting.stats import REFUSED, SERVING
 from sharehub.workdays import CHINA
@@ -78,10 +78,19 @@ def _periods(hub: Hub, resource: Resource, start: datetime, end: datetime) -> li
     """(period end, its delivery deadline) of the resource's update periods that end at or after `start`
     and fall due by `end`, oldest first."""
     update = resource.update
+    days = hub.profile.delivery_days(update.deadline_working_days)
+    with hub.db() as s:  # a period filed for (报备) is due when the filing says
+        filed = dict(
+            s.execute(
+                select(DeliveryFiling.period_end, DeliveryFiling.due_after).where(
+                    DeliveryFiling.resource_id == resource.id
+                )
+            ).all()
+        )
     out = []
     boundary = period_start(end, update.frequency)
     while boundary >= start:
-        due = hub.calendar.deadline(boundary, update.deadline_working_days)
+        due = filed.get(boundary) or hub.calendar.deadline(boundary, days)
         if due <= end:
             out.append((boundary, due))
         boundary = previous_boundary(boundary, update.frequency)

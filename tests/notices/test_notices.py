@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import email
-from collections.abc import Iterator
 from datetime import UTC
 from email.message import Message
 
@@ -23,30 +21,8 @@ from sharehub.notices import decide_dispute, deliver, dispute, list_disputes, li
 from sharehub.pipeline.run import run_resource
 from sharehub.workdays import CHINA
 from tests.support.audit import audit_rows
+from tests.support.mail import Inbox
 from tests.support.seaweed import free_port
-
-
-class Inbox:
-    """An aiosmtpd handler that keeps every message it receives."""
-
-    def __init__(self) -> None:
-        self.messages: list[Message] = []
-
-    async def handle_DATA(self, server, session, envelope) -> str:
-        self.messages.append(email.message_from_bytes(envelope.content))
-        return "250 OK"
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[Inbox, int]]:
-    inbox = Inbox()
-    port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield inbox, port
-    finally:
-        controller.stop()
 
 
 def _body(msg: Message) -> str:
