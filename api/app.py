@@ -11,9 +11,15 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from urllib.parse import urlencode
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
 
+from api import console
+from api.console.pages import HERE as CONSOLE_HOME
+from api.console.signin import NotSignedIn
 from api.deps import (
     BEARER,
     get_hub,
@@ -90,6 +96,11 @@ def _hide_query_strings() -> None:
         access.addFilter(QueryStringHidden())
 
 
+async def _to_sign_in(request: Request, exc: Exception) -> Response:
+    """A console page without a live session: to the sign-in page, saying why."""
+    return RedirectResponse(f"/console/login?{urlencode({'error': '请先登录'})}", status_code=303)
+
+
 def create_app() -> FastAPI:
     """Build the application: middleware, error shapes, every area's router, and the OpenAPI document."""
     _hide_query_strings()
@@ -103,6 +114,9 @@ def create_app() -> FastAPI:
     app.add_exception_handler(ProtocolError, protocol_error)
     for area in AREAS:
         app.include_router(area.router)
+    app.include_router(console.router)
+    app.add_exception_handler(NotSignedIn, _to_sign_in)
+    app.mount("/console/static", StaticFiles(directory=CONSOLE_HOME / "static"), name="console-static")
     # Starlette tries the routes in order: the two lookups, nearly all the traffic, go first.
     hot = [r for r in app.router.routes if getattr(r, "path", "") in ("/verify/{resource_id}", "/query/{resource_id}")]
     app.router.routes[:] = hot + [r for r in app.router.routes if r not in hot]

@@ -439,6 +439,13 @@ def _serving_tour(hub: Hub) -> None:
         "try the API yourself: sharehub serve, then with the consumer key (shown this once)\n"
         f"  curl -H 'Authorization: Bearer {done.consumer_key}' http://127.0.0.1:8000/catalogue"
     )
+    t = Table(
+        "who", "username", "password (shown this once)", title=f"web console: {served_url('127.0.0.1', 8000)}/console"
+    )
+    for who, username, password in done.sign_ins:
+        t.add_row(who, username, password)
+    out.print(t)
+    out.print("the console runs with the API: sharehub serve (or sharehub demo --serve)")
 
 
 @app.command("load-demo-data")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import secrets
 import socket
 import threading
 import time
@@ -28,6 +29,7 @@ import pyarrow.parquet as pq
 import uvicorn
 
 from sharehub.access.consumers import add_consumer
+from sharehub.access.sessions import set_password
 from sharehub.anchors import checkpoint
 from sharehub.audit import verify as verify_chain
 from sharehub.hub import Hub
@@ -44,6 +46,7 @@ class Tour:
     consumer_key: str = ""
     audit_entries: int = 0
     audit_intact: bool = False
+    sign_ins: list[tuple[str, str, str]] = field(default_factory=list)  # (who, username, password) for the console
 
 
 class _Api:
@@ -116,10 +119,18 @@ def _person(hub: Hub) -> dict[str, Any]:
 def tour(hub: Hub) -> Tour:
     """Run the serving tour against the demo's stores; every step is recorded with its outcome."""
     done = Tour()
-    platform = add_consumer(hub, "平台办 运维", "platform", "platform")[1]
-    rsj = add_consumer(hub, "人社局 数据管理", "rsj", "provider")[1]
-    swj = add_consumer(hub, "税务局 数据管理", "swj", "provider")[1]
-    mzj = done.consumer_key = add_consumer(hub, "民政局 低保核对系统", "mzj", "consumer")[1]
+    callers = {
+        "platform": add_consumer(hub, "平台办 运维", "platform", "platform"),
+        "rsj": add_consumer(hub, "人社局 数据管理", "rsj", "provider"),
+        "swj": add_consumer(hub, "税务局 数据管理", "swj", "provider"),
+        "mzj": add_consumer(hub, "民政局 低保核对系统", "mzj", "consumer"),
+    }
+    platform, rsj, swj, mzj = (callers[who][1] for who in ("platform", "rsj", "swj", "mzj"))
+    done.consumer_key = mzj
+    for who, (consumer, _key) in callers.items():  # the web console's sign-ins, one per role (shown this once)
+        password = secrets.token_urlsafe(9)
+        set_password(hub, consumer.id, f"demo.{who}", password)
+        done.sign_ins.append((consumer.name, f"demo.{who}", password))
     until = (datetime.now(UTC) + timedelta(days=365)).isoformat()
     person = _person(hub)
     id_field = hub.catalogue.resource("gongan.population").field("id_number")
@@ -222,6 +233,23 @@ def tour(hub: Hub) -> Tour:
             )
         else:
             step("bulk extract of rsj.insurance_enrolment", f"{code} {extract.get('detail')}")
+
+        code, app = api.call(
+            "POST",
+            "/applications",
+            mzj,
+            {
+                "resource_id": "swj.tax_registration",
+                "fields": ["uscc", "name", "taxpayer_status"],
+                "modes": ["query"],
+                "purpose": "低保申请人名下企业经营状况核对",
+                "valid_until": until,
+            },
+        )
+        step(
+            "民政局 applies for swj.tax_registration; left for the console",
+            f"{code} {app['status']}: review due {_due(app.get('step_deadline'))}",
+        )
 
         ask = {"resource_id": "swj.tax_registration", "applicant": "利川市信用研究院", "purpose": "企业信用状况研究"}
         code, asked = api.call("POST", "/open/requests", platform, {**ask, "fields": ["uscc", "name", "tax_grade"]})

@@ -218,6 +218,8 @@ class Consumer(Base):
     previous_prefix: Mapped[str | None] = mapped_column(String(16), index=True, unique=True)
     previous_hash: Mapped[str | None] = mapped_column(String(64))
     previous_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    username: Mapped[str | None] = mapped_column(String(60), index=True, unique=True)  # the console's sign-in name
+    password_hash: Mapped[str | None] = mapped_column(String(200))  # argon2id
 
 
 class Conflict(Base):
@@ -329,6 +331,18 @@ class ApplicationContest(Base):
     outcome_reason: Mapped[str | None] = mapped_column(Text)
     referred_to: Mapped[str | None] = mapped_column(String(200))
     grant_id: Mapped[int | None] = mapped_column(Integer)
+
+
+class ConsoleSession(Base):
+    """A browser signed in to the web console: the SHA-256 of its cookie's token, whose it is, its CSRF
+    token, and when it ends."""
+
+    __tablename__ = "console_sessions"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    consumer_id: Mapped[int] = mapped_column(ForeignKey("consumers.id", name="fk_console_sessions_consumer_id"))
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class DeliveryFiling(Base):
