@@ -4,6 +4,7 @@ as the API's is. Lists page like the API (`before`)."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -180,7 +181,12 @@ def notice(who: SignedInDep, request: Request, notice_id: int) -> HTMLResponse:
     reasons = pending_reasons(who.hub, found)
     sentences = explained(who.hub, found.resource_id, (r for rs in reasons.values() for r in rs))
     pending = [
-        (i, _masked_key(who, found.resource_id, key), [sentences.get(r, r) for r in reasons.get(key, [])])
+        (
+            i,
+            _row_token(key),
+            _masked_key(who, found.resource_id, key),
+            [sentences.get(r, r) for r in reasons.get(key, [])],
+        )
         for i, key in enumerate(found.pending_keys[:200])
     ]
     return page(
@@ -205,17 +211,28 @@ def notice_ack(who: PostedDep, notice_id: int) -> Response:
     return back(f"/console/notices/{notice_id}", "已签收")
 
 
+def _row_token(key: str) -> str:
+    """What a form names a pending row by: a digest of its key, so that the key never goes through the
+    browser and a row that left the notice meanwhile is not mistaken for another."""
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
 @router.post("/notices/{notice_id}/dispute", dependencies=[roles("provider")])
 def notice_dispute(
-    who: PostedDep, notice_id: int, row: Annotated[int, Form(ge=0)], reason: Annotated[str, Form(max_length=2000)]
+    who: PostedDep,
+    notice_id: int,
+    row: Annotated[str, Form(min_length=32, max_length=32)],
+    reason: Annotated[str, Form(max_length=2000)],
 ) -> Response:
-    """Dispute a pending row, named by its place in the list: its key never goes through the browser."""
+    """Dispute a pending row, named by its token (`_row_token`)."""
     try:
         found = get_notice(who.hub, notice_id, who.caller.department)
-        key = found.pending_keys[row]
-        dispute(who.hub, notice_id, key, reason, who.caller.department, actor=who.caller)
-    except (SharehubError, LookupError, IndexError, ValueError) as exc:
-        return back(f"/console/notices/{notice_id}", error=str(exc) or "no such row")
+        keys = [key for key in found.pending_keys if _row_token(key) == row]
+        if not keys:
+            return back(f"/console/notices/{notice_id}", error="该行已不在通知上（已更正或已提出异议）")
+        dispute(who.hub, notice_id, keys[0], reason, who.caller.department, actor=who.caller)
+    except (SharehubError, LookupError, ValueError) as exc:
+        return back(f"/console/notices/{notice_id}", error=str(exc))
     return back(f"/console/notices/{notice_id}", "已提出异议，等待平台复核")
 
 

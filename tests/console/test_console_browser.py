@@ -133,6 +133,8 @@ def test_a_department_acknowledges_a_notice_and_disputes_a_row(console, clerk) -
     rsj.page.get_by_role("button", name="提出异议").first.click()
     assert "已提出异议" in rsj.page.get_by_role("status").inner_text()
     assert rsj.page.locator("tbody tr").count() == pending - 1  # the row left the notice for review
+    token = rsj.page.locator("input[name=row]").first.get_attribute("value")  # names the row, not its key
+    assert token is not None and re.fullmatch(r"[0-9a-f]{32}", token)
     rsj.check("notice-disputed")
 
 
