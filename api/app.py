@@ -18,7 +18,7 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from api import console
-from api.console.pages import HERE as CONSOLE_HOME
+from api.console import HERE as CONSOLE_HOME
 from api.console.signin import NotSignedIn
 from api.deps import (
     BEARER,

@@ -1,88 +1,29 @@
-"""The console's pages: each reads and acts through the same domain functions as its API twin, with the
-caller the session resolves to, so a page shows no more than the API would and every action is audited
-as the API's is. Lists page like the API (`before`)."""
+"""The console's sign-in, home, notices and applications: each page reads and acts through the same domain
+functions as its API twin, with the caller the session resolves to, so a page shows no more than the API
+would and every action is audited as the API's is. Lists page like the API (`before`)."""
 
 from __future__ import annotations
 
 import hashlib
 from datetime import datetime, timedelta
-from pathlib import Path
-from typing import Annotated, Any
-from urllib.parse import urlencode
+from typing import Annotated
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
 
+from api.console.render import PAGE, STATUS_NAMES, back, page, working_days_left
 from api.console.signin import COOKIE, LOGIN_CSRF, PostedDep, SignedIn, SignedInDep, roles
 from api.deps import HubDep
 from sharehub.access import grants as access
 from sharehub.access.consumers import AuthError
 from sharehub.access.sessions import LIFETIME, csrf_matches, sign_in, sign_out
-from sharehub.consistency.check import decide as decide_conflict
-from sharehub.consistency.check import list_conflicts
 from sharehub.errors import SharehubError
 from sharehub.notices import acknowledge, dispute, explained, get_notice, list_notices, pending_reasons
-from sharehub.reporting.scores import PARTS, department_scores
-from sharehub.reporting.stats import department_stats
-from sharehub.serving.bulk import create as bulk_create
-from sharehub.serving.bulk import get as bulk_get
-from sharehub.serving.bulk import issue_url, list_extracts
 from sharehub.serving.copies import SEP
 from sharehub.serving.masking import mask_field
-from sharehub.workdays import CHINA, china_time
+from sharehub.workdays import CHINA
 
-HERE = Path(__file__).parent
-templates = Jinja2Templates(directory=HERE / "templates")
-templates.env.filters["beijing"] = lambda moment, form="%Y-%m-%d %H:%M": (
-    "" if moment is None else china_time(moment, form)
-)
 router = APIRouter(prefix="/console", include_in_schema=False)
-PAGE = 20
-ROLE_NAMES = {"platform": "平台管理部门", "provider": "数据提供部门", "consumer": "数据使用部门"}
-STATUS_NAMES = {
-    "open": "待处理",
-    "acknowledged": "已签收",
-    "overdue": "已逾期",
-    "resolved": "已办结",
-    "disputed": "有异议",
-    "review": "平台审核中",
-    "provider": "待提供部门授权",
-    "granted": "已授权",
-    "refused": "未同意",
-    "contested": "协商中",
-    "referred": "已提请协调",
-    "withdrawn": "已撤回",
-    "verifying": "核实中",
-    "decided": "已裁定",
-    "closed": "已关闭",
-}
-SHARE_NAMES = {"unconditional": "无条件共享", "conditional": "有条件共享", "not_shared": "不予共享"}
-MODE_NAMES = {"verification": "比对验证", "query": "查询引用", "bulk": "批量复制"}
-templates.env.globals.update(STATUS=STATUS_NAMES, SHARE=SHARE_NAMES, MODES=MODE_NAMES, ROLE_NAMES=ROLE_NAMES)
-
-
-def page(request: Request, name: str, who: SignedIn | None, status_code: int = 200, **context: Any) -> HTMLResponse:
-    """Render a page with who is signed in and the session's CSRF token for its forms."""
-    context.update(request=request, who=who, caller=who.caller if who else None, csrf=who.csrf if who else "")
-    return templates.TemplateResponse(request, name, context, status_code=status_code)
-
-
-def back(url: str, message: str = "", error: str = "") -> RedirectResponse:
-    """After a form: back to a page (303, so a reload does not post again), saying what happened."""
-    query = urlencode({k: v for k, v in (("done", message), ("error", error)) if v})
-    return RedirectResponse(f"{url}{'&' if '?' in url else '?'}{query}" if query else url, status_code=303)
-
-
-def working_days_left(who: SignedIn, deadline: datetime | None) -> int | None:
-    """Working days from today (Beijing) to a deadline: negative when it has passed."""
-    if deadline is None:
-        return None
-    today = datetime.now(CHINA).date()
-    end = deadline.astimezone(CHINA).date()
-    if end >= today:
-        return who.hub.calendar.working_days_between(today, end)
-    return -who.hub.calendar.working_days_between(end, today)
 
 
 # -- sign-in ---------------------------------------------------------------------------------------
@@ -289,142 +230,3 @@ def application_new(
     except SharehubError as exc:
         return back(f"/console/catalogue/{resource_id}", error=str(exc))
     return back("/console/applications", f"申请 #{app.id} 已提交：{STATUS_NAMES.get(app.status, app.status)}")
-
-
-# -- conflicts (the platform office decides) -------------------------------------------------------
-@router.get("/conflicts", response_class=HTMLResponse, dependencies=[roles("platform", "provider")])
-def conflicts(
-    who: SignedInDep,
-    request: Request,
-    status: Annotated[str | None, Query(max_length=20)] = "open",
-    before: Annotated[int | None, Query(ge=1)] = None,
-) -> HTMLResponse:
-    department = None if who.caller.role == "platform" else who.caller.department
-    found = list_conflicts(who.hub, department, status or None, PAGE, as_authority=True, before=before)
-    return page(
-        request,
-        "conflicts.html",
-        who,
-        found=found,
-        status=status or "",
-        done=request.query_params.get("done", ""),
-        error=request.query_params.get("error", ""),
-    )
-
-
-@router.post("/conflicts/{conflict_id}/decision", dependencies=[roles("platform")])
-def conflict_decision(
-    who: PostedDep,
-    conflict_id: int,
-    right: Annotated[str, Form(pattern="^(authority|provider)$")],
-    reason: Annotated[str, Form(max_length=2000)],
-) -> Response:
-    try:
-        decide_conflict(who.hub, conflict_id, actor=who.caller, right=right, by=who.caller.name, reason=reason)
-    except SharehubError as exc:
-        return back("/console/conflicts", error=f"冲突 #{conflict_id}：{exc}")
-    return back("/console/conflicts", f"冲突 #{conflict_id} 已裁定")
-
-
-# -- scores and statistics (the platform office) ----------------------------------------------------
-@router.get("/scores", response_class=HTMLResponse, dependencies=[roles("platform")])
-def scores(who: SignedInDep, request: Request) -> HTMLResponse:
-    found = department_scores(who.hub)
-    stats = {row["department"]: row for row in department_stats(who.hub)}
-    names = {d: dept.name for d, dept in who.hub.catalogue.departments.items()}
-    return page(request, "scores.html", who, scores=found, parts=PARTS, stats=stats, names=names)
-
-
-# -- the catalogue, grants and extracts (consumers) -------------------------------------------------
-@router.get("/catalogue", response_class=HTMLResponse)
-def catalogue(
-    who: SignedInDep,
-    request: Request,
-    q: Annotated[str, Query(max_length=100)] = "",
-    provider: Annotated[str, Query(max_length=50)] = "",
-    share: Annotated[str, Query(max_length=20)] = "",
-    mode: Annotated[str, Query(max_length=20)] = "",
-) -> HTMLResponse:
-    cat = who.hub.catalogue
-    found = [
-        r
-        for r in sorted(cat.resources.values(), key=lambda r: r.id)
-        if (not q or q.lower() in f"{r.id} {r.title} {r.description}".lower())
-        and (not provider or r.provider == provider)
-        and (not share or r.share.type == share)
-        and (not mode or mode in r.serving_modes)
-    ]
-    return page(
-        request,
-        "catalogue.html",
-        who,
-        found=found,
-        departments=cat.departments,
-        q=q,
-        provider=provider,
-        share=share,
-        mode=mode,
-    )
-
-
-@router.get("/catalogue/{resource_id}", response_class=HTMLResponse)
-def resource(who: SignedInDep, request: Request, resource_id: str) -> HTMLResponse:
-    res = who.hub.catalogue.resources.get(resource_id)
-    if res is None:
-        return page(request, "missing.html", who, 404, what=f"资源 {resource_id}")
-    sample = [{f.name: mask_field(row.get(f.name), f) for f in res.fields} for row in res.sample[:3]]
-    return page(
-        request,
-        "resource.html",
-        who,
-        res=res,
-        department=who.hub.catalogue.departments.get(res.provider),
-        sample=sample,
-        error=request.query_params.get("error", ""),
-    )
-
-
-@router.get("/grants", response_class=HTMLResponse, dependencies=[roles("consumer", "provider", "platform")])
-def grants(who: SignedInDep, request: Request, before: Annotated[int | None, Query(ge=1)] = None) -> HTMLResponse:
-    found = access.list_grants(who.hub, who.caller, PAGE, before)
-    return page(request, "grants.html", who, found=found, now=datetime.now(CHINA))
-
-
-@router.get("/extracts", response_class=HTMLResponse, dependencies=[roles("consumer")])
-def extracts(
-    who: SignedInDep, request: Request, before: Annotated[str | None, Query(max_length=36)] = None
-) -> HTMLResponse:
-    found = list_extracts(who.hub, who.caller, limit=PAGE, before=before)
-    bulk = sorted(
-        {g.resource_id for g in access.list_grants(who.hub, who.caller, 1000, state="active") if "bulk" in g.modes}
-    )
-    return page(
-        request,
-        "extracts.html",
-        who,
-        found=found,
-        bulk=bulk,
-        done=request.query_params.get("done", ""),
-        error=request.query_params.get("error", ""),
-    )
-
-
-@router.post("/extracts", dependencies=[roles("consumer")])
-def extract_new(who: PostedDep, resource_id: Annotated[str, Form(max_length=100)]) -> Response:
-    try:
-        grant = access.active_grant(who.hub, who.caller, resource_id, "bulk")
-        issued = bulk_create(who.hub, who.caller, grant, resource_id, False)
-    except (SharehubError, PermissionError) as exc:
-        return back("/console/extracts", error=str(exc))
-    return back("/console/extracts", f"已生成批量副本 {issued.extract.id}（{issued.extract.rows:,} 行）")
-
-
-@router.get("/extracts/{extract_id}/download", dependencies=[roles("consumer")])
-def extract_download(who: SignedInDep, extract_id: str) -> Response:
-    """A fresh short-lived link to the extract, as GET /bulk/extracts/{id} issues (audited), followed."""
-    try:
-        extract = bulk_get(who.hub, who.caller, extract_id)
-        access.active_grant(who.hub, who.caller, extract.resource_id, "bulk")
-    except (SharehubError, PermissionError, LookupError):
-        return back("/console/extracts", error=f"批量副本 {extract_id} 不可下载（已删除、已过期或授权已终止）")
-    return RedirectResponse(issue_url(who.hub, who.caller, extract).url, status_code=303)

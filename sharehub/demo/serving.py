@@ -106,6 +106,15 @@ def _due(moment: object) -> str:
     return due_text(datetime.fromisoformat(str(moment))) if moment else ""
 
 
+def _enrolment(hub: Hub) -> dict[str, Any]:
+    """One enrolment from the social insurance store, to object to."""
+    res = hub.catalogue.resource("rsj.insurance_enrolment")
+    table = open_table(hub.store.uri(res.store_path), hub.store.delta_options())
+    if table is None:
+        raise RuntimeError("the social insurance store is empty: the demo's pipelines did not run")
+    return table.to_pyarrow_dataset().head(1, columns=["id_number", "insurance_type"]).to_pylist()[0]
+
+
 def _person(hub: Hub) -> dict[str, Any]:
     """One resident from the population store, to make claims about."""
     res = hub.catalogue.resource("gongan.population")
@@ -219,6 +228,24 @@ def tour(hub: Hub) -> Tour:
         )
         notified = _china_clock(app["notified_at"], "%Y-%m-%d %H:%M")
         step("人社局 decides; the applicant is told", f"{code} {app['status']}, notified {notified} Beijing time")
+
+        enrolment = _enrolment(hub)
+        key = {"id_number": enrolment["id_number"], "insurance_type": enrolment["insurance_type"]}
+        code, objected = api.call(
+            "POST",
+            "/objections",
+            mzj,
+            {
+                "resource_id": "rsj.insurance_enrolment",
+                "key": key,
+                "fields": ["status"],
+                "reason": "申请人称已于上月停保，参保状态应为暂停",
+            },
+        )
+        step(
+            "民政局 objects to an enrolment's status (疑义); left for 人社局 in the console",
+            f"{code} #{objected.get('id')} {objected.get('status')}, answer due {_due(objected.get('deadline'))}",
+        )
 
         code, extract = api.call("POST", "/bulk/rsj.insurance_enrolment", mzj, {})
         if code == 201:

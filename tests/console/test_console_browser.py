@@ -5,6 +5,7 @@ the test's tmp dir. Without Chromium the tests fail in CI and skip, loudly, else
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -138,6 +139,34 @@ def test_a_department_acknowledges_a_notice_and_disputes_a_row(console, clerk) -
     rsj.check("notice-disputed")
 
 
+def test_a_department_answers_an_objection_replies_to_a_conflict_and_reads_its_runs(console, clerk) -> None:
+    rsj = clerk()
+    rsj.sign_in(console, "demo.rsj")
+    rsj.go("/console/objections?status=open")
+    rsj.check("objections")
+    row = rsj.page.locator("tbody tr", has_text="rsj.insurance_enrolment").first
+    assert "*" in row.inner_text() and "停保" in row.inner_text()  # the record masked, the reason shown
+    row.get_by_role("textbox").fill("已核实并更正参保状态")
+    row.get_by_role("button", name="已更正").click()
+    assert "已答复" in rsj.page.get_by_role("status").inner_text()
+
+    rsj.go("/console/conflicts")
+    rsj.check("provider-conflicts")
+    mine = rsj.page.locator("tbody tr", has=rsj.page.get_by_role("button", name="反馈：数值正确")).first
+    mine.get_by_role("textbox").fill("本部门登记信息经核实无误")
+    mine.get_by_role("button", name="反馈：数值正确").click()
+    assert "等待平台裁定" in rsj.page.get_by_role("status").inner_text()
+
+    rsj.go("/console/resources")
+    rsj.check("resources")
+    assert "rsj.insurance_enrolment" in rsj.page.locator("main").inner_text()
+    assert "swj.tax_registration" not in rsj.page.locator("main").inner_text()  # its own resources only
+    rsj.page.get_by_role("link", name=re.compile("质量报告")).first.click()
+    assert "quarantined" in rsj.page.content() and "rows landed" in rsj.page.content()
+    swj_run = re.search(r"/console/runs/(swj[^/]+)/report", httpx.get(f"{console['url']}/console/resources").text or "")
+    assert swj_run is None  # unauthenticated: the sign-in page, no run ids
+
+
 def test_the_platform_reviews_and_the_provider_approves_an_application(console, clerk) -> None:
     office = clerk()
     office.sign_in(console, "demo.platform")
@@ -175,6 +204,15 @@ def test_the_platform_decides_a_conflict_and_reads_the_scores(console, clerk) ->
     office.check("scores")
     assert office.page.locator("svg.chart rect").count() >= 5
 
+    office.go("/console/bulletin")
+    office.check("bulletin")
+    assert office.page.locator("svg.chart").count() == 5  # on time, quarantined, three modes of calls
+    assert office.page.locator("svg.chart polyline").count() >= 5
+    with office.page.expect_download() as made:
+        office.page.get_by_role("link", name=re.compile("下载 PDF 通报")).click()
+    pdf = Path(made.value.path()).read_bytes()
+    assert pdf[:5] == b"%PDF-" and b"STSong-Light" in pdf
+
 
 def test_a_consumer_finds_applies_and_downloads_an_extract(console, clerk) -> None:
     mzj = clerk()
@@ -205,6 +243,13 @@ def test_a_consumer_finds_applies_and_downloads_an_extract(console, clerk) -> No
         link.click()
     saved = Path(made.value.path())
     assert saved.read_bytes()[:4] == b"PAR1"
+
+    mzj.go("/console/grants")
+    mzj.check("grants")
+    with mzj.page.expect_download() as made:
+        mzj.page.get_by_role("link", name=re.compile("Delta Sharing 配置文件")).click()
+    profile = json.loads(Path(made.value.path()).read_text())
+    assert profile["endpoint"] == f"{console['url']}/delta-sharing" and profile["shareCredentialsVersion"] == 1
 
 
 def test_sessions_are_guarded(console, clerk) -> None:

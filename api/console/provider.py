@@ -1,0 +1,112 @@
+"""The providing departments' own pages: their resources (last runs, quarantine, freshness and each run's
+quality report), the objections to their records, and their replies to conflicts. Each calls the domain
+function its API twin calls, with the session's caller."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import select
+
+from api.console.render import PAGE, back, page, working_days_left
+from api.console.signin import PostedDep, SignedInDep, roles
+from sharehub.access.objections import answer as answer_objection
+from sharehub.access.objections import list_objections
+from sharehub.consistency.check import reply as reply_conflict
+from sharehub.errors import SharehubError
+from sharehub.metadata.models import Run
+from sharehub.pipeline.report import report_path
+from sharehub.reporting.freshness import freshness
+from sharehub.serving.copies import SEP
+from sharehub.serving.masking import mask_field
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+RUNS_SHOWN = 5
+
+
+@router.get("/resources", response_class=HTMLResponse, dependencies=[roles("provider", "platform")])
+def resources(who: SignedInDep, request: Request) -> HTMLResponse:
+    """A department's resources (the platform office: all), each with its freshness and its latest runs."""
+    provider = who.caller.department if who.caller.role == "provider" else None
+    fresh = {f.resource_id: f for f in freshness(who.hub, provider=provider)}
+    owned = sorted(
+        (r for r in who.hub.catalogue.resources.values() if provider in (None, r.provider)), key=lambda r: r.id
+    )
+    runs = {}
+    with who.hub.db() as s:
+        for r in owned:
+            q = select(Run).where(Run.resource_id == r.id).order_by(Run.started_at.desc()).limit(RUNS_SHOWN)
+            runs[r.id] = list(s.scalars(q))
+    return page(request, "resources.html", who, owned=owned, fresh=fresh, runs=runs)
+
+
+@router.get("/runs/{run_id}/report", dependencies=[roles("provider", "platform")])
+def run_report(who: SignedInDep, request: Request, run_id: str) -> Response:
+    """A run's HTML quality report, to the department of its resource and the platform office."""
+    with who.hub.db() as s:
+        run = s.get(Run, run_id)
+    res = None if run is None else who.hub.catalogue.resources.get(run.resource_id)
+    mine = res is not None and (who.caller.role == "platform" or res.provider == who.caller.department)
+    path = report_path(run.resource_id, run.id) if run is not None else ""
+    if not mine or not who.hub.store.exists(path):
+        return page(request, "missing.html", who, 404, what=f"运行 {run_id} 的质量报告")
+    return HTMLResponse(who.hub.store.read_bytes(path).decode("utf-8"))
+
+
+@router.get("/objections", response_class=HTMLResponse)
+def objections(
+    who: SignedInDep,
+    request: Request,
+    status: Annotated[str | None, Query(max_length=20)] = None,
+    before: Annotated[int | None, Query(ge=1)] = None,
+) -> HTMLResponse:
+    """Objections: a department's on its resources (with the answer form), a consumer's own, or all."""
+    found = list_objections(who.hub, who.caller, PAGE, before, status=status or None)
+    rows = []
+    for o in found:
+        res = who.hub.catalogue.resources.get(o.resource_id)
+        parts = o.record_key.split(SEP)
+        shown = (
+            " / ".join(mask_field(p, res.field(n)) for p, n in zip(parts, res.source.key, strict=False))
+            if res
+            else "〈已不在目录中〉"
+        )
+        rows.append((o, shown, working_days_left(who, o.deadline)))
+    return page(
+        request,
+        "objections.html",
+        who,
+        rows=rows,
+        found=found,
+        status=status or "",
+        done=request.query_params.get("done", ""),
+        error=request.query_params.get("error", ""),
+    )
+
+
+@router.post("/objections/{objection_id}/answer", dependencies=[roles("provider")])
+def objection_answer(
+    who: PostedDep,
+    objection_id: int,
+    outcome: Annotated[str, Form(pattern="^(corrected|confirmed)$")],
+    reason: Annotated[str, Form(max_length=2000)],
+) -> Response:
+    try:
+        answer_objection(who.hub, who.caller, objection_id, outcome, reason)
+    except (SharehubError, LookupError, PermissionError, ValueError) as exc:
+        return back("/console/objections", error=f"疑义 #{objection_id}：{exc}")
+    return back("/console/objections", f"疑义 #{objection_id} 已答复")
+
+
+@router.post("/conflicts/{conflict_id}/reply", dependencies=[roles("provider")])
+def conflict_reply(who: PostedDep, conflict_id: int, reason: Annotated[str, Form(max_length=2000)]) -> Response:
+    """The department holds its value right (核实反馈), for the platform office to decide."""
+    try:
+        reply_conflict(
+            who.hub, conflict_id, department=who.caller.department, by=who.caller.name, reason=reason, actor=who.caller
+        )
+    except (SharehubError, LookupError, PermissionError, ValueError) as exc:
+        return back("/console/conflicts", error=f"冲突 #{conflict_id}：{exc}")
+    return back("/console/conflicts", f"冲突 #{conflict_id} 已反馈，等待平台裁定")
