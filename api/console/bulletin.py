@@ -77,7 +77,7 @@ def line_chart(title: str, months: list[str], lines: dict[str, list[float | None
     width, height, left, top, bottom = 640, 220, 48, 16, 36
     values = [v for vs in lines.values() for v in vs if v is not None]
     peak = max([*values, 1.0])
-    step = (width - left - 12) / max(1, len(months) - 1)
+    step = (width - left - 40) / max(1, len(months) - 1)
 
     def x(i: int) -> float:
         return left + i * step
