@@ -4,6 +4,7 @@ function its API twin calls, with the session's caller."""
 
 from __future__ import annotations
 
+from datetime import date, datetime, time
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Query, Request
@@ -17,10 +18,12 @@ from sharehub.access.objections import list_objections
 from sharehub.consistency.check import reply as reply_conflict
 from sharehub.errors import SharehubError
 from sharehub.metadata.models import Run
+from sharehub.notices import file_delivery
 from sharehub.pipeline.report import report_path
 from sharehub.reporting.freshness import freshness
 from sharehub.serving.copies import SEP
 from sharehub.serving.masking import mask_field
+from sharehub.workdays import CHINA, due_text
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 RUNS_SHOWN = 5
@@ -39,7 +42,16 @@ def resources(who: SignedInDep, request: Request) -> HTMLResponse:
         for r in owned:
             q = select(Run).where(Run.resource_id == r.id).order_by(Run.started_at.desc()).limit(RUNS_SHOWN)
             runs[r.id] = list(s.scalars(q))
-    return page(request, "resources.html", who, owned=owned, fresh=fresh, runs=runs)
+    return page(
+        request,
+        "resources.html",
+        who,
+        owned=owned,
+        fresh=fresh,
+        runs=runs,
+        done=request.query_params.get("done", ""),
+        error=request.query_params.get("error", ""),
+    )
 
 
 @router.get("/runs/{run_id}/report", dependencies=[roles("provider", "platform")])
@@ -110,3 +122,19 @@ def conflict_reply(who: PostedDep, conflict_id: int, reason: Annotated[str, Form
     except (SharehubError, LookupError, PermissionError, ValueError) as exc:
         return back("/console/conflicts", error=f"冲突 #{conflict_id}：{exc}")
     return back("/console/conflicts", f"冲突 #{conflict_id} 已反馈，等待平台裁定")
+
+
+@router.post("/resources/{resource_id}/filing", dependencies=[roles("provider")])
+def delivery_filing(
+    who: PostedDep,
+    resource_id: str,
+    due: Annotated[date, Form()],
+    reason: Annotated[str, Form(max_length=2000)],
+) -> Response:
+    """Report ahead (报备) that the resource's next data will be late, until the end of `due` (Beijing)."""
+    until = datetime.combine(due, time(23, 59), CHINA)
+    try:
+        filed = file_delivery(who.hub, who.caller, resource_id, until, reason)
+    except SharehubError as exc:
+        return back("/console/resources", error=f"{resource_id}：{exc}")
+    return back("/console/resources", f"{resource_id} 已报备，报送期限推迟至 {due_text(filed.due_after)}")

@@ -13,12 +13,14 @@ import subprocess
 import sys
 import warnings
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
 
 from sharehub.settings import REPO_ROOT
+from sharehub.workdays import CHINA, WorkCalendar
 from tests.support.serve import sharehub_serve
 
 pytestmark = pytest.mark.slow
@@ -163,6 +165,12 @@ def test_a_department_answers_an_objection_replies_to_a_conflict_and_reads_its_r
     assert "swj.tax_registration" not in rsj.page.locator("main").inner_text()  # its own resources only
     rsj.page.get_by_role("link", name=re.compile("质量报告")).first.click()
     assert "quarantined" in rsj.page.content() and "rows landed" in rsj.page.content()
+    due = WorkCalendar.load(None).deadline(datetime.now(UTC), 6).astimezone(CHINA).date()
+    rsj.go("/console/resources")
+    rsj.page.get_by_label("rsj.insurance_enrolment 报备：推迟至").fill(due.isoformat())
+    rsj.page.get_by_label("rsj.insurance_enrolment 报备原因").fill("参保系统升级，暂停报送")
+    rsj.page.get_by_role("button", name="报备迟报").first.click()
+    assert "已报备" in rsj.page.get_by_role("status").inner_text()
     swj_run = re.search(r"/console/runs/(swj[^/]+)/report", httpx.get(f"{console['url']}/console/resources").text or "")
     assert swj_run is None  # unauthenticated: the sign-in page, no run ids
 
