@@ -90,6 +90,7 @@ def objections(
         request,
         "objections.html",
         who,
+        reviewer=who.hub.profile.workflow.objection_reviewer,
         rows=rows,
         found=found,
         status=status or "",
@@ -98,7 +99,7 @@ def objections(
     )
 
 
-@router.post("/objections/{objection_id}/answer", dependencies=[roles("provider")])
+@router.post("/objections/{objection_id}/answer", dependencies=[roles("provider", "platform")])
 def objection_answer(
     who: PostedDep,
     objection_id: int,

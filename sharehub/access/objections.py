@@ -1,7 +1,8 @@
-"""Objections (疑义/纠错): a consumer reports a record it believes wrong; the provider answers in time.
+"""Objections (疑义/纠错): a consumer reports a record it believes wrong; it is checked and answered in time.
 
-The provider gets a notice with the profile's `objection` deadline in working days; an unanswered
-objection runs overdue and is escalated like any notice. The answer, `corrected` (the source was
+The reviewer the profile's workflow names (the providing department; under Zhongshan 22 the platform
+office, which has the provider correct what it finds wrong) gets a notice with the profile's `objection`
+deadline in working days; an unanswered objection runs overdue and is escalated like any notice. The answer, `corrected` (the source was
 fixed; the next run carries it) or `confirmed` (the record stands, with reasons), goes back to the
 consumer's department as a notice. While an objection is open, the record is served as it stands,
 and a query of it names the disputed fields (`under_objection`): the person's business goes on
@@ -12,8 +13,10 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
+from sqlalchemy.orm import Session
+
 from sharehub import audit
-from sharehub.access.consumers import Caller
+from sharehub.access.consumers import PLATFORM, Caller
 from sharehub.access.grants import active_grant
 from sharehub.access.workflow import Workflow
 from sharehub.errors import Forbidden, NotFound, WrongState
@@ -55,7 +58,9 @@ def raise_objection(
     now = utcnow()
     rule = hub.profile.deadlines["objection"]
     deadline = hub.calendar.deadline(now, rule.working_days)
-    dept = hub.catalogue.departments[res.provider]
+    flow = hub.profile.workflow
+    reviewer = res.provider if flow.objection_reviewer == "provider" else PLATFORM
+    reviewer_name, recipient = addressee(hub, reviewer)
     key_field = res.field(res.source.key[0])
     shown = mask_field(record.split(SEP)[0], key_field)
     due = due_text(deadline)
@@ -77,23 +82,26 @@ def raise_objection(
         notice = ask(
             s,
             kind="objection",
-            department=res.provider,
+            department=reviewer,
             resource_id=res.id,
             deadline=deadline,
             subject=(
                 f"[sharehub] {res.id}: {caller.department} 对一条记录提出疑义（#{objection.id}），请于 {due} 前答复"
             ),
             body=(
-                f"{dept.name}：\n\n{caller.department} 认为 {res.id} 中记录 {shown} 的 {', '.join(fields)} 有误："
-                f"{reason.strip()}\n请在 {due}（北京时间）前，即 {rule.working_days} 个工作日内核实并答复"
-                f"（依据：{rule.basis}）：更正（corrected），或确认无误并说明理由（confirmed）。\n"
-                f"完整的记录键见 GET /objections 或 sharehub objections list --department {res.provider}；答复：\n"
+                f"{reviewer_name}：\n\n{caller.department} 认为 {res.id}（{res.provider} 提供）中记录 {shown} 的 "
+                f"{', '.join(fields)} 有误：{reason.strip()}\n"
+                f"请在 {due}（北京时间）前，即 {rule.working_days} 个工作日内核实并答复"
+                f"（依据：{rule.basis}；校核流程：{flow.objection_basis}）：更正（corrected"
+                + ("，由提供部门更正" if reviewer == PLATFORM else "")
+                + "），或确认无误并说明理由（confirmed）。\n"
+                f"完整的记录键见 GET /objections/{objection.id}；答复：\n"
                 f"  POST /objections/{objection.id}/answer\n"
-                f"  sharehub objections answer {objection.id} --department {res.provider}"
+                f"  sharehub objections answer {objection.id} --department {reviewer}"
                 " --outcome corrected|confirmed --by 经办人 --reason 说明"
             ),
             keys=[record],
-            recipient=dept.contact_email,
+            recipient=recipient,
         )
         objection.notice_id = notice.id
     audit.record(hub, "objection", caller, res.id, record_key=record, result="open", detail=f"objection {objection.id}")
@@ -111,7 +119,9 @@ def under_objection(hub: Hub, resource_id: str, record_key: str) -> set[str]:
 
 
 def answer(hub: Hub, caller: Caller, objection_id: int, outcome: str, reason: str) -> Objection:
-    """The provider's answer: `corrected` or `confirmed` (with reasons); the consumer is told."""
+    """The answer, `corrected` or `confirmed` (with reasons), by whom the profile's workflow names: the
+    providing department, or the platform office, whose `corrected` orders the provider to correct the
+    record (`_order_correction`). The consumer is told."""
     if outcome not in ("corrected", "confirmed"):
         raise GrantError("the answer is corrected or confirmed")
     if len(reason.strip()) < 4:
@@ -121,7 +131,10 @@ def answer(hub: Hub, caller: Caller, objection_id: int, outcome: str, reason: st
         objection = s.get(Objection, objection_id)
         if objection is None or not OBJECTIONS.sees(caller, objection):
             raise NotFound(f"no objection {objection_id}")  # as GET /objections/{id} answers those it hides from
-        if caller.role != "provider" or caller.department != objection.provider:
+        if hub.profile.workflow.objection_reviewer == "platform":
+            if caller.role != "platform":
+                raise Forbidden(f"under {hub.profile.id}, the platform office reviews and answers objections")
+        elif caller.role != "provider" or caller.department != objection.provider:
             raise Forbidden(f"only the providing department answers objections on {objection.resource_id}")
         if objection.status != "open":
             raise WrongState(f"objection {objection_id} is already {objection.status}")
@@ -129,7 +142,16 @@ def answer(hub: Hub, caller: Caller, objection_id: int, outcome: str, reason: st
         objection.answer = reason.strip()
         resolve_id(s, objection.notice_id, now)
         _, recipient = addressee(hub, objection.department)
-        word = "已更正，下一次更新后生效" if outcome == "corrected" else "经核实无误"
+        ordered = caller.role == "platform" and outcome == "corrected"
+        if ordered:
+            _order_correction(hub, s, objection)
+        word = (
+            "经平台审核确有错误，已要求提供部门更正"
+            if ordered
+            else "已更正，下一次更新后生效"
+            if outcome == "corrected"
+            else "经核实无误"
+        )
         tell(
             s,
             kind="objection_answer",
@@ -138,7 +160,7 @@ def answer(hub: Hub, caller: Caller, objection_id: int, outcome: str, reason: st
             subject=f"[sharehub] 疑义 #{objection.id}（{objection.resource_id}）：{word}",
             body=(
                 f"您对 {objection.resource_id} 提出的疑义 #{objection.id}：{word}。"
-                f"{objection.provider} 的说明：{objection.answer}"
+                f"{caller.department if caller.role == 'provider' else '平台管理部门'}的说明：{objection.answer}"
             ),
             recipient=recipient,
         )
@@ -152,6 +174,37 @@ def answer(hub: Hub, caller: Caller, objection_id: int, outcome: str, reason: st
         detail=f"objection {objection.id}",
     )
     return objection
+
+
+def _order_correction(hub: Hub, s: Session, objection: Objection) -> None:
+    """The platform office found the record wrong: the providing department must correct it within the
+    profile's rectification deadline (Zhongshan 22: 数据提供部门须予以更正). The resource's next successful
+    run resolves the notice; left longer, it runs overdue and is escalated."""
+    rule = hub.profile.deadlines["rectification"]
+    deadline = hub.calendar.deadline(utcnow(), rule.working_days)
+    name, recipient = addressee(hub, objection.provider)
+    res = hub.catalogue.resource(objection.resource_id)
+    shown = mask_field(objection.record_key.split(SEP)[0], res.field(res.source.key[0]))
+    ask(
+        s,
+        kind="objection_correction",
+        department=objection.provider,
+        resource_id=objection.resource_id,
+        deadline=deadline,
+        subject=(
+            f"[sharehub] {objection.resource_id}: 疑义 #{objection.id} 经平台审核确有错误，"
+            f"请于 {due_text(deadline)} 前更正"
+        ),
+        body=(
+            f"{name}：\n\n{objection.department} 对记录 {shown} 的 {', '.join(objection.fields)} 提出的疑义 "
+            f"#{objection.id}，经平台管理部门审核确有错误：{objection.answer}\n"
+            f"请在 {due_text(deadline)}（北京时间）前，即 {rule.working_days} 个工作日内在前置库更正"
+            f"（依据：{hub.profile.workflow.objection_basis}）。"
+            "更正后该资源下一次运行成功，本通知自动办结。"
+        ),
+        keys=[objection.record_key],
+        recipient=recipient,
+    )
 
 
 def key_fields(hub: Hub, objection: Objection) -> dict[str, str]:

@@ -257,8 +257,9 @@ _FREQUENCY = {"realtime": "实时", "hourly": "每小时", "daily": "每日", "w
 
 
 def resolve_delivered(hub: Hub, run_id: str) -> list[int]:
-    """A run succeeded: close its resource's open delivery notices, and those asking for a conditional
-    resource's data after a grant; return their ids."""
+    """A run succeeded: close its resource's open delivery notices, those asking for a conditional
+    resource's data after a grant, and those ordering a record corrected after an objection (the run
+    carries the correction); return their ids."""
     with hub.db() as s:
         run = s.get(Run, run_id)
         assert run is not None and run.status == "succeeded"
@@ -266,7 +267,7 @@ def resolve_delivered(hub: Hub, run_id: str) -> list[int]:
             s.scalars(
                 select(Notice).where(
                     Notice.resource_id == run.resource_id,
-                    Notice.kind.in_(("delivery", "conditional_delivery")),
+                    Notice.kind.in_(("delivery", "conditional_delivery", "objection_correction")),
                     Notice.status.in_(OPEN),
                 )
             )

@@ -59,7 +59,9 @@ class Workflow(BaseModel):
     office's check, 规范性检查) and `provider` (the providing department's decision); the last is always
     the provider's. `delivery_max_working_days`: the longest a catalogue may give a department to deliver
     a period's data (None: the regulation sets no limit); `realtime_stores`: the stores whose data must
-    be delivered in real time. Each carries its basis."""
+    be delivered in real time. `objection_reviewer`: who checks an objection and answers it, the providing
+    department, or the platform office, which has the provider correct what it finds wrong (Zhongshan 22).
+    Each carries its basis."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     application_steps: tuple[ApplicationStep, ...] = Field(min_length=1)
@@ -67,6 +69,8 @@ class Workflow(BaseModel):
     delivery_max_working_days: int | None = Field(ge=0, le=30)
     realtime_stores: tuple[str, ...] = ()
     delivery_basis: str = Field(min_length=4)
+    objection_reviewer: Literal["provider", "platform"] = "provider"
+    objection_basis: str = Field(min_length=4)
 
     @model_validator(mode="after")
     def _provider_decides_last(self) -> Workflow:

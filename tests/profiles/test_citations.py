@@ -56,6 +56,23 @@ def test_each_cited_article_says_what_the_profile_quotes(profile_id: str) -> Non
         assert _plain(words) in articles[number], (profile_id, rule, quoted)
 
 
+WORKFLOW_BASES = ("application_basis", "delivery_basis", "objection_basis")
+
+
+@pytest.mark.parametrize("profile_id", PROFILES)
+def test_each_workflow_basis_quotes_its_article_or_says_it_is_the_platforms(profile_id: str) -> None:
+    profile = load_profile(profile_id)
+    articles = _articles(profile.seed)
+    for field in WORKFLOW_BASES:
+        basis = getattr(profile.workflow, field)
+        if basis.startswith("平台默认"):
+            continue
+        number, _, words = basis.partition("：")
+        quoted = words.split("（")[0]  # a note in brackets after the quote is the profile's own
+        assert number in articles, (profile_id, field, number)
+        assert _plain(quoted) in articles[number], (profile_id, field, basis)
+
+
 def test_no_text_cites_a_jurisdiction_of_its_own_accord() -> None:
     """Strings the hub shows or sends (not docstrings) take their articles from the active profile."""
     found = []

@@ -15,7 +15,8 @@ from typer.testing import CliRunner
 from sharehub.access.callers import Caller, operator
 from sharehub.access.consumers import add_consumer
 from sharehub.access.grants import apply, decide, mark_told_late, review
-from sharehub.errors import Invalid, NotFound, WrongState
+from sharehub.access.objections import answer, raise_objection
+from sharehub.errors import Forbidden, Invalid, NotFound, WrongState
 from sharehub.metadata.models import Application
 from sharehub.notices import (
     check_deliveries,
@@ -210,3 +211,32 @@ def test_the_profiles_workflows_are_as_their_regulations_say() -> None:
     assert load_profile("zhejiang").workflow.delivery_max_working_days == 2
     assert load_profile("zhongshan").cite("advance_filing").startswith("中山市政务信息资源共享管理办法第十六条")
     assert load_profile("lichuan").cite("advance_filing").startswith("平台规则")
+
+
+@pytest.mark.parametrize(("profile_id", "reviewer"), [("zhongshan", "platform"), ("lichuan", "gongan")])
+def test_an_objection_goes_to_whom_the_profile_says(make_hub, profile_id: str, reviewer: str) -> None:
+    """Zhongshan 22: the platform authority reviews an objection and has the provider correct what is
+    wrong; elsewhere the providing department checks and answers it."""
+    hub = make_hub(profile=profile_id)
+    caller = _consumer(hub)
+    until = datetime.now(UTC) + timedelta(days=90)
+    apply(hub, caller, "gongan.population", ["name", "phone"], ["query"], "低保申请人身份核验", until)
+    key = {"id_number": "42282219800101001X"}
+    objection = raise_objection(hub, caller, "gongan.population", key, ["phone"], "电话号码已停用")
+    (asked,) = [n for n in list_notices(hub, department=reviewer) if n.kind == "objection"]
+    assert hub.profile.workflow.objection_basis in asked.body and "42282219800101001X" not in asked.body
+    other = operator(department="gongan" if reviewer == "platform" else "platform")
+    with pytest.raises(Forbidden):
+        answer(hub, other, objection.id, "corrected", "已核实并更正")
+    answered = answer(hub, operator(department=reviewer), objection.id, "corrected", "号码确已变更")
+    assert answered.status == "corrected"
+    ordered = [n for n in list_notices(hub, department="gongan") if n.kind == "objection_correction"]
+    if reviewer == "platform":  # the provider is told to correct, by the rectification deadline
+        (order,) = ordered
+        assert order.deadline == hub.calendar.deadline(order.created_at, hub.profile.days("rectification"))
+        assert "号码确已变更" in order.body and order.status == "open"
+        assert order.id in mark_overdue(hub, order.deadline + timedelta(minutes=1))
+    else:
+        assert ordered == []
+    (told,) = [n for n in list_notices(hub, department="mzj") if n.kind == "objection_answer"]
+    assert ("已要求提供部门更正" in told.body) == (reviewer == "platform")
