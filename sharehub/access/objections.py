@@ -2,11 +2,12 @@
 
 The reviewer the profile's workflow names (the providing department; under Zhongshan 22 the platform
 office, which has the provider correct what it finds wrong) gets a notice with the profile's `objection`
-deadline in working days; an unanswered objection runs overdue and is escalated like any notice. The answer, `corrected` (the source was
-fixed; the next run carries it) or `confirmed` (the record stands, with reasons), goes back to the
-consumer's department as a notice. While an objection is open, the record is served as it stands,
-and a query of it names the disputed fields (`under_objection`): the person's business goes on
-(Lichuan 23). Every step is audited; the record key is the only personal datum kept.
+deadline in working days; an unanswered objection runs overdue and is escalated like any notice. The
+answer, `corrected` (the source was fixed; the next run carries it) or `confirmed` (the record stands,
+with reasons), goes back to the consumer's department as a notice. While an objection is open, the
+record is served as it stands, and a query of it names the disputed fields (`under_objection`): the
+person's business goes on (Lichuan 23). Every step is audited; the record key is the only personal datum
+kept.
 """
 
 from __future__ import annotations

@@ -160,12 +160,15 @@ class StoreSpec(Strict):
 
 
 class SourceSpec(Strict):
-    """How to read a resource from its department: a SQL connection or a file drop."""
+    """How to read a resource from its department: a SQL connection, a file drop, or the upper-level
+    platform (`upstream`)."""
 
     connection: str | None = None
     table: str | None = None
     query: str | None = None
     file_pattern: str | None = None
+    # The upper-level platform's resource this one lands, pushed down under a standing bulk grant (Zhejiang 14).
+    upstream: str | None = None
     encoding: Literal["utf-8", "gbk"] = "utf-8"
     key: list[str] = Field(min_length=1)
     mode: Literal["incremental", "snapshot"]
@@ -176,9 +179,11 @@ class SourceSpec(Strict):
 
     @model_validator(mode="after")
     def _one_origin(self) -> SourceSpec:
-        origins = [x for x in (self.table, self.query, self.file_pattern) if x]
+        origins = [x for x in (self.table, self.query, self.file_pattern, self.upstream) if x]
         if len(origins) != 1:
-            raise ValueError("declare exactly one of table, query or file_pattern")
+            raise ValueError("declare exactly one of table, query, file_pattern or upstream")
+        if self.upstream and (self.connection or self.mode != "snapshot"):
+            raise ValueError("an upstream resource is pushed whole: mode snapshot, and no connection")
         if (self.table or self.query) and not self.connection:
             raise ValueError("a table or query needs a connection")
         if self.file_pattern and self.connection:

@@ -124,6 +124,23 @@ def upstream_request(
     _show([made])
 
 
+@upstream_app.command("subscribe")
+def upstream_subscribe(
+    resource_id: Annotated[str, typer.Argument(help="The resource id in the upper level's catalogue.")],
+    fields: Fields,
+    purpose: Purpose,
+    valid_until: ValidUntil,
+) -> None:
+    """Apply upstairs, as this platform, for the standing bulk grant under which the upper level's resource
+    is pushed down and landed here (Zhejiang 14; a catalogue entry here has `source: {upstream: ID}`)."""
+    from sharehub.access.callers import operator
+    from sharehub.levels.pushdown import subscribe
+
+    until = last_moment(valid_until)
+    made = _reaching(lambda: subscribe(_hub(), operator(), resource_id, comma_list(fields), purpose, until))
+    out.print(f"upstairs application #{made['id']} for {resource_id} (bulk): {made['status']}")
+
+
 @upstream_app.command("requests")
 def upstream_requests(
     status: Annotated[str | None, typer.Option(help="collected, forwarded, granted, refused, … .")] = None,

@@ -11,9 +11,10 @@ import pyarrow.compute as pc
 
 from connectors.base import TYPE_FAMILIES, Source
 from connectors.files import FileDropSource
+from connectors.hub import UpstreamSource
 from connectors.sql import SqlSource
 from sharehub.catalogue.models import DECIMAL_TYPE, Resource
-from sharehub.errors import SchemaDrift
+from sharehub.errors import SchemaDrift, SourceUnreachable
 from sharehub.hub import Hub
 from sharehub.metadata.models import Run
 from sharehub.pipeline import paths
@@ -35,6 +36,18 @@ def open_source(hub: Hub, resource: Resource) -> Source:
             hub.settings.filedrop_dir,
             src.file_pattern,
             encoding=src.encoding,
+            batch_rows=hub.settings.extract_batch_rows,
+            label=label,
+        )
+    if src.upstream:
+        settings = hub.settings
+        if not settings.upstream_url:
+            raise SourceUnreachable(f"{label}: no upper-level platform configured (SHAREHUB_UPSTREAM_URL)")
+        return UpstreamSource(
+            settings.upstream_url,
+            settings.upstream_key.get_secret_value(),
+            src.upstream,
+            timeout=max(60.0, settings.upstream_timeout_seconds),
             batch_rows=hub.settings.extract_batch_rows,
             label=label,
         )
