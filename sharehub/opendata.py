@@ -22,11 +22,12 @@ from typing import Any
 
 import pyarrow as pa
 from deltalake import DeltaTable
+from sqlalchemy import select
 
 from sharehub import audit
 from sharehub.catalogue.models import Classification, Resource
 from sharehub.hub import Hub
-from sharehub.metadata.models import utcnow
+from sharehub.metadata.models import Application, ApplicationContest, utcnow
 from sharehub.seal import key_id, public_pem, seal
 from warehouse.delta import open_table, table_id
 
@@ -139,11 +140,24 @@ def write_dataset(
 
 
 def open_catalogue(hub: Hub) -> list[dict[str, Any]]:
-    """Every resource open to the public, as the portal lists it."""
+    """Every resource open to the public, as the portal lists it; where the profile asks (Fushun 22), the
+    resources not opened, and those opened on application only, with the basis for it."""
     rule = hub.profile.deadlines["open_application"]
+    published_basis = hub.profile.workflow.open_basis_published
     out = []
     for r in hub.catalogue.resources.values():
         if r.open == "not_open":
+            if published_basis:  # Fushun 22: why it is not opened, made public
+                out.append(
+                    {
+                        "resource_id": r.id,
+                        "title": r.title,
+                        "provider": r.provider,
+                        "open": r.open,
+                        "not_open_basis": r.open_basis or "提供部门未说明依据",
+                        "published_under": published_basis,
+                    }
+                )
             continue
         dept = hub.catalogue.departments[r.provider]
         entry: dict[str, Any] = {
@@ -161,10 +175,45 @@ def open_catalogue(hub: Hub) -> list[dict[str, Any]]:
             entry["apply_to"] = {"department": dept.name, "contact": dept.contact_email}
             entry["answer_within_working_days"] = rule.working_days
             entry["basis"] = rule.basis
+            if published_basis:
+                entry["restriction_basis"] = r.open_basis or "提供部门未说明依据"
         out.append(entry)
     return out
 
 
+def publicized(hub: Hub) -> list[dict[str, object]]:
+    """The not-shared classifications a review upheld, published with their basis (公示告知, Hengyang 16)."""
+    with hub.db() as s:
+        rows = s.execute(
+            select(Application.resource_id, ApplicationContest.outcome_reason, ApplicationContest.settled_at)
+            .join(ApplicationContest, ApplicationContest.application_id == Application.id)
+            .where(ApplicationContest.status == "publicized")
+            .order_by(ApplicationContest.settled_at)
+        ).all()
+    out: list[dict[str, object]] = []
+    for rid, why, when in rows:
+        res = hub.catalogue.resources.get(rid)
+        out.append(
+            {
+                "resource_id": rid,
+                "title": res.title if res else rid,
+                "provider": res.provider if res else None,
+                "legal_basis": res.share.legal_basis if res else None,
+                "review": why,
+                "decided_at": when.isoformat() if when else None,
+            }
+        )
+    return out
+
+
+def publish_catalogue(hub: Hub) -> None:
+    """Write the open catalogue the portal reads; where the profile reviews contested not-shared data
+    (Hengyang 16), with the classifications upheld and their basis (公示告知)."""
+    _write_catalogue(hub)
+
+
 def _write_catalogue(hub: Hub) -> None:
-    body = {"published_at": utcnow().isoformat(), "resources": open_catalogue(hub)}
+    body: dict[str, Any] = {"published_at": utcnow().isoformat(), "resources": open_catalogue(hub)}
+    if hub.profile.workflow.not_shared_review:
+        body["not_shared_publicized"] = publicized(hub)
     hub.store.write_bytes(f"{PREFIX}/catalogue.json", json.dumps(body, ensure_ascii=False, indent=2).encode())

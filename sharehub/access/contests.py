@@ -22,6 +22,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal, get_args
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from sharehub import audit
@@ -38,14 +39,24 @@ from sharehub.access.grants import (
 from sharehub.errors import Forbidden, NotFound, WrongState
 from sharehub.errors import Refused as GrantError
 from sharehub.hub import Hub
-from sharehub.metadata.models import Application, ApplicationContest, Grant, utcnow
+from sharehub.metadata.models import Application, ApplicationContest, Grant, Notice, utcnow
 from sharehub.notices import addressee, ask, resolve, tell
+from sharehub.opendata import publish_catalogue
 from sharehub.workdays import due_text
 
 RULE = "application_contest"
-Outcome = Literal["granted", "upheld", "referred"]
+Outcome = Literal["granted", "upheld", "referred", "reclassified", "publicized"]
 OUTCOMES: tuple[str, ...] = get_args(Outcome)
-_SAID = {"granted": "经协商，提供部门同意授权", "upheld": "经协商，维持不予授权", "referred": "协商未能一致，已提请"}
+# The two ends of the platform's review of a contested not-shared classification, where the profile has one
+# (Hengyang 16): it can be shared (the provider changes its share attribute), or it cannot (公示告知).
+NOT_SHARED_OUTCOMES = ("reclassified", "publicized")
+_SAID = {
+    "granted": "经协商，提供部门同意授权",
+    "upheld": "经协商，维持不予授权",
+    "referred": "协商未能一致，已提请",
+    "reclassified": "经平台论证审核，该数据可以共享，已要求提供部门变更为共享属性",
+    "publicized": "经平台论证审核，该数据不能共享，不予共享的依据予以公示",
+}
 
 
 def contest(hub: Hub, caller: Caller, application_id: int, reason: str) -> Application:
@@ -80,9 +91,16 @@ def contest(hub: Hub, caller: Caller, application_id: int, reason: str) -> Appli
                 f"平台管理部门：\n\n{app.department} 对数据申请 #{app.id}（{app.resource_id}）的结果有异议："
                 f"{refused}；申请人理由：{app.contest.reason}。\n"
                 f"请会同提供部门 {app.provider} 与申请人在 {rule.working_days} 个工作日内协商（依据：{rule.basis}）。\n"
-                f"维持：sharehub applications settle {app.id} --outcome upheld --by NAME --reason TEXT\n"
-                f"无法协商一致：sharehub applications settle {app.id} --outcome referred --referred-to 部门 "
-                "--by NAME --reason TEXT"
+                + (
+                    f"不予共享的数据，经论证审核（依据：{hub.profile.workflow.not_shared_review}）：\n"
+                    f"可共享：sharehub applications settle {app.id} --outcome reclassified --by NAME --reason TEXT\n"
+                    f"不能共享、公示告知：sharehub applications settle {app.id} --outcome publicized --by NAME "
+                    "--reason TEXT"
+                    if hub.profile.workflow.not_shared_review and app.share_type == "not_shared"
+                    else f"维持：sharehub applications settle {app.id} --outcome upheld --by NAME --reason TEXT\n"
+                    f"无法协商一致：sharehub applications settle {app.id} --outcome referred --referred-to 部门 "
+                    "--by NAME --reason TEXT"
+                )
             ),
             keys=[asked_key(app)],
             recipient=hub.settings.platform_email,
@@ -128,6 +146,18 @@ def settle(
             raise Forbidden(f"only the providing department ({app.provider}) grants {app.resource_id}")
         if outcome != "granted" and caller.role != "platform":
             raise Forbidden(f"only the platform office settles a contest as {outcome}")
+        review = hub.profile.workflow.not_shared_review
+        reviewable = review is not None and app.share_type == "not_shared"
+        if outcome in NOT_SHARED_OUTCOMES and not reviewable:
+            raise GrantError(
+                f"{outcome} ends the review of a contested not-shared classification, which {hub.profile.id} "
+                + ("has for not-shared data only" if review else "does not have")
+            )
+        if reviewable and outcome not in NOT_SHARED_OUTCOMES:
+            raise GrantError(
+                f"under {hub.profile.id} a contested not-shared classification is reviewed and ends reclassified "
+                f"or publicized ({review})"
+            )
         contest = app.contest
         if app.status != "contested" or contest is None or contest.status != "open":
             raise WrongState(f"application {application_id} is {app.status}: no open contest to settle")
@@ -141,6 +171,8 @@ def settle(
             app.status, contest.referred_to = "referred", referred_to.strip()
         else:
             app.status = "refused"
+            if outcome == "reclassified":
+                _ask_reclassification(hub, s, app, reason)
         contest.status, contest.settled_by, contest.settled_at = outcome, caller.name, now
         contest.outcome_reason = reason.strip()
         for asked in asking(s, app, "application_contest", PLATFORM):
@@ -153,8 +185,47 @@ def settle(
         if caller.department != app.provider:
             _tell(hub, s, app.provider, app, f"数据申请 #{app.id}（{app.resource_id}）的意见分歧：{said}。")
     audit.record(hub, "application_contest_outcome", caller, app.resource_id, result=outcome, detail=f"#{app.id}")
+    if outcome == "publicized":
+        publish_catalogue(hub)  # 公示告知: the open catalogue carries it from now on
     audit_grant(hub, grant, caller.name)
     return app
+
+
+def _ask_reclassification(hub: Hub, s: Session, app: Application, reason: str) -> None:
+    """The platform's review found not-shared data shareable: its provider is asked to change the share
+    attribute in the catalogue by the rectification deadline; the notice resolves once the catalogue no
+    longer marks it not shared (`settle_reclassifications`)."""
+    rule = hub.profile.deadlines["rectification"]
+    deadline = hub.calendar.deadline(utcnow(), rule.working_days)
+    name, recipient = addressee(hub, app.provider)
+    ask(
+        s,
+        kind="reclassification",
+        department=app.provider,
+        resource_id=app.resource_id,
+        deadline=deadline,
+        subject=f"[sharehub] {app.resource_id} 经论证审核可以共享，请于 {due_text(deadline)} 前变更共享属性",
+        body=(
+            f"{name}：\n\n{app.department} 对 {app.resource_id} 不予共享的异议（数据申请 #{app.id}），经平台管理部门"
+            f"论证审核，该数据可以共享：{reason.strip()}\n请在 {due_text(deadline)}（北京时间）前，即 "
+            f"{rule.working_days} 个工作日内，在资源目录中变更其共享属性（share.type）并重新发布目录"
+            f"（依据：{hub.profile.workflow.not_shared_review}）。目录变更后本通知自动办结。"
+        ),
+        keys=[asked_key(app)],
+        recipient=recipient,
+    )
+
+
+def settle_reclassifications(hub: Hub) -> list[int]:
+    """Resolve the reclassification notices whose resource the catalogue no longer marks not shared."""
+    now = utcnow()
+    with hub.db() as s:
+        open_ = s.scalars(select(Notice).where(Notice.kind == "reclassification", Notice.status != "resolved"))
+        shared = {r.id for r in hub.catalogue.resources.values() if r.share.type != "not_shared"}
+        done = [n for n in open_ if n.resource_id in shared]
+        for n in done:
+            resolve(n, now)
+        return [n.id for n in done]
 
 
 def _sees(caller: Caller, app: Application) -> bool:

@@ -251,6 +251,8 @@ class Resource(Strict):
     authoritative_for: list[str] = Field(default_factory=list)
     share: ShareSpec
     open: Literal["unconditional", "on_application", "not_open"]
+    # Why the data is not opened, or opened on application only: the basis published (Fushun 22).
+    open_basis: str | None = None
     serving_modes: list[Literal["verification", "query", "bulk"]]
     update: UpdateSpec
     usage: str = ""

@@ -54,16 +54,21 @@ def open_publish(
 
 @open_app.command("catalogue")
 def open_catalogue_() -> None:
-    """Every resource open to the public: its open (L1) fields, and its dataset or whom to apply to."""
+    """Every resource open to the public: its open (L1) fields, and its dataset or whom to apply to; where
+    the profile publishes it (Fushun 22), why the others are not open."""
     from sharehub.opendata import open_catalogue
 
-    t = Table("resource", "open", "fields", "dataset, or apply to")
+    t = Table("resource", "open", "fields", "dataset, or apply to (or why it is not open)")
     for e in open_catalogue(_hub()):
         where = e.get("dataset") or "(not published yet)"
         if e["open"] == "on_application":
             where = f"{e['apply_to']['department']} <{e['apply_to']['contact']}>, answer within "
             where += f"{e['answer_within_working_days']} working days"
-        t.add_row(e["resource_id"], e["open"], ", ".join(f["name"] for f in e["fields"]), where)
+            if "restriction_basis" in e:
+                where += f"; restricted: {e['restriction_basis']}"
+        elif e["open"] == "not_open":
+            where = f"not open: {e['not_open_basis']}"
+        t.add_row(e["resource_id"], e["open"], ", ".join(f["name"] for f in e.get("fields", [])), where)
     out.print(t)
 
 

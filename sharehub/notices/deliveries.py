@@ -76,6 +76,11 @@ def catalogue_against_profile(profile: Profile, catalogue: Catalogue) -> list[st
                 f"{r.id}: update.deadline_working_days is {declared}, but {profile.id} allows at most "
                 f"{flow.delivery_max_working_days} ({flow.delivery_basis}); {flow.delivery_max_working_days} applies"
             )
+        if flow.open_basis_published and r.open != "unconditional" and not r.open_basis:
+            problems.append(
+                f"{r.id}: open is {r.open} with no open_basis, but {profile.id} publishes the basis for not "
+                f"opening data or opening it on application only ({flow.open_basis_published})"
+            )
         if r.store.base in flow.realtime_stores and r.update.frequency != "realtime":
             problems.append(
                 f"{r.id}: update.frequency is {r.update.frequency}, but {profile.id} wants the {r.store.base} "

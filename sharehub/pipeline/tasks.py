@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sharehub import opendata
 from sharehub.access.consumers import operator
+from sharehub.access.contests import settle_reclassifications
 from sharehub.access.grants import mark_overdue_steps, mark_told_late, remind_expiring
 from sharehub.anchors import checkpoint
 from sharehub.consistency.check import check
@@ -40,6 +41,7 @@ def daily_notice_check() -> dict[str, int]:
     daily DAG's one task."""
     hub = Hub.from_env()
     missed = check_deliveries(hub)
+    reclassified = settle_reclassifications(hub)  # before marking overdue: a changed catalogue is on time
     late = mark_overdue(hub)
     steps = mark_overdue_steps(hub)
     expiring = remind_expiring(hub)
@@ -53,6 +55,7 @@ def daily_notice_check() -> dict[str, int]:
         "overdue_application_steps": len(steps),
         "grants_expiring": len(expiring),
         "applicants_told_late": len(untold),
+        "reclassified": len(reclassified),
         "sent": sent,
         "queued": queued,
     }

@@ -61,7 +61,11 @@ class Workflow(BaseModel):
     a period's data (None: the regulation sets no limit); `realtime_stores`: the stores whose data must
     be delivered in real time. `objection_reviewer`: who checks an objection and answers it, the providing
     department, or the platform office, which has the provider correct what it finds wrong (Zhongshan 22).
-    Each carries its basis."""
+    `not_shared_review`, where the regulation has one: a contested refusal of not-shared data is reviewed
+    by the platform office and ends in reclassification or publication (公示) of why it cannot be shared
+    (Hengyang 16). `open_basis_published`, where the regulation asks: the basis for not opening data, or
+    opening it on application only, is published with the open catalogue (Fushun 22). Each carries its
+    basis (None: the regulation has no such rule)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     application_steps: tuple[ApplicationStep, ...] = Field(min_length=1)
@@ -71,6 +75,8 @@ class Workflow(BaseModel):
     delivery_basis: str = Field(min_length=4)
     objection_reviewer: Literal["provider", "platform"] = "provider"
     objection_basis: str = Field(min_length=4)
+    not_shared_review: str | None = None
+    open_basis_published: str | None = None
 
     @model_validator(mode="after")
     def _provider_decides_last(self) -> Workflow:

@@ -56,7 +56,13 @@ def test_each_cited_article_says_what_the_profile_quotes(profile_id: str) -> Non
         assert _plain(words) in articles[number], (profile_id, rule, quoted)
 
 
-WORKFLOW_BASES = ("application_basis", "delivery_basis", "objection_basis")
+WORKFLOW_BASES = (
+    "application_basis",
+    "delivery_basis",
+    "objection_basis",
+    "not_shared_review",
+    "open_basis_published",
+)
 
 
 @pytest.mark.parametrize("profile_id", PROFILES)
@@ -65,7 +71,7 @@ def test_each_workflow_basis_quotes_its_article_or_says_it_is_the_platforms(prof
     articles = _articles(profile.seed)
     for field in WORKFLOW_BASES:
         basis = getattr(profile.workflow, field)
-        if basis.startswith("平台默认"):
+        if basis is None or basis.startswith("平台默认"):
             continue
         number, _, words = basis.partition("：")
         quoted = words.split("（")[0]  # a note in brackets after the quote is the profile's own

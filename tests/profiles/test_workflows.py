@@ -6,6 +6,7 @@ Zhongshan 16). And no key a profile declares goes unread by the code."""
 from __future__ import annotations
 
 import ast
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,9 +15,11 @@ from typer.testing import CliRunner
 
 from sharehub.access.callers import Caller, operator
 from sharehub.access.consumers import add_consumer
+from sharehub.access.contests import contest, settle, settle_reclassifications
 from sharehub.access.grants import apply, decide, mark_told_late, review
 from sharehub.access.objections import answer, raise_objection
-from sharehub.errors import Forbidden, Invalid, NotFound, WrongState
+from sharehub.access.openrequests import file_request
+from sharehub.errors import Forbidden, Invalid, NotFound, Refused, WrongState
 from sharehub.metadata.models import Application
 from sharehub.notices import (
     check_deliveries,
@@ -27,6 +30,7 @@ from sharehub.notices import (
     list_notices,
     mark_overdue,
 )
+from sharehub.opendata import open_catalogue
 from sharehub.profiles import CITED, DEADLINES, Workflow, load_profile
 from sharehub.workdays import CHINA
 
@@ -213,7 +217,16 @@ def test_the_profiles_workflows_are_as_their_regulations_say() -> None:
     assert load_profile("lichuan").cite("advance_filing").startswith("平台规则")
 
 
-@pytest.mark.parametrize(("profile_id", "reviewer"), [("zhongshan", "platform"), ("lichuan", "gongan")])
+@pytest.mark.parametrize(
+    ("profile_id", "reviewer"),
+    [
+        ("zhongshan", "platform"),
+        ("lichuan", "gongan"),
+        ("zhejiang", "gongan"),
+        ("fushun", "gongan"),
+        ("hengyang", "gongan"),
+    ],
+)
 def test_an_objection_goes_to_whom_the_profile_says(make_hub, profile_id: str, reviewer: str) -> None:
     """Zhongshan 22: the platform authority reviews an objection and has the provider correct what is
     wrong; elsewhere the providing department checks and answers it."""
@@ -240,3 +253,66 @@ def test_an_objection_goes_to_whom_the_profile_says(make_hub, profile_id: str, r
         assert ordered == []
     (told,) = [n for n in list_notices(hub, department="mzj") if n.kind == "objection_answer"]
     assert ("已要求提供部门更正" in told.body) == (reviewer == "platform")
+
+
+@pytest.mark.parametrize("profile_id", PROFILES)
+def test_each_profile_walks_its_own_contest_path(make_hub, profile_id: str) -> None:
+    """A refusal of not-shared data, contested: coordinated by the platform within the profile's
+    `application_contest` deadline; under Hengyang 16 reviewed, ending in reclassification or 公示."""
+    hub = make_hub(profile=profile_id)
+    caller = _consumer(hub)
+    until = datetime.now(UTC) + timedelta(days=90)
+    refused = apply(hub, caller, "wjw.health_record", ["id_number"], ["query"], "低保申请人因病支出核实", until)
+    assert refused.status == "refused"
+    contest(hub, caller, refused.id, "因病致贫认定须核实病情")
+    (asked,) = [n for n in list_notices(hub, department="platform") if n.kind == "application_contest"]
+    assert asked.deadline == hub.calendar.deadline(asked.created_at, hub.profile.days("application_contest"))
+    assert hub.profile.deadlines["application_contest"].basis in asked.body
+    review = hub.profile.workflow.not_shared_review
+    office = operator("平台办", department="platform")
+    if review is None:
+        assert "--outcome upheld" in asked.body
+        with pytest.raises(Refused):
+            settle(hub, office, refused.id, "publicized", "不能共享，公示依据")
+        assert settle(hub, office, refused.id, "upheld", "不予共享有法定依据").contest.status == "upheld"
+        assert "not_shared_publicized" not in _open_catalogue_file(hub)
+        return
+    assert "--outcome publicized" in asked.body and review in asked.body
+    with pytest.raises(Refused):
+        settle(hub, office, refused.id, "upheld", "维持不予共享")
+    assert settle(hub, office, refused.id, "publicized", "涉及患者隐私，不能共享").contest.status == "publicized"
+    (shown,) = _open_catalogue_file(hub)["not_shared_publicized"]
+    assert shown["resource_id"] == "wjw.health_record" and shown["review"] == "涉及患者隐私，不能共享"
+    assert shown["legal_basis"] == hub.catalogue.resource("wjw.health_record").share.legal_basis
+
+    again = apply(hub, caller, "wjw.health_record", ["last_visit"], ["query"], "低保申请人就诊记录核实", until)
+    contest(hub, caller, again.id, "仅需就诊日期，不涉及病情")
+    settle(hub, office, again.id, "reclassified", "仅就诊日期可以共享")
+    (order,) = [n for n in list_notices(hub, department="wjw") if n.kind == "reclassification"]
+    assert order.deadline == hub.calendar.deadline(order.created_at, hub.profile.days("rectification"))
+    assert review in order.body and settle_reclassifications(hub) == []  # the catalogue still says not shared
+    assert order.id in mark_overdue(hub, order.deadline + timedelta(minutes=1))
+
+
+def _open_catalogue_file(hub) -> dict:
+    return json.loads(hub.store.read_bytes("open/catalogue.json")) if hub.store.exists("open/catalogue.json") else {}
+
+
+@pytest.mark.parametrize("profile_id", PROFILES)
+def test_each_profile_walks_its_own_open_data_path(make_hub, profile_id: str) -> None:
+    """An on-application open-data request answered within the profile's `open_application` deadline; under
+    Fushun 22 the basis for not opening data, or restricting it, is published with the open catalogue."""
+    hub = make_hub(profile=profile_id)
+    office = operator("平台办", department="platform")
+    request = file_request(hub, office, "swj.tax_registration", "利川市信用研究院", ["uscc", "name"], "企业信用研究")
+    assert request.deadline == hub.calendar.deadline(request.created_at, hub.profile.days("open_application"))
+    (asked,) = [n for n in list_notices(hub, department="swj") if n.kind == "open_request"]
+    assert hub.profile.deadlines["open_application"].basis in asked.body
+    listed = {e["resource_id"]: e for e in open_catalogue(hub)}
+    published = hub.profile.workflow.open_basis_published
+    assert ("gongan.population" in listed) == (published is not None)
+    if published:
+        assert listed["gongan.population"]["not_open_basis"].startswith("户籍人口信息属个人信息")
+        assert "税收征收管理法" in listed["swj.tax_registration"]["restriction_basis"]
+    else:
+        assert "restriction_basis" not in listed["swj.tax_registration"]
