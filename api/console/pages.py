@@ -223,10 +223,12 @@ def application_new(
     valid_days: Annotated[int, Form(ge=1, le=1096)],
     fields: Annotated[list[str], Form()],
     modes: Annotated[list[str], Form()],
+    calls_per_day: Annotated[str, Form(max_length=9)] = "",
 ) -> Response:
     until = datetime.now(CHINA).replace(hour=23, minute=59, second=0, microsecond=0) + timedelta(days=valid_days)
+    volume = int(calls_per_day) if calls_per_day.strip().isdigit() else None
     try:
-        app = access.apply(who.hub, who.caller, resource_id, fields, modes, purpose, until)
+        app = access.apply(who.hub, who.caller, resource_id, fields, modes, purpose, until, volume)
     except SharehubError as exc:
         return back(f"/console/catalogue/{resource_id}", error=str(exc))
     return back("/console/applications", f"申请 #{app.id} 已提交：{STATUS_NAMES.get(app.status, app.status)}")

@@ -51,7 +51,16 @@ router = APIRouter()
 def application_add(hub: HubDep, caller: CallerDep, body: ApplicationIn) -> ApplicationOut:
     """Apply for fields of a resource. Unconditional resources are granted at once; not-shared ones refused."""
     made = step(
-        lambda: apply(hub, caller, body.resource_id, body.fields, list(body.modes), body.purpose, body.valid_until)
+        lambda: apply(
+            hub,
+            caller,
+            body.resource_id,
+            body.fields,
+            list(body.modes),
+            body.purpose,
+            body.valid_until,
+            body.expected_calls_per_day,
+        )
     )
     return ApplicationOut.model_validate(made, from_attributes=True)
 

@@ -76,6 +76,12 @@ class ApplicationIn(BaseModel):
     modes: list[Literal["verification", "query", "bulk"]] = Field(min_length=1)
     purpose: str = Field(min_length=4, max_length=2000)
     valid_until: datetime
+    expected_calls_per_day: int | None = Field(
+        default=None,
+        ge=1,
+        le=10_000_000,
+        description="The serving calls a day the purpose needs. A day far beyond it is a rectification item.",
+    )
 
 
 class StepIn(BaseModel):
@@ -134,6 +140,7 @@ class ApplicationOut(BaseModel):
     modes: list[str]
     purpose: str
     valid_until: Moment
+    expected_calls_per_day: int | None = None
     share_type: str
     status: str
     step_deadline: Moment | None
@@ -156,6 +163,7 @@ class GrantOut(BaseModel):
     purpose: str
     granted_at: Moment
     valid_until: Moment
+    expected_calls_per_day: int | None = None
     revoked_at: Moment | None
     revoke_reason: str | None = Field(None, description="Why the grant was ended, when it was.")
 

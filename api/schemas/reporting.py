@@ -66,10 +66,13 @@ class StatsOut(BaseModel):
     calls_made: int = Field(description="Serving calls it made as a consumer, refused ones included.")
     calls_answered: int = Field(description="Serving calls on its resources that were answered (not refused).")
     calls_upstream: int = Field(description="Serving calls it made to the upper-level platform through this one.")
+    use_beyond_declared: int = Field(
+        description="Grant-days on which its consumers' calls ran far beyond the volume their applications declared."
+    )
     rectify: list[str] = Field(
         description="What it must rectify: catalogue_not_updated, data_late, notices_overdue, "
-        "inconsistent_with_source, application_steps_overdue, open_requests_late (each while its figure is "
-        "above zero)."
+        "inconsistent_with_source, application_steps_overdue, open_requests_late, use_beyond_grant (each while its "
+        "figure is above zero)."
     )
 
 

@@ -51,10 +51,24 @@ class Access:
     modes: frozenset[str] = frozenset()
 
 
+MAX_CALLS_PER_DAY = 10_000_000
+
+
 def apply(
-    hub: Hub, caller: Caller, resource_id: str, fields: list[str], modes: list[str], purpose: str, valid_until: datetime
+    hub: Hub,
+    caller: Caller,
+    resource_id: str,
+    fields: list[str],
+    modes: list[str],
+    purpose: str,
+    valid_until: datetime,
+    expected_calls_per_day: int | None = None,
 ) -> Application:
-    """File an application; unconditional resources are granted and not-shared ones refused at once."""
+    """File an application; unconditional resources are granted and not-shared ones refused at once. The
+    volume the purpose needs may be declared (`expected_calls_per_day`): a day far beyond it is raised as a
+    rectification item (`sharehub.reporting.overuse`)."""
+    if expected_calls_per_day is not None and not 1 <= expected_calls_per_day <= MAX_CALLS_PER_DAY:
+        raise GrantError(f"expected_calls_per_day is between 1 and {MAX_CALLS_PER_DAY:,}")
     if caller.role != "consumer":
         raise Forbidden("only a consumer applies for data")
     res = hub.catalogue.resources.get(resource_id)
@@ -82,6 +96,7 @@ def apply(
         purpose=purpose.strip(),
         valid_until=valid_until,
         share_type=res.share.type,
+        expected_calls_per_day=expected_calls_per_day,
         status="review",
         created_at=now,
         contest=None,  # loaded as none: the application is read after its session ends
@@ -548,6 +563,7 @@ def grant_application(
         purpose=app.purpose,
         granted_at=now,
         valid_until=app.valid_until,
+        expected_calls_per_day=app.expected_calls_per_day,
     )
     s.add(grant)
     s.flush()

@@ -78,13 +78,20 @@ def applications_apply(
     modes: Modes,
     purpose: Purpose,
     valid_until: ValidUntil,
+    expected_calls_per_day: Annotated[
+        int | None, typer.Option(help="The serving calls a day the purpose needs; far beyond it is raised.")
+    ] = None,
 ) -> None:
     """Apply for data; unconditional resources are granted at once, not-shared ones refused with the legal basis."""
     from sharehub.access.grants import apply
 
     caller = consumer_caller(consumer)
     until = last_moment(valid_until)
-    made = run_step(lambda: apply(_hub(), caller, resource_id, comma_list(fields), comma_list(modes), purpose, until))
+    made = run_step(
+        lambda: apply(
+            _hub(), caller, resource_id, comma_list(fields), comma_list(modes), purpose, until, expected_calls_per_day
+        )
+    )
     _show([made])
 
 

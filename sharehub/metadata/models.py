@@ -307,6 +307,7 @@ class Application(Base):
     notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     told_notice_id: Mapped[int | None] = mapped_column(Integer)  # the notice that told the applicant
     told_overdue_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # not told within notify_applicant
+    expected_calls_per_day: Mapped[int | None] = mapped_column(Integer)  # the volume its purpose needs, if declared
     contest: Mapped[ApplicationContest | None] = relationship(lazy="selectin", uselist=False)
 
 
@@ -379,6 +380,7 @@ class Grant(Base):
     revoked_by: Mapped[str | None] = mapped_column(String(100))
     revoke_reason: Mapped[str | None] = mapped_column(Text)
     reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # told it expires soon
+    expected_calls_per_day: Mapped[int | None] = mapped_column(Integer)  # as its application declared
 
 
 class AuditEntry(Base):

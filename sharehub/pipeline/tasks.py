@@ -16,6 +16,7 @@ from sharehub.pipeline.gate import gate
 from sharehub.pipeline.promote import promote
 from sharehub.pipeline.themes import build
 from sharehub.reporting import bulletin
+from sharehub.reporting.overuse import detect_overuse
 from sharehub.serving.bulk import prune
 
 
@@ -45,6 +46,7 @@ def daily_notice_check() -> dict[str, int]:
     late = mark_overdue(hub)
     steps = mark_overdue_steps(hub)
     expiring = remind_expiring(hub)
+    overused = detect_overuse(hub)  # yesterday's calls against the volumes declared
     removed = prune(hub)
     sent, queued = deliver(hub)
     untold = mark_told_late(hub)  # after the outbox ran: an e-mail that just left was in time
@@ -56,6 +58,7 @@ def daily_notice_check() -> dict[str, int]:
         "grants_expiring": len(expiring),
         "applicants_told_late": len(untold),
         "reclassified": len(reclassified),
+        "use_beyond_declared": len(overused),
         "sent": sent,
         "queued": queued,
     }

@@ -42,6 +42,7 @@ FIGURES = (  # every row has each of these, zero or not
     "calls_made",
     "calls_upstream",
     "calls_answered",
+    "use_beyond_declared",
 )
 RECTIFY = {  # what a department must rectify, and the figure that says so when it is above zero
     # Its front-end database changed what a resource publishes and the catalogue was not updated to match.
@@ -51,6 +52,8 @@ RECTIFY = {  # what a department must rectify, and the figure that says so when 
     "inconsistent_with_source": "conflicts_open",
     "application_steps_overdue": "application_steps_overdue",
     "open_requests_late": "open_requests_late",
+    # Its consumers' calls ran far beyond the volume their applications declared (Lichuan 31(4)).
+    "use_beyond_grant": "use_beyond_declared",
 }
 
 
@@ -94,6 +97,8 @@ def department_stats(hub: Hub, department: str | None = None) -> list[dict[str, 
         ):
             row = out.get(dept)
             told = kind in ("application", "grant_expiring", "direct_grant")  # told, not asked to act
+            if row is not None and kind == "overuse":
+                row["use_beyond_declared"] += n
             if row is not None and not told:
                 row["notices_open"] += n if status in ("open", "acknowledged", "disputed", "overdue") else 0
                 row["notices_overdue"] += n if status == "overdue" else 0
