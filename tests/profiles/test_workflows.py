@@ -316,3 +316,49 @@ def test_each_profile_walks_its_own_open_data_path(make_hub, profile_id: str) ->
         assert "税收征收管理法" in listed["swj.tax_registration"]["restriction_basis"]
     else:
         assert "restriction_basis" not in listed["swj.tax_registration"]
+
+
+@pytest.mark.parametrize("profile_id", PROFILES)
+def test_each_profile_walks_its_own_delivery_path(make_hub, profile_id: str) -> None:
+    """A monthly resource's data is due in the catalogue's working days, cut to the profile's limit; a
+    filing ahead (报备) moves it and cites the profile's own article, or says the rule is the platform's."""
+    hub = make_hub(profile=profile_id)
+    monthly = hub.catalogue.resource("mzj.subsistence_allowance")
+    limit = hub.profile.workflow.delivery_max_working_days
+    assert delivery_days(hub, monthly) == (5 if limit is None else min(5, limit))
+    dec2 = datetime(2026, 12, 2, 10, tzinfo=CHINA)
+    if dec2 >= hub.calendar.deadline(datetime(2026, 12, 1, tzinfo=CHINA), delivery_days(hub, monthly)):
+        with pytest.raises(WrongState):  # already late under this profile: too late to file
+            file_delivery(hub, operator(department="mzj"), "mzj.subsistence_allowance", dec2, "系统升级停机", dec2)
+        return
+    due = hub.calendar.deadline(dec2, 8)
+    filing = file_delivery(hub, operator(department="mzj"), "mzj.subsistence_allowance", due, "系统升级停机", dec2)
+    assert filing.due_before == hub.calendar.deadline(filing.period_end, delivery_days(hub, monthly))
+    (told,) = [n for n in list_notices(hub, department="platform") if n.kind == "delivery_filing"]
+    assert hub.profile.cite("advance_filing") in told.body
+
+
+@pytest.mark.parametrize(("profile_id", "first"), [("zhejiang", "provider"), ("lichuan", "review")])
+def test_the_api_follows_the_profile_set_in_the_environment(make_hub, use_env, profile_id: str, first: str) -> None:
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from sharehub.access.consumers import add_consumer as add
+
+    hub = make_hub(profile=profile_id)
+    use_env(hub)
+    mzj, platform = add(hub, "民政 低保核对", "mzj", "consumer")[1], add(hub, "平台办", "platform", "platform")[1]
+    client = TestClient(create_app())
+    body = {
+        "resource_id": "rsj.insurance_enrolment",
+        "fields": ["name"],
+        "modes": ["verification"],
+        "purpose": "低保资格核对",
+        "valid_until": (datetime.now(UTC) + timedelta(days=90)).isoformat(),
+    }
+    made = client.post("/applications", json=body, headers={"Authorization": f"Bearer {mzj}"}).json()
+    assert made["status"] == first
+    reviewed = client.post(
+        f"/applications/{made['id']}/review", json={"approve": True}, headers={"Authorization": f"Bearer {platform}"}
+    )
+    assert reviewed.status_code == (409 if first == "provider" else 200)  # Zhejiang 26 has no platform review
