@@ -5,6 +5,7 @@ would and every action is audited as the API's is. Lists page like the API (`bef
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Annotated
 
@@ -16,8 +17,10 @@ from api.console.signin import COOKIE, LOGIN_CSRF, PostedDep, SignedIn, SignedIn
 from api.deps import HubDep
 from sharehub.access import grants as access
 from sharehub.access.consumers import AuthError
+from sharehub.access.contests import NOT_SHARED_OUTCOMES, settle
 from sharehub.access.sessions import LIFETIME, csrf_matches, sign_in, sign_out
 from sharehub.errors import SharehubError
+from sharehub.metadata.models import Application
 from sharehub.notices import acknowledge, dispute, explained, get_notice, list_notices, pending_reasons
 from sharehub.serving.copies import SEP
 from sharehub.serving.masking import mask_field
@@ -191,6 +194,7 @@ def applications(
         request,
         "applications.html",
         who,
+        outcomes=_outcomes(who),
         rows=rows,
         found=found,
         status=status or "",
@@ -213,6 +217,41 @@ def application_step(
     except SharehubError as exc:
         return back("/console/applications", error=f"申请 #{application_id}：{exc}")
     return back("/console/applications", f"申请 #{app.id}：{STATUS_NAMES.get(app.status, app.status)}")
+
+
+OUTCOME_NAMES = {
+    "upheld": "维持不予授权",
+    "referred": "协商未能一致，提请协调",
+    "reclassified": "论证审核：可以共享（变更共享属性）",
+    "publicized": "论证审核：不能共享（公示告知）",
+}
+
+
+def _outcomes(who: SignedIn) -> Callable[[Application], dict[str, str]]:
+    """The outcomes the platform office may settle a contest with, as the profile's workflow allows."""
+
+    def of(app: Application) -> dict[str, str]:
+        review = who.hub.profile.workflow.not_shared_review is not None and app.share_type == "not_shared"
+        keep = NOT_SHARED_OUTCOMES if review else ("upheld", "referred")
+        return {o: OUTCOME_NAMES[o] for o in keep}
+
+    return of
+
+
+@router.post("/applications/{application_id}/settle", dependencies=[roles("platform")])
+def application_settle(
+    who: PostedDep,
+    application_id: int,
+    outcome: Annotated[str, Form(max_length=20)],
+    reason: Annotated[str, Form(max_length=2000)],
+    referred_to: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    """The platform office settles a contest, as `POST /applications/{id}/contest/outcome` does."""
+    try:
+        settle(who.hub, who.caller, application_id, outcome, reason, referred_to=referred_to or None)
+    except SharehubError as exc:
+        return back("/console/applications?status=contested", error=f"申请 #{application_id}：{exc}")
+    return back("/console/applications?status=contested", f"申请 #{application_id} 的异议已办结")
 
 
 @router.post("/applications", dependencies=[roles("consumer")])

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import warnings
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -192,6 +192,26 @@ def test_the_platform_reviews_and_the_provider_approves_an_application(console, 
     row.get_by_role("textbox").fill("用途符合低保核对")
     row.get_by_role("button", name="同意授权").click()
     assert "已授权" in swj.page.get_by_role("status").inner_text()
+    # A refusal contested over the API is settled by the platform office in the console.
+    bearer = {"Authorization": f"Bearer {console['key']}"}
+    until = (datetime.now(UTC) + timedelta(days=30)).isoformat()
+    asked = {"resource_id": "wjw.health_record", "fields": ["last_visit"], "modes": ["query"]}
+    refused = httpx.post(
+        f"{console['url']}/applications",
+        json={**asked, "purpose": "低保因病支出核实", "valid_until": until},
+        headers=bearer,
+    ).json()
+    httpx.post(
+        f"{console['url']}/applications/{refused['id']}/contest", json={"reason": "仅需就诊日期"}, headers=bearer
+    )
+    office.go("/console/applications?status=contested")
+    office.check("contests")
+    row = office.page.locator("tbody tr", has_text=f"#{refused['id']}")
+    row.get_by_label(f"申请 #{refused['id']} 的协商结果").select_option("upheld")
+    row.get_by_label("理由").fill("不予共享有法定依据")
+    row.get_by_role("button", name="办结异议").click()
+    assert "异议已办结" in office.page.get_by_role("status").inner_text()
+
     swj.go("/console/grants")  # the grants on its resources: who uses its data
     swj.check("provider-grants")
     granted = swj.page.locator("tbody tr", has_text="swj.tax_registration")
