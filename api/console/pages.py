@@ -17,7 +17,7 @@ from api.console.signin import COOKIE, LOGIN_CSRF, PostedDep, SignedIn, SignedIn
 from api.deps import HubDep
 from sharehub.access import grants as access
 from sharehub.access.consumers import AuthError
-from sharehub.access.contests import NOT_SHARED_OUTCOMES, settle
+from sharehub.access.contests import NOT_SHARED_OUTCOMES, contest, settle
 from sharehub.access.sessions import LIFETIME, csrf_matches, sign_in, sign_out
 from sharehub.errors import SharehubError
 from sharehub.metadata.models import Application
@@ -252,6 +252,16 @@ def application_settle(
     except SharehubError as exc:
         return back("/console/applications?status=contested", error=f"申请 #{application_id}：{exc}")
     return back("/console/applications?status=contested", f"申请 #{application_id} 的异议已办结")
+
+
+@router.post("/applications/{application_id}/contest", dependencies=[roles("consumer")])
+def application_contest(who: PostedDep, application_id: int, reason: Annotated[str, Form(max_length=2000)]) -> Response:
+    """The applicant contests a refusal (意见分歧), as `POST /applications/{id}/contest` does."""
+    try:
+        contest(who.hub, who.caller, application_id, reason)
+    except SharehubError as exc:
+        return back("/console/applications", error=f"申请 #{application_id}：{exc}")
+    return back("/console/applications", f"已对申请 #{application_id} 提出异议，平台将组织协商")
 
 
 @router.post("/applications", dependencies=[roles("consumer")])

@@ -1,6 +1,7 @@
 """The providing departments' own pages: their resources (last runs, quarantine, freshness and each run's
-quality report), the objections to their records, and their replies to conflicts. Each calls the domain
-function its API twin calls, with the session's caller."""
+quality report, and filing a 报备), the objections to their records (and the consumers' form that raises
+one), and their replies to conflicts. Each calls the domain function its API twin calls, with the
+session's caller."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from sqlalchemy import select
 
 from api.console.render import PAGE, back, page, working_days_left
 from api.console.signin import PostedDep, SignedInDep, roles
+from sharehub.access.grants import list_grants
 from sharehub.access.objections import answer as answer_objection
-from sharehub.access.objections import list_objections
+from sharehub.access.objections import list_objections, raise_objection
 from sharehub.consistency.check import reply as reply_conflict
 from sharehub.errors import SharehubError
 from sharehub.metadata.models import Run
@@ -139,3 +141,44 @@ def delivery_filing(
     except SharehubError as exc:
         return back("/console/resources", error=f"{resource_id}：{exc}")
     return back("/console/resources", f"{resource_id} 已报备，报送期限推迟至 {due_text(filed.due_after)}")
+
+
+@router.get("/objections/new", response_class=HTMLResponse, dependencies=[roles("consumer")])
+def objection_form(
+    who: SignedInDep, request: Request, resource_id: Annotated[str, Query(max_length=100)]
+) -> HTMLResponse:
+    """The form for an objection to a record of a resource the consumer is granted: its key, the fields."""
+    res = who.hub.catalogue.resources.get(resource_id)
+    granted = set()
+    for g in list_grants(who.hub, who.caller, 1000, state="active", resource_id=resource_id):
+        granted |= set(g.fields)
+    if res is None or not granted:
+        return page(request, "missing.html", who, 404, what=f"您对资源 {resource_id} 的有效授权")
+    fields = [f for f in res.fields if f.name in granted]
+    keys = [res.field(k) for k in res.source.key]
+    return page(
+        request,
+        "objection_new.html",
+        who,
+        res=res,
+        fields=fields,
+        keys=keys,
+        error=request.query_params.get("error", ""),
+    )
+
+
+@router.post("/objections", dependencies=[roles("consumer")])
+async def objection_new(who: PostedDep, request: Request) -> Response:
+    """Raise an objection (疑义), as `POST /objections` does: the record's key, the fields, what is wrong."""
+    form = await request.form()
+    resource_id = str(form.get("resource_id", ""))[:100]
+    res = who.hub.catalogue.resources.get(resource_id)
+    if res is None:
+        return back("/console/objections", error=f"没有资源 {resource_id}")
+    key = {k: str(form.get(f"key_{k}", "")).strip()[:200] for k in res.source.key}
+    fields = [str(f) for f in form.getlist("fields")][:50]
+    try:
+        made = raise_objection(who.hub, who.caller, resource_id, key, fields, str(form.get("reason", ""))[:2000])
+    except (SharehubError, PermissionError, LookupError, ValueError) as exc:
+        return back(f"/console/objections/new?resource_id={resource_id}", error=str(exc))
+    return back("/console/objections", f"疑义 #{made.id} 已提交，答复期限 {due_text(made.deadline)}")

@@ -192,18 +192,22 @@ def test_the_platform_reviews_and_the_provider_approves_an_application(console, 
     row.get_by_role("textbox").fill("用途符合低保核对")
     row.get_by_role("button", name="同意授权").click()
     assert "已授权" in swj.page.get_by_role("status").inner_text()
-    # A refusal contested over the API is settled by the platform office in the console.
+    # A consumer applies for not-shared data in the console, is refused, and contests the refusal there.
+    mzj = clerk()
+    mzj.sign_in(console, key=console["key"])
+    mzj.go("/console/catalogue/wjw.health_record")
+    assert mzj.page.get_by_role("button", name="提交申请").count() == 0  # not shared: no form to apply with
     bearer = {"Authorization": f"Bearer {console['key']}"}
     until = (datetime.now(UTC) + timedelta(days=30)).isoformat()
-    asked = {"resource_id": "wjw.health_record", "fields": ["last_visit"], "modes": ["query"]}
-    refused = httpx.post(
-        f"{console['url']}/applications",
-        json={**asked, "purpose": "低保因病支出核实", "valid_until": until},
-        headers=bearer,
-    ).json()
-    httpx.post(
-        f"{console['url']}/applications/{refused['id']}/contest", json={"reason": "仅需就诊日期"}, headers=bearer
-    )
+    asked = {"resource_id": "wjw.health_record", "fields": ["last_visit"], "modes": ["query"], "valid_until": until}
+    asked["purpose"] = "低保因病支出核实"
+    refused = httpx.post(f"{console['url']}/applications", json=asked, headers=bearer).json()
+    assert refused["status"] == "refused"
+    mzj.go("/console/applications?status=refused")
+    mine = mzj.page.locator("tbody tr", has_text=f"#{refused['id']}")
+    mine.get_by_role("textbox").fill("仅需就诊日期，不涉及病情")
+    mine.get_by_role("button", name="提出异议").click()
+    assert "平台将组织协商" in mzj.page.get_by_role("status").inner_text()
     office.go("/console/applications?status=contested")
     office.check("contests")
     row = office.page.locator("tbody tr", has_text=f"#{refused['id']}")
@@ -278,6 +282,16 @@ def test_a_consumer_finds_applies_and_downloads_an_extract(console, clerk) -> No
         mzj.page.get_by_role("link", name=re.compile("Delta Sharing 配置文件")).click()
     profile = json.loads(Path(made.value.path()).read_text())
     assert profile["endpoint"] == f"{console['url']}/delta-sharing" and profile["shareCredentialsVersion"] == 1
+    granted = mzj.page.locator("tbody tr", has_text="scjg.legal_entity").first
+    granted.get_by_role("link", name=re.compile("的数据提出疑义")).click()
+    mzj.check("objection-form")
+    mzj.page.get_by_label("记录的统一社会信用代码（uscc）").fill("91350100M000100Y43")
+    mzj.page.get_by_label("统一社会信用代码（uscc）", exact=True).check()
+    mzj.page.get_by_label("疑义说明").fill("该企业的登记信息有误")
+    mzj.page.get_by_role("button", name="提交疑义").click()
+    assert "已提交" in mzj.page.get_by_role("status").inner_text()
+    mine = mzj.page.locator("tbody tr", has_text="该企业的登记信息有误")
+    assert "待答复" in mine.inner_text() and "scjg.legal_entity" in mine.inner_text()  # its own, awaiting answer
 
 
 def test_sessions_are_guarded(console, clerk) -> None:
