@@ -175,6 +175,8 @@ def open_catalogue(hub: Hub) -> list[dict[str, Any]]:
             entry["apply_to"] = {"department": dept.name, "contact": dept.contact_email}
             entry["answer_within_working_days"] = rule.working_days
             entry["basis"] = rule.basis
+            if r.open_conditions:
+                entry["conditions"] = r.open_conditions  # 有条件开放: what a requester accepts
             if published_basis:
                 entry["restriction_basis"] = r.open_basis or "提供部门未说明依据"
         out.append(entry)

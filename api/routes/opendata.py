@@ -45,7 +45,16 @@ def open_request_add(hub: HubDep, caller: CallerDep, body: OpenRequestIn) -> Ope
     """The open-data portal files a request for data opened on application; the providing department
     gets a notice with the profile's `open_application` deadline."""
     made = step(
-        lambda: file_request(hub, caller, body.resource_id, body.applicant, body.fields, body.purpose, body.portal_ref)
+        lambda: file_request(
+            hub,
+            caller,
+            body.resource_id,
+            body.applicant,
+            body.fields,
+            body.purpose,
+            body.portal_ref,
+            body.accepts_conditions,
+        )
     )
     return open_request_out(made)
 

@@ -36,13 +36,17 @@ class ObjectionOut(BaseModel):
 
 
 class OpenRequestIn(BaseModel):
-    """A request from the open-data portal for a resource opened on application (依申请开放)."""
+    """A request from the open-data portal for a resource opened on application (依申请开放) or on
+    conditions (有条件开放)."""
 
     resource_id: str = Field(min_length=3, max_length=100)
     applicant: str = Field(min_length=1, max_length=200, description="The requester, as the portal knows them.")
     fields: list[str] = Field(min_length=1, max_length=100, description="L1 (public) fields of the resource.")
     purpose: str = Field(min_length=4, max_length=2000)
     portal_ref: str | None = Field(default=None, max_length=100, description="The portal's own number for it.")
+    accepts_conditions: bool = Field(
+        default=False, description="For data opened on conditions (有条件开放): the requester accepts them."
+    )
 
 
 class OpenRequestOut(BaseModel):

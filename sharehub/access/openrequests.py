@@ -54,6 +54,7 @@ def file_request(
     fields: list[str],
     purpose: str,
     portal_ref: str | None = None,
+    accepts_conditions: bool = False,
 ) -> OpenRequest:
     """File a request from the portal; the providing department gets a notice with its deadline."""
     if caller.role != "platform":
@@ -61,7 +62,9 @@ def file_request(
     res = hub.catalogue.resources.get(resource_id)
     if res is None:
         raise GrantError(f"no resource {resource_id!r} in the catalogue")
-    if res.open != "on_application":
+    if res.open == "conditional" and not accepts_conditions:
+        raise GrantError(f"{res.id} is opened on conditions (有条件开放) the requester accepts: {res.open_conditions}")
+    if res.open not in ("on_application", "conditional"):
         raise GrantError(
             f"{res.id} is open unconditionally: its dataset is published as is (sharehub open catalogue)"
             if res.open == "unconditional"
@@ -101,17 +104,19 @@ def file_request(
         s.add(request)
         s.flush()
         due = due_text(deadline)
+        kind_name = "有条件开放" if res.open == "conditional" else "依申请开放"
         notice = ask(
             s,
             kind="open_request",
             department=res.provider,
             resource_id=res.id,
             deadline=deadline,
-            subject=f"[sharehub] 依申请开放 #{request.id}：{res.id}，请于 {due} 前答复",
+            subject=f"[sharehub] {kind_name} #{request.id}：{res.id}，请于 {due} 前答复",
             body=(
                 f"{dept.name}：\n\n{request.applicant} 通过开放平台申请开放 {res.id} 的字段 "
                 f"{', '.join(chosen)}，用途：{request.purpose}。\n"
-                f"请在 {due}（北京时间）前，即 {rule.working_days} 个工作日内答复（依据：{rule.basis}）；"
+                + (f"申请人已承诺遵守开放条件：{res.open_conditions}\n" if res.open == "conditional" else "")
+                + f"请在 {due}（北京时间）前，即 {rule.working_days} 个工作日内答复（依据：{rule.basis}）；"
                 "不同意的须说明理由。\n"
                 f"  POST /open/requests/{request.id}/decision\n"
                 f"  sharehub open decide {request.id} --department {res.provider} --approve|--refuse"
@@ -150,7 +155,9 @@ def decide_request(hub: Hub, caller: Caller, request_id: int, approve: bool, rea
         store = open_table(hub.store.uri(res.store_path), hub.store.delta_options())
         if store is None:
             raise WrongState(f"{resource_id} has no store yet: nothing to open until its first delivery")
-        extra = {"open_request": request_id, "purpose": purpose, "open": "on_application"}
+        extra = {"open_request": request_id, "purpose": purpose, "open": res.open}
+        if res.open_conditions:
+            extra["conditions"] = res.open_conditions
         try:
             manifest = write_dataset(hub, res, store, fields, f"{folder}/data.parquet", extra)
         except BaseException:

@@ -250,9 +250,12 @@ class Resource(Strict):
     fields: list[FieldSpec] = Field(min_length=1)
     authoritative_for: list[str] = Field(default_factory=list)
     share: ShareSpec
-    open: Literal["unconditional", "on_application", "not_open"]
+    # 有条件开放 (`conditional`, Hengyang 22) is a type of its own: provided in part, or on conditions the
+    # requester accepts (`open_conditions`); 依申请开放 (`on_application`, Fushun 20) is answered case by case.
+    open: Literal["unconditional", "on_application", "conditional", "not_open"]
     # Why the data is not opened, or opened on application only: the basis published (Fushun 22).
     open_basis: str | None = None
+    open_conditions: str | None = None
     serving_modes: list[Literal["verification", "query", "bulk"]]
     update: UpdateSpec
     usage: str = ""
@@ -298,6 +301,8 @@ class Resource(Strict):
             raise ValueError(f"source.incremental_column {inc!r} must be a timestamp or integer field")
         if self.store.kind == "base" and self.share.type != "unconditional":
             raise ValueError("base-store resources are shared unconditionally")
+        if (self.open == "conditional") != bool((self.open_conditions or "").strip()):
+            raise ValueError("open: conditional states its open_conditions, and only it does")
         if self.share.type == "not_shared" and self.serving_modes:
             raise ValueError("a not_shared resource has no serving_modes")
         if self.share.type != "not_shared" and not self.serving_modes:

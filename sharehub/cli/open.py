@@ -61,7 +61,7 @@ def open_catalogue_() -> None:
     t = Table("resource", "open", "fields", "dataset, or apply to (or why it is not open)")
     for e in open_catalogue(_hub()):
         where = e.get("dataset") or "(not published yet)"
-        if e["open"] == "on_application":
+        if e["open"] in ("on_application", "conditional"):
             where = f"{e['apply_to']['department']} <{e['apply_to']['contact']}>, answer within "
             where += f"{e['answer_within_working_days']} working days"
             if "restriction_basis" in e:
@@ -80,13 +80,25 @@ def open_request(
     purpose: Annotated[str, typer.Option(help="What the data is for.")],
     portal_ref: Annotated[str | None, typer.Option(help="The portal's own number for the request.")] = None,
     by: Annotated[str, typer.Option(help="Who files it, at the platform office.")] = "open-data portal",
+    accepts_conditions: Annotated[
+        bool, typer.Option(help="For data opened on conditions (有条件开放): the requester accepts them.")
+    ] = False,
 ) -> None:
-    """File a request for a resource opened on application (依申请开放); its department is told the deadline."""
+    """File a request for a resource opened on application (依申请开放) or on conditions (有条件开放); its
+    department is told the deadline."""
     from sharehub.access.consumers import operator
     from sharehub.access.openrequests import file_request
 
     wanted = comma_list(fields)
-    _show([run_step(lambda: file_request(_hub(), operator(by), resource_id, applicant, wanted, purpose, portal_ref))])
+    _show(
+        [
+            run_step(
+                lambda: file_request(
+                    _hub(), operator(by), resource_id, applicant, wanted, purpose, portal_ref, accepts_conditions
+                )
+            )
+        ]
+    )
 
 
 @open_app.command("requests")

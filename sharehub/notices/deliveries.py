@@ -76,6 +76,11 @@ def catalogue_against_profile(profile: Profile, catalogue: Catalogue) -> list[st
                 f"{r.id}: update.deadline_working_days is {declared}, but {profile.id} allows at most "
                 f"{flow.delivery_max_working_days} ({flow.delivery_basis}); {flow.delivery_max_working_days} applies"
             )
+        if r.open not in flow.open_types:
+            problems.append(
+                f"{r.id}: open is {r.open}, which {profile.id} does not have ({flow.open_types_basis}); "
+                f"declare one of {', '.join(flow.open_types)}"
+            )
         if flow.open_basis_published and r.open != "unconditional" and not r.open_basis:
             problems.append(
                 f"{r.id}: open is {r.open} with no open_basis, but {profile.id} publishes the basis for not "

@@ -64,8 +64,9 @@ class Workflow(BaseModel):
     `not_shared_review`, where the regulation has one: a contested refusal of not-shared data is reviewed
     by the platform office and ends in reclassification or publication (公示) of why it cannot be shared
     (Hengyang 16). `open_basis_published`, where the regulation asks: the basis for not opening data, or
-    opening it on application only, is published with the open catalogue (Fushun 22). Each carries its
-    basis (None: the regulation has no such rule)."""
+    opening it on application only, is published with the open catalogue (Fushun 22). `open_types`: the
+    open-data types the regulation has (Fushun 20: 依申请开放; Hengyang 22: 有条件开放 instead). Each carries
+    its basis (None: the regulation has no such rule)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     application_steps: tuple[ApplicationStep, ...] = Field(min_length=1)
@@ -77,6 +78,12 @@ class Workflow(BaseModel):
     objection_basis: str = Field(min_length=4)
     not_shared_review: str | None = None
     open_basis_published: str | None = None
+    open_types: tuple[Literal["unconditional", "on_application", "conditional", "not_open"], ...] = (
+        "unconditional",
+        "on_application",
+        "not_open",
+    )
+    open_types_basis: str = Field(min_length=4)
 
     @model_validator(mode="after")
     def _provider_decides_last(self) -> Workflow:

@@ -62,6 +62,7 @@ WORKFLOW_BASES = (
     "objection_basis",
     "not_shared_review",
     "open_basis_published",
+    "open_types_basis",
 )
 
 

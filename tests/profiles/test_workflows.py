@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ast
 import json
+import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from sharehub.access.openrequests import file_request
 from sharehub.errors import Forbidden, Invalid, NotFound, Refused, WrongState
 from sharehub.metadata.models import Application
 from sharehub.notices import (
+    catalogue_against_profile,
     check_deliveries,
     deliver,
     delivery_days,
@@ -362,3 +364,34 @@ def test_the_api_follows_the_profile_set_in_the_environment(make_hub, use_env, p
         f"/applications/{made['id']}/review", json={"approve": True}, headers={"Authorization": f"Bearer {platform}"}
     )
     assert reviewed.status_code == (409 if first == "provider" else 200)  # Zhejiang 26 has no platform review
+
+
+def test_hengyang_opens_data_on_conditions_a_type_of_its_own(make_hub, tmp_path: Path) -> None:
+    """Hengyang 22: 有条件开放 is provided in part or on conditions the requester accepts; its catalogue has
+    no 依申请开放, and Fushun's has no 有条件开放: each says so of a resource declared otherwise."""
+    hengyang = make_hub(profile="hengyang")
+    assert any(
+        "swj.tax_registration: open is on_application" in p
+        for p in catalogue_against_profile(hengyang.profile, hengyang.catalogue)
+    )
+    catalogue = tmp_path / "catalogue"
+    shutil.copytree(ROOT / "catalogue", catalogue)
+    yaml_path = catalogue / "resources" / "swj.tax_registration.yaml"
+    text = yaml_path.read_text(encoding="utf-8").replace(
+        "open: on_application",
+        "open: conditional\nopen_conditions: 仅用于信用研究，不得向第三方提供，成果发布前报税务局审核",
+    )
+    yaml_path.write_text(text, encoding="utf-8")
+    hub = make_hub(profile="hengyang", home=tmp_path / "h", catalogue_dir=catalogue)
+    fushun = make_hub(profile="fushun", home=tmp_path / "f", catalogue_dir=catalogue)
+    assert not any("swj.tax_registration: open" in p for p in catalogue_against_profile(hub.profile, hub.catalogue))
+    assert any("open is conditional" in p for p in catalogue_against_profile(fushun.profile, fushun.catalogue))
+
+    office = operator("平台办", department="platform")
+    with pytest.raises(Refused, match="有条件开放"):
+        file_request(hub, office, "swj.tax_registration", "利川市信用研究院", ["uscc"], "企业信用研究")
+    file_request(hub, office, "swj.tax_registration", "利川市信用研究院", ["uscc"], "企业信用研究", None, True)
+    (asked,) = [n for n in list_notices(hub, department="swj") if n.kind == "open_request"]
+    assert "有条件开放" in asked.subject and "不得向第三方提供" in asked.body
+    (entry,) = [e for e in open_catalogue(hub) if e["resource_id"] == "swj.tax_registration"]
+    assert entry["open"] == "conditional" and entry["conditions"].startswith("仅用于信用研究")
