@@ -13,13 +13,14 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
 from api.console.signin import SignedIn
-from sharehub.workdays import CHINA, china_time
+from sharehub.workdays import CHINA, china_time, due_text
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.filters["beijing"] = lambda moment, form="%Y-%m-%d %H:%M": (
     "" if moment is None else china_time(moment, form)
 )
+templates.env.filters["due"] = lambda moment: "" if moment is None else due_text(moment)  # as notices write it
 PAGE = 20
 ROLE_NAMES = {"platform": "平台管理部门", "provider": "数据提供部门", "consumer": "数据使用部门"}
 STATUS_NAMES = {
