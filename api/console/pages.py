@@ -187,13 +187,16 @@ def applications(
     request: Request,
     status: Annotated[str | None, Query(max_length=20)] = None,
     before: Annotated[int | None, Query(ge=1)] = None,
+    overdue: bool = False,
 ) -> HTMLResponse:
-    found = access.list_applications(who.hub, who.caller, PAGE, before, status=status or None)
+    late = [Application.overdue_at.is_not(None)] if overdue else []
+    found = access.APPLICATIONS.listed(who.hub, who.caller, PAGE, before, status=status or None, where=late)
     rows = [(a, working_days_left(who, a.step_deadline)) for a in found]
     return page(
         request,
         "applications.html",
         who,
+        overdue=overdue,
         outcomes=_outcomes(who),
         rows=rows,
         found=found,
