@@ -358,10 +358,10 @@ def mark_overdue_steps(hub: Hub, now: datetime | None = None) -> list[int]:
 def mark_told_late(hub: Hub, now: datetime | None = None) -> list[int]:
     """Applications whose applicant was not told the outcome within the profile's `notify_applicant` limit
     of the decision (Lichuan 20): the notice's e-mail has not left the outbox. Marked against the platform
-    office, which tells applicants, and escalated to it once."""
+    office, which tells applicants (the bulletin counts it among the office's steps overdue), and escalated
+    to it once."""
     now = now or utcnow()
     rule = hub.profile.deadlines["notify_applicant"]
-    late = []
     waiting = select(Application).where(Application.told_notice_id.is_not(None), Application.told_overdue_at.is_(None))
     with hub.db() as s:
         late = [app.id for app in s.scalars(waiting) if _told_late(hub, s, app, rule, now)]

@@ -26,6 +26,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from sharehub.access.callers import PLATFORM
 from sharehub.access.openrequests import late
 from sharehub.hub import Hub
 from sharehub.metadata.models import Application, AuditEntry, Notice, OpenRequest, utcnow
@@ -67,11 +68,20 @@ def bulletin(hub: Hub, month: date, now: datetime | None = None) -> dict[str, An
             .where(Application.created_at >= start, Application.created_at < end)
             .group_by(Application.share_type, Application.status)
         ).all()
-        late_steps = s.execute(
-            select(Application.overdue_department, func.count())
-            .where(Application.overdue_at >= start, Application.overdue_at < end)
-            .group_by(Application.overdue_department)
-        ).all()
+        late_steps: dict[str, int] = {
+            str(d): n
+            for d, n in s.execute(
+                select(Application.overdue_department, func.count())
+                .where(Application.overdue_at >= start, Application.overdue_at < end)
+                .group_by(Application.overdue_department)
+            )
+        }
+        # Applicants not told within the profile's notify_applicant limit: the platform office's step.
+        untold = s.scalar(
+            select(func.count()).where(Application.told_overdue_at >= start, Application.told_overdue_at < end)
+        )
+        if untold:
+            late_steps[PLATFORM] = late_steps.get(PLATFORM, 0) + untold
         opened = list(
             s.scalars(select(OpenRequest).where(OpenRequest.created_at >= start, OpenRequest.created_at < end))
         )
@@ -110,7 +120,7 @@ def bulletin(hub: Hub, month: date, now: datetime | None = None) -> dict[str, An
             "applications": sum(by_type.values()),
             "by_share_type": dict(sorted(by_type.items())),
             "by_status_now": dict(sorted(by_status.items())),
-            "steps_overdue": {str(d): n for d, n in sorted(late_steps, key=lambda row: str(row[0]))},
+            "steps_overdue": dict(sorted(late_steps.items())),
             "open_data_requests": len(opened),
             "open_data_by_status_now": dict(sorted(open_status.items())),
             "open_data_answered_late": dict(sorted(open_late.items())),

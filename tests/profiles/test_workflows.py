@@ -34,6 +34,7 @@ from sharehub.notices import (
 )
 from sharehub.opendata import open_catalogue
 from sharehub.profiles import CITED, DEADLINES, Workflow, load_profile
+from sharehub.reporting.bulletin import bulletin
 from sharehub.workdays import CHINA
 
 PROFILES = ("lichuan", "fushun", "zhejiang", "hengyang", "zhongshan")
@@ -108,6 +109,9 @@ def test_a_conditional_application_follows_its_profiles_steps_and_clocks(make_hu
         assert s.get(Application, app.id).told_overdue_at is not None
     (late,) = [n for n in list_notices(hub, department="platform") if n.parent_id == app.told_notice_id]
     assert profile.deadlines["notify_applicant"].basis in late.body
+    month = (told_by + timedelta(minutes=1)).astimezone(CHINA).date().replace(day=1)
+    counted = bulletin(hub, month, now=told_by + timedelta(days=1))["authorizations"]["steps_overdue"]
+    assert counted.get("platform") == 1  # the platform office's step, in the month's bulletin
 
 
 def test_an_applicant_whose_e_mail_left_in_time_was_told(make_hub, smtp) -> None:
