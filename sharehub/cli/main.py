@@ -97,13 +97,13 @@ def catalogue_validate(
         f"catalogue OK: {len(cat.departments)} departments, {len(cat.resources)} resources, "
         f"version {version} ({cat.digest[:12]})"
     )
-    from sharehub.notices import catalogue_against_profile
+    from sharehub.profiles.check import catalogue_against_profile
 
     beyond = catalogue_against_profile(hub.profile, cat)
     for problem in beyond:
         err.print(f"[yellow]profile {hub.profile.id}:[/yellow] {problem}")
     if beyond:
-        err.print(f"{len(beyond)} declaration(s) the profile does not allow; its rule is what the hub enforces")
+        err.print(f"{len(beyond)} declaration(s) the profile does not allow (its delivery limits apply regardless)")
         if strict:
             raise typer.Exit(code=1)
 

@@ -19,7 +19,6 @@ from sharehub.notices.core import (
     tell,
 )
 from sharehub.notices.deliveries import (
-    catalogue_against_profile,
     check_deliveries,
     delivery_days,
     file_delivery,
@@ -50,7 +49,6 @@ __all__ = [
     "acknowledge",
     "addressee",
     "ask",
-    "catalogue_against_profile",
     "check_deliveries",
     "decide_dispute",
     "deliver",

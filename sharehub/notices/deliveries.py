@@ -9,13 +9,11 @@ from sqlalchemy import func, select
 
 from sharehub import audit
 from sharehub.access.callers import PLATFORM, Caller
-from sharehub.catalogue.loader import Catalogue
 from sharehub.catalogue.models import Resource
 from sharehub.errors import Forbidden, Invalid, NotFound, WrongState
 from sharehub.hub import Hub
 from sharehub.metadata.models import DeliveryFiling, Notice, Run, utcnow
 from sharehub.notices.core import OPEN, file_notice, tell
-from sharehub.profiles import Profile
 from sharehub.workdays import CHINA, china_time, due_text
 
 log = logging.getLogger(__name__)
@@ -62,36 +60,6 @@ def delivery_days(hub: Hub, resource: Resource) -> int:
     """The working days the resource's department has to deliver a period's data: the catalogue's, cut to
     the active profile's limit where the regulation sets one (Zhejiang 25: 2 working days)."""
     return hub.profile.delivery_days(resource.update.deadline_working_days)
-
-
-def catalogue_against_profile(profile: Profile, catalogue: Catalogue) -> list[str]:
-    """What the catalogue declares that the profile's delivery rules do not allow, one sentence per
-    resource and field; enforced anyway (`delivery_days`), but the catalogue should say what holds."""
-    flow = profile.workflow
-    problems = []
-    for r in sorted(catalogue.resources.values(), key=lambda r: r.id):
-        declared = r.update.deadline_working_days
-        if flow.delivery_max_working_days is not None and declared > flow.delivery_max_working_days:
-            problems.append(
-                f"{r.id}: update.deadline_working_days is {declared}, but {profile.id} allows at most "
-                f"{flow.delivery_max_working_days} ({flow.delivery_basis}); {flow.delivery_max_working_days} applies"
-            )
-        if r.open not in flow.open_types:
-            problems.append(
-                f"{r.id}: open is {r.open}, which {profile.id} does not have ({flow.open_types_basis}); "
-                f"declare one of {', '.join(flow.open_types)}"
-            )
-        if flow.open_basis_published and r.open != "unconditional" and not r.open_basis:
-            problems.append(
-                f"{r.id}: open is {r.open} with no open_basis, but {profile.id} publishes the basis for not "
-                f"opening data or opening it on application only ({flow.open_basis_published})"
-            )
-        if r.store.base in flow.realtime_stores and r.update.frequency != "realtime":
-            problems.append(
-                f"{r.id}: update.frequency is {r.update.frequency}, but {profile.id} wants the {r.store.base} "
-                f"store delivered in real time ({flow.delivery_basis})"
-            )
-    return problems
 
 
 FILING_MAX_WORKING_DAYS = 10  # a filing moves a due date by at most this: later than that is rectification

@@ -23,7 +23,6 @@ from sharehub.access.openrequests import file_request
 from sharehub.errors import Forbidden, Invalid, NotFound, Refused, WrongState
 from sharehub.metadata.models import Application
 from sharehub.notices import (
-    catalogue_against_profile,
     check_deliveries,
     deliver,
     delivery_days,
@@ -34,6 +33,7 @@ from sharehub.notices import (
 )
 from sharehub.opendata import open_catalogue
 from sharehub.profiles import CITED, DEADLINES, Workflow, load_profile
+from sharehub.profiles.check import catalogue_against_profile
 from sharehub.reporting.bulletin import bulletin
 from sharehub.workdays import CHINA
 
