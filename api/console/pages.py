@@ -5,6 +5,7 @@ would and every action is audited as the API's is. Lists page like the API (`bef
 from __future__ import annotations
 
 import hashlib
+import secrets
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Annotated
@@ -12,7 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from api.console.render import PAGE, STATUS_NAMES, back, page, working_days_left
+from api.console.render import PAGE, STATUS_NAMES, back, masked_key, page, working_days_left
 from api.console.signin import COOKIE, LOGIN_CSRF, PostedDep, SignedIn, SignedInDep, roles
 from api.deps import HubDep
 from sharehub.access import grants as access
@@ -22,8 +23,6 @@ from sharehub.access.sessions import LIFETIME, csrf_matches, sign_in, sign_out
 from sharehub.errors import SharehubError
 from sharehub.metadata.models import Application
 from sharehub.notices import acknowledge, dispute, explained, get_notice, list_notices, pending_reasons
-from sharehub.serving.copies import SEP
-from sharehub.serving.masking import mask_field
 from sharehub.workdays import CHINA
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -32,8 +31,6 @@ router = APIRouter(prefix="/console", include_in_schema=False)
 # -- sign-in ---------------------------------------------------------------------------------------
 @router.get("/login", response_class=HTMLResponse)
 def login_form(request: Request, error: str = "") -> HTMLResponse:
-    import secrets
-
     token = secrets.token_urlsafe(24)
     response = page(request, "login.html", None, login_csrf=token, error=error)
     response.set_cookie(LOGIN_CSRF, token, httponly=True, samesite="lax", path="/console", max_age=3600)
@@ -106,15 +103,6 @@ def notices(
     return page(request, "notices.html", who, rows=rows, found=found, status=status or "")
 
 
-def _masked_key(who: SignedIn, resource_id: str | None, key: str) -> str:
-    """A row key as the platform sees it: each part masked by its field's classification."""
-    res = who.hub.catalogue.resources.get(resource_id or "")
-    if res is None:
-        return "〈已不在目录中〉"
-    parts = key.split(SEP)
-    return " / ".join(mask_field(part, res.field(name)) for part, name in zip(parts, res.source.key, strict=False))
-
-
 @router.get("/notices/{notice_id}", response_class=HTMLResponse, dependencies=[roles("platform", "provider")])
 def notice(who: SignedInDep, request: Request, notice_id: int) -> HTMLResponse:
     department = None if who.caller.role == "platform" else who.caller.department
@@ -128,7 +116,7 @@ def notice(who: SignedInDep, request: Request, notice_id: int) -> HTMLResponse:
         (
             i,
             _row_token(key),
-            _masked_key(who, found.resource_id, key),
+            masked_key(who.hub, found.resource_id, key),
             [sentences.get(r, r) for r in reasons.get(key, [])],
         )
         for i, key in enumerate(found.pending_keys[:200])

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 
-from api.console.render import PAGE, back, page, working_days_left
+from api.console.render import PAGE, back, masked_key, page, working_days_left
 from api.console.signin import PostedDep, SignedInDep, roles
 from sharehub.access.grants import list_grants
 from sharehub.access.objections import answer as answer_objection
@@ -23,8 +23,6 @@ from sharehub.metadata.models import Run
 from sharehub.notices import file_delivery
 from sharehub.pipeline.report import report_path
 from sharehub.reporting.freshness import freshness
-from sharehub.serving.copies import SEP
-from sharehub.serving.masking import mask_field
 from sharehub.workdays import CHINA, due_text
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -80,14 +78,7 @@ def objections(
     found = list_objections(who.hub, who.caller, PAGE, before, status=status or None)
     rows = []
     for o in found:
-        res = who.hub.catalogue.resources.get(o.resource_id)
-        parts = o.record_key.split(SEP)
-        shown = (
-            " / ".join(mask_field(p, res.field(n)) for p, n in zip(parts, res.source.key, strict=False))
-            if res
-            else "〈已不在目录中〉"
-        )
-        rows.append((o, shown, working_days_left(who, o.deadline)))
+        rows.append((o, masked_key(who.hub, o.resource_id, o.record_key), working_days_left(who, o.deadline)))
     return page(
         request,
         "objections.html",

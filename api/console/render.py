@@ -13,6 +13,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
 from api.console.signin import SignedIn
+from sharehub.hub import Hub
+from sharehub.serving.copies import SEP
+from sharehub.serving.masking import mask_field
 from sharehub.workdays import CHINA, china_time, due_text
 
 HERE = Path(__file__).parent
@@ -66,3 +69,12 @@ def working_days_left(who: SignedIn, deadline: datetime | None) -> int | None:
     if end >= today:
         return who.hub.calendar.working_days_between(today, end)
     return -who.hub.calendar.working_days_between(end, today)
+
+
+def masked_key(hub: Hub, resource_id: str | None, key: str) -> str:
+    """A row or record key as the platform sees it: each part masked by its field's classification."""
+    res = hub.catalogue.resources.get(resource_id or "")
+    if res is None:
+        return "〈已不在目录中〉"
+    parts = key.split(SEP)
+    return " / ".join(mask_field(part, res.field(name)) for part, name in zip(parts, res.source.key, strict=False))
