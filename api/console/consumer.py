@@ -67,7 +67,6 @@ def resource(who: SignedInDep, request: Request, resource_id: str) -> HTMLRespon
         res=res,
         department=who.hub.catalogue.departments.get(res.provider),
         sample=sample,
-        error=request.query_params.get("error", ""),
     )
 
 
@@ -91,8 +90,6 @@ def extracts(
         who,
         found=found,
         bulk=bulk,
-        done=request.query_params.get("done", ""),
-        error=request.query_params.get("error", ""),
     )
 
 

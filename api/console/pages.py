@@ -129,8 +129,6 @@ def notice(who: SignedInDep, request: Request, notice_id: int) -> HTMLResponse:
         left=working_days_left(who, found.deadline),
         pending=pending,
         more=max(0, len(found.pending_keys) - 200),
-        done=request.query_params.get("done", ""),
-        error=request.query_params.get("error", ""),
     )
 
 
@@ -189,8 +187,6 @@ def applications(
         rows=rows,
         found=found,
         status=status or "",
-        done=request.query_params.get("done", ""),
-        error=request.query_params.get("error", ""),
     )
 
 

@@ -40,8 +40,6 @@ def conflicts(
         who,
         found=found,
         status=status or "",
-        done=request.query_params.get("done", ""),
-        error=request.query_params.get("error", ""),
     )
 
 

@@ -49,8 +49,6 @@ def resources(who: SignedInDep, request: Request) -> HTMLResponse:
         owned=owned,
         fresh=fresh,
         runs=runs,
-        done=request.query_params.get("done", ""),
-        error=request.query_params.get("error", ""),
     )
 
 
@@ -87,8 +85,6 @@ def objections(
         rows=rows,
         found=found,
         status=status or "",
-        done=request.query_params.get("done", ""),
-        error=request.query_params.get("error", ""),
     )
 
 
@@ -154,7 +150,6 @@ def objection_form(
         res=res,
         fields=fields,
         keys=keys,
-        error=request.query_params.get("error", ""),
     )
 
 

@@ -49,7 +49,10 @@ templates.env.globals.update(STATUS=STATUS_NAMES, SHARE=SHARE_NAMES, MODES=MODE_
 
 
 def page(request: Request, name: str, who: SignedIn | None, status_code: int = 200, **context: Any) -> HTMLResponse:
-    """Render a page with who is signed in and the session's CSRF token for its forms."""
+    """Render a page with who is signed in, the session's CSRF token for its forms, and what the form
+    before it did (`back`'s `done` or `error`)."""
+    context.setdefault("done", request.query_params.get("done", ""))
+    context.setdefault("error", request.query_params.get("error", ""))
     context.update(request=request, who=who, caller=who.caller if who else None, csrf=who.csrf if who else "")
     return templates.TemplateResponse(request, name, context, status_code=status_code)
 

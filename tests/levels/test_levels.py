@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,19 +19,16 @@ from api.app import create_app
 from sharehub.access.consumers import add_consumer
 from sharehub.audit import verify as verify_chain
 from sharehub.cli import app as cli
-from sharehub.demo.build import build_sources
 from sharehub.hub import Hub
 from sharehub.metadata.models import Notice, UpstreamRequest
 from sharehub.notices import mark_overdue
-from sharehub.pipeline.run import run_resource
 from sharehub.pipeline.tasks import upstream_sync_task
 from sharehub.reporting.bulletin import bulletin
 from sharehub.reporting.stats import department_stats
-from sharehub.settings import REPO_ROOT
 from sharehub.workdays import CHINA
 from tests.support.audit import audit_rows
+from tests.support.levels import served_province
 from tests.support.seaweed import free_port
-from tests.support.serve import sharehub_serve
 
 pytestmark = pytest.mark.slow  # two hubs, the upper one in a sharehub serve process
 
@@ -48,35 +43,14 @@ def _auth(key: str) -> dict[str, str]:
 def province(make_hub, tmp_path: Path) -> Iterator[tuple[Hub, str, dict[str, str]]]:
     """The upper level: the shipped catalogue plus the county platform as one of its departments, a
     population and an insurance store, and its API in a `sharehub serve` process of its own."""
-    catalogue = tmp_path / "province-catalogue"
-    shutil.copytree(REPO_ROOT / "catalogue", catalogue)
-    (catalogue / "departments" / "lichuan.yaml").write_text(
-        "id: lichuan\nname: 利川市政务数据管理局\nname_en: Lichuan data office\nlevel: county\n"
-        "contact_email: data@lichuan.example.gov.cn\n",
-        encoding="utf-8",
-    )
-    hub = make_hub(home=tmp_path / "province", catalogue_dir=catalogue, serving_refresh_seconds=0)
-    build_sources(hub.settings, hub.catalogue, 300, 60)
-    for rid in ("gongan.population", "rsj.insurance_enrolment"):
-        run_resource(hub, rid)
-    keys = {
-        "county": add_consumer(hub, "利川市共享平台", "lichuan", "consumer")[1],
-        "platform": add_consumer(hub, "省平台办", "platform", "platform")[1],
-        "rsj": add_consumer(hub, "省人社厅", "rsj", "provider")[1],
-        "gongan": add_consumer(hub, "省公安厅", "gongan", "provider")[1],
-    }
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SHAREHUB_")}
-    s = hub.settings
-    env |= {
-        "SHAREHUB_HOME": str(s.home),
-        "SHAREHUB_METADATA_URL": s.metadata_url,
-        "SHAREHUB_STORAGE_URL": s.storage_url,
-        "SHAREHUB_CATALOGUE_DIR": str(catalogue),
-        "SHAREHUB_CONNECTIONS": json.dumps(s.connections),
-        "SHAREHUB_SERVING_REFRESH_SECONDS": "0",
-    }
-    with sharehub_serve(env) as served:
-        yield hub, served.url, keys
+    with served_province(make_hub, tmp_path, ["gongan.population", "rsj.insurance_enrolment"]) as (hub, url):
+        keys = {
+            "county": add_consumer(hub, "利川市共享平台", "lichuan", "consumer")[1],
+            "platform": add_consumer(hub, "省平台办", "platform", "platform")[1],
+            "rsj": add_consumer(hub, "省人社厅", "rsj", "provider")[1],
+            "gongan": add_consumer(hub, "省公安厅", "gongan", "provider")[1],
+        }
+        yield hub, url, keys
 
 
 @pytest.fixture

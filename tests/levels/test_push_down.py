@@ -4,8 +4,6 @@ upstairs, and a catalogue entry whose source is the province's resource; each ru
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -18,14 +16,13 @@ from typer.testing import CliRunner
 
 from sharehub.access.consumers import add_consumer
 from sharehub.cli import app as cli
-from sharehub.demo.build import build_sources
 from sharehub.errors import SourceMissing
 from sharehub.hub import Hub
 from sharehub.metadata.models import Run
 from sharehub.pipeline.run import run_resource
 from sharehub.settings import REPO_ROOT
 from tests.support.audit import audit_rows
-from tests.support.serve import sharehub_serve
+from tests.support.levels import served_province
 from warehouse.delta import open_table
 
 pytestmark = pytest.mark.slow  # two hubs, the upper one in a sharehub serve process
@@ -65,32 +62,12 @@ def store_rows(hub: Hub, resource_id: str):
 
 @pytest.fixture
 def province(make_hub, tmp_path: Path) -> Iterator[tuple[Hub, str, dict[str, str]]]:
-    catalogue = tmp_path / "province-catalogue"
-    shutil.copytree(REPO_ROOT / "catalogue", catalogue)
-    (catalogue / "departments" / "lichuan.yaml").write_text(
-        "id: lichuan\nname: 利川市政务数据管理局\nname_en: Lichuan data office\nlevel: county\n"
-        "contact_email: data@lichuan.example.gov.cn\n",
-        encoding="utf-8",
-    )
-    hub = make_hub(home=tmp_path / "province", catalogue_dir=catalogue, serving_refresh_seconds=0)
-    build_sources(hub.settings, hub.catalogue, 300, 80)
-    run_resource(hub, "scjg.legal_entity")
-    keys = {
-        "county": add_consumer(hub, "利川市共享平台", "lichuan", "consumer")[1],
-        "platform": add_consumer(hub, "省平台办", "platform", "platform")[1],
-    }
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SHAREHUB_")}
-    s = hub.settings
-    env |= {
-        "SHAREHUB_HOME": str(s.home),
-        "SHAREHUB_METADATA_URL": s.metadata_url,
-        "SHAREHUB_STORAGE_URL": s.storage_url,
-        "SHAREHUB_CATALOGUE_DIR": str(catalogue),
-        "SHAREHUB_CONNECTIONS": json.dumps(s.connections),
-        "SHAREHUB_SERVING_REFRESH_SECONDS": "0",
-    }
-    with sharehub_serve(env) as served:
-        yield hub, served.url, keys
+    with served_province(make_hub, tmp_path, ["scjg.legal_entity"], entities=80) as (hub, url):
+        keys = {
+            "county": add_consumer(hub, "利川市共享平台", "lichuan", "consumer")[1],
+            "platform": add_consumer(hub, "省平台办", "platform", "platform")[1],
+        }
+        yield hub, url, keys
 
 
 def test_the_province_pushes_a_resource_down_and_the_county_lands_it_through_its_gate(
