@@ -16,9 +16,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from api.console.render import PAGE, STATUS_NAMES, back, masked_key, page, working_days_left
 from api.console.signin import COOKIE, LOGIN_CSRF, PostedDep, SignedIn, SignedInDep, roles
 from api.deps import HubDep
+from sharehub import audit
 from sharehub.access import grants as access
 from sharehub.access.consumers import AuthError
 from sharehub.access.contests import NOT_SHARED_OUTCOMES, contest, settle
+from sharehub.access.ratelimit import SharedRateLimit
 from sharehub.access.sessions import LIFETIME, csrf_matches, sign_in, sign_out
 from sharehub.errors import SharehubError
 from sharehub.metadata.models import Application
@@ -26,6 +28,10 @@ from sharehub.notices import acknowledge, dispute, explained, get_notice, list_n
 from sharehub.workdays import CHINA
 
 router = APIRouter(prefix="/console", include_in_schema=False)
+# Sign-in attempts, shared by every worker (`rate_buckets`): per client address, and per username, a
+# minute's worth; with argon2's cost, a password cannot be guessed at speed.
+_ATTEMPTS = SharedRateLimit("console_sign_in")
+PER_HOST, PER_USER = 30, 10
 
 
 # -- sign-in ---------------------------------------------------------------------------------------
@@ -50,9 +56,17 @@ def login(
     and Secure in production."""
     if not csrf_matches(request.cookies.get(LOGIN_CSRF, ""), login_csrf):
         return back("/console/login", error="登录表单已过期，请重新登录")
+    client = request.client.host if request.client else "unknown"
+    url = hub.settings.metadata_url
+    if not (_ATTEMPTS.allow(url, f"host {client}", PER_HOST) and _ATTEMPTS.allow(url, f"user {username}", PER_USER)):
+        audit.record(
+            hub, "console_sign_in", None, None, result="rate_limited", detail="password" if username else "key"
+        )
+        return back("/console/login", error="登录尝试过于频繁，请一分钟后再试")
     try:
         _caller, token, _csrf = sign_in(hub, key=key or None, username=username or None, password=password or None)
     except AuthError:
+        audit.record(hub, "console_sign_in", None, None, result="refused", detail="password" if username else "key")
         return back("/console/login", error="密钥或用户名、密码不正确")
     response = RedirectResponse("/console", status_code=303)
     response.set_cookie(
