@@ -83,3 +83,31 @@ def consumers_rotate(
     if consumer.previous_until is not None:
         out.print(f"the replaced key works until {china_time(consumer.previous_until, '%Y-%m-%d %H:%M')} (China time)")
     out.print(f"API key (shown once): {key}", soft_wrap=True)
+
+
+@consumers_app.command("password")
+def consumers_password(
+    consumer_id: int,
+    username: Annotated[str, typer.Option(help="The name to sign in to the web console with.")],
+    password: Annotated[
+        str,
+        typer.Option(
+            prompt=True,
+            hide_input=True,
+            confirmation_prompt=True,
+            envvar="SHAREHUB_CONSOLE_PASSWORD",
+            help="Asked for when not given (or SHAREHUB_CONSOLE_PASSWORD); at least 10 characters.",
+        ),
+    ],
+) -> None:
+    """Give a caller a username and password for the web console (/console); the password is kept as an
+    argon2id hash. The caller signs in as its API key would, with the same rights."""
+    from sharehub.access.sessions import set_password
+    from sharehub.errors import SharehubError
+
+    try:
+        set_password(_hub(), consumer_id, username, password, actor=operator())
+    except SharehubError as exc:
+        err.print(str(exc))
+        raise typer.Exit(code=1) from None
+    out.print(f"consumer {consumer_id} signs in to the console as {username!r}")

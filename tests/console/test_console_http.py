@@ -60,3 +60,31 @@ def test_signing_in_is_guarded(make_hub, use_env) -> None:
     assert other.post("/console/logout", data={"csrf": "wrong"}).status_code == 403
     assert other.post("/console/logout", data={"csrf": csrf}).status_code == 303
     assert other.get("/console/notices").status_code == 303  # signed out: back to the sign-in page
+
+
+def test_the_platform_office_gives_a_caller_a_console_password(make_hub, use_env) -> None:
+    from typer.testing import CliRunner
+
+    from sharehub.cli import app as cli
+
+    hub = make_hub()
+    use_env(hub)
+    consumer, _ = add_consumer(hub, "民政局 低保核对", "mzj", "consumer")
+    runner = CliRunner()
+    short = runner.invoke(
+        cli, ["consumers", "password", str(consumer.id), "--username", "mzj.clerk"], input="short\nshort\n"
+    )
+    assert short.exit_code == 1 and "at least 10" in short.stderr
+    made = runner.invoke(
+        cli,
+        ["consumers", "password", str(consumer.id), "--username", "mzj.clerk"],
+        input="long enough!\nlong enough!\n",
+    )
+    assert made.exit_code == 0, made.output
+    client = TestClient(create_app(), follow_redirects=False)
+    token = _login_form(client)
+    signed = client.post(
+        "/console/login", data={"login_csrf": token, "username": "mzj.clerk", "password": "long enough!"}
+    )
+    assert signed.headers["location"] == "/console"
+    assert "long enough!" not in str(audit_rows(hub, "detail", "console_password", "console_sign_in"))
