@@ -5,9 +5,11 @@ A consumer applies for fields of a resource, in serving modes, for a purpose, un
   - conditional ones go through the steps the profile's workflow names: the platform's review (not under
     Zhejiang 26, where the provider alone reviews), then the provider's decision (reasons required to
     refuse), then the applicant is told; each step has a working-day clock from the profile, and a step
-    that runs over is marked overdue against its department and escalated to the platform office;
+    that runs over is marked overdue against its department and escalated to the platform office
+    (`sharehub.access.clocks`);
   - not-shared resources are refused, citing their legal basis.
-A grant can be revoked, and it expires. `active_grant` is the one check every serving call makes.
+A grant can be revoked, and it expires (its department is reminded: `sharehub.access.reminders`).
+`active_grant` is the one check every serving call makes.
 Every step is written to the audit chain.
 """
 
@@ -22,14 +24,14 @@ from sqlalchemy.orm import Session
 
 from sharehub import audit
 from sharehub.access.consumers import PLATFORM, Caller
+from sharehub.access.reminders import settle_reminders
 from sharehub.access.workflow import Workflow
 from sharehub.errors import Forbidden, NotFound, Refused, WrongState
 from sharehub.hub import Hub
 from sharehub.metadata import dbapi
-from sharehub.metadata.models import Application, Consumer, Grant, Notice, OutboxMessage, Run, utcnow
-from sharehub.notices import addressee, ask, file_notice, resolve, tell
+from sharehub.metadata.models import Application, Grant, Notice, Run, utcnow
+from sharehub.notices import addressee, ask, resolve, tell
 from sharehub.paging import Page, newest_first
-from sharehub.profiles import Deadline
 from sharehub.workdays import china_time, due_text
 
 MAX_VALIDITY = timedelta(days=366 * 3)
@@ -156,7 +158,7 @@ def decide(hub: Hub, caller: Caller, application_id: int, approve: bool, reason:
         if not approve:
             _refuse(s, app, caller.name, reason, now)
         _tell_applicant(hub, s, app)
-        for asked in _provider_notices(s, app):  # answered: the provider's notice is done
+        for asked in provider_notices(s, app):  # answered: the provider's notice is done
             resolve(asked, now)
     audit.record(hub, "application_decision", caller, app.resource_id, result=app.status, detail=f"#{app.id}")
     audit_grant(hub, grant, caller.name)
@@ -184,7 +186,7 @@ def withdraw(hub: Hub, caller: Caller, application_id: int, reason: str) -> Appl
         else:
             app.status, app.step_deadline = "withdrawn", None
             app.decided_by, app.decided_at, app.decision_reason = caller.name, now, f"申请人撤回：{reason.strip()}"
-            for asked in _provider_notices(s, app):
+            for asked in provider_notices(s, app):
                 resolve(asked, now)
     action = "application_contest_withdraw" if contested else "application_withdraw"
     audit.record(hub, action, caller, app.resource_id, result=app.status, detail=f"#{app.id}")
@@ -319,93 +321,6 @@ def list_grants(
         return newest_first(s, q, Grant.id, limit, before, only)
 
 
-def mark_overdue_steps(hub: Hub, now: datetime | None = None) -> list[int]:
-    """Applications whose open step ran past its deadline: marked against the department, escalated once."""
-    now = now or utcnow()
-    late = []
-    with hub.db() as s:
-        for app in s.scalars(
-            select(Application).where(Application.status.in_(tuple(STEP_RULE)), Application.overdue_at.is_(None))
-        ):
-            if app.step_deadline is not None and app.step_deadline < now:
-                app.overdue_at = now
-                app.overdue_department = PLATFORM if app.status == "review" else app.provider
-                for asked in _provider_notices(s, app):
-                    asked.status = "overdue"
-                rule = hub.profile.deadlines[STEP_RULE[app.status]]
-                notice = Notice(
-                    kind="escalation",
-                    department=PLATFORM,
-                    resource_id=app.resource_id,
-                    run_id=None,
-                    created_at=now,
-                    deadline=now,
-                    status="open",
-                    subject=f"[sharehub] 数据申请 #{app.id}（{app.resource_id}）{_STEP_NAME[app.status]}已逾期",
-                    body=(
-                        f"平台管理部门：\n\n{app.department} 对 {app.resource_id} 的数据申请 #{app.id} 在"
-                        f"{_STEP_NAME[app.status]}环节逾期（时限 {rule.working_days} 个工作日，依据：{rule.basis}）。"
-                        f"逾期计入 {app.overdue_department} 的考核。"
-                    ),
-                    row_keys=[],
-                    pending_keys=[],
-                )
-                file_notice(s, notice, hub.settings.platform_email)
-                late.append(app.id)
-    return late
-
-
-def mark_told_late(hub: Hub, now: datetime | None = None) -> list[int]:
-    """Applications whose applicant was not told the outcome within the profile's `notify_applicant` limit
-    of the decision (Lichuan 20): the notice's e-mail has not left the outbox. Marked against the platform
-    office, which tells applicants (the bulletin counts it among the office's steps overdue), and escalated
-    to it once."""
-    now = now or utcnow()
-    rule = hub.profile.deadlines["notify_applicant"]
-    waiting = select(Application).where(Application.told_notice_id.is_not(None), Application.told_overdue_at.is_(None))
-    with hub.db() as s:
-        late = [app.id for app in s.scalars(waiting) if _told_late(hub, s, app, rule, now)]
-    return late
-
-
-def _told_late(hub: Hub, s: Session, app: Application, rule: Deadline, now: datetime) -> bool:
-    """Mark and escalate the application if its applicant was not told in time; whether it was late."""
-    assert app.decided_at is not None and app.told_notice_id is not None
-    if hub.calendar.deadline(app.decided_at, rule.working_days) >= now or _told(s, app.told_notice_id):
-        return False
-    app.told_overdue_at = now
-    subject = f"[sharehub] 数据申请 #{app.id}（{app.resource_id}）的结果未按时告知申请部门"
-    body = (
-        f"平台管理部门：\n\n{app.department} 的数据申请 #{app.id}（{app.resource_id}）已于 "
-        f"{china_time(app.decided_at, '%Y-%m-%d %H:%M')} 办结，但告知申请部门的通知 #{app.told_notice_id} "
-        f"的邮件至今未发出。应在 {rule.working_days} 个工作日内告知"
-        f"（依据：{rule.basis}）。逾期计入平台管理部门。\n请检查邮件服务：sharehub notices deliver"
-    )
-    escalation = Notice(
-        kind="escalation",
-        department=PLATFORM,
-        resource_id=app.resource_id,
-        run_id=None,
-        parent_id=app.told_notice_id,
-        created_at=now,
-        deadline=now,
-        status="open",
-        subject=subject,
-        body=body,
-        row_keys=[],
-        pending_keys=[],
-    )
-    file_notice(s, escalation, hub.settings.platform_email)
-    return True
-
-
-def _told(s: Session, notice_id: int) -> bool:
-    """Whether a notice reached its department: its e-mail left the outbox. (The applicant can read the
-    outcome over the API at once, but nothing records that it did: a hub without SMTP is late to tell.)"""
-    sent = select(OutboxMessage.id).where(OutboxMessage.notice_id == notice_id, OutboxMessage.sent_at.is_not(None))
-    return s.scalar(sent.limit(1)) is not None
-
-
 def owe_delivery(hub: Hub, s: Session, app: Application, grant: Grant) -> None:
     """A conditional resource granted before any of its data reached the hub: its provider owes the data
     within the profile's `conditional_delivery` working days of the grant (Hengyang 17). A notice asks for
@@ -435,83 +350,7 @@ def owe_delivery(hub: Hub, s: Session, app: Application, grant: Grant) -> None:
     )
 
 
-# A grant's department is told it runs out as many working days ahead as a conditional application's
-# two steps may take, so that applying again keeps its service going.
-RENEWAL_STEPS = ("application_review", "provider_decision")
-
-
-def remind_expiring(hub: Hub, now: datetime | None = None) -> list[int]:
-    """Tell each consumer's department, once per grant, that a grant runs out within the renewal lead time
-    (the working days of `RENEWAL_STEPS` in the profile); return the grants reminded. A reminder for a
-    grant that has run out, or that a newer grant renewed, is resolved."""
-    now = now or utcnow()
-    lead = sum(hub.profile.deadlines[step].working_days for step in RENEWAL_STEPS)
-    horizon = hub.calendar.deadline(now, lead)
-    reminded = []
-    with hub.db() as s:
-        _settle_reminders(s, now)
-        due = select(Grant).where(
-            Grant.revoked_at.is_(None),
-            Grant.reminded_at.is_(None),
-            Grant.valid_until > now,
-            Grant.valid_until <= horizon,
-        )
-        for grant in s.scalars(due):
-            if _renewed(s, grant):
-                grant.reminded_at = now  # a newer grant covers it: nothing to tell
-                continue
-            consumer = s.get(Consumer, grant.consumer_id)
-            dept = hub.catalogue.departments.get(consumer.department) if consumer else None
-            name = consumer.name if consumer else f"consumer {grant.consumer_id}"
-            notice = Notice(
-                kind="grant_expiring",
-                department=consumer.department if consumer else PLATFORM,
-                resource_id=grant.resource_id,
-                run_id=None,
-                created_at=now,
-                deadline=grant.valid_until,
-                status="open",
-                subject=f"[sharehub] 授权 #{grant.id}（{grant.resource_id}）将于 {china_time(grant.valid_until)} 到期",
-                body=(
-                    f"{dept.name if dept else name}：\n\n"
-                    f"贵部门应用“{name}”对 {grant.resource_id} 的授权 #{grant.id}"
-                    f"（字段 {', '.join(grant.fields)}；方式 {', '.join(grant.modes)}；用途 {grant.purpose}）"
-                    f"将于 {china_time(grant.valid_until, '%Y-%m-%d %H:%M')}（北京时间）到期，到期后调用将被拒绝。\n"
-                    f"如需继续使用，请在到期前重新申请：POST /applications（有条件共享的资源需经平台审核和提供部门"
-                    f"授权，最长约 {lead} 个工作日）。新授权生效后，本通知自动办结。"
-                ),
-                row_keys=[str(grant.id)],
-                pending_keys=[str(grant.id)],
-            )
-            file_notice(s, notice, dept.contact_email if dept else hub.settings.platform_email)
-            grant.reminded_at = now
-            reminded.append(grant.id)
-    return reminded
-
-
-def _renewed(s: Session, grant: Grant) -> bool:
-    """Whether a newer grant of the same consumer on the same resource runs on past this one."""
-    later = select(Grant.id).where(
-        Grant.consumer_id == grant.consumer_id,
-        Grant.resource_id == grant.resource_id,
-        Grant.id != grant.id,
-        Grant.revoked_at.is_(None),
-        Grant.valid_until > grant.valid_until,
-    )
-    return s.scalar(later.limit(1)) is not None
-
-
-def _settle_reminders(s: Session, now: datetime, resource_id: str | None = None) -> None:
-    """Resolve the open reminders (of one resource's grants, or all) whose grant has run out, been revoked
-    or been renewed."""
-    q = select(Notice).where(Notice.kind == "grant_expiring", Notice.status == "open")
-    for notice in s.scalars(q if resource_id is None else q.where(Notice.resource_id == resource_id)):
-        grant = s.get(Grant, int(notice.pending_keys[0])) if notice.pending_keys else None
-        if grant is None or grant.valid_until <= now or grant.revoked_at is not None or _renewed(s, grant):
-            resolve(notice, now)
-
-
-_STEP_NAME = {"review": "平台审核", "provider": "提供部门授权"}
+STEP_NAME = {"review": "平台审核", "provider": "提供部门授权"}
 
 
 def withdraw_contest(s: Session, app: Application, now: datetime, reason: str) -> None:
@@ -545,7 +384,7 @@ def _open_step(s: Session, caller: Caller, application_id: int, step: str) -> Ap
     if app is None or not sees_application(caller, app):
         raise NotFound(f"no application {application_id}")
     if app.status != step:
-        raise WrongState(f"application {application_id} is {app.status}, not waiting for {_STEP_NAME[step]}")
+        raise WrongState(f"application {application_id} is {app.status}, not waiting for {STEP_NAME[step]}")
     return app
 
 
@@ -567,7 +406,7 @@ def grant_application(
     )
     s.add(grant)
     s.flush()
-    _settle_reminders(s, now, grant.resource_id)  # a renewal ends the reminders of the grants it outlives
+    settle_reminders(s, now, grant.resource_id)  # a renewal ends the reminders of the grants it outlives
     return grant
 
 
@@ -645,7 +484,7 @@ def asking(s: Session, app: Application, kind: str, department: str) -> list[Not
     return [n for n in candidates if asked_key(app) in n.pending_keys]
 
 
-def _provider_notices(s: Session, app: Application) -> list[Notice]:
+def provider_notices(s: Session, app: Application) -> list[Notice]:
     """The unresolved notice that asked the provider to decide on this application."""
     return asking(s, app, "application", app.provider)
 

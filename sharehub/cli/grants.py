@@ -193,7 +193,8 @@ def applications_check() -> None:
     """Mark steps past their working-day deadline overdue against their department, and escalate them;
     mark applicants whose outcome e-mail did not leave in time; tell consumers' departments of grants that
     run out within the renewal lead time."""
-    from sharehub.access.grants import mark_overdue_steps, mark_told_late, remind_expiring
+    from sharehub.access.clocks import mark_overdue_steps, mark_told_late
+    from sharehub.access.reminders import remind_expiring
 
     hub = _hub()
     late = mark_overdue_steps(hub)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from sharehub import opendata
+from sharehub.access.clocks import mark_overdue_steps, mark_told_late
 from sharehub.access.consumers import operator
 from sharehub.access.contests import settle_reclassifications
-from sharehub.access.grants import mark_overdue_steps, mark_told_late, remind_expiring
+from sharehub.access.reminders import remind_expiring
 from sharehub.anchors import checkpoint
 from sharehub.consistency.check import check
 from sharehub.hub import Hub

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, time, timedelta
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
-from sharehub.access.grants import mark_overdue_steps
+from sharehub.access.clocks import mark_overdue_steps
 from sharehub.audit import verify as verify_chain
 from sharehub.cli import app as cli
 from sharehub.metadata.models import Grant, OutboxMessage
@@ -267,7 +267,7 @@ def test_a_department_is_told_before_a_grant_runs_out_and_a_renewal_settles_it(s
     """A grant that runs out within the renewal lead time (the profile's review and decision clocks) is
     told to its consumer's department once, with the day it ends; applying again resolves the reminder,
     and a grant that simply runs out closes it."""
-    from sharehub.access.grants import RENEWAL_STEPS, remind_expiring
+    from sharehub.access.reminders import RENEWAL_STEPS, remind_expiring
 
     hub, client, keys = served
     soon = (datetime.now(UTC) + timedelta(days=2)).isoformat()

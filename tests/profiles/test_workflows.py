@@ -15,9 +15,10 @@ import pytest
 from typer.testing import CliRunner
 
 from sharehub.access.callers import Caller, operator
+from sharehub.access.clocks import mark_told_late
 from sharehub.access.consumers import add_consumer
 from sharehub.access.contests import contest, settle, settle_reclassifications
-from sharehub.access.grants import apply, decide, mark_told_late, review
+from sharehub.access.grants import apply, decide, review
 from sharehub.access.objections import answer, raise_objection
 from sharehub.access.openrequests import file_request
 from sharehub.errors import Forbidden, Invalid, NotFound, Refused, WrongState
