@@ -1,13 +1,15 @@
 """The upper-level platform as a source (Zhejiang 14: the province pushes shared data down to city and
 county platforms). The lower platform holds a standing bulk grant upstairs; each read asks the upper hub
 for a fresh extract of the granted columns over its API, downloads it, checks its SHA-256, and streams its
-rows. The lower platform then lands them through its own gate, like any department's data."""
+rows from a temporary file. The lower platform then lands them through its own gate, like any
+department's data."""
 
 from __future__ import annotations
 
 import hashlib
-import io
+import tempfile
 from collections.abc import Iterator, Sequence
+from typing import IO
 
 import httpx
 import pyarrow as pa
@@ -48,13 +50,17 @@ class UpstreamSource:
         self.batch_rows = batch_rows
         self.description = label or f"upper-level resource {resource_id}"
         self.overlap_writes = False
-        self._table: pa.Table | None = None
+        self._spool: IO[bytes] | None = None
+        self._file: pq.ParquetFile | None = None
 
-    def _fetch(self) -> pa.Table:
-        """The extract, made and downloaded once per source (one run)."""
-        if self._table is not None:
-            return self._table
+    def _fetch(self) -> pq.ParquetFile:
+        """The extract, made and downloaded once per source (one run) into a temporary file, its SHA-256
+        checked on the way: a large extract streams through, never whole in memory."""
+        if self._file is not None:
+            return self._file
         where = f"{self.url}/bulk/{self.resource_id}"
+        digest = hashlib.sha256()
+        spool = tempfile.TemporaryFile(prefix="sharehub-upstream-")
         try:
             with httpx.Client(timeout=self.timeout, follow_redirects=True) as client:
                 made = client.post(where, json={}, headers=self._headers)
@@ -63,27 +69,43 @@ class UpstreamSource:
                 if made.status_code >= 400:
                     raise SourceUnreachable(f"{self.description}: the upper level answered {_detail(made)}")
                 extract = made.json()
-                data = client.get(extract["url"]).raise_for_status().content
+                with client.stream("GET", extract["url"]) as download:
+                    download.raise_for_status()
+                    for chunk in download.iter_bytes(1 << 20):
+                        digest.update(chunk)
+                        spool.write(chunk)
         except httpx.HTTPError as exc:
+            spool.close()
             raise SourceUnreachable(f"{self.description}: {self.url} did not answer: {type(exc).__name__}") from None
-        if hashlib.sha256(data).hexdigest() != extract["sha256"]:
+        except BaseException:
+            spool.close()
+            raise
+        if digest.hexdigest() != extract["sha256"]:
+            spool.close()
             raise SourceUnreachable(f"{self.description}: extract {extract['id']} arrived damaged (SHA-256 differs)")
-        self._table = pq.read_table(io.BytesIO(data))
-        return self._table
+        spool.seek(0)
+        self._spool, self._file = spool, pq.ParquetFile(spool)
+        return self._file
 
     def columns(self) -> dict[str, SourceColumn]:
-        table = self._fetch()
-        return {f.name: SourceColumn(f.name, _family(f.type), str(f.type)) for f in table.schema}
+        schema = self._fetch().schema_arrow
+        return {f.name: SourceColumn(f.name, _family(f.type), str(f.type)) for f in schema}
 
     def read(
         self, columns: Sequence[str], incremental_column: str | None = None, since: object = None
     ) -> Iterator[pa.RecordBatch]:
         if incremental_column is not None:
             raise SchemaDrift(f"{self.description}: an upper-level resource is pushed whole: declare mode snapshot")
-        yield from self._fetch().select(list(columns)).to_batches(max_chunksize=self.batch_rows)
+        yield from self._fetch().iter_batches(batch_size=self.batch_rows, columns=list(columns))
 
     def read_keys(self, key: Sequence[str]) -> Iterator[pa.RecordBatch]:
-        yield from self._fetch().select(list(key)).to_batches(max_chunksize=self.batch_rows)
+        yield from self._fetch().iter_batches(batch_size=self.batch_rows, columns=list(key))
+
+    def close(self) -> None:
+        """Let the downloaded extract go (it is a temporary file: the system removes it once closed)."""
+        if self._spool is not None:
+            self._spool.close()
+        self._spool, self._file = None, None
 
 
 def _detail(response: httpx.Response) -> str:

@@ -136,6 +136,17 @@ def extract(
 
 def _extract(hub: Hub, resource: Resource, run_id: str, watermark: str | None, on_rows: Progress | None) -> None:
     source = open_source(hub, resource)
+    try:
+        _extract_from(hub, resource, run_id, watermark, on_rows, source)
+    finally:
+        close = getattr(source, "close", None)  # a source holding a download lets it go
+        if close is not None:
+            close()
+
+
+def _extract_from(
+    hub: Hub, resource: Resource, run_id: str, watermark: str | None, on_rows: Progress | None, source: Source
+) -> None:
     check_schema(resource, source)
     hub.store.delete_dir(paths.landing_dir(resource.id, run_id))  # a retried extract starts clean
     columns = [f.column for f in resource.fields]
