@@ -99,8 +99,7 @@ def session(hub: Hub, token: str | None) -> tuple[Caller, str]:
         if found is None or found.expires_at <= utcnow():
             raise AuthError("the session has ended: sign in again")
         consumer = s.get(Consumer, found.consumer_id)
-        if consumer is None or consumer.revoked_at is not None:
-            s.delete(found)
+        if consumer is None or consumer.revoked_at is not None:  # refused on every request from now on
             raise AuthError("this caller's access was revoked")
         caller = Caller(consumer.id, consumer.name, consumer.department, consumer.role)  # type: ignore[arg-type]
         return caller, found.csrf
