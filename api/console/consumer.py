@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.console.render import PAGE, back, page
 from api.console.signin import PostedDep, SignedInDep, roles
+from sharehub import audit
 from sharehub.access import grants as access
 from sharehub.errors import SharehubError
 from sharehub.serving.bulk import create as bulk_create
@@ -95,10 +96,16 @@ def extracts(
 
 @router.post("/extracts", dependencies=[roles("consumer")])
 def extract_new(who: PostedDep, resource_id: Annotated[str, Form(max_length=100)]) -> Response:
+    """Write an extract under the consumer's bulk grant, as `POST /bulk/{id}` does; a refusal is audited
+    as the API's is (`bulk`, denied)."""
     try:
         grant = access.active_grant(who.hub, who.caller, resource_id, "bulk")
+    except PermissionError as exc:
+        audit.record(who.hub, "bulk", who.caller, resource_id, result="denied", detail=str(exc))
+        return back("/console/extracts", error=str(exc))
+    try:
         issued = bulk_create(who.hub, who.caller, grant, resource_id, False)
-    except (SharehubError, PermissionError) as exc:
+    except SharehubError as exc:
         return back("/console/extracts", error=str(exc))
     return back("/console/extracts", f"已生成批量副本 {issued.extract.id}（{issued.extract.rows:,} 行）")
 

@@ -312,6 +312,18 @@ def test_sessions_are_guarded(console, clerk) -> None:
     assert forged.status_code == 422  # no CSRF token at all
     forged = httpx.post(f"{url}/console/extracts", cookies=jar, data={"resource_id": "x", "csrf": "guess"})
     assert forged.status_code == 403
+    page = httpx.get(f"{url}/console/extracts", cookies=jar).text
+    (csrf,) = set(re.findall(r'name="csrf" value="([^"]+)"', page))
+    refused = httpx.post(
+        f"{url}/console/extracts", cookies=jar, data={"resource_id": "gongan.population", "csrf": csrf}
+    )  # granted verification and query, not bulk: refused, and audited as the API audits it
+    assert refused.status_code == 303 and "error" in refused.headers["location"]
+    audited = httpx.get(
+        f"{url}/audit",
+        params={"action": "bulk", "result": "denied"},
+        headers={"Authorization": f"Bearer {console['key']}"},
+    ).json()
+    assert [e["resource_id"] for e in audited] == ["gongan.population"]
 
     rsj = clerk()
     rsj.sign_in(console, "demo.rsj")
