@@ -66,7 +66,7 @@ def publish(hub: Hub, resource_ids: list[str] | None = None) -> list[Published]:
             raise ValueError(f"not open unconditionally (open: unconditional in the catalogue): {', '.join(unknown)}")
         wanted = [r for r in wanted if r.id in resource_ids]
     done = [_publish_one(hub, r) for r in wanted]
-    _write_catalogue(hub)
+    publish_catalogue(hub)
     return done
 
 
@@ -211,10 +211,6 @@ def publicized(hub: Hub) -> list[dict[str, object]]:
 def publish_catalogue(hub: Hub) -> None:
     """Write the open catalogue the portal reads; where the profile reviews contested not-shared data
     (Hengyang 16), with the classifications upheld and their basis (公示告知)."""
-    _write_catalogue(hub)
-
-
-def _write_catalogue(hub: Hub) -> None:
     body: dict[str, Any] = {"published_at": utcnow().isoformat(), "resources": open_catalogue(hub)}
     if hub.profile.workflow.not_shared_review:
         body["not_shared_publicized"] = publicized(hub)

@@ -5,6 +5,7 @@ resolves to is the one its API key would: the console authorizes exactly as the 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -24,8 +25,13 @@ from sharehub.metadata.models import ConsoleSession, Consumer, utcnow
 LIFETIME = timedelta(hours=8)  # a working day
 MIN_PASSWORD = 10
 _hasher = PasswordHasher()
-# Checked when the username is unknown, so that a wrong name takes as long as a wrong password.
-_DECOY = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@functools.cache
+def _decoy() -> str:
+    """Checked when the username is unknown, so that a wrong name takes as long as a wrong password (made
+    on the first sign-in, not when the API imports this module)."""
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 def _digest(token: str) -> str:
@@ -55,7 +61,7 @@ def _by_password(hub: Hub, username: str, password: str) -> Caller:
         consumer = s.scalar(select(Consumer).where(Consumer.username == username.strip()))
         stored = consumer.password_hash if consumer is not None else None
         try:
-            _hasher.verify(stored or _DECOY, password)
+            _hasher.verify(stored or _decoy(), password)
         except (VerificationError, InvalidHashError):
             raise AuthError("wrong username or password") from None
         if consumer is None or stored is None:

@@ -74,19 +74,14 @@ def _ratio(part: int, whole: int) -> float | None:
     return None if whole == 0 else round(100.0 * part / whole, 1)
 
 
-def _periods(hub: Hub, resource: Resource, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+def _periods(
+    hub: Hub, resource: Resource, start: datetime, end: datetime, filed: dict[datetime, datetime]
+) -> list[tuple[datetime, datetime]]:
     """(period end, its delivery deadline) of the resource's update periods that end at or after `start`
-    and fall due by `end`, oldest first."""
+    and fall due by `end`, oldest first; a period filed for (报备: `filed`, period end → new due date) is
+    due when its filing says."""
     update = resource.update
     days = hub.profile.delivery_days(update.deadline_working_days)
-    with hub.db() as s:  # a period filed for (报备) is due when the filing says
-        filed = dict(
-            s.execute(
-                select(DeliveryFiling.period_end, DeliveryFiling.due_after).where(
-                    DeliveryFiling.resource_id == resource.id
-                )
-            ).all()
-        )
     out = []
     boundary = period_start(end, update.frequency)
     while boundary >= start:
@@ -131,6 +126,11 @@ def resource_figures(hub: Hub, start: datetime, end: datetime) -> list[ResourceF
             .group_by(AuditEntry.resource_id)
         )
         answered: dict[str | None, int] = {rid: n for rid, n in calls}
+        filings: dict[str, dict[datetime, datetime]] = {}
+        for rid, period_end, due_after in s.execute(
+            select(DeliveryFiling.resource_id, DeliveryFiling.period_end, DeliveryFiling.due_after)
+        ):
+            filings.setdefault(rid, {})[as_utc(period_end)] = as_utc(due_after)
     figures = {
         r.id: ResourceFigures(r.id, r.provider, r.share.type != "not_shared", calls_answered=answered.get(r.id, 0))
         for r in hub.catalogue.resources.values()
@@ -157,7 +157,9 @@ def resource_figures(hub: Hub, start: datetime, end: datetime) -> list[ResourceF
         if resource.id not in first_run:
             continue
         row, times = figures[resource.id], sorted(delivered.get(resource.id, []))
-        for period_end, due in _periods(hub, resource, max(start, first_run[resource.id]), end):
+        for period_end, due in _periods(
+            hub, resource, max(start, first_run[resource.id]), end, filings.get(resource.id, {})
+        ):
             row.periods_due += 1
             after = bisect.bisect_left(times, period_end)
             row.periods_on_time += after < len(times) and times[after] <= due

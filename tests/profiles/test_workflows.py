@@ -37,6 +37,7 @@ from sharehub.profiles import CITED, DEADLINES, Workflow, load_profile
 from sharehub.profiles.check import catalogue_against_profile
 from sharehub.reporting.bulletin import bulletin
 from sharehub.workdays import CHINA
+from tests.support.served import auth
 
 PROFILES = ("lichuan", "fushun", "zhejiang", "hengyang", "zhongshan")
 ROOT = Path(__file__).resolve().parents[2]
@@ -198,21 +199,17 @@ def test_a_department_files_over_http_and_a_consumer_cannot(served) -> None:
     hub, client, keys = served
     body = {"due": hub.calendar.deadline(datetime.now(UTC), 6).isoformat(), "reason": "系统升级停机"}
     path = "/resources/{}/delivery-filings"
-    assert client.post(path.format("gongan.population"), json=body, headers=_h(keys["mzj"])).status_code == 403
-    assert client.post(path.format("swj.tax_registration"), json=body, headers=_h(keys["gongan"])).status_code == 404
-    made = client.post(path.format("gongan.population"), json=body, headers=_h(keys["gongan"]))
+    assert client.post(path.format("gongan.population"), json=body, headers=auth(keys["mzj"])).status_code == 403
+    assert client.post(path.format("swj.tax_registration"), json=body, headers=auth(keys["gongan"])).status_code == 404
+    made = client.post(path.format("gongan.population"), json=body, headers=auth(keys["gongan"]))
     assert made.status_code == 201, made.text
-    assert client.post(path.format("gongan.population"), json=body, headers=_h(keys["gongan"])).status_code == 409
-    listed = client.get("/delivery-filings", headers=_h(keys["platform"])).json()
+    assert client.post(path.format("gongan.population"), json=body, headers=auth(keys["gongan"])).status_code == 409
+    listed = client.get("/delivery-filings", headers=auth(keys["platform"])).json()
     assert [f["id"] for f in listed] == [made.json()["id"]] and listed[0]["filed_by"] == "公安局"
-    assert client.get("/delivery-filings", headers=_h(keys["swj"])).json() == []
-    assert client.get("/delivery-filings", headers=_h(keys["mzj"])).status_code == 403
-    trail = client.get("/audit", headers=_h(keys["platform"]), params={"action": "delivery_filing"}).json()
+    assert client.get("/delivery-filings", headers=auth(keys["swj"])).json() == []
+    assert client.get("/delivery-filings", headers=auth(keys["mzj"])).status_code == 403
+    trail = client.get("/audit", headers=auth(keys["platform"]), params={"action": "delivery_filing"}).json()
     assert [e["resource_id"] for e in trail] == ["gongan.population"]
-
-
-def _h(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
 
 
 def test_the_profiles_workflows_are_as_their_regulations_say() -> None:
